@@ -1,0 +1,134 @@
+"""Answering an alert: who may answer, what a valid answer is, and its revisions."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from bot.errors import Conflict, Invalid, NotFound
+from models import Alert, AlertRecipient, Answer, AnswerChannel, AnswerRevision, Employee
+
+MAX_MESSAGE_LENGTH = 1000
+
+
+@dataclass(frozen=True)
+class AlertView:
+    """An alert as its recipient sees it, with their current answer."""
+
+    alert: Alert
+    answer: Answer | None
+
+
+async def alert_for(alert_id: int, employee: Employee) -> AlertView:
+    """The alert if this employee is on its roster; NotFound otherwise (no enumeration)."""
+    alert = await Alert.get_or_none(id=alert_id)
+    if alert is None or not await AlertRecipient.exists(alert_id=alert_id, employee_id=employee.id):
+        raise NotFound("指定された安否確認が見つかりません。", code="alert_not_found")
+    answer = await Answer.get_or_none(alert_id=alert_id, employee_id=employee.id)
+    return AlertView(alert, answer)
+
+
+def validate_answer(items: list[dict[str, Any]], choices: Any, message: Any) -> tuple[dict, str]:
+    """Check choices against the alert's items; raise Invalid naming every problem."""
+    if not isinstance(choices, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in choices.items()
+    ):
+        raise Invalid("回答の形式が正しくありません。", code="invalid_answer")
+    if message is None:
+        message = ""
+    if not isinstance(message, str):
+        raise Invalid("安否回答メッセージの形式が正しくありません。", code="invalid_answer")
+    message = message.strip()
+    problems: dict[str, str] = {}
+    labels = {item["label"] for item in items}
+    for label in choices:
+        if label not in labels:
+            problems[label] = f"確認項目「{label}」はこの連絡にありません。"
+    cleaned: dict[str, str] = {}
+    for item in items:
+        label = item["label"]
+        choice = choices.get(label, "")
+        if not choice:
+            if item.get("required", True):
+                problems[label] = f"「{label}」を選択してください。"
+            continue
+        if choice not in item["choices"]:
+            problems[label] = f"「{label}」の選択肢「{choice}」は選べません。"
+            continue
+        cleaned[label] = choice
+    if len(message) > MAX_MESSAGE_LENGTH:
+        problems["message"] = (
+            f"安否回答メッセージは{MAX_MESSAGE_LENGTH}文字以内で入力してください。"
+        )
+    if problems:
+        raise Invalid(
+            "入力内容を確認してください: " + " ".join(problems.values()),
+            code="invalid_answer",
+            fields=problems,
+        )
+    return cleaned, message
+
+
+async def submit_answer(
+    alert_id: int,
+    employee: Employee,
+    choices: Any,
+    message: Any,
+    channel: AnswerChannel,
+) -> Answer:
+    """Record an answer; answering again replaces it and keeps the earlier revision."""
+    view = await alert_for(alert_id, employee)
+    if view.alert.is_closed:
+        raise Conflict("この安否確認は終了しているため回答できません。", code="alert_closed")
+    cleaned, message = validate_answer(view.alert.items, choices, message)
+    now = datetime.now(UTC)
+    for _ in range(2):  # a second try covers two first answers racing on the unique key
+        try:
+            return await _store(alert_id, employee, cleaned, message, channel, now)
+        except IntegrityError:
+            continue
+    raise Conflict("回答を保存できませんでした。もう一度お試しください。")
+
+
+async def _store(
+    alert_id: int,
+    employee: Employee,
+    choices: dict[str, str],
+    message: str,
+    channel: AnswerChannel,
+    now: datetime,
+) -> Answer:
+    async with in_transaction():
+        answer = (
+            await Answer.filter(alert_id=alert_id, employee_id=employee.id)
+            .select_for_update()
+            .first()
+        )
+        if answer is None:
+            answer = await Answer.create(
+                alert_id=alert_id,
+                employee=employee,
+                choices=choices,
+                message=message,
+                channel=channel,
+                revision=1,
+                answered_at=now,
+            )
+        else:
+            answer.choices = choices
+            answer.message = message
+            answer.channel = channel
+            answer.revision += 1
+            answer.answered_at = now
+            await answer.save()
+        await AnswerRevision.create(
+            answer=answer,
+            revision=answer.revision,
+            choices=choices,
+            message=message,
+            channel=channel,
+            answered_at=now,
+        )
+    return answer

@@ -1,0 +1,214 @@
+"""The command line: `python -m bot serve|migrate|send|tally|registration-codes|demo`."""
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+
+from aiohttp import web
+from tortoise.migrations.api import migrate as run_migrations
+
+from bot import alerts, linking
+from bot.config import SERVE_REQUIRED, Config, ConfigError
+from bot.delivery import DeliveryEngine
+from bot.errors import DomainError
+from bot.line_api import LineApi
+from bot.messages import jst
+from models import Delivery, DeliveryStatus, Employee, LineAccount
+from models.alert_templates import ensure_default_template
+from models.db import close_database, open_database, pending_migrations, tortoise_config
+from models.tally import tally
+
+log = logging.getLogger(__name__)
+
+
+class CommandError(Exception):
+    """A command cannot go on; the message is one line for the terminal."""
+
+
+async def migrate(config: Config) -> None:
+    """Apply the committed migrations, then make sure the default template exists."""
+    try:
+        await run_migrations(config=tortoise_config(config.database_url))
+    finally:
+        await close_database()
+    await open_database(config.database_url)
+    try:
+        await ensure_default_template()
+    finally:
+        await close_database()
+
+
+async def require_migrated(config: Config) -> None:
+    """Refuse to work on a database the committed migrations have not reached."""
+    pending = await pending_migrations(config.database_url)
+    if pending:
+        raise CommandError(
+            f"the database is not migrated ({len(pending)} pending): run `python -m bot migrate`"
+        )
+
+
+async def _with_database(config: Config, work: Callable[[], Awaitable[None]]) -> None:
+    await open_database(config.database_url)
+    try:
+        await require_migrated(config)
+        await work()
+    finally:
+        await close_database()
+
+
+async def send(config: Config, args: argparse.Namespace) -> None:
+    """Start an alert from a template and deliver it now."""
+    config.require("line_channel_access_token", "liff_id")
+
+    async def work() -> None:
+        template = await alerts.find_template(args.template)
+        departments = await alerts.find_departments(args.department or [])
+        started = await alerts.start_alert(
+            template, drill=args.drill, sender_name=args.sender, departments=departments
+        )
+        alert = started.alert
+        print(f"alert {alert.id} started: {'訓練' if alert.drill else '本番'} {alert.title}")
+        print(
+            f"  recipients {started.recipients}, by LINE {started.line_deliveries}, "
+            f"not reachable by LINE {started.unreachable}"
+        )
+        line = LineApi(config.line_api_base_url, config.line_channel_access_token)
+        try:
+            await DeliveryEngine(line, config.liff_url).run_until_idle(alert.id)
+        finally:
+            await line.close()
+        counts = {
+            status: await Delivery.filter(alert_id=alert.id, status=status).count()
+            for status in DeliveryStatus
+        }
+        print("  deliveries " + ", ".join(f"{s.value} {n}" for s, n in counts.items() if n))
+
+    await _with_database(config, work)
+
+
+async def show_tally(config: Config, args: argparse.Namespace) -> None:
+    """Print an alert's tally."""
+
+    async def work() -> None:
+        from models import Alert
+
+        if not await Alert.exists(id=args.alert):
+            raise CommandError(f"alert {args.alert} does not exist")
+        result = await tally(args.alert)
+        print(f"alert {result.alert_id}: {result.title}")
+        print(f"  回答済 {result.answered} / {result.total}  未回答 {result.unanswered}")
+        for item in result.items:
+            counts = result.choice_counts[item["label"]]
+            print(f"  {item['label']}: " + "  ".join(f"{c} {n}" for c, n in counts.items()))
+        for dept in result.departments:
+            print(f"  {dept.name}: 回答済 {dept.answered} / {dept.total}")
+
+    await _with_database(config, work)
+
+
+async def registration_codes(config: Config, args: argparse.Namespace) -> None:
+    """Issue one-time registration codes and print them (they are stored only hashed)."""
+
+    async def work() -> None:
+        if args.employee:
+            employees = []
+            for code in args.employee:
+                employee = await Employee.get_or_none(code=code, active=True)
+                if employee is None:
+                    raise CommandError(f"no active employee with code {code!r}")
+                employees.append(employee)
+        elif args.all_unlinked:
+            linked = await LineAccount.filter(employee_id__isnull=False).values_list(
+                "employee_id", flat=True
+            )
+            employees = (
+                await Employee.filter(active=True).exclude(id__in=list(linked)).order_by("code")
+            )
+        else:
+            raise CommandError("name employee codes, or pass --all-unlinked")
+        print("employee_code,name,registration_code,expires_at")
+        for employee in employees:
+            issued = await linking.issue_registration_code(employee, timedelta(days=args.ttl_days))
+            print(
+                f"{issued.employee_code},{issued.employee_name},{issued.code},"
+                f"{jst(issued.expires_at)}"
+            )
+
+    if args.ttl_days < 1:
+        raise CommandError("--ttl-days must be at least 1")
+    await _with_database(config, work)
+
+
+async def serve(config: Config) -> None:
+    """Run the server until interrupted."""
+    config.require(*SERVE_REQUIRED)
+    await open_database(config.database_url)
+    try:
+        await require_migrated(config)
+    finally:
+        await close_database()
+    from bot.app import create_app
+
+    runner = web.AppRunner(create_app(config))
+    await runner.setup()
+    try:
+        try:
+            await web.TCPSite(runner, port=config.port).start()
+        except OSError as exc:
+            raise CommandError(f"cannot listen on port {config.port}: {exc.strerror}") from None
+        print(f"serving on {config.public_base_url} (port {config.port})", flush=True)
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every command."""
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Anpi server")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the server")
+    sub.add_parser("migrate", help="apply the database migrations")
+    p = sub.add_parser("send", help="start an alert and deliver it")
+    p.add_argument("--template", default="earthquake", help="template key or ID")
+    p.add_argument("--drill", action="store_true", help="a drill (訓練), not a real alert")
+    p.add_argument("--department", action="append", help="target department (name or ID)")
+    p.add_argument("--sender", default=alerts.DEFAULT_SENDER, help="連絡者 shown to employees")
+    p = sub.add_parser("tally", help="print an alert's tally")
+    p.add_argument("alert", type=int)
+    p = sub.add_parser("registration-codes", help="issue one-time registration codes")
+    p.add_argument("employee", nargs="*", help="employee codes")
+    p.add_argument("--all-unlinked", action="store_true", help="every employee without LINE")
+    p.add_argument("--ttl-days", type=int, default=14)
+    p = sub.add_parser("demo", help="run the bot, the local LINE platform and a demo company")
+    p.add_argument("--port", type=int, default=None, help="bot port (simulator uses port+1)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; print a one-line error and return 2 when it cannot go on."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        config = Config.from_env()
+        if args.command == "demo":
+            from bot.demo import run_demo
+
+            asyncio.run(run_demo(config, args.port))
+            return 0
+        commands = {
+            "serve": lambda: serve(config),
+            "migrate": lambda: migrate(config),
+            "send": lambda: send(config, args),
+            "tally": lambda: show_tally(config, args),
+            "registration-codes": lambda: registration_codes(config, args),
+        }
+        asyncio.run(commands[args.command]())
+    except (ConfigError, CommandError, DomainError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0

@@ -1,0 +1,166 @@
+"""The delivery engine: claims pending deliveries, multicasts them 500 at a time under a
+stored retry key, retries what LINE may still accept, and records every outcome.
+
+A batch's retry key is written with the claim, before the request goes out, so a crash at
+any point resumes with the same key and the same recipients: LINE answers 409 for a batch
+it already accepted, and nobody gets a second copy."""
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from tortoise.expressions import F
+
+from bot.line_api import LineApi, SendOutcome
+from bot.messages import alert_message
+from models import Alert, Delivery, DeliveryStatus, Medium
+
+log = logging.getLogger(__name__)
+
+MULTICAST_LIMIT = 500  # LINE: at most 500 user IDs per multicast
+
+
+@dataclass
+class EngineSettings:
+    """Tunables; tests shorten the waits."""
+
+    batch_size: int = MULTICAST_LIMIT
+    attempts_per_claim: int = 5
+    max_attempts: int = 20
+    backoff_base: float = 1.0
+    backoff_cap: float = 30.0
+    stale_after: timedelta = timedelta(minutes=2)
+    idle_poll: float = 2.0
+
+
+class DeliveryEngine:
+    """Sends what the outbox holds; several engines (processes) may share one database."""
+
+    def __init__(
+        self, line: LineApi, liff_url: str, settings: EngineSettings | None = None
+    ) -> None:
+        self.line = line
+        self.liff_url = liff_url
+        self.settings = settings or EngineSettings()
+
+    async def run_forever(self, wake: asyncio.Event) -> None:
+        """Work until cancelled; sleep when idle until woken or the poll interval passes."""
+        while True:
+            try:
+                handled = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("delivery engine step failed")
+                handled = 0
+            if handled:
+                continue
+            wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), self.settings.idle_poll)
+
+    async def run_until_idle(self, alert_id: int | None = None) -> None:
+        """Send until nothing is pending (for the CLI and tests)."""
+        while True:
+            handled = await self.run_once(alert_id=alert_id, include_stale=False)
+            if not handled:
+                return
+
+    async def run_once(self, alert_id: int | None = None, include_stale: bool = True) -> int:
+        """Claim one batch (a stale one first) and send it; return how many rows it held."""
+        key = await self._claim_stale(alert_id) if include_stale else None
+        if key is None:
+            key = await self._claim_pending(alert_id)
+        if key is None:
+            return 0
+        return await self._send_batch(key)
+
+    async def _claim_pending(self, alert_id: int | None) -> str | None:
+        pending = Delivery.filter(status=DeliveryStatus.PENDING, medium=Medium.LINE)
+        if alert_id is not None:
+            pending = pending.filter(alert_id=alert_id)
+        first = await pending.order_by("id").first()
+        if first is None:
+            return None
+        # One multicast carries one message, so a batch holds one alert's rows.
+        ids = (
+            await pending.filter(alert_id=first.alert_id)
+            .order_by("id")
+            .limit(self.settings.batch_size)
+            .values_list("id", flat=True)
+        )
+        key = str(uuid.uuid4())
+        claimed = await Delivery.filter(id__in=list(ids), status=DeliveryStatus.PENDING).update(
+            status=DeliveryStatus.SENDING, batch_key=key, claimed_at=datetime.now(UTC)
+        )
+        return key if claimed else None
+
+    async def _claim_stale(self, alert_id: int | None) -> str | None:
+        cutoff = datetime.now(UTC) - self.settings.stale_after
+        stale = Delivery.filter(
+            status=DeliveryStatus.SENDING, medium=Medium.LINE, claimed_at__lt=cutoff
+        )
+        if alert_id is not None:
+            stale = stale.filter(alert_id=alert_id)
+        row = await stale.order_by("id").first()
+        if row is None or row.batch_key is None:
+            return None
+        # Take the batch over only if nobody refreshed it since we looked.
+        taken = await Delivery.filter(
+            batch_key=row.batch_key, status=DeliveryStatus.SENDING, claimed_at=row.claimed_at
+        ).update(claimed_at=datetime.now(UTC))
+        if not taken:
+            return None
+        log.warning("resuming delivery batch %s", row.batch_key)
+        return row.batch_key
+
+    async def _send_batch(self, key: str) -> int:
+        rows = await Delivery.filter(batch_key=key, status=DeliveryStatus.SENDING).order_by("id")
+        if not rows:
+            return 0
+        alert = await Alert.get(id=rows[0].alert_id)
+        message = alert_message(
+            alert_id=alert.id,
+            title=alert.title,
+            message=alert.message,
+            sender_name=alert.sender_name,
+            started_at=alert.started_at,
+            drill=alert.drill,
+            liff_url=self.liff_url,
+        )
+        user_ids = [row.address for row in rows]
+        result = None
+        for attempt in range(self.settings.attempts_per_claim):
+            result = await self.line.multicast(user_ids, [message], retry_key=key)
+            await Delivery.filter(batch_key=key, status=DeliveryStatus.SENDING).update(
+                attempts=F("attempts") + 1, claimed_at=datetime.now(UTC)
+            )
+            if result.outcome is not SendOutcome.RETRY:
+                break
+            if rows[0].attempts + attempt + 1 >= self.settings.max_attempts:
+                break
+            delay = min(self.settings.backoff_cap, self.settings.backoff_base * 2**attempt)
+            log.warning("multicast %s: %s, retrying in %.1fs", key, result.detail, delay)
+            await asyncio.sleep(delay)
+        assert result is not None
+        now = datetime.now(UTC)
+        batch = Delivery.filter(batch_key=key, status=DeliveryStatus.SENDING)
+        if result.outcome in (SendOutcome.ACCEPTED, SendOutcome.ALREADY_ACCEPTED):
+            await batch.update(status=DeliveryStatus.SENT, sent_at=now, reason=None)
+        elif result.outcome is SendOutcome.REJECTED:
+            await batch.update(
+                status=DeliveryStatus.FAILED, reason=f"LINE {result.status}: {result.detail}"
+            )
+        elif rows[0].attempts + self.settings.attempts_per_claim >= self.settings.max_attempts:
+            await batch.update(
+                status=DeliveryStatus.FAILED,
+                reason=f"gave up after retries: {result.status or ''} {result.detail}".strip(),
+            )
+        else:
+            # Still retryable: leave the batch claimed; it resumes (same key) once stale.
+            await batch.update(reason=f"retrying: {result.status or ''} {result.detail}".strip())
+        log.info("multicast %s: %s for %d recipients", key, result.outcome.value, len(rows))
+        return len(rows)

@@ -1,0 +1,177 @@
+"""`python -m bot demo`: the bot, the local LINE platform and a demo company on SQLite, in one
+process, with a drill already sent. The only module besides the tests that starts the
+simulator; the product code talks to it over HTTP exactly as it would to LINE."""
+
+import asyncio
+import shutil
+from dataclasses import replace
+from pathlib import Path
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from bot.alerts import start_alert
+from bot.app import create_app
+from bot.cli import migrate
+from bot.config import Config, demo_secret_key
+from bot.line_api import LineApi
+from bot.linking import issue_registration_code
+from bot.messages import alert_url
+from models import Department, Employee, LineAccount, Template
+from models.db import close_database
+
+DEMO_DIR = Path(".demo")
+DEMO_DATABASE = f"sqlite://{DEMO_DIR}/anpi-demo.sqlite3"
+DEMO_CHANNEL_SECRET = "demo-channel-secret"
+DEMO_ACCESS_TOKEN = "demo-channel-access-token"
+DEMO_LOGIN_CHANNEL_ID = "2000000000"
+DEMO_LIFF_ID = "2000000000-DemoAnpi"
+
+# (department, parent) and its people: (employee code, name, LINE display name or None).
+DEPARTMENTS = [
+    ("本社", None),
+    ("総務部", "本社"),
+    ("営業部", "本社"),
+    ("開発部", "本社"),
+    ("大阪支店", None),
+]
+PEOPLE = {
+    "総務部": ["山田 太郎", "佐藤 花子", "鈴木 一郎", "高橋 美咲", "田中 健太", "伊藤 さくら"],
+    "営業部": ["渡辺 翔", "山本 愛", "中村 大輔", "小林 結衣", "加藤 拓也", "吉田 陽菜"],
+    "開発部": ["山口 蓮", "松本 葵", "井上 悠斗", "木村 凛", "林 颯太", "斎藤 芽依"],
+    "大阪支店": [
+        "清水 湊",
+        "山崎 結菜",
+        "森 大翔",
+        "池田 莉子",
+        "橋本 陸",
+        "阿部 美月",
+        "石川 海斗",
+        "前田 心春",
+        "藤田 樹",
+        "小川 杏",
+        "岡田 悠真",
+        "長谷川 紬",
+    ],
+}
+UNLINKED = 4  # the last few employees have no LINE yet
+
+
+async def seed_company(sim) -> tuple[list[tuple[Employee, str]], list[Employee]]:
+    """Create the demo organisation; return (linked employees with LINE IDs, unlinked ones)."""
+    departments: dict[str, Department] = {}
+    for name, parent in DEPARTMENTS:
+        departments[name] = await Department.create(
+            name=name, parent=departments.get(parent) if parent else None
+        )
+    employees: list[Employee] = []
+    number = 1
+    for dept_name, names in PEOPLE.items():
+        for name in names:
+            employees.append(
+                await Employee.create(
+                    code=f"E{number:03d}",
+                    name=name,
+                    department=departments[dept_name],
+                    email=f"e{number:03d}@example.com",
+                )
+            )
+            number += 1
+    linked, unlinked = employees[:-UNLINKED], employees[-UNLINKED:]
+    pairs = []
+    for employee in linked:
+        user = sim.add_user(employee.name.split(" ")[1])  # a LINE name people actually use
+        user.friend = True
+        await LineAccount.create(
+            user_id=user.user_id, display_name=user.display_name, employee=employee
+        )
+        pairs.append((employee, user.user_id))
+    return pairs, unlinked
+
+
+def reset_demo_dir() -> None:
+    """Start every demo from an empty database."""
+    shutil.rmtree(DEMO_DIR, ignore_errors=True)
+    DEMO_DIR.mkdir()
+
+
+async def run_demo(base: Config, port: int | None = None) -> None:
+    """Start everything, print what to open, and run until interrupted."""
+    from line_simulator import Simulator, SimulatorConfig
+
+    port = port or base.port
+    sim_port = port + 1
+    bot_url, sim_url = f"http://localhost:{port}", f"http://localhost:{sim_port}"
+    reset_demo_dir()
+    config = replace(
+        base,
+        database_url=DEMO_DATABASE,
+        line_channel_secret=DEMO_CHANNEL_SECRET,
+        line_channel_access_token=DEMO_ACCESS_TOKEN,
+        line_login_channel_id=DEMO_LOGIN_CHANNEL_ID,
+        liff_id=DEMO_LIFF_ID,
+        line_api_base_url=sim_url,
+        line_data_api_base_url=sim_url,
+        line_access_base_url=sim_url,
+        liff_base_url=f"{sim_url}/liff",
+        public_base_url=bot_url,
+        secret_key=base.secret_key or demo_secret_key(),
+        port=port,
+    )
+    sim = Simulator(
+        SimulatorConfig(
+            channel_secret=DEMO_CHANNEL_SECRET,
+            channel_access_token=DEMO_ACCESS_TOKEN,
+            login_channel_id=DEMO_LOGIN_CHANNEL_ID,
+            webhook_url=f"{bot_url}/callback",
+            liff_apps={DEMO_LIFF_ID: f"{bot_url}/liff/"},
+            public_base_url=sim_url,
+        )
+    )
+    await migrate(config)
+    newcomer = sim.add_user("しんにゅう")
+    newcomer.friend = True
+
+    sim_runner = web.AppRunner(sim.app)
+    await sim_runner.setup()
+    await web.TCPSite(sim_runner, port=sim_port).start()
+    bot_runner = web.AppRunner(create_app(config))
+    await bot_runner.setup()
+    try:
+        await web.TCPSite(bot_runner, port=port).start()
+        # The app's cleanup context has opened the database for this process.
+        pairs, unlinked = await seed_company(sim)
+        await LineAccount.create(user_id=newcomer.user_id)
+        template = await Template.get(key="earthquake")
+        started = await start_alert(template, drill=True, sender_name="総務部 防災担当")
+        issued = await issue_registration_code(unlinked[0])
+        line = LineApi(sim_url, DEMO_ACCESS_TOKEN)
+        try:
+            link_token = await line.issue_link_token(newcomer.user_id)
+        finally:
+            await line.close()
+        employee, user_id = pairs[0]
+        answer_url = alert_url(config.liff_url, started.alert.id)
+        open_as = f"{sim_url}/_sim/open?{urlencode({'user': user_id, 'url': answer_url})}"
+        link_url = f"{bot_url}/link?{urlencode({'linkToken': link_token})}"
+        print(
+            f"""
+Anpi demo is running (Ctrl-C to stop). A drill (訓練) was sent to {started.recipients} employees:
+{started.line_deliveries} by LINE, {started.unreachable} not linked yet.
+
+  Local LINE (chat for every user):  {sim_url}/
+  Answer the drill as {employee.name} ({employee.code}):
+      {open_as}
+  Link LINE for {unlinked[0].name}: open the link page below (as the LINE user 「しんにゅう」)
+  and sign in with employee code {issued.employee_code} and registration code {issued.code}:
+      {link_url}
+    (or open {sim_url}/_sim/chat/{newcomer.user_id} and send 「連携」)
+  Tally:  DATABASE_URL={DEMO_DATABASE} {Path(".venv/bin/python")} -m bot tally {started.alert.id}
+""",
+            flush=True,
+        )
+        await asyncio.Event().wait()
+    finally:
+        await bot_runner.cleanup()
+        await sim_runner.cleanup()
+        await close_database()

@@ -1,0 +1,158 @@
+"""Webhook event handlers, dispatched through one {event type: coroutine} map.
+
+Handlers are thin: they read the event, call one domain function and reply."""
+
+import enum
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+from linebot.v3.webhooks import (
+    AccountLinkEvent,
+    Event,
+    FollowEvent,
+    MessageEvent,
+    PostbackEvent,
+    TextMessageContent,
+    UnfollowEvent,
+    UserSource,
+)
+
+from bot import linking, messages
+from bot.errors import NotFound
+from bot.line_api import LineApi
+from models import LineAccount
+
+log = logging.getLogger(__name__)
+
+
+class PostbackAction(enum.Enum):
+    """What a postback button asks for."""
+
+    LINK = "link"
+    UNLINK = "unlink"
+    UNKNOWN = "unknown"
+
+
+def parse_postback(data: str) -> PostbackAction:
+    """Parse postback data such as `action=link` into an action."""
+    values = parse_qs(data or "").get("action", [""])
+    try:
+        return PostbackAction(values[0])
+    except ValueError:
+        return PostbackAction.UNKNOWN
+
+
+TEXT_COMMANDS = {
+    messages.LINK_WORD: PostbackAction.LINK,
+    "LINE連携": PostbackAction.LINK,
+    messages.UNLINK_WORD: PostbackAction.UNLINK,
+}
+
+
+def _user_id(event: Any) -> str | None:
+    source = getattr(event, "source", None)
+    if isinstance(source, UserSource):
+        return source.user_id
+    return None
+
+
+class EventHandlers:
+    """The bot's reactions to webhook events."""
+
+    def __init__(self, line: LineApi, public_base_url: str) -> None:
+        self.line = line
+        self.public_base_url = public_base_url
+        self.table: dict[type, Callable[[Any], Awaitable[None]]] = {
+            FollowEvent: self.on_follow,
+            UnfollowEvent: self.on_unfollow,
+            MessageEvent: self.on_message,
+            PostbackEvent: self.on_postback,
+            AccountLinkEvent: self.on_account_link,
+        }
+
+    async def dispatch(self, payload: dict[str, Any]) -> None:
+        """Parse one stored event and run its handler (unknown types are ignored)."""
+        if payload.get("mode") == "standby":
+            return  # another channel is answering this chat; we must not send
+        try:
+            event = Event.from_dict(payload)
+        except ValueError:
+            log.info("ignoring webhook event of type %s", payload.get("type"))
+            return
+        handler = self.table.get(type(event))
+        if handler is not None:
+            await handler(event)
+
+    async def on_follow(self, event: FollowEvent) -> None:
+        """A new (or returning) friend: record it, greet, tell how to link."""
+        user_id = _user_id(event)
+        if user_id is None:
+            return
+        account, _ = await LineAccount.get_or_create(user_id=user_id)
+        account.followed, account.blocked = True, False
+        await account.save(update_fields=["followed", "blocked", "updated_at"])
+        employee = await linking.linked_employee(user_id)
+        if employee is not None:
+            reply = [messages.text("おかえりなさい。安否確認はこのトークに届きます。")]
+        else:
+            reply = messages.greeting()
+        await self.line.reply(event.reply_token, reply)
+
+    async def on_unfollow(self, event: UnfollowEvent) -> None:
+        """Blocked: LINE will silently drop our messages, so stop counting them as reach."""
+        user_id = _user_id(event)
+        if user_id is not None:
+            await LineAccount.filter(user_id=user_id).update(followed=False, blocked=True)
+
+    async def on_message(self, event: MessageEvent) -> None:
+        """Chat text is never an answer: run a command word or say how to answer."""
+        user_id = _user_id(event)
+        if user_id is None:
+            return  # group chat: admin commands arrive with a later feature
+        message = event.message
+        word = message.text.strip() if isinstance(message, TextMessageContent) else ""
+        action = TEXT_COMMANDS.get(word)
+        if action is not None:
+            await self._run(action, user_id, event.reply_token)
+            return
+        employee = await linking.linked_employee(user_id)
+        await self.line.reply(event.reply_token, messages.how_to_answer(employee is not None))
+
+    async def on_postback(self, event: PostbackEvent) -> None:
+        """A button in chat was tapped."""
+        user_id = _user_id(event)
+        if user_id is None:
+            return
+        await self._run(parse_postback(event.postback.data), user_id, event.reply_token)
+
+    async def _run(self, action: PostbackAction, user_id: str, reply_token: str | None) -> None:
+        if action is PostbackAction.LINK:
+            employee = await linking.linked_employee(user_id)
+            if employee is not None:
+                await self.line.reply(reply_token, messages.already_linked(employee.name))
+                return
+            token = await self.line.issue_link_token(user_id)
+            url = f"{self.public_base_url}/link?{urlencode({'linkToken': token})}"
+            await self.line.reply(reply_token, messages.link_button(url))
+        elif action is PostbackAction.UNLINK:
+            employee = await linking.unlink(user_id)
+            await self.line.reply(
+                reply_token, messages.unlinked(employee.name if employee else None)
+            )
+
+    async def on_account_link(self, event: AccountLinkEvent) -> None:
+        """LINE finished the account-link dialog: bind on `ok` with a valid nonce."""
+        user_id = _user_id(event)
+        if event.link.result != "ok" or user_id is None:
+            log.info("account link reported as failed")
+            return
+        try:
+            employee = await linking.complete_link(
+                user_id, event.link.nonce, self.line.display_name
+            )
+        except NotFound as exc:
+            await self.line.reply(event.reply_token, messages.link_failed(exc.message))
+            return
+        await self.line.reply(event.reply_token, messages.link_done(employee.name))

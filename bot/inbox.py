@@ -1,0 +1,99 @@
+"""The durable webhook inbox: events are stored (deduplicated by `webhookEventId`) before
+LINE gets its 200, then handled in the background, each exactly once."""
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
+
+from models import InboxEvent, InboxStatus
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+# A claim older than this belongs to a process that died mid-event: take the event over.
+CLAIM_TIMEOUT = timedelta(minutes=1)
+
+
+async def store_events(events: list[dict[str, Any]]) -> int:
+    """Write new events to the inbox; return how many were new (redeliveries are dropped)."""
+    stored = 0
+    for event in events:
+        event_id = event.get("webhookEventId")
+        if not isinstance(event_id, str) or not event_id:
+            log.warning("webhook event without webhookEventId dropped")
+            continue
+        if await InboxEvent.exists(webhook_event_id=event_id):
+            continue
+        try:
+            await InboxEvent.create(
+                webhook_event_id=event_id, event_type=str(event.get("type", ""))[:32], payload=event
+            )
+        except IntegrityError:
+            continue  # the same event arriving twice at once
+        stored += 1
+    return stored
+
+
+class InboxWorker:
+    """Takes pending inbox events in arrival order and hands each to the dispatcher."""
+
+    def __init__(self, dispatch: Any, idle_poll: float = 2.0) -> None:
+        self.dispatch = dispatch
+        self.idle_poll = idle_poll
+
+    async def run_forever(self, wake: asyncio.Event) -> None:
+        """Work until cancelled, waking on new events or every `idle_poll` seconds."""
+        while True:
+            try:
+                handled = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("inbox step failed")
+                handled = 0
+            if handled:
+                continue
+            wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), self.idle_poll)
+
+    async def run_once(self, limit: int = 50) -> int:
+        """Handle up to `limit` pending events; return how many were taken."""
+        now = datetime.now(UTC)
+        rows = (
+            await InboxEvent.filter(status=InboxStatus.PENDING)
+            .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - CLAIM_TIMEOUT))
+            .order_by("id")
+            .limit(limit)
+        )
+        taken = 0
+        for row in rows:
+            # Claim with a conditional update so two processes never handle one event.
+            claimed = await InboxEvent.filter(
+                id=row.id, status=InboxStatus.PENDING, attempts=row.attempts
+            ).update(attempts=row.attempts + 1, claimed_at=now)
+            if not claimed:
+                continue
+            taken += 1
+            try:
+                await self.dispatch(row.payload)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("handling %s event %s failed", row.event_type, row.webhook_event_id)
+                failed = row.attempts + 1 >= MAX_ATTEMPTS
+                await InboxEvent.filter(id=row.id).update(
+                    status=InboxStatus.FAILED if failed else InboxStatus.PENDING,
+                    last_error=type(exc).__name__,
+                    claimed_at=None,
+                )
+                continue
+            await InboxEvent.filter(id=row.id).update(
+                status=InboxStatus.DONE, processed_at=datetime.now(UTC)
+            )
+        return taken

@@ -1,0 +1,35 @@
+"""POST /callback: check the signature, store the events, answer 200, handle later."""
+
+import json
+import logging
+from http import HTTPStatus
+
+from aiohttp import web
+from linebot.v3.webhook import SignatureValidator
+
+from bot.csrf import exempt
+from bot.inbox import store_events
+from bot.keys import CONFIG, INBOX_WAKE
+
+log = logging.getLogger(__name__)
+
+
+@exempt
+async def callback(request: web.Request) -> web.Response:
+    """LINE's webhook: a missing or wrong signature is a 400 and nothing is stored."""
+    signature = request.headers.get("X-Line-Signature", "")
+    body = await request.text()
+    validator = SignatureValidator(request.app[CONFIG].line_channel_secret)
+    if not signature or not validator.validate(body, signature):
+        log.warning("webhook with a bad or missing signature refused")
+        raise web.HTTPBadRequest(text="invalid signature")
+    try:
+        payload = json.loads(body)
+        events = payload["events"]
+        if not isinstance(events, list):
+            raise TypeError
+    except (ValueError, KeyError, TypeError):
+        raise web.HTTPBadRequest(text="malformed body") from None
+    if await store_events([e for e in events if isinstance(e, dict)]):
+        request.app[INBOX_WAKE].set()
+    return web.Response(status=HTTPStatus.OK, text="OK")

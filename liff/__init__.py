@@ -1,0 +1,2 @@
+"""The LIFF answer app: the form page, its script, and the JSON API it calls with the
+user's LINE ID token (verified on the server; a user ID from the browser is never trusted)."""

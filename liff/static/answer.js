@@ -1,0 +1,165 @@
+// The answer form: LIFF gives us an ID token; the server verifies it and finds the employee.
+(function () {
+  "use strict";
+  var app = document.getElementById("app");
+  var apiBase = app.dataset.api;
+  var state = { alertId: null, alert: null };
+
+  function $(id) { return document.getElementById(id); }
+
+  function showError(message) {
+    $("loading").hidden = true;
+    $("error").textContent = message;
+    $("error").hidden = false;
+  }
+
+  // After liff.init() the page is at endpoint + "?alert=N"; before a redirect it may still
+  // carry LINE's liff.state parameter. Handle both.
+  function alertIdFromLocation() {
+    var params = new URLSearchParams(window.location.search);
+    var id = params.get("alert");
+    if (!id && params.get("liff.state")) {
+      var stateValue = params.get("liff.state");
+      var query = stateValue.indexOf("?") >= 0 ? stateValue.slice(stateValue.indexOf("?")) : "";
+      id = new URLSearchParams(query).get("alert");
+    }
+    return id && /^\d+$/.test(id) ? id : null;
+  }
+
+  function api(path, options) {
+    options = options || {};
+    options.headers = Object.assign({}, options.headers || {}, {
+      "Authorization": "Bearer " + liff.getIDToken(),
+    });
+    return fetch(apiBase + path, options).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (body) {
+        if (!response.ok) {
+          var error = new Error(body.message || ("エラーが発生しました (" + response.status + ")"));
+          error.fields = body.fields || {};
+          throw error;
+        }
+        return body;
+      });
+    });
+  }
+
+  function renderItems(items, choices) {
+    var container = $("items");
+    container.textContent = "";
+    items.forEach(function (item, index) {
+      var fieldset = document.createElement("fieldset");
+      fieldset.dataset.label = item.label;
+      var legend = document.createElement("legend");
+      legend.textContent = item.label;
+      if (item.required !== false) {
+        var req = document.createElement("span");
+        req.className = "req";
+        req.textContent = "必須";
+        legend.appendChild(req);
+      }
+      fieldset.appendChild(legend);
+      item.choices.forEach(function (choice, choiceIndex) {
+        var label = document.createElement("label");
+        label.className = "choice";
+        var input = document.createElement("input");
+        input.type = "radio";
+        input.name = "item-" + index;
+        input.value = choice;
+        input.id = "item-" + index + "-" + choiceIndex;
+        if (choices && choices[item.label] === choice) { input.checked = true; }
+        label.appendChild(input);
+        label.appendChild(document.createTextNode(choice));
+        fieldset.appendChild(label);
+      });
+      container.appendChild(fieldset);
+    });
+  }
+
+  function render(view) {
+    state.alert = view.alert;
+    $("loading").hidden = true;
+    $("alert").hidden = false;
+    $("started_at").textContent = view.alert.started_at;
+    $("title").textContent = view.alert.title;
+    $("sender").textContent = view.alert.sender;
+    $("alert-message").textContent = view.alert.message;
+    $("status").textContent = view.status;
+    $("status").className = view.answer ? "answered" : "unanswered";
+    renderItems(view.alert.items, view.answer && view.answer.choices);
+    $("message").value = view.answer ? view.answer.message : "";
+    $("answer-form").hidden = view.alert.closed;
+    $("closed").hidden = !view.alert.closed;
+  }
+
+  function collect() {
+    var choices = {};
+    state.alert.items.forEach(function (item, index) {
+      var checked = document.querySelector('input[name="item-' + index + '"]:checked');
+      if (checked) { choices[item.label] = checked.value; }
+    });
+    return { choices: choices, message: $("message").value };
+  }
+
+  function markInvalid(fields) {
+    document.querySelectorAll("#items fieldset").forEach(function (fieldset) {
+      fieldset.classList.toggle("invalid", Object.prototype.hasOwnProperty.call(fields, fieldset.dataset.label));
+    });
+  }
+
+  function missingRequired(answer) {
+    var fields = {};
+    state.alert.items.forEach(function (item) {
+      if (item.required !== false && !answer.choices[item.label]) {
+        fields[item.label] = "「" + item.label + "」を選択してください。";
+      }
+    });
+    return fields;
+  }
+
+  function submit(event) {
+    event.preventDefault();
+    $("form-error").hidden = true;
+    $("done").hidden = true;
+    var answer = collect();
+    var missing = missingRequired(answer);
+    markInvalid(missing);
+    if (Object.keys(missing).length) {
+      $("form-error").textContent = Object.values(missing).join(" ");
+      $("form-error").hidden = false;
+      return;
+    }
+    $("submit").disabled = true;
+    api(state.alertId + "/answer", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(answer),
+    }).then(function (view) {
+      render(view);
+      $("done").textContent = "回答を送信しました。内容を変更する場合は、選び直して再度「回答」を押してください。";
+      $("done").hidden = false;
+    }).catch(function (error) {
+      markInvalid(error.fields || {});
+      $("form-error").textContent = error.message;
+      $("form-error").hidden = false;
+    }).then(function () {
+      $("submit").disabled = false;
+    });
+  }
+
+  $("answer-form").addEventListener("submit", submit);
+
+  liff.init({ liffId: app.dataset.liffId }).then(function () {
+    if (!liff.isLoggedIn()) {
+      liff.login();
+      return;
+    }
+    state.alertId = alertIdFromLocation();
+    if (!state.alertId) {
+      showError("安否確認が指定されていません。LINEのメッセージの「回答する」から開いてください。");
+      return;
+    }
+    return api(state.alertId).then(render);
+  }).catch(function (error) {
+    showError(error.message || "回答画面を開けませんでした。");
+  });
+})();

@@ -1,0 +1,27 @@
+"""Configuration of a simulated LINE channel."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+REPLY_TOKEN_TTL = 60.0  # seconds a reply token stays usable
+LINK_TOKEN_TTL = 600.0  # account-link tokens last 10 minutes
+RETRY_KEY_TTL = 24 * 3600.0  # LINE remembers an accepted X-Line-Retry-Key for 24 hours
+
+# LINE's per-channel limits, requests per second (token bucket, burst of one second).
+DEFAULT_RATES: dict[str, float] = {"multicast": 200.0, "push": 2000.0, "reply": 2000.0}
+
+
+@dataclass
+class SimulatorConfig:
+    """Secrets, URLs and limits of the simulated channel; URL fields may change after start."""
+
+    channel_secret: str
+    channel_access_token: str
+    login_channel_id: str
+    webhook_url: str | None = None
+    liff_apps: dict[str, str] = field(default_factory=dict)
+    public_base_url: str | None = None
+    rate_limits: bool = True
+    rates: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_RATES))
+    webhook_timeout: float = 10.0

@@ -1,0 +1,90 @@
+"""Reply, push and multicast as LINE performs them: check, deliver, bill, remember retry keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from line_simulator import errors, ids
+from line_simulator.config import REPLY_TOKEN_TTL
+from line_simulator.errors import LineApiError
+from line_simulator.validation import validate_request
+
+if TYPE_CHECKING:
+    from line_simulator.simulator import Simulator
+
+
+@dataclass
+class Outcome:
+    """What a send answered and to whom it went."""
+
+    body: dict[str, Any]
+    recipients: list[str] = field(default_factory=list)
+
+
+def _check_body(operation: str, body: Any) -> None:
+    details = validate_request(operation, body)
+    if details:
+        raise LineApiError(400, f"The request body has {len(details)} error(s)", details=details)
+
+
+def _check_retry_key(sim: Simulator, retry_key: str | None, *, with_sent: bool) -> None:
+    if retry_key is None:
+        return
+    if not ids.is_uuid(retry_key):
+        raise LineApiError(400, errors.RETRY_KEY_INVALID)
+    accepted = sim.accepted_retry(retry_key)
+    if accepted is not None:
+        extra = {"sentMessages": accepted.sent_messages} if with_sent else None
+        raise LineApiError(
+            409,
+            errors.RETRY_KEY_ACCEPTED,
+            headers={"x-line-accepted-request-id": accepted.request_id},
+            extra=extra,
+        )
+
+
+def _sent_messages(count: int) -> list[dict[str, str]]:
+    return [{"id": ids.message_id(), "quoteToken": ids.opaque_token()} for _ in range(count)]
+
+
+def reply(sim: Simulator, body: Any, retry_key: str | None) -> Outcome:
+    """Deliver a reply to the user whose event carried the (unused, fresh) reply token."""
+    if retry_key is not None:
+        raise LineApiError(400, errors.RETRY_KEY_NOT_SUPPORTED)
+    _check_body("reply", body)
+    token = body["replyToken"]
+    record = sim.reply_tokens.get(token)
+    if record is None or record.used or sim.clock.now() - record.issued_at > REPLY_TOKEN_TTL:
+        raise LineApiError(400, errors.INVALID_REPLY_TOKEN)
+    sim.reply_tokens[token] = record._replace(used=True)
+    recipients = [record.user_id] if record.user_id else []
+    if record.user_id:
+        sim.deliver(record.user_id, body["messages"])  # replies are free: not billed
+    return Outcome({"sentMessages": _sent_messages(len(body["messages"]))}, recipients)
+
+
+def push(sim: Simulator, body: Any, retry_key: str | None, request_id: str) -> Outcome:
+    """Deliver to one user (silently dropped for non-friends), answering the sent message IDs."""
+    _check_retry_key(sim, retry_key, with_sent=True)
+    _check_body("push", body)
+    to: str = body["to"]
+    if sim.deliver(to, body["messages"]):
+        sim.billable_deliveries += 1
+    sent = _sent_messages(len(body["messages"]))
+    if retry_key is not None:
+        sim.remember_retry(retry_key, request_id, sent)
+    return Outcome({"sentMessages": sent}, [to])
+
+
+def multicast(sim: Simulator, body: Any, retry_key: str | None, request_id: str) -> Outcome:
+    """Deliver to up to 500 users; LINE answers `{}` whoever was actually reached."""
+    _check_retry_key(sim, retry_key, with_sent=False)
+    _check_body("multicast", body)
+    recipients = list(dict.fromkeys(body["to"]))
+    for user_id in recipients:
+        if sim.deliver(user_id, body["messages"]):
+            sim.billable_deliveries += 1
+    if retry_key is not None:
+        sim.remember_retry(retry_key, request_id, None)
+    return Outcome({}, recipients)

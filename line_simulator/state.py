@@ -1,0 +1,76 @@
+"""Records the simulator keeps: users, what the bot sent, and single-use tokens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+
+@dataclass
+class SimUser:
+    """A LINE user of the simulated channel."""
+
+    user_id: str
+    display_name: str
+    friend: bool = False
+    blocked: bool = False
+
+    @property
+    def reachable(self) -> bool:
+        """Tell whether messages sent to this user are delivered."""
+        return self.friend and not self.blocked
+
+
+@dataclass
+class SentRequest:
+    """One call the bot made to reply, push or multicast, with the status LINE answered."""
+
+    kind: str
+    to: list[str]
+    messages: list[dict[str, Any]]
+    retry_key: str | None
+    request_id: str
+    status: int
+
+
+class LinkTokenRecord(NamedTuple):
+    """An issued account-link token: whose, when (epoch seconds), and whether it was used."""
+
+    user_id: str
+    issued_at: float
+    used: bool
+
+
+class ReplyTokenRecord(NamedTuple):
+    """A reply token the simulator put in a webhook event."""
+
+    user_id: str | None
+    issued_at: float
+    used: bool
+
+
+@dataclass
+class AcceptedRetry:
+    """A retry key LINE accepted, remembered for 24 hours."""
+
+    request_id: str
+    accepted_at: float
+    sent_messages: list[dict[str, str]] | None
+
+
+@dataclass
+class Fault:
+    """A canned answer for the next `times` calls to one endpoint."""
+
+    status: int
+    times: int
+    body: dict[str, Any] | None
+    deliver: bool = False
+
+
+@dataclass
+class TimelineEntry:
+    """One line of a user's chat as the chat page shows it: who spoke and what."""
+
+    sender: str  # "bot" or "user"
+    message: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,32 @@
+"""Tortoise models and queries: the organisation, LINE accounts, templates, alerts,
+deliveries, answers and the webhook inbox. Models hold data and queries; they never
+talk to LINE."""
+
+from models.alert_templates import Template
+from models.alerts import Alert, AlertRecipient
+from models.answers import Answer, AnswerRevision
+from models.deliveries import Delivery
+from models.enums import AnswerChannel, DeliveryStatus, InboxStatus, Medium
+from models.inbox import InboxEvent
+from models.line_accounts import LineAccount
+from models.organization import Department, Employee
+from models.registration import LinkNonce, RegistrationCode
+
+__all__ = [
+    "Alert",
+    "AlertRecipient",
+    "Answer",
+    "AnswerChannel",
+    "AnswerRevision",
+    "Delivery",
+    "DeliveryStatus",
+    "Department",
+    "Employee",
+    "InboxEvent",
+    "InboxStatus",
+    "LineAccount",
+    "LinkNonce",
+    "Medium",
+    "RegistrationCode",
+    "Template",
+]

@@ -1,0 +1,76 @@
+"""Alert templates: title, message, ordered check items, contact media."""
+
+from typing import Any
+
+from tortoise import fields
+from tortoise.models import Model
+
+DEFAULT_TEMPLATE_KEY = "earthquake"
+
+# The seed's own template (its answer screen shows exactly these items).
+DEFAULT_TEMPLATE: dict[str, Any] = {
+    "key": DEFAULT_TEMPLATE_KEY,
+    "title": "【地震】安否確認",
+    "message": (
+        "関東地域におきまして、震度6強の地震が発生しました。\n各自、安否状況を登録してください。"
+    ),
+    "items": [
+        {"label": "本人", "required": True, "choices": ["無事", "軽傷", "重傷"]},
+        {"label": "家族", "required": True, "choices": ["全員無事", "一部負傷", "不明"]},
+        {"label": "家屋", "required": True, "choices": ["被害なし", "一部倒壊", "全壊"]},
+        {"label": "出社", "required": True, "choices": ["可能", "不可能", "未定"]},
+    ],
+    "line_enabled": True,
+    "email_enabled": False,
+}
+
+
+class Template(Model):
+    """What an alert says and asks. `items` is an ordered list of
+    `{"label": str, "required": bool, "choices": [str, ...]}`."""
+
+    id = fields.IntField(primary_key=True)
+    key = fields.CharField(max_length=50, unique=True)
+    title = fields.CharField(max_length=200)
+    message = fields.TextField()
+    items = fields.JSONField()
+    line_enabled = fields.BooleanField(default=True)
+    email_enabled = fields.BooleanField(default=False)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "template"
+
+
+def validate_items(items: Any) -> list[dict[str, Any]]:
+    """Check a template's items are well formed; raise ValueError naming the problem."""
+    if not isinstance(items, list) or not items:
+        raise ValueError("items must be a non-empty list")
+    labels: set[str] = set()
+    for item in items:
+        label = item.get("label") if isinstance(item, dict) else None
+        if not isinstance(label, str) or not label.strip():
+            raise ValueError("every item needs a label")
+        if label in labels:
+            raise ValueError(f"duplicate item label: {label}")
+        labels.add(label)
+        choices = item.get("choices")
+        if (
+            not isinstance(choices, list)
+            or not choices
+            or not all(isinstance(c, str) and c for c in choices)
+        ):
+            raise ValueError(f"item {label} needs a list of choices")
+        if len(set(choices)) != len(choices):
+            raise ValueError(f"item {label} has duplicate choices")
+    return items
+
+
+async def ensure_default_template() -> Template:
+    """Create the seed's default template once; leave an edited one alone."""
+    template, _ = await Template.get_or_create(
+        key=DEFAULT_TEMPLATE_KEY,
+        defaults={k: v for k, v in DEFAULT_TEMPLATE.items() if k != "key"},
+    )
+    return template

@@ -1,0 +1,55 @@
+"""Alerts: a frozen copy of a template sent to a roster of employees."""
+
+from tortoise import fields
+from tortoise.models import Model
+
+from models.alert_templates import Template
+from models.organization import Department, Employee
+
+
+class Alert(Model):
+    """One safety confirmation: what was asked, by whom, to whom, and when."""
+
+    id = fields.IntField(primary_key=True)
+    template: fields.ForeignKeyNullableRelation[Template] = fields.ForeignKeyField(
+        "models.Template", related_name="alerts", null=True, on_delete=fields.SET_NULL
+    )
+    title = fields.CharField(max_length=200)
+    message = fields.TextField()
+    items = fields.JSONField()
+    sender_name = fields.CharField(max_length=100)
+    drill = fields.BooleanField(default=False)
+    line_enabled = fields.BooleanField(default=True)
+    email_enabled = fields.BooleanField(default=False)
+    started_at = fields.DatetimeField()
+    closed_at = fields.DatetimeField(null=True)
+    target_departments: fields.ManyToManyRelation[Department] = fields.ManyToManyField(
+        "models.Department", related_name="alerts", through="alert_target_department"
+    )
+
+    class Meta:
+        table = "alert"
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether answers are no longer accepted."""
+        return self.closed_at is not None
+
+
+class AlertRecipient(Model):
+    """The roster of an alert, frozen at start (with each employee's department then)."""
+
+    id = fields.IntField(primary_key=True)
+    alert: fields.ForeignKeyRelation[Alert] = fields.ForeignKeyField(
+        "models.Alert", related_name="recipients", on_delete=fields.CASCADE
+    )
+    employee: fields.ForeignKeyRelation[Employee] = fields.ForeignKeyField(
+        "models.Employee", related_name="alert_recipients", on_delete=fields.CASCADE
+    )
+    department: fields.ForeignKeyNullableRelation[Department] = fields.ForeignKeyField(
+        "models.Department", related_name="alert_recipients", null=True, on_delete=fields.SET_NULL
+    )
+
+    class Meta:
+        table = "alert_recipient"
+        unique_together = (("alert", "employee"),)

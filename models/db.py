@@ -1,0 +1,64 @@
+"""Tortoise configuration and migration helpers shared by the app, the CLI and the tests."""
+
+from typing import Any
+
+from tortoise import Tortoise
+from tortoise.backends.base.executor import EXECUTOR_CACHE
+from tortoise.connection import get_connection
+from tortoise.migrations.executor import MigrationExecutor
+
+MODEL_MODULES = [
+    "models.organization",
+    "models.line_accounts",
+    "models.registration",
+    "models.alert_templates",
+    "models.alerts",
+    "models.deliveries",
+    "models.answers",
+    "models.inbox",
+]
+APP_LABEL = "models"
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    """The Tortoise config for one database URL."""
+    return {
+        "connections": {"default": database_url},
+        "apps": {
+            APP_LABEL: {
+                "models": MODEL_MODULES,
+                "migrations": "models.migrations",
+                "default_connection": "default",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+async def open_database(database_url: str) -> None:
+    """Initialise Tortoise for this process (queries from any task find it)."""
+    await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
+
+
+async def close_database() -> None:
+    """Close every connection Tortoise opened and forget the model bindings.
+
+    Tortoise caches each table's insert SQL by connection name, not by backend: without the
+    reset, a process that opens SQLite and then PostgreSQL (the test suite) would send SQLite
+    SQL to PostgreSQL."""
+    await Tortoise.close_connections()
+    EXECUTOR_CACHE.clear()
+
+
+async def pending_migrations(database_url: str) -> list[str]:
+    """Names of the committed migrations not yet applied to the database."""
+    config = tortoise_config(database_url)
+    executor = MigrationExecutor(get_connection("default"), config["apps"])
+    steps = await executor.plan(None)
+    return [f"{step.migration.app_label}.{step.migration.name}" for step in steps]
+
+
+# For Tortoise's own command (`tortoise -c models.db.TORTOISE_ORM makemigrations`): the
+# autodetector compares the models with the committed migrations, not with a database.
+TORTOISE_ORM = tortoise_config("sqlite://:memory:")

@@ -1,0 +1,195 @@
+from tortoise import migrations
+from tortoise.migrations import operations as ops
+import functools
+from json import dumps, loads
+from models.enums import AnswerChannel, DeliveryStatus, InboxStatus, Medium
+from tortoise.fields.base import OnDelete
+from tortoise import fields
+from tortoise.indexes import Index
+
+class Migration(migrations.Migration):
+    initial = True
+
+    operations = [
+        ops.CreateModel(
+            name='Department',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('name', fields.CharField(max_length=100)),
+                ('parent', fields.ForeignKeyField('models.Department', source_field='parent_id', null=True, db_constraint=True, to_field='id', related_name='children', on_delete=OnDelete.RESTRICT)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'department', 'app': 'models', 'unique_together': (('parent', 'name'),), 'pk_attr': 'id', 'table_description': 'A department, nested under its `parent`.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Employee',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('code', fields.CharField(unique=True, max_length=32)),
+                ('name', fields.CharField(max_length=100)),
+                ('department', fields.ForeignKeyField('models.Department', source_field='department_id', null=True, db_constraint=True, to_field='id', related_name='employees', on_delete=OnDelete.SET_NULL)),
+                ('email', fields.CharField(null=True, max_length=254)),
+                ('active', fields.BooleanField(default=True)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'employee', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A person the company must reach. `code` is the company employee number.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='InboxEvent',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('webhook_event_id', fields.CharField(unique=True, max_length=64)),
+                ('event_type', fields.CharField(max_length=32)),
+                ('payload', fields.JSONField(encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('status', fields.CharEnumField(default=InboxStatus.PENDING, description='PENDING: pending\nDONE: done\nFAILED: failed', enum_type=InboxStatus, max_length=16)),
+                ('attempts', fields.IntField(default=0)),
+                ('last_error', fields.TextField(null=True, unique=False)),
+                ('claimed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('received_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('processed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'inbox_event', 'app': 'models', 'indexes': [Index(fields=['status', 'id'])], 'pk_attr': 'id', 'table_description': "One webhook event, unique by LINE's `webhookEventId`."},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='LineAccount',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('user_id', fields.CharField(unique=True, max_length=64)),
+                ('display_name', fields.CharField(default='', max_length=200)),
+                ('employee', fields.OneToOneField('models.Employee', source_field='employee_id', null=True, db_constraint=True, to_field='id', related_name='line_account', on_delete=OnDelete.SET_NULL)),
+                ('followed', fields.BooleanField(default=True)),
+                ('blocked', fields.BooleanField(default=False)),
+                ('linked_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
+            ],
+            options={'table': 'line_account', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A LINE user who befriended the official account, and the employee it is linked to.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='RegistrationCode',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('employee', fields.ForeignKeyField('models.Employee', source_field='employee_id', db_constraint=True, to_field='id', related_name='registration_codes', on_delete=OnDelete.CASCADE)),
+                ('code_hash', fields.CharField(max_length=200)),
+                ('expires_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('attempts', fields.IntField(default=0)),
+                ('used_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('revoked', fields.BooleanField(default=False)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'registration_code', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A one-time code (stored as an argon2 hash) an employee uses to link LINE.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='LinkNonce',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('nonce_hash', fields.CharField(unique=True, max_length=64)),
+                ('employee', fields.ForeignKeyField('models.Employee', source_field='employee_id', db_constraint=True, to_field='id', related_name='link_nonces', on_delete=OnDelete.CASCADE)),
+                ('registration_code', fields.ForeignKeyField('models.RegistrationCode', source_field='registration_code_id', db_constraint=True, to_field='id', related_name='nonces', on_delete=OnDelete.CASCADE)),
+                ('expires_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('used_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'link_nonce', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A single-use account-link nonce, bound to the employee who signed in.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Template',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('key', fields.CharField(unique=True, max_length=50)),
+                ('title', fields.CharField(max_length=200)),
+                ('message', fields.TextField(unique=False)),
+                ('items', fields.JSONField(encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('line_enabled', fields.BooleanField(default=True)),
+                ('email_enabled', fields.BooleanField(default=False)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
+            ],
+            options={'table': 'template', 'app': 'models', 'pk_attr': 'id', 'table_description': 'What an alert says and asks. `items` is an ordered list of'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Alert',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('template', fields.ForeignKeyField('models.Template', source_field='template_id', null=True, db_constraint=True, to_field='id', related_name='alerts', on_delete=OnDelete.SET_NULL)),
+                ('title', fields.CharField(max_length=200)),
+                ('message', fields.TextField(unique=False)),
+                ('items', fields.JSONField(encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('sender_name', fields.CharField(max_length=100)),
+                ('drill', fields.BooleanField(default=False)),
+                ('line_enabled', fields.BooleanField(default=True)),
+                ('email_enabled', fields.BooleanField(default=False)),
+                ('started_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('closed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('target_departments', fields.ManyToManyField('models.Department', unique=True, db_constraint=True, through='alert_target_department', forward_key='department_id', backward_key='alert_id', related_name='alerts', on_delete=OnDelete.CASCADE)),
+            ],
+            options={'table': 'alert', 'app': 'models', 'pk_attr': 'id', 'table_description': 'One safety confirmation: what was asked, by whom, to whom, and when.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='AlertRecipient',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('alert', fields.ForeignKeyField('models.Alert', source_field='alert_id', db_constraint=True, to_field='id', related_name='recipients', on_delete=OnDelete.CASCADE)),
+                ('employee', fields.ForeignKeyField('models.Employee', source_field='employee_id', db_constraint=True, to_field='id', related_name='alert_recipients', on_delete=OnDelete.CASCADE)),
+                ('department', fields.ForeignKeyField('models.Department', source_field='department_id', null=True, db_constraint=True, to_field='id', related_name='alert_recipients', on_delete=OnDelete.SET_NULL)),
+            ],
+            options={'table': 'alert_recipient', 'app': 'models', 'unique_together': (('alert', 'employee'),), 'pk_attr': 'id', 'table_description': "The roster of an alert, frozen at start (with each employee's department then)."},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Answer',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('alert', fields.ForeignKeyField('models.Alert', source_field='alert_id', db_constraint=True, to_field='id', related_name='answers', on_delete=OnDelete.CASCADE)),
+                ('employee', fields.ForeignKeyField('models.Employee', source_field='employee_id', db_constraint=True, to_field='id', related_name='answers', on_delete=OnDelete.CASCADE)),
+                ('choices', fields.JSONField(encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('message', fields.TextField(default='', unique=False)),
+                ('channel', fields.CharEnumField(description='LIFF: liff\nEMAIL: email\nCONSOLE: console', enum_type=AnswerChannel, max_length=16)),
+                ('revision', fields.IntField(default=1)),
+                ('answered_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'answer', 'app': 'models', 'unique_together': (('alert', 'employee'),), 'pk_attr': 'id', 'table_description': 'An employee current answer to an alert. `choices` maps item label to choice.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='AnswerRevision',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('answer', fields.ForeignKeyField('models.Answer', source_field='answer_id', db_constraint=True, to_field='id', related_name='revisions', on_delete=OnDelete.CASCADE)),
+                ('revision', fields.IntField()),
+                ('choices', fields.JSONField(encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('message', fields.TextField(default='', unique=False)),
+                ('channel', fields.CharEnumField(description='LIFF: liff\nEMAIL: email\nCONSOLE: console', enum_type=AnswerChannel, max_length=16)),
+                ('answered_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'answer_revision', 'app': 'models', 'unique_together': (('answer', 'revision'),), 'pk_attr': 'id', 'table_description': 'Every answer ever given, kept when a later one replaces it.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Delivery',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('alert', fields.ForeignKeyField('models.Alert', source_field='alert_id', db_constraint=True, to_field='id', related_name='deliveries', on_delete=OnDelete.CASCADE)),
+                ('employee', fields.ForeignKeyField('models.Employee', source_field='employee_id', db_constraint=True, to_field='id', related_name='deliveries', on_delete=OnDelete.CASCADE)),
+                ('medium', fields.CharEnumField(description='LINE: line\nEMAIL: email', enum_type=Medium, max_length=16)),
+                ('address', fields.CharField(max_length=254)),
+                ('status', fields.CharEnumField(default=DeliveryStatus.PENDING, description='PENDING: pending\nSENDING: sending\nSENT: sent\nFAILED: failed', enum_type=DeliveryStatus, max_length=16)),
+                ('batch_key', fields.CharField(null=True, db_index=True, max_length=36)),
+                ('attempts', fields.IntField(default=0)),
+                ('reason', fields.TextField(null=True, unique=False)),
+                ('claimed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('sent_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'delivery', 'app': 'models', 'unique_together': (('alert', 'employee', 'medium'),), 'indexes': [Index(fields=['status', 'medium'])], 'pk_attr': 'id', 'table_description': 'One message to one employee through one medium, and what became of it.'},
+            bases=['Model'],
+        ),
+    ]

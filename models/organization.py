@@ -1,0 +1,58 @@
+"""Departments (nested) and employees."""
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Department(Model):
+    """A department, nested under its `parent`."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=100)
+    parent: fields.ForeignKeyNullableRelation["Department"] = fields.ForeignKeyField(
+        "models.Department", related_name="children", null=True, on_delete=fields.RESTRICT
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "department"
+        unique_together = (("parent", "name"),)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Employee(Model):
+    """A person the company must reach. `code` is the company employee number."""
+
+    id = fields.IntField(primary_key=True)
+    code = fields.CharField(max_length=32, unique=True)
+    name = fields.CharField(max_length=100)
+    department: fields.ForeignKeyNullableRelation[Department] = fields.ForeignKeyField(
+        "models.Department", related_name="employees", null=True, on_delete=fields.SET_NULL
+    )
+    email = fields.CharField(max_length=254, null=True)
+    active = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "employee"
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+async def department_subtree_ids(root_ids: list[int]) -> set[int]:
+    """Return the given departments and every department nested below them."""
+    parents: dict[int, list[int]] = {}
+    for dept_id, parent_id in await Department.all().values_list("id", "parent_id"):
+        parents.setdefault(parent_id, []).append(dept_id)
+    found: set[int] = set()
+    stack = list(root_ids)
+    while stack:
+        dept_id = stack.pop()
+        if dept_id in found:
+            continue
+        found.add(dept_id)
+        stack.extend(parents.get(dept_id, []))
+    return found

@@ -1,0 +1,258 @@
+"""Test harness: the real app factory, a fresh database per test (SQLite, and PostgreSQL where
+TEST_POSTGRES_URL is set), and the local LINE platform in-process as the LINE side."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import re
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestServer, unused_port
+
+from bot.app import create_app
+from bot.cli import migrate
+from bot.config import Config
+from bot.delivery import EngineSettings
+from bot.linking import issue_registration_code
+from line_simulator import Simulator, SimulatorConfig
+from models import Department, Employee, LineAccount
+
+SECRET = "test-channel-secret"
+ACCESS_TOKEN = "test-channel-access-token"
+LOGIN_CHANNEL_ID = "1650000000"
+LIFF_ID = "1650000000-TestLiff"
+FAST_ENGINE = EngineSettings(backoff_base=0.01, backoff_cap=0.05, idle_poll=0.05)
+
+
+async def until(predicate: Callable[[], Any], within: float = 10.0) -> Any:
+    """Poll (sync or async) `predicate` until it is truthy; fail after `within` seconds."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        result = predicate()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met before the deadline")
+        await asyncio.sleep(0.01)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[str]:
+    """A fresh, migrated database for one test."""
+    if request.param == "sqlite":
+        url = f"sqlite://{tmp_path}/anpi.sqlite3"
+        await migrate(Config(database_url=url))
+        yield url
+        return
+    base = os.environ.get("TEST_POSTGRES_URL")
+    if not base:
+        pytest.skip("TEST_POSTGRES_URL is not set: the PostgreSQL half of the suite is skipped")
+    name = f"anpi_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(base)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = re.sub(r"/[^/]*$", f"/{name}", base)
+    await migrate(Config(database_url=url))
+    yield url
+    admin = await asyncpg.connect(base)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Simulator]:
+    """The local LINE platform, served on a real port."""
+    simulator = Simulator(
+        SimulatorConfig(
+            channel_secret=SECRET,
+            channel_access_token=ACCESS_TOKEN,
+            login_channel_id=LOGIN_CHANNEL_ID,
+        )
+    )
+    server = TestServer(simulator.app, port=unused_port())
+    await server.start_server()
+    simulator.config.public_base_url = str(server.make_url("")).rstrip("/")
+    yield simulator
+    await server.close()
+
+
+def bot_config(sim: Simulator, database_url: str, port: int) -> Config:
+    """The bot's configuration pointing every LINE host at the simulator."""
+    sim_url = sim.config.public_base_url
+    return Config(
+        database_url=database_url,
+        line_channel_secret=SECRET,
+        line_channel_access_token=ACCESS_TOKEN,
+        line_login_channel_id=LOGIN_CHANNEL_ID,
+        liff_id=LIFF_ID,
+        line_api_base_url=sim_url,
+        line_data_api_base_url=sim_url,
+        line_access_base_url=sim_url,
+        liff_base_url=f"{sim_url}/liff",
+        public_base_url=f"http://127.0.0.1:{port}",
+        secret_key="test-secret-key",
+        port=port,
+    )
+
+
+@pytest.fixture
+async def bot(
+    request: pytest.FixtureRequest, sim: Simulator, database_url: str
+) -> AsyncIterator[TestServer]:
+    """The real app on a real port, wired to the simulator both ways.
+
+    A test marked `no_delivery_engine` drives deliveries itself."""
+    port = unused_port()
+    config = bot_config(sim, database_url, port)
+    engine_on = request.node.get_closest_marker("no_delivery_engine") is None
+    app = create_app(config, delivery_engine=engine_on, engine_settings=FAST_ENGINE)
+    server = TestServer(app, port=port)
+    await server.start_server()
+    sim.config.webhook_url = f"{config.public_base_url}/callback"
+    sim.config.liff_apps[LIFF_ID] = f"{config.public_base_url}/liff/"
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+async def browser_session() -> AsyncIterator[aiohttp.ClientSession]:
+    """A cookie-keeping HTTP client playing the employee's phone browser."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        yield session
+
+
+@dataclass
+class Company:
+    """The demo-sized organisation a test arranges."""
+
+    departments: dict[str, Department] = field(default_factory=dict)
+    employees: dict[str, Employee] = field(default_factory=dict)
+
+
+async def make_company(
+    spec: dict[str, list[tuple[str, str]]], parents: dict[str, str] | None = None
+) -> Company:
+    """Create departments (optionally nested) and their employees: {dept: [(code, name)]}."""
+    company = Company()
+    parents = parents or {}
+    for dept_name in spec:
+        parent = company.departments.get(parents.get(dept_name, ""))
+        company.departments[dept_name] = await Department.create(name=dept_name, parent=parent)
+    for dept_name, people in spec.items():
+        for code, name in people:
+            company.employees[code] = await Employee.create(
+                code=code, name=name, department=company.departments[dept_name]
+            )
+    return company
+
+
+class LineActions:
+    """What a person does in LINE, played through the simulator against the real bot."""
+
+    def __init__(self, sim: Simulator, bot: TestServer, session: aiohttp.ClientSession) -> None:
+        self.sim = sim
+        self.bot = bot
+        self.session = session
+
+    def texts(self, user_id: str) -> list[str]:
+        """Every text the user received (Flex/template messages by their altText)."""
+        out = []
+        for message in self.sim.messages_for(user_id):
+            out.append(message.get("text") or message.get("altText") or "")
+        return out
+
+    async def befriend(self, display_name: str) -> str:
+        """A new LINE user adds the official account; return their user ID."""
+        user = self.sim.add_user(display_name)
+        assert await self.sim.follow(user.user_id) == 200
+        await until(lambda: self.sim.messages_for(user.user_id))
+        return user.user_id
+
+    async def link_url(self, user_id: str) -> str:
+        """Ask to link in chat and return the URL of the button the bot replies with."""
+        before = len(self.sim.messages_for(user_id))
+        assert await self.sim.send_text(user_id, "連携") == 200
+        await until(lambda: len(self.sim.messages_for(user_id)) > before)
+        message = self.sim.messages_for(user_id)[-1]
+        return message["template"]["actions"][0]["uri"]
+
+    async def open_link_page(self, url: str) -> tuple[int, str]:
+        """GET the sign-in page; return status and HTML."""
+        async with self.session.get(url) as response:
+            return response.status, await response.text()
+
+    async def sign_in(
+        self, url: str, employee_code: str, registration_code: str
+    ) -> aiohttp.ClientResponse:
+        """Fill in and submit the sign-in form (with its CSRF token); do not follow redirects."""
+        status, html = await self.open_link_page(url)
+        assert status == 200, html
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+        token = re.search(r'name="linkToken" value="([^"]+)"', html).group(1)
+        form = {
+            "csrf_token": csrf,
+            "linkToken": token,
+            "employee_code": employee_code,
+            "registration_code": registration_code,
+        }
+        async with self.session.post(
+            self.bot.make_url("/link"), data=form, allow_redirects=False
+        ) as response:
+            await response.read()
+            return response
+
+    async def link(self, user_id: str, employee: Employee) -> None:
+        """The whole linking flow, as the seed's STEP1-4 describe it."""
+        issued = await issue_registration_code(employee)
+        url = await self.link_url(user_id)
+        response = await self.sign_in(url, employee.code, issued.code)
+        assert response.status == 302, response.status
+        dialog = response.headers["Location"]
+        before = len(self.sim.messages_for(user_id))
+        async with self.session.get(dialog) as page:
+            assert page.status == 200
+        await until(lambda: len(self.sim.messages_for(user_id)) > before)
+
+    async def linked_friend(self, employee: Employee, display_name: str | None = None) -> str:
+        """A LINE user befriended and linked to the employee through the real flow."""
+        user_id = await self.befriend(display_name or f"{employee.name}のLINE")
+        await self.link(user_id, employee)
+        return user_id
+
+
+@pytest.fixture
+async def line(
+    sim: Simulator, bot: TestServer, browser_session: aiohttp.ClientSession
+) -> LineActions:
+    """Signs and posts webhook events (through the simulator) and plays the user's browser."""
+    return LineActions(sim, bot, browser_session)
+
+
+async def quick_link(sim: Simulator, employee: Employee, display_name: str = "") -> str:
+    """Arrange a linked, befriended LINE user directly in the database (no chat)."""
+    user = sim.add_user(display_name or employee.name)
+    user.friend = True
+    await LineAccount.create(
+        user_id=user.user_id, display_name=user.display_name, employee=employee
+    )
+    return user.user_id
+
+
+def query_of(url: str) -> str:
+    """The query string of a URL."""
+    return urlsplit(url).query
