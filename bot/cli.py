@@ -191,6 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; print a one-line error and return 2 when it cannot go on."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("tortoise").setLevel(logging.WARNING)
     try:
         config = Config.from_env()
         if args.command == "demo":

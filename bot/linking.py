@@ -134,7 +134,9 @@ async def complete_link(
         row = await LinkNonce.get_or_none(nonce_hash=_nonce_hash(nonce)).select_related(
             "employee", "registration_code"
         )
-        if row is None or row.expires_at <= now:
+        code = row.registration_code if row is not None else None
+        if row is None or row.expires_at <= now or code.revoked or code.used_at is not None:
+            # Unknown, expired, or its code was since used or replaced: bind nothing.
             raise NotFound("連携に失敗しました。もう一度「連携」と送信してやり直してください。")
         # Spend the nonce with a conditional update so two deliveries of the event race safely.
         spent = await LinkNonce.filter(id=row.id, used_at__isnull=True).update(used_at=now)

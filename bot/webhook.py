@@ -18,9 +18,12 @@ log = logging.getLogger(__name__)
 async def callback(request: web.Request) -> web.Response:
     """LINE's webhook: a missing or wrong signature is a 400 and nothing is stored."""
     signature = request.headers.get("X-Line-Signature", "")
-    body = await request.text()
+    try:
+        body = (await request.read()).decode("utf-8")
+    except UnicodeDecodeError:
+        body = None  # LINE always sends UTF-8 JSON: treat anything else as forged
     validator = SignatureValidator(request.app[CONFIG].line_channel_secret)
-    if not signature or not validator.validate(body, signature):
+    if not signature or body is None or not validator.validate(body, signature):
         log.warning("webhook with a bad or missing signature refused")
         raise web.HTTPBadRequest(text="invalid signature")
     try:

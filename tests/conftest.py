@@ -7,9 +7,12 @@ import asyncio
 import inspect
 import os
 import re
+import shutil
+import tempfile
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,6 +28,7 @@ from bot.delivery import EngineSettings
 from bot.linking import issue_registration_code
 from line_simulator import Simulator, SimulatorConfig
 from models import Department, Employee, LineAccount
+from models.db import close_database, open_database
 
 SECRET = "test-channel-secret"
 ACCESS_TOKEN = "test-channel-access-token"
@@ -47,31 +51,86 @@ async def until(predicate: Callable[[], Any], within: float = 10.0) -> Any:
         await asyncio.sleep(0.01)
 
 
+# Migrating takes most of a second, so each kind of database is migrated once per session
+# into a template that every test copies (a file copy, or PostgreSQL's CREATE ... TEMPLATE).
+_templates: dict[str, str] = {}
+
+
+async def fresh_sqlite(directory: Any) -> str:
+    """A fresh, migrated SQLite database file."""
+    if "sqlite" not in _templates:
+        template_dir = Path(tempfile.mkdtemp(prefix="anpi-template-"))
+        await migrate(Config(database_url=f"sqlite://{template_dir}/anpi.sqlite3"))
+        _templates["sqlite"] = str(template_dir / "anpi.sqlite3")
+    path = Path(directory) / "anpi.sqlite3"
+    shutil.copyfile(_templates["sqlite"], path)
+    return f"sqlite://{path}"
+
+
+async def _admin(base: str, statement: str) -> None:
+    connection = await asyncpg.connect(base)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+def _with_database(base: str, name: str) -> str:
+    return re.sub(r"/[^/]*$", f"/{name}", base)
+
+
+async def fresh_postgres(base: str) -> str:
+    """A fresh, migrated PostgreSQL database (the caller drops it)."""
+    if "postgres" not in _templates:
+        template = f"anpi_template_{uuid.uuid4().hex[:8]}"
+        await _admin(base, f'CREATE DATABASE "{template}"')
+        await migrate(Config(database_url=_with_database(base, template)))
+        _templates["postgres"] = template
+    name = f"anpi_test_{uuid.uuid4().hex[:12]}"
+    await _admin(base, f'CREATE DATABASE "{name}" TEMPLATE "{_templates["postgres"]}"')
+    return name
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_postgres_template() -> Iterator[None]:
+    """Drop the session's PostgreSQL template database at the end."""
+    yield
+    base = os.environ.get("TEST_POSTGRES_URL")
+    template = _templates.get("postgres")
+    if base and template:
+        asyncio.run(_admin(base, f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)'))
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[str]:
-    """A fresh, migrated database for one test."""
+    """A fresh, migrated database for one test: SQLite, then PostgreSQL where configured."""
     if request.param == "sqlite":
-        url = f"sqlite://{tmp_path}/anpi.sqlite3"
-        await migrate(Config(database_url=url))
-        yield url
+        yield await fresh_sqlite(tmp_path)
         return
     base = os.environ.get("TEST_POSTGRES_URL")
     if not base:
         pytest.skip("TEST_POSTGRES_URL is not set: the PostgreSQL half of the suite is skipped")
-    name = f"anpi_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(base)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = re.sub(r"/[^/]*$", f"/{name}", base)
-    await migrate(Config(database_url=url))
+    name = await fresh_postgres(base)
+    yield _with_database(base, name)
+    await _admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[str]:
+    """The database opened in the test process, for tests that run no app."""
+    await open_database(database_url)
+    yield database_url
+    await close_database()
+
+
+@pytest.fixture
+async def sqlite_db(tmp_path: Any) -> AsyncIterator[str]:
+    """A fresh SQLite database opened in the test process, for tests where the kind of
+    database does not matter (command-line parsing, the browser)."""
+    url = await fresh_sqlite(tmp_path)
+    await open_database(url)
     yield url
-    admin = await asyncpg.connect(base)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    await close_database()
 
 
 @pytest.fixture

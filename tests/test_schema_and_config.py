@@ -1,0 +1,83 @@
+"""The committed migrations match the models; configuration follows DESIGN.md's contract;
+the factory builds the app it promises."""
+
+from __future__ import annotations
+
+import pytest
+from tortoise.cli.cli import tortoise_cli_context
+from tortoise.migrations.autodetector import MigrationAutodetector
+
+from bot.app import create_app
+from bot.config import SERVE_REQUIRED, Config, ConfigError
+from models import Template
+from models.alert_templates import DEFAULT_TEMPLATE
+from models.db import TORTOISE_ORM
+
+
+async def test_committed_migrations_match_the_models():
+    apps = {label: dict(app) for label, app in TORTOISE_ORM["apps"].items()}
+    async with tortoise_cli_context(TORTOISE_ORM) as ctx:
+        writers = await MigrationAutodetector(ctx.apps, apps).changes()
+    assert writers == [], "models changed without a migration: run tortoise makemigrations"
+
+
+async def test_migrate_installs_the_seed_template(db):
+    template = await Template.get(key="earthquake")
+    assert template.title == "【地震】安否確認"
+    assert template.message.startswith("関東地域におきまして、震度6強の地震が発生しました。")
+    assert [(i["label"], i["required"]) for i in template.items] == [
+        ("本人", True),
+        ("家族", True),
+        ("家屋", True),
+        ("出社", True),
+    ]
+    assert template.items == DEFAULT_TEMPLATE["items"]
+    assert template.line_enabled and not template.email_enabled
+
+
+def test_defaults_follow_the_configuration_contract():
+    config = Config.from_env({})
+    assert config.database_url == "sqlite://anpi.sqlite3"
+    assert config.line_api_base_url == "https://api.line.me"
+    assert config.line_data_api_base_url == "https://api-data.line.me"
+    assert config.line_access_base_url == "https://access.line.me"
+    assert config.liff_base_url == "https://liff.line.me"
+    assert config.public_base_url == "http://localhost:8080"
+    assert config.smtp_url == "" and config.port == 8080
+    assert config.liff_sdk_url == "https://static.line-scdn.net/liff/edge/2/sdk.js"
+
+
+def test_settings_are_read_from_the_environment():
+    config = Config.from_env(
+        {
+            "DATABASE_URL": "postgres://u@h/db",
+            "LINE_CHANNEL_SECRET": "s",
+            "LIFF_ID": "123-abc",
+            "LIFF_BASE_URL": "http://127.0.0.1:9/liff/",
+            "PUBLIC_BASE_URL": "https://anpi.example.jp/",
+            "PORT": "9000",
+        }
+    )
+    assert config.database_url == "postgres://u@h/db"
+    assert config.line_channel_secret == "s"
+    assert config.public_base_url == "https://anpi.example.jp"
+    assert config.liff_url == "http://127.0.0.1:9/liff/123-abc"
+    assert config.liff_sdk_url == "http://127.0.0.1:9/liff/sdk.js"
+    assert config.port == 9000
+
+
+def test_a_port_that_is_not_a_number_is_refused_by_name():
+    with pytest.raises(ConfigError, match="^PORT must be a number"):
+        Config.from_env({"PORT": "eighty"})
+
+
+def test_require_names_the_first_missing_variable():
+    config = Config.from_env({"LINE_CHANNEL_SECRET": "s"})
+    with pytest.raises(ConfigError, match="^LINE_CHANNEL_ACCESS_TOKEN is not set"):
+        config.require(*SERVE_REQUIRED)
+
+
+def test_the_factory_registers_every_face_by_name():
+    app = create_app(Config(), background=False)
+    names = set(app.router.named_resources())
+    assert {"callback", "health", "link", "liff", "liff_api_alert", "liff_api_answer"} <= names
