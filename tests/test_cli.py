@@ -88,7 +88,7 @@ async def test_send_starts_a_drill_delivers_it_and_tally_counts_it(sim, bot, dat
 )
 async def test_a_command_with_bad_input_says_why_in_one_line(sim, sqlite_db, args, message):
     await make_company({"総務部": [("E1", "山田")]})
-    code, out, err = await run(*args, env=line_env(sim, sqlite_db))
+    code, _, err = await run(*args, env=line_env(sim, sqlite_db))
     assert code == 2
     assert err.strip() == f"error: {message}"
 
@@ -114,7 +114,7 @@ async def test_serve_refuses_an_unmigrated_database_with_a_hint(tmp_path):
         "LIFF_ID": LIFF_ID,
         "SECRET_KEY": "k",
     }
-    code, out, err = await run("serve", env=env)
+    code, _, err = await run("serve", env=env)
     assert code == 2
     assert (
         err.strip()
@@ -142,7 +142,7 @@ async def test_serve_outside_the_demo_names_a_missing_secret_in_one_line(tmp_pat
         "SECRET_KEY": "k",
     }
     del env[missing]
-    code, out, err = await run("serve", env=env)
+    code, _, err = await run("serve", env=env)
     assert code == 2
     assert err.strip() == f"error: {missing} is not set: export it (see README, configuration)"
 
@@ -150,7 +150,7 @@ async def test_serve_outside_the_demo_names_a_missing_secret_in_one_line(tmp_pat
 async def test_migrate_creates_the_schema_and_the_seed_template_and_can_run_twice(tmp_path):
     env = {"DATABASE_URL": f"sqlite://{tmp_path}/m.sqlite3"}
     for _ in range(2):
-        code, out, err = await run("migrate", env=env)
+        code, _out, err = await run("migrate", env=env)
         assert code == 0, err
-    code, out, err = await run("tally", "1", env=env)
+    code, _, err = await run("tally", "1", env=env)
     assert code == 2 and "alert 1 does not exist" in err  # migrated: the query ran

@@ -67,13 +67,13 @@ def test_settings_are_read_from_the_environment():
 
 
 def test_a_port_that_is_not_a_number_is_refused_by_name():
-    with pytest.raises(ConfigError, match="^PORT must be a number"):
+    with pytest.raises(ConfigError, match=r"^PORT must be a number"):
         Config.from_env({"PORT": "eighty"})
 
 
 def test_require_names_the_first_missing_variable():
     config = Config.from_env({"LINE_CHANNEL_SECRET": "s"})
-    with pytest.raises(ConfigError, match="^LINE_CHANNEL_ACCESS_TOKEN is not set"):
+    with pytest.raises(ConfigError, match=r"^LINE_CHANNEL_ACCESS_TOKEN is not set"):
         config.require(*SERVE_REQUIRED)
 
 
