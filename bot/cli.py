@@ -211,5 +211,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        return 130
+        # Ctrl-C is how an operator stops `serve` and `demo`: a clean stop.
+        return 0 if args.command in ("serve", "demo") else 130
     return 0

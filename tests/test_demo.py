@@ -1,0 +1,86 @@
+"""`python -m bot demo` (what `make demo` runs) starts and prints URLs that work."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+
+import aiohttp
+from aiohttp.test_utils import unused_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def test_demo_prints_an_answer_form_a_link_page_and_a_tally_that_all_work(tmp_path):
+    port = unused_port()  # the simulator takes the next one
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LINE_", "LIFF_"))}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "demo",
+        "--port",
+        str(port),
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    printed = ""
+    try:
+        while "Tally:" not in printed:
+            line = await asyncio.wait_for(process.stdout.readline(), 60)
+            assert line, f"demo exited early:\n{printed}"
+            printed += line.decode()
+        assert "A drill (訓練) was sent to 30 employees" in printed
+        urls = re.findall(r"https?://\S+", printed)
+        answer_url = next(u for u in urls if "/_sim/open?" in u)
+        link_url = next(u for u in urls if "/link?linkToken=" in u)
+        code = re.search(r"registration code ([A-Z0-9]{4}-[A-Z0-9]{4})", printed).group(1)
+        employee = re.search(r"employee code (E\d+)", printed).group(1)
+
+        jar = aiohttp.CookieJar(unsafe=True)
+        async with aiohttp.ClientSession(cookie_jar=jar) as session:
+            # The answer link walks the LIFF host to the bot's form page.
+            async with session.get(answer_url) as response:
+                assert response.status == 200
+                assert "liff.state=" in str(response.url) and "安否回答" in await response.text()
+            # The link page signs the unlinked employee in and hands over to LINE's dialog.
+            async with session.get(link_url) as response:
+                html = await response.text()
+                assert response.status == 200 and "社員番号" in html
+            form = {
+                "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', html).group(1),
+                "linkToken": re.search(r'name="linkToken" value="([^"]+)"', html).group(1),
+                "employee_code": employee,
+                "registration_code": code,
+            }
+            async with session.post(link_url.split("?")[0], data=form) as response:
+                assert response.status == 200
+                assert "連携が完了しました" in await response.text()
+
+        tally_command = re.search(r"Tally:\s+(\S+) \S+ -m bot tally (\d+)", printed)
+        database_url = tally_command.group(1).split("=", 1)[1]
+        tally = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "tally",
+            tally_command.group(2),
+            cwd=tmp_path,
+            env={**env, "PYTHONPATH": str(ROOT), "DATABASE_URL": database_url},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(tally.communicate(), 60)
+        assert tally.returncode == 0, err.decode()
+        assert "回答済 0 / 30" in out.decode()
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGINT)
+            await asyncio.wait_for(process.wait(), 30)
+    assert process.returncode == 0
