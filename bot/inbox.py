@@ -7,7 +7,6 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 
 from models import InboxEvent, InboxStatus
@@ -20,23 +19,35 @@ CLAIM_TIMEOUT = timedelta(minutes=1)
 
 
 async def store_events(events: list[dict[str, Any]]) -> int:
-    """Write new events to the inbox; return how many were new (redeliveries are dropped)."""
-    stored = 0
+    """Write new events to the inbox in one statement; return how many were new.
+
+    Redeliveries (and events arriving twice at once) are dropped by the unique key."""
+    fresh: dict[str, dict[str, Any]] = {}
     for event in events:
         event_id = event.get("webhookEventId")
-        if not isinstance(event_id, str) or not event_id:
-            log.warning("webhook event without webhookEventId dropped")
+        if not isinstance(event_id, str) or not event_id or len(event_id) > 64:
+            log.warning("webhook event without a usable webhookEventId dropped")
             continue
-        if await InboxEvent.exists(webhook_event_id=event_id):
-            continue
-        try:
-            await InboxEvent.create(
-                webhook_event_id=event_id, event_type=str(event.get("type", ""))[:32], payload=event
-            )
-        except IntegrityError:
-            continue  # the same event arriving twice at once
-        stored += 1
-    return stored
+        fresh.setdefault(event_id, event)
+    if not fresh:
+        return 0
+    known = set(
+        await InboxEvent.filter(webhook_event_id__in=list(fresh)).values_list(
+            "webhook_event_id", flat=True
+        )
+    )
+    rows = [
+        InboxEvent(
+            webhook_event_id=event_id,
+            event_type=str(event.get("type", ""))[:32],
+            payload=event,
+        )
+        for event_id, event in fresh.items()
+        if event_id not in known
+    ]
+    if rows:
+        await InboxEvent.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
 
 
 class InboxWorker:
