@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from tortoise.expressions import F
+from tortoise.transactions import in_transaction
 
 from bot.line_api import LineApi, SendOutcome
 from bot.messages import alert_message
@@ -82,21 +83,28 @@ class DeliveryEngine:
         pending = Delivery.filter(status=DeliveryStatus.PENDING, medium=Medium.LINE)
         if alert_id is not None:
             pending = pending.filter(alert_id=alert_id)
-        first = await pending.order_by("id").first()
-        if first is None:
-            return None
-        # One multicast carries one message, so a batch holds one alert's rows.
-        ids = (
-            await pending.filter(alert_id=first.alert_id)
-            .order_by("id")
-            .limit(self.settings.batch_size)
-            .values_list("id", flat=True)
-        )
-        key = str(uuid.uuid4())
-        claimed = await Delivery.filter(id__in=list(ids), status=DeliveryStatus.PENDING).update(
-            status=DeliveryStatus.SENDING, batch_key=key, claimed_at=datetime.now(UTC)
-        )
-        return key if claimed else None
+        while True:
+            first = await pending.order_by("id").first()
+            if first is None:
+                return None
+            key = str(uuid.uuid4())
+            async with in_transaction():
+                # One multicast carries one message, so a batch holds one alert's rows.
+                # SKIP LOCKED (PostgreSQL) lets another engine take the next rows meanwhile.
+                rows = (
+                    await pending.filter(alert_id=first.alert_id)
+                    .order_by("id")
+                    .limit(self.settings.batch_size)
+                    .select_for_update(skip_locked=True)
+                    .only("id")
+                )
+                claimed = await Delivery.filter(
+                    id__in=[row.id for row in rows], status=DeliveryStatus.PENDING
+                ).update(status=DeliveryStatus.SENDING, batch_key=key, claimed_at=datetime.now(UTC))
+            if claimed:
+                return key
+            # Another engine took these rows between our look and our claim: look again.
+            await asyncio.sleep(0.01)
 
     async def _claim_stale(self, alert_id: int | None) -> str | None:
         cutoff = datetime.now(UTC) - self.settings.stale_after
