@@ -11,6 +11,7 @@ from aiohttp import web
 from tortoise.migrations.api import migrate as run_migrations
 
 from bot import alerts, linking
+from bot.access_log import PathOnlyAccessLogger
 from bot.config import SERVE_REQUIRED, Config, ConfigError
 from bot.delivery import DeliveryEngine
 from bot.errors import DomainError
@@ -152,7 +153,7 @@ async def serve(config: Config) -> None:
         await close_database()
     from bot.app import create_app
 
-    runner = web.AppRunner(create_app(config))
+    runner = web.AppRunner(create_app(config), access_log_class=PathOnlyAccessLogger)
     await runner.setup()
     try:
         try:

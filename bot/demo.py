@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from bot.access_log import PathOnlyAccessLogger
 from bot.alerts import start_alert
 from bot.app import create_app
 from bot.cli import migrate
@@ -132,10 +133,10 @@ async def run_demo(base: Config, port: int | None = None) -> None:
     newcomer = sim.add_user("しんにゅう")
     newcomer.friend = True
 
-    sim_runner = web.AppRunner(sim.app)
+    sim_runner = web.AppRunner(sim.app, access_log_class=PathOnlyAccessLogger)
     await sim_runner.setup()
     await web.TCPSite(sim_runner, port=sim_port).start()
-    bot_runner = web.AppRunner(create_app(config))
+    bot_runner = web.AppRunner(create_app(config), access_log_class=PathOnlyAccessLogger)
     await bot_runner.setup()
     try:
         await web.TCPSite(bot_runner, port=port).start()
