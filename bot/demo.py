@@ -131,7 +131,6 @@ async def run_demo(base: Config, port: int | None = None) -> None:
     )
     await migrate(config)
     newcomer = sim.add_user("しんにゅう")
-    newcomer.friend = True
 
     sim_runner = web.AppRunner(sim.app, access_log_class=PathOnlyAccessLogger)
     await sim_runner.setup()
@@ -142,7 +141,7 @@ async def run_demo(base: Config, port: int | None = None) -> None:
         await web.TCPSite(bot_runner, port=port).start()
         # The app's cleanup context has opened the database for this process.
         pairs, unlinked = await seed_company(sim)
-        await LineAccount.create(user_id=newcomer.user_id)
+        await sim.follow(newcomer.user_id)  # greeted in chat, with the 連携 button
         template = await Template.get(key="earthquake")
         started = await start_alert(template, drill=True, sender_name="総務部 防災担当")
         issued = await issue_registration_code(unlinked[0])
