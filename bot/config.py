@@ -3,7 +3,7 @@
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 
 class ConfigError(Exception):
@@ -56,6 +56,16 @@ class Config:
                 raise ConfigError(
                     f"{name.upper()} is not set: export it (see README, configuration)"
                 )
+
+    def on_line_host(self, base_url: str) -> "Config":
+        """This configuration with every LINE host at one URL (the local LINE platform)."""
+        return replace(
+            self,
+            line_api_base_url=base_url,
+            line_data_api_base_url=base_url,
+            line_access_base_url=base_url,
+            liff_base_url=f"{base_url}/liff",
+        )
 
     @property
     def liff_url(self) -> str:

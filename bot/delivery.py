@@ -6,7 +6,6 @@ any point resumes with the same key and the same recipients: LINE answers 409 fo
 it already accepted, and nobody gets a second copy."""
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from tortoise.transactions import in_transaction
 
 from bot.line_api import LineApi, SendOutcome
 from bot.messages import alert_message
+from bot.workers import run_forever
 from models import Alert, Delivery, DeliveryStatus, Medium
 
 log = logging.getLogger(__name__)
@@ -49,19 +49,7 @@ class DeliveryEngine:
 
     async def run_forever(self, wake: asyncio.Event) -> None:
         """Work until cancelled; sleep when idle until woken or the poll interval passes."""
-        while True:
-            try:
-                handled = await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("delivery engine step failed")
-                handled = 0
-            if handled:
-                continue
-            wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), self.settings.idle_poll)
+        await run_forever(self.run_once, wake, self.settings.idle_poll, "delivery engine")
 
     async def run_until_idle(self, alert_id: int | None = None) -> None:
         """Send until nothing is pending (for the CLI and tests)."""

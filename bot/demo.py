@@ -111,14 +111,10 @@ async def run_demo(base: Config, port: int | None = None) -> None:
         line_channel_access_token=DEMO_ACCESS_TOKEN,
         line_login_channel_id=DEMO_LOGIN_CHANNEL_ID,
         liff_id=DEMO_LIFF_ID,
-        line_api_base_url=sim_url,
-        line_data_api_base_url=sim_url,
-        line_access_base_url=sim_url,
-        liff_base_url=f"{sim_url}/liff",
         public_base_url=bot_url,
         secret_key=base.secret_key or demo_secret_key(),
         port=port,
-    )
+    ).on_line_host(sim_url)
     sim = Simulator(
         SimulatorConfig(
             channel_secret=DEMO_CHANNEL_SECRET,

@@ -2,13 +2,13 @@
 LINE gets its 200, then handled in the background, each exactly once."""
 
 import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tortoise.expressions import Q
 
+from bot.workers import run_forever
 from models import InboxEvent, InboxStatus
 
 log = logging.getLogger(__name__)
@@ -59,19 +59,7 @@ class InboxWorker:
 
     async def run_forever(self, wake: asyncio.Event) -> None:
         """Work until cancelled, waking on new events or every `idle_poll` seconds."""
-        while True:
-            try:
-                handled = await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("inbox step failed")
-                handled = 0
-            if handled:
-                continue
-            wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), self.idle_poll)
+        await run_forever(self.run_once, wake, self.idle_poll, "inbox")
 
     async def run_once(self, limit: int = 50) -> int:
         """Handle up to `limit` pending events; return how many were taken."""

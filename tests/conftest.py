@@ -152,21 +152,16 @@ async def sim() -> AsyncIterator[Simulator]:
 
 def bot_config(sim: Simulator, database_url: str, port: int) -> Config:
     """The bot's configuration pointing every LINE host at the simulator."""
-    sim_url = sim.config.public_base_url
     return Config(
         database_url=database_url,
         line_channel_secret=SECRET,
         line_channel_access_token=ACCESS_TOKEN,
         line_login_channel_id=LOGIN_CHANNEL_ID,
         liff_id=LIFF_ID,
-        line_api_base_url=sim_url,
-        line_data_api_base_url=sim_url,
-        line_access_base_url=sim_url,
-        liff_base_url=f"{sim_url}/liff",
         public_base_url=f"http://127.0.0.1:{port}",
         secret_key="test-secret-key",
         port=port,
-    )
+    ).on_line_host(sim.config.public_base_url)
 
 
 @pytest.fixture
