@@ -14,7 +14,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import unused_port
 
@@ -25,8 +24,16 @@ from bot.config import Config
 from bot.delivery import DeliveryEngine
 from bot.line_api import LineApi
 from line_simulator import Simulator, SimulatorConfig
-from models import Delivery, DeliveryStatus, Department, Employee, InboxEvent, InboxStatus
-from models import LineAccount, Template
+from models import (
+    Delivery,
+    DeliveryStatus,
+    Department,
+    Employee,
+    InboxEvent,
+    InboxStatus,
+    LineAccount,
+    Template,
+)
 from models.db import close_database, open_database
 
 SECRET, TOKEN, LOGIN = "bench-secret", "bench-token", "1000000000"
@@ -62,10 +69,13 @@ async def bench_delivery(sim: Simulator, sim_url: str, employees: int) -> None:
         await line.close()
     sent = await Delivery.filter(alert_id=started.alert.id, status=DeliveryStatus.SENT).count()
     requests = sum(1 for s in sim.sent if s.kind == "multicast")
-    print(f"start_alert ({employees} recipients, roster + outbox in one transaction): "
-          f"{written:.2f} s")
-    print(f"delivery: {sent}/{employees} sent in {sending:.2f} s over {requests} multicasts "
-          f"= {sent / sending:,.0f} recipients/s")
+    print(
+        f"start_alert ({employees} recipients, roster + outbox in one transaction): {written:.2f} s"
+    )
+    print(
+        f"delivery: {sent}/{employees} sent in {sending:.2f} s over {requests} multicasts "
+        f"= {sent / sending:,.0f} recipients/s"
+    )
     print(f"alert start to last multicast accepted: {written + sending:.2f} s")
 
 
@@ -78,23 +88,28 @@ async def bench_webhook(sim: Simulator, events: int, config: Config) -> None:
     user = sim.add_user("bench")
     user.friend = True
     payloads = [
-        {"type": "message", "source": {"type": "user", "userId": user.user_id},
-         "replyToken": sim.issue_reply_token(user.user_id),
-         "message": {"id": str(n), "type": "text", "text": "こんにちは"}}
+        {
+            "type": "message",
+            "source": {"type": "user", "userId": user.user_id},
+            "replyToken": sim.issue_reply_token(user.user_id),
+            "message": {"id": str(n), "type": "text", "text": "こんにちは"},
+        }
         for n in range(events)
     ]
     try:
         t0 = time.perf_counter()
         for start in range(0, events, 10):  # LINE batches a few events per request
-            assert await sim.send_events(payloads[start:start + 10]) == 200
+            assert await sim.send_events(payloads[start : start + 10]) == 200
         accepted = time.perf_counter() - t0
-        while await InboxEvent.filter(status=InboxStatus.PENDING).exists():
-            await asyncio.sleep(0.05)
+        while await InboxEvent.filter(status=InboxStatus.PENDING).exists():  # noqa: ASYNC110
+            await asyncio.sleep(0.05)  # the inbox lives in the database: poll it
         handled = time.perf_counter() - t0
     finally:
         await runner.cleanup()
-    print(f"webhook: {events} events stored and answered 200 in {accepted:.2f} s "
-          f"= {events / accepted:,.0f} events/s; all handled (replies sent) after {handled:.2f} s")
+    print(
+        f"webhook: {events} events stored and answered 200 in {accepted:.2f} s "
+        f"= {events / accepted:,.0f} events/s; all handled (replies sent) after {handled:.2f} s"
+    )
 
 
 async def main() -> None:
@@ -108,15 +123,27 @@ async def main() -> None:
     database_url = args.database_url or f"sqlite://{workdir}/bench.sqlite3"
     sim_port = unused_port()
     sim_url = f"http://127.0.0.1:{sim_port}"
-    sim = Simulator(SimulatorConfig(channel_secret=SECRET, channel_access_token=TOKEN,
-                                    login_channel_id=LOGIN, public_base_url=sim_url))
+    sim = Simulator(
+        SimulatorConfig(
+            channel_secret=SECRET,
+            channel_access_token=TOKEN,
+            login_channel_id=LOGIN,
+            public_base_url=sim_url,
+        )
+    )
     sim_runner = web.AppRunner(sim.app, access_log=None)
     await sim_runner.setup()
     await web.TCPSite(sim_runner, "127.0.0.1", sim_port).start()
-    config = Config(database_url=database_url, line_channel_secret=SECRET,
-                    line_channel_access_token=TOKEN, line_login_channel_id=LOGIN,
-                    liff_id="x", line_api_base_url=sim_url, secret_key="k",
-                    port=unused_port())
+    config = Config(
+        database_url=database_url,
+        line_channel_secret=SECRET,
+        line_channel_access_token=TOKEN,
+        line_login_channel_id=LOGIN,
+        liff_id="x",
+        line_api_base_url=sim_url,
+        secret_key="k",
+        port=unused_port(),
+    )
     await migrate(config)
     print(f"database: {database_url.split(':')[0]}")
     try:
