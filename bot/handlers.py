@@ -94,10 +94,7 @@ class EventHandlers:
         account.followed, account.blocked = True, False
         await account.save(update_fields=["followed", "blocked", "updated_at"])
         employee = await linking.linked_employee(user_id)
-        if employee is not None:
-            reply = [messages.text("おかえりなさい。安否確認はこのトークに届きます。")]
-        else:
-            reply = messages.greeting()
+        reply = messages.welcome_back() if employee is not None else messages.greeting()
         await self.line.reply(event.reply_token, reply)
 
     async def on_unfollow(self, event: UnfollowEvent) -> None:

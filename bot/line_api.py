@@ -4,6 +4,7 @@ Built on line-bot-sdk v3's async client from the configured host, so the same co
 LINE, to the local LINE platform, or to any other fake."""
 
 import enum
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -45,8 +46,6 @@ class SendResult:
 
 def _error_message(exc: ApiException) -> str:
     """LINE's `message` from an error body, or the raw status."""
-    import json
-
     try:
         body = json.loads(exc.body or "{}")
     except ValueError:

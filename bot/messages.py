@@ -32,6 +32,11 @@ def greeting() -> list[dict[str, Any]]:
     ]
 
 
+def welcome_back() -> list[dict[str, Any]]:
+    """A linked employee befriended the account again (e.g. after unblocking)."""
+    return [text("おかえりなさい。安否確認・緊急連絡はこのトークに届きます。")]
+
+
 def link_prompt() -> dict[str, Any]:
     """A button that starts account linking."""
     return {

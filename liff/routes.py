@@ -1,10 +1,12 @@
 """The LIFF app's route table."""
 
+from pathlib import Path
+
 from aiohttp import web
 
 from liff import views
 
-STATIC_DIR = __import__("pathlib").Path(__file__).parent / "static"
+STATIC_DIR = Path(__file__).parent / "static"
 
 
 def setup_routes(app: web.Application) -> None:

@@ -186,7 +186,7 @@ async def test_returning_linked_friend_is_welcomed_back_not_asked_to_link(sim, b
     assert await sim.follow(user_id) == 200
 
     await until(lambda: sim.messages_for(user_id))
-    assert line.texts(user_id) == ["おかえりなさい。安否確認はこのトークに届きます。"]
+    assert line.texts(user_id) == ["おかえりなさい。安否確認・緊急連絡はこのトークに届きます。"]
     account = await LineAccount.get(user_id=user_id)
     assert account.employee_id == company.employees["E001"].id
 
