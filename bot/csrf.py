@@ -67,6 +67,7 @@ async def csrf_middleware(
             token,
             httponly=True,
             samesite="Lax",
-            secure=request.url.scheme == "https",
+            # Behind a TLS-terminating proxy the request looks like http: trust our own URL.
+            secure=request.app[CONFIG].public_base_url.startswith("https://"),
         )
     return response
