@@ -1,4 +1,4 @@
-"""The command line: `python -m bot serve|migrate|send|tally|registration-codes|demo`."""
+"""The command line: `python -m bot serve|migrate|send|tally|close|registration-codes|demo`."""
 
 import argparse
 import asyncio
@@ -110,6 +110,16 @@ async def show_tally(config: Config, args: argparse.Namespace) -> None:
     await _with_database(config, work)
 
 
+async def close(config: Config, args: argparse.Namespace) -> None:
+    """Stop accepting answers for an alert."""
+
+    async def work() -> None:
+        alert = await alerts.close_alert(args.alert)
+        print(f"alert {alert.id} closed at {jst(alert.closed_at)}")
+
+    await _with_database(config, work)
+
+
 async def registration_codes(config: Config, args: argparse.Namespace) -> None:
     """Issue one-time registration codes and print them (they are stored only hashed)."""
 
@@ -179,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sender", default=alerts.DEFAULT_SENDER, help="連絡者 shown to employees")
     p = sub.add_parser("tally", help="print an alert's tally")
     p.add_argument("alert", type=int)
+    p = sub.add_parser("close", help="close an alert (no more answers)")
+    p.add_argument("alert", type=int)
     p = sub.add_parser("registration-codes", help="issue one-time registration codes")
     p.add_argument("employee", nargs="*", help="employee codes")
     p.add_argument("--all-unlinked", action="store_true", help="every employee without LINE")
@@ -205,6 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "migrate": lambda: migrate(config),
             "send": lambda: send(config, args),
             "tally": lambda: show_tally(config, args),
+            "close": lambda: close(config, args),
             "registration-codes": lambda: registration_codes(config, args),
         }
         asyncio.run(commands[args.command]())

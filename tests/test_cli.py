@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.linking import begin_link
-from models import Delivery, DeliveryStatus, LinkNonce
+from models import Alert, Delivery, DeliveryStatus, LinkNonce
 from tests.conftest import ACCESS_TOKEN, LIFF_ID, LOGIN_CHANNEL_ID, SECRET, make_company, quick_link
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,6 +74,13 @@ async def test_send_starts_a_drill_delivers_it_and_tally_counts_it(sim, bot, dat
     assert "回答済 0 / 1  未回答 1" in out
     assert "本人: 無事 0  軽傷 0  重傷 0" in out
     assert "総務部: 回答済 0 / 1" in out
+
+    code, out, err = await run("close", "1", env={"DATABASE_URL": database_url})
+    assert code == 0, err
+    assert out.startswith("alert 1 closed at ")
+    assert (await Alert.get(id=1)).closed_at is not None
+    code, _, err = await run("close", "1", env={"DATABASE_URL": database_url})
+    assert code == 2 and err.strip() == "error: この連絡はすでに終了しています。"
 
 
 @pytest.mark.parametrize(
