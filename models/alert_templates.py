@@ -43,30 +43,6 @@ class Template(Model):
         table = "template"
 
 
-def validate_items(items: Any) -> list[dict[str, Any]]:
-    """Check a template's items are well formed; raise ValueError naming the problem."""
-    if not isinstance(items, list) or not items:
-        raise ValueError("items must be a non-empty list")
-    labels: set[str] = set()
-    for item in items:
-        label = item.get("label") if isinstance(item, dict) else None
-        if not isinstance(label, str) or not label.strip():
-            raise ValueError("every item needs a label")
-        if label in labels:
-            raise ValueError(f"duplicate item label: {label}")
-        labels.add(label)
-        choices = item.get("choices")
-        if (
-            not isinstance(choices, list)
-            or not choices
-            or not all(isinstance(c, str) and c for c in choices)
-        ):
-            raise ValueError(f"item {label} needs a list of choices")
-        if len(set(choices)) != len(choices):
-            raise ValueError(f"item {label} has duplicate choices")
-    return items
-
-
 async def ensure_default_template() -> Template:
     """Create the seed's default template once; leave an edited one alone."""
     template, _ = await Template.get_or_create(
