@@ -17,7 +17,7 @@ from bot.delivery import DeliveryEngine
 from bot.errors import DomainError
 from bot.line_api import LineApi
 from bot.messages import jst
-from models import Delivery, DeliveryStatus, Employee, LineAccount
+from models import Alert, Delivery, DeliveryStatus, Employee, LineAccount
 from models.alert_templates import ensure_default_template
 from models.db import close_database, open_database, pending_migrations, tortoise_config
 from models.tally import tally
@@ -94,8 +94,6 @@ async def show_tally(config: Config, args: argparse.Namespace) -> None:
     """Print an alert's tally."""
 
     async def work() -> None:
-        from models import Alert
-
         if not await Alert.exists(id=args.alert):
             raise CommandError(f"alert {args.alert} does not exist")
         result = await tally(args.alert)

@@ -85,10 +85,13 @@ async def test_targeting_a_department_includes_the_departments_below_it(sim, bot
     assert [d.name for d in await started.alert.target_departments.all()] == ["総務部"]
 
 
-@pytest.mark.parametrize(("ref", "error"), [("no-such", NotFound), ("999", NotFound)])
-async def test_an_unknown_template_is_refused(sim, bot, ref, error):
-    with pytest.raises(error):
+@pytest.mark.parametrize("ref", ["no-such", "999"])
+async def test_an_unknown_template_is_refused_but_key_and_id_both_find_one(sim, bot, ref):
+    with pytest.raises(NotFound, match=ref):
         await find_template(ref)
+    template = await earthquake()
+    assert await find_template(str(template.id)) == template
+    assert await find_template("earthquake") == template
 
 
 async def test_an_unknown_department_is_refused(sim, bot):
