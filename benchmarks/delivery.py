@@ -16,12 +16,12 @@ from pathlib import Path
 
 from aiohttp import web
 from aiohttp.test_utils import unused_port
-
 from bot.alerts import start_alert
+from bot.delivery import DeliveryEngine
+
 from bot.app import create_app
 from bot.cli import migrate
 from bot.config import Config
-from bot.delivery import DeliveryEngine
 from bot.line_api import LineApi
 from line_simulator import Simulator, SimulatorConfig
 from models import (

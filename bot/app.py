@@ -1,56 +1,60 @@
-"""The application factory: one aiohttp app with every face, resources in cleanup contexts."""
+"""The composition root: one aiohttp app that mounts every face, with every resource (the
+database, the HTTP and LINE clients, the notifier's PostgreSQL bridge, the workers) in a
+cleanup context."""
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
+from functools import partial
 
 import aiohttp
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from bot import routes
+import liff.app
+from bot import messages, routes
 from bot.config import Config
-from bot.csrf import csrf_middleware
-from bot.delivery import DeliveryEngine, EngineSettings
 from bot.handlers import EventHandlers
-from bot.inbox import InboxWorker
-from bot.keys import CONFIG, DELIVERY_WAKE, HTTP, INBOX_WAKE, LINE
+from bot.keys import CONFIG, LINE
 from bot.line_api import LineApi
-from liff import routes as liff_routes
+from bot.workers import Worker, running
+from domain.delivery import DeliveryEngine, EngineSettings
+from domain.inbox import process_pending
+from domain.notify import PostgresBridge, Topic, notifier, postgres_dsn
 from models.db import close_database, open_database
+from web.csrf import csrf_middleware
+from web.keys import HTTP, ID_TOKENS, LIFF, LINK, WEB
+from web.line_login import IdTokenVerifier
+from web.settings import LiffSettings, LinkSettings, WebSettings
 
 log = logging.getLogger(__name__)
 
+INBOX_POLL = 2.0
 
-def create_app(
-    config: Config,
-    *,
-    background: bool = True,
-    delivery_engine: bool = True,
-    engine_settings: EngineSettings | None = None,
-) -> web.Application:
-    """Build the app; `background=False` leaves the inbox worker and delivery engine off,
-    `delivery_engine=False` only the engine (for tests that drive deliveries themselves)."""
+
+def create_app(config: Config, *, engine_settings: EngineSettings | None = None) -> web.Application:
+    """Build the app; `config.workers` names the background workers it runs."""
     app = web.Application(middlewares=[csrf_middleware])
     app[CONFIG] = config
-    app[INBOX_WAKE] = asyncio.Event()
-    app[DELIVERY_WAKE] = asyncio.Event()
+    app[WEB] = WebSettings(
+        secret_key=config.secret_key,
+        secure_cookies=config.public_base_url.startswith("https://"),
+    )
+    app[LIFF] = LiffSettings(liff_id=config.liff_id, sdk_url=config.liff_sdk_url)
+    app[LINK] = LinkSettings(access_base_url=config.line_access_base_url)
     env = aiohttp_jinja2.setup(
         app,
-        loader=jinja2.PrefixLoader(
-            {"bot": jinja2.PackageLoader("bot"), "liff": jinja2.PackageLoader("liff")}
-        ),
+        loader=jinja2.PackageLoader("bot"),
         autoescape=jinja2.select_autoescape(default=True),
     )
     env.globals["app_name"] = "安否確認"
     routes.setup_routes(app)
-    liff_routes.setup_routes(app)
+    app.add_subapp("/liff", liff.app.create_app())
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_clients)
-    if background:
-        app.cleanup_ctx.append(_background(delivery_engine, engine_settings))
+    app.cleanup_ctx.append(_notifier_bridge)
+    if config.workers:
+        app.cleanup_ctx.append(partial(_workers, engine_settings=engine_settings))
     return app
 
 
@@ -64,24 +68,46 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     app[LINE] = LineApi(config.line_api_base_url, config.line_channel_access_token)
     app[HTTP] = aiohttp.ClientSession()
+    app[ID_TOKENS] = IdTokenVerifier(
+        app[HTTP], config.line_api_base_url, config.line_login_channel_id
+    )
     yield
     await app[HTTP].close()
     await app[LINE].close()
 
 
-def _background(delivery_engine: bool, engine_settings: EngineSettings | None):
-    async def background(app: web.Application) -> AsyncIterator[None]:
-        config = app[CONFIG]
-        handlers = EventHandlers(app[LINE], config.public_base_url)
-        tasks = [asyncio.create_task(InboxWorker(handlers.dispatch).run_forever(app[INBOX_WAKE]))]
-        if delivery_engine:
-            engine = DeliveryEngine(app[LINE], config.liff_url, engine_settings)
-            tasks.append(asyncio.create_task(engine.run_forever(app[DELIVERY_WAKE])))
+async def _notifier_bridge(app: web.Application) -> AsyncIterator[None]:
+    """On PostgreSQL, notifications cross processes through LISTEN/NOTIFY."""
+    dsn = postgres_dsn(app[CONFIG].database_url)
+    if dsn is None:
         yield
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        return
+    bridge = PostgresBridge(notifier, dsn)
+    await bridge.start()
+    notifier.attach(bridge)
+    yield
+    notifier.attach(None)
+    await bridge.stop()
 
-    return background
+
+def build_workers(
+    config: Config, line: LineApi, engine_settings: EngineSettings | None = None
+) -> list[Worker]:
+    """The workers `config.workers` names, wired to LINE."""
+    handlers = EventHandlers(line, config.public_base_url)
+    engine = DeliveryEngine(
+        line, partial(messages.delivery_message, liff_url=config.liff_url), engine_settings
+    )
+    inbox = partial(process_pending, handlers.dispatch)
+    available = {
+        "inbox": Worker("inbox", inbox, Topic.INBOX, INBOX_POLL),
+        "delivery": Worker("delivery", engine.run_once, Topic.DELIVERY, engine.settings.idle_poll),
+    }
+    return [available[name] for name in config.workers]
+
+
+async def _workers(
+    app: web.Application, *, engine_settings: EngineSettings | None
+) -> AsyncIterator[None]:
+    async with running(build_workers(app[CONFIG], app[LINE], engine_settings), notifier):
+        yield

@@ -1,4 +1,7 @@
-"""The command line: `python -m bot serve|migrate|send|tally|close|registration-codes|demo`."""
+"""The command line: `python -m bot serve|migrate|send|remind|tally|close|registration-codes|
+demo`. Each command parses its arguments, calls domain functions and prints the result. The
+LINE SDK and the web server are imported only by the commands that use them, so `tally` and
+`migrate` start fast."""
 
 import argparse
 import asyncio
@@ -7,39 +10,18 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
-from aiohttp import web
-from tortoise.migrations.api import migrate as run_migrations
-
-from bot import alerts, linking
-from bot.access_log import PathOnlyAccessLogger
 from bot.config import SERVE_REQUIRED, Config, ConfigError
-from bot.delivery import DeliveryEngine
-from bot.errors import DomainError
-from bot.line_api import LineApi
-from bot.messages import jst
-from models import Alert, Delivery, DeliveryStatus, Employee, LineAccount
-from models.alert_templates import ensure_default_template
-from models.db import close_database, open_database, pending_migrations, tortoise_config
-from models.tally import tally
+from domain import alerts, linking, organization
+from domain.alerts import DEFAULT_SENDER
+from domain.errors import DomainError
+from models.db import close_database, migrate, open_database, pending_migrations
+from web.timefmt import jst
 
 log = logging.getLogger(__name__)
 
 
 class CommandError(Exception):
     """A command cannot go on; the message is one line for the terminal."""
-
-
-async def migrate(config: Config) -> None:
-    """Apply the committed migrations, then make sure the default template exists."""
-    try:
-        await run_migrations(config=tortoise_config(config.database_url))
-    finally:
-        await close_database()
-    await open_database(config.database_url)
-    try:
-        await ensure_default_template()
-    finally:
-        await close_database()
 
 
 async def require_migrated(config: Config) -> None:
@@ -60,6 +42,24 @@ async def _with_database(config: Config, work: Callable[[], Awaitable[None]]) ->
         await close_database()
 
 
+async def _deliver_now(config: Config, alert_id: int) -> None:
+    """Run the delivery engine for one alert until nothing is pending, and print the counts."""
+    from functools import partial
+
+    from bot import messages
+    from bot.line_api import LineApi
+    from domain.delivery import DeliveryEngine, delivery_counts
+
+    line = LineApi(config.line_api_base_url, config.line_channel_access_token)
+    try:
+        render = partial(messages.delivery_message, liff_url=config.liff_url)
+        await DeliveryEngine(line, render).run_until_idle(alert_id)
+    finally:
+        await line.close()
+    counts = await delivery_counts(alert_id)
+    print("  deliveries " + ", ".join(f"{s.value} {n}" for s, n in counts.items()))
+
+
 async def send(config: Config, args: argparse.Namespace) -> None:
     """Start an alert from a template and deliver it now."""
     config.require("line_channel_access_token", "liff_id")
@@ -76,32 +76,45 @@ async def send(config: Config, args: argparse.Namespace) -> None:
             f"  recipients {started.recipients}, by LINE {started.line_deliveries}, "
             f"not reachable by LINE {started.unreachable}"
         )
-        line = LineApi(config.line_api_base_url, config.line_channel_access_token)
-        try:
-            await DeliveryEngine(line, config.liff_url).run_until_idle(alert.id)
-        finally:
-            await line.close()
-        counts = {
-            status: await Delivery.filter(alert_id=alert.id, status=status).count()
-            for status in DeliveryStatus
-        }
-        print("  deliveries " + ", ".join(f"{s.value} {n}" for s, n in counts.items() if n))
+        await _deliver_now(config, alert.id)
+
+    await _with_database(config, work)
+
+
+async def remind(config: Config, args: argparse.Namespace) -> None:
+    """Remind everyone who has not answered (a new delivery round) and deliver it now."""
+    config.require("line_channel_access_token", "liff_id")
+
+    async def work() -> None:
+        reminder = await alerts.remind_unanswered(
+            args.alert, message=args.message or "", sender_name=args.sender
+        )
+        if not reminder.line_deliveries:
+            print(
+                f"alert {args.alert}: nobody to remind by LINE "
+                f"({reminder.unanswered} not answered); nothing sent"
+            )
+            return
+        print(
+            f"alert {args.alert} reminder {reminder.round}: {reminder.unanswered} not answered, "
+            f"by LINE {reminder.line_deliveries}"
+        )
+        await _deliver_now(config, args.alert)
 
     await _with_database(config, work)
 
 
 async def show_tally(config: Config, args: argparse.Namespace) -> None:
     """Print an alert's tally."""
+    from domain.tally import tally
 
     async def work() -> None:
-        if not await Alert.exists(id=args.alert):
-            raise CommandError(f"alert {args.alert} does not exist")
         result = await tally(args.alert)
-        print(f"alert {result.alert_id}: {result.title}")
+        print(f"alert {result.alert_id}: {result.shown_title}")
         print(f"  回答済 {result.answered} / {result.total}  未回答 {result.unanswered}")
         for item in result.items:
-            counts = result.choice_counts[item["label"]]
-            print(f"  {item['label']}: " + "  ".join(f"{c} {n}" for c, n in counts.items()))
+            counts = result.choice_counts[item.label]
+            print(f"  {item.label}: " + "  ".join(f"{c} {n}" for c, n in counts.items()))
         for dept in result.departments:
             print(f"  {dept.name}: 回答済 {dept.answered} / {dept.total}")
 
@@ -125,17 +138,12 @@ async def registration_codes(config: Config, args: argparse.Namespace) -> None:
         if args.employee:
             employees = []
             for code in args.employee:
-                employee = await Employee.get_or_none(code=code, active=True)
+                employee = await organization.active_employee(code)
                 if employee is None:
                     raise CommandError(f"no active employee with code {code!r}")
                 employees.append(employee)
         elif args.all_unlinked:
-            linked = await LineAccount.filter(employee_id__isnull=False).values_list(
-                "employee_id", flat=True
-            )
-            employees = (
-                await Employee.filter(active=True).exclude(id__in=list(linked)).order_by("code")
-            )
+            employees = await organization.unlinked_employees()
         else:
             raise CommandError("name employee codes, or pass --all-unlinked")
         print("employee_code,name,registration_code,expires_at")
@@ -152,16 +160,20 @@ async def registration_codes(config: Config, args: argparse.Namespace) -> None:
 
 
 async def serve(config: Config) -> None:
-    """Run the server until interrupted."""
+    """Run the server until SIGINT or SIGTERM; stop within seconds."""
     config.require(*SERVE_REQUIRED)
     await open_database(config.database_url)
     try:
         await require_migrated(config)
     finally:
         await close_database()
-    from bot.app import create_app
+    from aiohttp import web
 
-    runner = web.AppRunner(create_app(config), access_log_class=PathOnlyAccessLogger)
+    from bot.access_log import PathOnlyAccessLogger
+    from bot.app import create_app
+    from bot.lifecycle import make_runner, stop_runners, wait_for_stop_signal
+
+    runner = make_runner(create_app(config), access_log_class=PathOnlyAccessLogger)
     await runner.setup()
     try:
         try:
@@ -169,9 +181,17 @@ async def serve(config: Config) -> None:
         except OSError as exc:
             raise CommandError(f"cannot listen on port {config.port}: {exc.strerror}") from None
         print(f"serving on {config.public_base_url} (port {config.port})", flush=True)
-        await asyncio.Event().wait()
+        await wait_for_stop_signal()
+        print("stopping", flush=True)
     finally:
-        await runner.cleanup()
+        await stop_runners(runner)
+
+
+def alert_number(raw: str) -> int:
+    """An alert number as typed: a positive whole number."""
+    if not raw.isdigit() or not 0 < int(raw) < 2**31:
+        raise argparse.ArgumentTypeError(f"not an alert number: {raw!r}")
+    return int(raw)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -184,11 +204,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--template", default="earthquake", help="template key or ID")
     p.add_argument("--drill", action="store_true", help="a drill (訓練), not a real alert")
     p.add_argument("--department", action="append", help="target department (name or ID)")
-    p.add_argument("--sender", default=alerts.DEFAULT_SENDER, help="連絡者 shown to employees")
+    p.add_argument("--sender", default=DEFAULT_SENDER, help="連絡者 shown to employees")
+    p = sub.add_parser("remind", help="remind everyone who has not answered an alert")
+    p.add_argument("alert", type=alert_number)
+    p.add_argument("--message", help="follow-up message (二次連絡)")
+    p.add_argument("--sender", default=DEFAULT_SENDER, help="連絡者 shown to employees")
     p = sub.add_parser("tally", help="print an alert's tally")
-    p.add_argument("alert", type=int)
+    p.add_argument("alert", type=alert_number)
     p = sub.add_parser("close", help="close an alert (no more answers)")
-    p.add_argument("alert", type=int)
+    p.add_argument("alert", type=alert_number)
     p = sub.add_parser("registration-codes", help="issue one-time registration codes")
     p.add_argument("employee", nargs="*", help="employee codes")
     p.add_argument("--all-unlinked", action="store_true", help="every employee without LINE")
@@ -212,8 +236,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         commands = {
             "serve": lambda: serve(config),
-            "migrate": lambda: migrate(config),
+            "migrate": lambda: migrate(config.database_url),
             "send": lambda: send(config, args),
+            "remind": lambda: remind(config, args),
             "tally": lambda: show_tally(config, args),
             "close": lambda: close(config, args),
             "registration-codes": lambda: registration_codes(config, args),
@@ -223,6 +248,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        # Ctrl-C is how an operator stops `serve` and `demo`: a clean stop.
+        # Ctrl-C before the servers were up: still a clean stop for serve and demo.
         return 0 if args.command in ("serve", "demo") else 130
     return 0

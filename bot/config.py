@@ -5,6 +5,9 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 
+# Background workers a process can run; `WORKERS` names a subset (default: all).
+WORKER_NAMES = ("inbox", "delivery")
+
 
 class ConfigError(Exception):
     """A setting is missing or malformed; the message is one line naming the variable."""
@@ -18,16 +21,14 @@ class Config:
     line_channel_secret: str = ""
     line_channel_access_token: str = ""
     line_login_channel_id: str = ""
-    line_login_channel_secret: str = ""
     liff_id: str = ""
     line_api_base_url: str = "https://api.line.me"
-    line_data_api_base_url: str = "https://api-data.line.me"
     line_access_base_url: str = "https://access.line.me"
     liff_base_url: str = "https://liff.line.me"
     public_base_url: str = "http://localhost:8080"
     secret_key: str = ""
-    smtp_url: str = ""
     port: int = 8080
+    workers: tuple[str, ...] = WORKER_NAMES
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Config":
@@ -43,6 +44,8 @@ class Config:
                     values["port"] = int(raw)
                 except ValueError:
                     raise ConfigError(f"PORT must be a number, not {raw!r}") from None
+            elif f.name == "workers":
+                values["workers"] = parse_workers(raw)
             elif f.name.endswith("_url"):
                 values[f.name] = raw.rstrip("/") if f.name != "database_url" else raw
             else:
@@ -62,7 +65,6 @@ class Config:
         return replace(
             self,
             line_api_base_url=base_url,
-            line_data_api_base_url=base_url,
             line_access_base_url=base_url,
             liff_base_url=f"{base_url}/liff",
         )
@@ -78,6 +80,22 @@ class Config:
         if self.liff_base_url == "https://liff.line.me":
             return "https://static.line-scdn.net/liff/edge/2/sdk.js"
         return f"{self.liff_base_url}/sdk.js"
+
+
+def parse_workers(raw: str) -> tuple[str, ...]:
+    """`WORKERS`: a comma-separated subset of WORKER_NAMES, `all`, or `none`."""
+    raw = raw.strip().lower()
+    if raw == "all":
+        return WORKER_NAMES
+    if raw == "none":
+        return ()
+    names = tuple(dict.fromkeys(n.strip() for n in raw.split(",") if n.strip()))
+    unknown = [n for n in names if n not in WORKER_NAMES]
+    if unknown or not names:
+        raise ConfigError(
+            f"WORKERS must name some of {', '.join(WORKER_NAMES)} (or all, none), not {raw!r}"
+        )
+    return names
 
 
 SERVE_REQUIRED = (

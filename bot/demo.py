@@ -2,7 +2,6 @@
 process, with a drill already sent. The only module besides the tests that starts the
 simulator; the product code talks to it over HTTP exactly as it would to LINE."""
 
-import asyncio
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -11,15 +10,16 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from bot.access_log import PathOnlyAccessLogger
-from bot.alerts import start_alert
 from bot.app import create_app
-from bot.cli import migrate
 from bot.config import Config, demo_secret_key
+from bot.lifecycle import make_runner, stop_runners, wait_for_stop_signal
 from bot.line_api import LineApi
-from bot.linking import issue_registration_code
 from bot.messages import alert_url
-from models import Department, Employee, LineAccount, Template
-from models.db import close_database
+from domain.alerts import find_template, start_alert
+from domain.linking import attach_line_account, issue_registration_code
+from domain.organization import add_department, add_employee
+from models import Department, Employee
+from models.db import close_database, migrate
 
 DEMO_DIR = Path(".demo")
 DEMO_DATABASE = f"sqlite://{DEMO_DIR}/anpi-demo.sqlite3"
@@ -62,19 +62,14 @@ async def seed_company(sim) -> tuple[list[tuple[Employee, str]], list[Employee]]
     """Create the demo organisation; return (linked employees with LINE IDs, unlinked ones)."""
     departments: dict[str, Department] = {}
     for name, parent in DEPARTMENTS:
-        departments[name] = await Department.create(
-            name=name, parent=departments.get(parent) if parent else None
-        )
+        departments[name] = await add_department(name, departments.get(parent or ""))
     employees: list[Employee] = []
     number = 1
     for dept_name, names in PEOPLE.items():
         for name in names:
             employees.append(
-                await Employee.create(
-                    code=f"E{number:03d}",
-                    name=name,
-                    department=departments[dept_name],
-                    email=f"e{number:03d}@example.com",
+                await add_employee(
+                    f"E{number:03d}", name, departments[dept_name], f"e{number:03d}@example.com"
                 )
             )
             number += 1
@@ -83,9 +78,7 @@ async def seed_company(sim) -> tuple[list[tuple[Employee, str]], list[Employee]]
     for employee in linked:
         user = sim.add_user(employee.name.split(" ")[1])  # a LINE name people actually use
         user.friend = True
-        await LineAccount.create(
-            user_id=user.user_id, display_name=user.display_name, employee=employee
-        )
+        await attach_line_account(employee, user.user_id, user.display_name)
         pairs.append((employee, user.user_id))
     return pairs, unlinked
 
@@ -125,20 +118,20 @@ async def run_demo(base: Config, port: int | None = None) -> None:
             public_base_url=sim_url,
         )
     )
-    await migrate(config)
+    await migrate(config.database_url)
     newcomer = sim.add_user("しんにゅう")
 
-    sim_runner = web.AppRunner(sim.app, access_log_class=PathOnlyAccessLogger)
-    await sim_runner.setup()
-    await web.TCPSite(sim_runner, port=sim_port).start()
-    bot_runner = web.AppRunner(create_app(config), access_log_class=PathOnlyAccessLogger)
-    await bot_runner.setup()
+    sim_runner = make_runner(sim.app, access_log_class=PathOnlyAccessLogger)
+    bot_runner = make_runner(create_app(config), access_log_class=PathOnlyAccessLogger)
     try:
+        await sim_runner.setup()
+        await web.TCPSite(sim_runner, port=sim_port).start()
+        await bot_runner.setup()
         await web.TCPSite(bot_runner, port=port).start()
         # The app's cleanup context has opened the database for this process.
         pairs, unlinked = await seed_company(sim)
         await sim.follow(newcomer.user_id)  # greeted in chat, with the 連携 button
-        template = await Template.get(key="earthquake")
+        template = await find_template("earthquake")
         started = await start_alert(template, drill=True, sender_name="総務部 防災担当")
         issued = await issue_registration_code(unlinked[0])
         line = LineApi(sim_url, DEMO_ACCESS_TOKEN)
@@ -166,8 +159,8 @@ Anpi demo is running (Ctrl-C to stop). A drill (訓練) was sent to {started.rec
 """,
             flush=True,
         )
-        await asyncio.Event().wait()
+        await wait_for_stop_signal()
+        print("stopping", flush=True)
     finally:
-        await bot_runner.cleanup()
-        await sim_runner.cleanup()
+        await stop_runners(bot_runner, sim_runner)
         await close_database()

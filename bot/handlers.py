@@ -19,10 +19,10 @@ from linebot.v3.webhooks import (
     UserSource,
 )
 
-from bot import linking, messages
-from bot.errors import NotFound
+from bot import messages
 from bot.line_api import LineApi
-from models import LineAccount
+from domain import linking
+from domain.errors import NotFound
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +90,7 @@ class EventHandlers:
         user_id = _user_id(event)
         if user_id is None:
             return
-        account, _ = await LineAccount.get_or_create(user_id=user_id)
-        account.followed, account.blocked = True, False
-        await account.save(update_fields=["followed", "blocked", "updated_at"])
-        employee = await linking.linked_employee(user_id)
+        employee = await linking.record_follow(user_id)
         reply = messages.welcome_back() if employee is not None else messages.greeting()
         await self.line.reply(event.reply_token, reply)
 
@@ -101,7 +98,7 @@ class EventHandlers:
         """Blocked: LINE will silently drop our messages, so stop counting them as reach."""
         user_id = _user_id(event)
         if user_id is not None:
-            await LineAccount.filter(user_id=user_id).update(followed=False, blocked=True)
+            await linking.record_unfollow(user_id)
 
     async def on_message(self, event: MessageEvent) -> None:
         """Chat text is never an answer: run a command word or say how to answer."""

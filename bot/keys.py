@@ -1,8 +1,6 @@
-"""Every application key, declared once with its exact type."""
+"""The bot face's application keys, declared once with exact types (the keys every face
+shares live in `web.keys`)."""
 
-import asyncio
-
-import aiohttp
 from aiohttp import web
 
 from bot.config import Config
@@ -10,6 +8,3 @@ from bot.line_api import LineApi
 
 CONFIG = web.AppKey("config", Config)
 LINE = web.AppKey("line", LineApi)
-HTTP = web.AppKey("http", aiohttp.ClientSession)
-INBOX_WAKE = web.AppKey("inbox_wake", asyncio.Event)
-DELIVERY_WAKE = web.AppKey("delivery_wake", asyncio.Event)

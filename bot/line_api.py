@@ -3,10 +3,8 @@
 Built on line-bot-sdk v3's async client from the configured host, so the same code talks to
 LINE, to the local LINE platform, or to any other fake."""
 
-import enum
 import json
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -15,33 +13,16 @@ from linebot.v3.messaging import (
     AsyncMessagingApi,
     Configuration,
     MulticastRequest,
-    PushMessageRequest,
     ReplyMessageRequest,
 )
 from linebot.v3.messaging.exceptions import ApiException
+
+from domain.delivery import SendOutcome, SendResult
 
 log = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=15)
 MONTHLY_LIMIT_MESSAGE = "You have reached your monthly limit."
-
-
-class SendOutcome(enum.Enum):
-    """How LINE answered a push or multicast."""
-
-    ACCEPTED = "accepted"  # 2xx
-    ALREADY_ACCEPTED = "already_accepted"  # 409 for our retry key: an earlier try went through
-    RETRY = "retry"  # 429 rate limit, 5xx, timeout, connection error: try again, same key
-    REJECTED = "rejected"  # other 4xx, or the month's quota is spent: retrying will not help
-
-
-@dataclass(frozen=True)
-class SendResult:
-    """The outcome of one send, with LINE's status and message for the record."""
-
-    outcome: SendOutcome
-    status: int | None = None
-    detail: str = ""
 
 
 def _error_message(exc: ApiException) -> str:
@@ -107,15 +88,6 @@ class LineApi:
         request = MulticastRequest.from_dict({"to": user_ids, "messages": messages})
         return await self._send(
             self._api.multicast_with_http_info(
-                request, x_line_retry_key=retry_key, _request_timeout=REQUEST_TIMEOUT
-            )
-        )
-
-    async def push(self, to: str, messages: list[dict[str, Any]], retry_key: str) -> SendResult:
-        """Send to one user or group under one retry key."""
-        request = PushMessageRequest.from_dict({"to": to, "messages": messages})
-        return await self._send(
-            self._api.push_message_with_http_info(
                 request, x_line_retry_key=retry_key, _request_timeout=REQUEST_TIMEOUT
             )
         )

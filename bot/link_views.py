@@ -7,10 +7,10 @@ from urllib.parse import urlencode
 import aiohttp_jinja2
 from aiohttp import web
 
-from bot import linking
-from bot.csrf import csrf_token
-from bot.errors import Invalid
-from bot.keys import CONFIG
+from domain import linking
+from domain.errors import Invalid
+from web.csrf import csrf_token
+from web.keys import LINK
 
 LINK_EXPIRED = (
     "このリンクは無効です。LINEのトークで「連携」と送信して、新しいリンクから手続きしてください。"
@@ -32,7 +32,7 @@ async def link_form(request: web.Request) -> web.Response:
         "error": None if token else LINK_EXPIRED,
     }
     status = HTTPStatus.OK if token else HTTPStatus.BAD_REQUEST
-    return aiohttp_jinja2.render_template("bot/link.html", request, context, status=status)
+    return aiohttp_jinja2.render_template("link.html", request, context, status=status)
 
 
 async def link_submit(request: web.Request) -> web.Response:
@@ -42,7 +42,7 @@ async def link_submit(request: web.Request) -> web.Response:
     employee_code = str(form.get("employee_code", ""))[:64]
     if not token:
         return aiohttp_jinja2.render_template(
-            "bot/link.html",
+            "link.html",
             request,
             {
                 "csrf_token": csrf_token(request),
@@ -56,7 +56,7 @@ async def link_submit(request: web.Request) -> web.Response:
         nonce = await linking.begin_link(employee_code, str(form.get("registration_code", ""))[:64])
     except Invalid as exc:
         return aiohttp_jinja2.render_template(
-            "bot/link.html",
+            "link.html",
             request,
             {
                 "csrf_token": csrf_token(request),
@@ -68,5 +68,5 @@ async def link_submit(request: web.Request) -> web.Response:
         )
     query = urlencode({"linkToken": token, "nonce": nonce})
     raise web.HTTPFound(
-        f"{request.app[CONFIG].line_access_base_url}/dialog/bot/accountLink?{query}"
+        f"{request.config_dict[LINK].access_base_url}/dialog/bot/accountLink?{query}"
     )

@@ -1,17 +1,16 @@
 """Every message the bot sends to LINE, built in one place (Japanese first)."""
 
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-JST = timezone(timedelta(hours=9), "JST")
+from domain.alerts import display_sender, display_title
+from models import Alert, AlertRound, DeliveryKind
+from web.timefmt import jst
+
 LINK_WORD = "連携"
 UNLINK_WORD = "連携解除"
-
-
-def jst(moment: datetime) -> str:
-    """A moment as the seed's screen writes it: 2021/01/22 17:39 (Japan time)."""
-    return moment.astimezone(JST).strftime("%Y/%m/%d %H:%M")
 
 
 def text(body: str) -> dict[str, Any]:
@@ -148,29 +147,36 @@ def alert_message(
     started_at: datetime,
     drill: bool,
     liff_url: str,
+    header: str = "連絡確認 -安否-",
+    follow_up: str = "",
 ) -> dict[str, Any]:
-    """The alert as a Flex bubble: 開始日時, タイトル, 連絡者, 連絡メッセージ and 回答する.
-
-    Built only from stored fields so a resumed send produces the identical body."""
-    shown_title = f"【訓練】{title}" if drill else title
-    header = "連絡確認 -安否-" + ("(訓練)" if drill else "")
+    """The alert as a Flex bubble: 開始日時, タイトル, 連絡者, 連絡メッセージ and 回答する
+    (a reminder adds its 二次連絡 message). Built only from stored fields so a resumed send
+    produces the identical body."""
+    shown_title = display_title(title, drill)
+    rows = [
+        _row("開始日時", jst(started_at)),
+        _row("タイトル", shown_title),
+        _row("連絡者", display_sender(sender_name)),
+        _row("連絡メッセージ", message[:1500]),
+    ]
+    if follow_up:
+        rows.append(_row("二次連絡", follow_up[:1500]))
     bubble = {
         "type": "bubble",
         "header": {
             "type": "box",
             "layout": "vertical",
-            "contents": [{"type": "text", "text": header, "weight": "bold", "color": "#B71C1C"}],
-        },
-        "body": {
-            "type": "box",
-            "layout": "vertical",
             "contents": [
-                _row("開始日時", jst(started_at)),
-                _row("タイトル", shown_title),
-                _row("連絡者", f"【{sender_name}】"),
-                _row("連絡メッセージ", message[:1500]),
+                {
+                    "type": "text",
+                    "text": header + ("(訓練)" if drill else ""),
+                    "weight": "bold",
+                    "color": "#B71C1C",
+                }
             ],
         },
+        "body": {"type": "box", "layout": "vertical", "contents": rows},
         "footer": {
             "type": "box",
             "layout": "vertical",
@@ -190,3 +196,44 @@ def alert_message(
     }
     alt = f"{shown_title}: 安否を回答してください"
     return {"type": "flex", "altText": alt[:1500], "contents": bubble}
+
+
+def _alert_delivery(alert: Alert, _round: AlertRound | None, liff_url: str) -> dict[str, Any]:
+    return alert_message(
+        alert_id=alert.id,
+        title=alert.title,
+        message=alert.message,
+        sender_name=alert.sender_name,
+        started_at=alert.started_at,
+        drill=alert.drill,
+        liff_url=liff_url,
+    )
+
+
+def _reminder_delivery(alert: Alert, round_: AlertRound | None, liff_url: str) -> dict[str, Any]:
+    assert round_ is not None, "a reminder delivery belongs to a round"
+    return alert_message(
+        alert_id=alert.id,
+        title=alert.title,
+        message=alert.message,
+        sender_name=round_.sender_name,
+        started_at=alert.started_at,
+        drill=alert.drill,
+        liff_url=liff_url,
+        header="【再通知】未回答の方へ",
+        follow_up=round_.message,
+    )
+
+
+# What each kind of delivery says: the one map the delivery engine renders through.
+BUILDERS: dict[DeliveryKind, Callable[[Alert, AlertRound | None, str], dict[str, Any]]] = {
+    DeliveryKind.ALERT: _alert_delivery,
+    DeliveryKind.REMINDER: _reminder_delivery,
+}
+
+
+def delivery_message(
+    alert: Alert, kind: DeliveryKind, round_: AlertRound | None, *, liff_url: str
+) -> dict[str, Any]:
+    """The message one batch of deliveries carries, chosen by its kind."""
+    return BUILDERS[kind](alert, round_, liff_url)

@@ -7,9 +7,9 @@ from http import HTTPStatus
 from aiohttp import web
 from linebot.v3.webhook import SignatureValidator
 
-from bot.csrf import exempt
-from bot.inbox import store_events
-from bot.keys import CONFIG, INBOX_WAKE
+from bot.keys import CONFIG
+from domain.inbox import store_events
+from web.csrf import exempt
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,5 @@ async def callback(request: web.Request) -> web.Response:
             raise TypeError
     except (ValueError, KeyError, TypeError):
         raise web.HTTPBadRequest(text="malformed body") from None
-    if await store_events([e for e in events if isinstance(e, dict)]):
-        request.app[INBOX_WAKE].set()
+    await store_events([e for e in events if isinstance(e, dict)])
     return web.Response(status=HTTPStatus.OK, text="OK")

@@ -1,4 +1,4 @@
-"""The LIFF app's route table."""
+"""The LIFF app's route table (paths relative to where it is mounted)."""
 
 from pathlib import Path
 
@@ -7,13 +7,13 @@ from aiohttp import web
 from liff import views
 
 STATIC_DIR = Path(__file__).parent / "static"
+# An alert number is a positive 31-bit integer (PostgreSQL's int): longer is never an alert.
+ALERT_ID = r"{alert_id:[1-9]\d{0,9}}"
 
 
 def setup_routes(app: web.Application) -> None:
     """Register the answer page, its static files and its JSON API."""
-    app.router.add_get("/liff/", views.answer_page, name="liff")
-    app.router.add_get(r"/liff/api/alerts/{alert_id:\d+}", views.api_alert, name="liff_api_alert")
-    app.router.add_post(
-        r"/liff/api/alerts/{alert_id:\d+}/answer", views.api_answer, name="liff_api_answer"
-    )
-    app.router.add_static("/liff/static/", STATIC_DIR, name="liff_static")
+    app.router.add_get("/", views.answer_page, name="liff")
+    app.router.add_get(f"/api/alerts/{ALERT_ID}", views.api_alert, name="liff_api_alert")
+    app.router.add_post(f"/api/alerts/{ALERT_ID}/answer", views.api_answer, name="liff_api_answer")
+    app.router.add_static("/static/", STATIC_DIR, name="liff_static")

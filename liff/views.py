@@ -1,4 +1,5 @@
-"""LIFF views: the answer page and its JSON API."""
+"""LIFF views: the answer page and its JSON API. Each parses its input, calls one domain
+function and renders the result."""
 
 import logging
 from http import HTTPStatus
@@ -7,57 +8,43 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from bot import answers, linking
-from bot.csrf import exempt
-from bot.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
-from bot.keys import CONFIG, HTTP
-from bot.line_login import InvalidIdToken, verify_id_token
-from bot.messages import jst
+from domain import answers, linking
+from domain.alerts import display_sender, display_title
+from domain.check_items import items_to_json
+from domain.errors import DomainError, NotFound
 from models import AnswerChannel, Employee
+from web.csrf import exempt
+from web.errors import domain_error_response, json_error
+from web.keys import ID_TOKENS, LIFF
+from web.line_login import InvalidIdToken
+from web.timefmt import jst
 
 log = logging.getLogger(__name__)
 
-STATUS_FOR = {
-    NotFound: HTTPStatus.NOT_FOUND,
-    Forbidden: HTTPStatus.FORBIDDEN,
-    Conflict: HTTPStatus.CONFLICT,
-    Invalid: HTTPStatus.UNPROCESSABLE_ENTITY,
-}
 UNANSWERED, ANSWERED = "未回答", "回答済"
 
 
-def json_error(status: int, code: str, message: str, fields: dict | None = None) -> web.Response:
-    """A 4xx JSON body naming the problem for the script and the person."""
-    body: dict[str, Any] = {"error": code, "message": message}
-    if fields:
-        body["fields"] = fields
-    return web.json_response(body, status=status)
-
-
-def _domain_error(exc: DomainError) -> web.Response:
-    status = next((s for cls, s in STATUS_FOR.items() if isinstance(exc, cls)), 400)
-    return json_error(status, exc.code, exc.message, exc.fields)
+class _AuthError(Exception):
+    def __init__(self, response: web.Response) -> None:
+        self.response = response
 
 
 async def answer_page(request: web.Request) -> web.Response:
     """The LIFF endpoint: a page shell whose script fetches the alert with the ID token."""
-    config = request.app[CONFIG]
+    settings = request.config_dict[LIFF]
     return aiohttp_jinja2.render_template(
-        "liff/answer.html",
+        "answer.html",
         request,
-        {"liff_id": config.liff_id, "liff_sdk_url": config.liff_sdk_url},
+        {"liff_id": settings.liff_id, "liff_sdk_url": settings.sdk_url},
     )
 
 
 async def _employee(request: web.Request) -> Employee:
     """The linked employee behind the request's ID token."""
-    config = request.app[CONFIG]
     header = request.headers.get("Authorization", "")
     token = header[7:].strip() if header.startswith("Bearer ") else ""
     try:
-        verified = await verify_id_token(
-            request.app[HTTP], config.line_api_base_url, config.line_login_channel_id, token
-        )
+        verified = await request.config_dict[ID_TOKENS].verify(token)
     except InvalidIdToken as exc:
         log.info("ID token refused: %s", exc)
         raise _AuthError(
@@ -80,13 +67,11 @@ async def _employee(request: web.Request) -> Employee:
     return employee
 
 
-class _AuthError(Exception):
-    def __init__(self, response: web.Response) -> None:
-        self.response = response
-
-
 def _alert_id(request: web.Request) -> int:
-    return int(request.match_info["alert_id"])
+    alert_id = int(request.match_info["alert_id"])
+    if alert_id >= 2**31:
+        raise NotFound("指定された安否確認が見つかりません。", code="alert_not_found")
+    return alert_id
 
 
 def _view_json(view: answers.AlertView) -> dict[str, Any]:
@@ -94,12 +79,12 @@ def _view_json(view: answers.AlertView) -> dict[str, Any]:
     return {
         "alert": {
             "id": alert.id,
-            "title": f"【訓練】{alert.title}" if alert.drill else alert.title,
+            "title": display_title(alert.title, alert.drill),
             "drill": alert.drill,
             "started_at": jst(alert.started_at),
-            "sender": f"【{alert.sender_name}】",
+            "sender": display_sender(alert.sender_name),
             "message": alert.message,
-            "items": alert.items,
+            "items": items_to_json(view.items),
             "closed": alert.is_closed,
         },
         "status": ANSWERED if answer else UNANSWERED,
@@ -122,7 +107,7 @@ async def api_alert(request: web.Request) -> web.Response:
     except _AuthError as exc:
         return exc.response
     except DomainError as exc:
-        return _domain_error(exc)
+        return domain_error_response(exc)
     return web.json_response(_view_json(view))
 
 
@@ -139,12 +124,12 @@ async def api_answer(request: web.Request) -> web.Response:
         return json_error(HTTPStatus.BAD_REQUEST, "bad_json", "送信内容を読み取れませんでした。")
     if not isinstance(body, dict):
         return json_error(HTTPStatus.BAD_REQUEST, "bad_json", "送信内容を読み取れませんでした。")
-    alert_id = _alert_id(request)
     try:
+        alert_id = _alert_id(request)
         await answers.submit_answer(
             alert_id, employee, body.get("choices"), body.get("message"), AnswerChannel.LIFF
         )
         view = await answers.alert_for(alert_id, employee)
     except DomainError as exc:
-        return _domain_error(exc)
+        return domain_error_response(exc)
     return web.json_response(_view_json(view))

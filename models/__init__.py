@@ -5,8 +5,8 @@ talk to LINE."""
 from models.alert_templates import Template
 from models.alerts import Alert, AlertRecipient
 from models.answers import Answer, AnswerRevision
-from models.deliveries import Delivery
-from models.enums import AnswerChannel, DeliveryStatus, InboxStatus, Medium
+from models.deliveries import AlertRound, Delivery
+from models.enums import AnswerChannel, DeliveryKind, DeliveryStatus, InboxStatus, Medium
 from models.inbox import InboxEvent
 from models.line_accounts import LineAccount
 from models.organization import Department, Employee
@@ -15,10 +15,12 @@ from models.registration import LinkNonce, RegistrationCode
 __all__ = [
     "Alert",
     "AlertRecipient",
+    "AlertRound",
     "Answer",
     "AnswerChannel",
     "AnswerRevision",
     "Delivery",
+    "DeliveryKind",
     "DeliveryStatus",
     "Department",
     "Employee",

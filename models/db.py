@@ -5,7 +5,10 @@ from typing import Any
 from tortoise import Tortoise
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.connection import get_connection
+from tortoise.migrations.api import migrate as run_migrations
 from tortoise.migrations.executor import MigrationExecutor
+
+from models.alert_templates import ensure_default_template
 
 MODEL_MODULES = [
     "models.organization",
@@ -57,6 +60,19 @@ async def pending_migrations(database_url: str) -> list[str]:
     executor = MigrationExecutor(get_connection("default"), config["apps"])
     steps = await executor.plan(None)
     return [f"{step.migration.app_label}.{step.migration.name}" for step in steps]
+
+
+async def migrate(database_url: str) -> None:
+    """Apply the committed migrations, then make sure the default template exists."""
+    try:
+        await run_migrations(config=tortoise_config(database_url))
+    finally:
+        await close_database()
+    await open_database(database_url)
+    try:
+        await ensure_default_template()
+    finally:
+        await close_database()
 
 
 # For Tortoise's own command (`tortoise -c models.db.TORTOISE_ORM makemigrations`): the

@@ -10,6 +10,13 @@ class Medium(StrEnum):
     EMAIL = "email"
 
 
+class DeliveryKind(StrEnum):
+    """What a delivery carries: the alert itself, or a reminder round of it."""
+
+    ALERT = "alert"
+    REMINDER = "reminder"
+
+
 class DeliveryStatus(StrEnum):
     """Where one delivery (employee x medium) stands."""
 

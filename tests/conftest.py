@@ -11,7 +11,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,13 +22,12 @@ import pytest
 from aiohttp.test_utils import TestServer, unused_port
 
 from bot.app import create_app
-from bot.cli import migrate
 from bot.config import Config
-from bot.delivery import EngineSettings
-from bot.linking import issue_registration_code
+from domain.delivery import EngineSettings
+from domain.linking import issue_registration_code
 from line_simulator import Simulator, SimulatorConfig
 from models import Department, Employee, LineAccount
-from models.db import close_database, open_database
+from models.db import close_database, migrate, open_database
 
 SECRET = "test-channel-secret"
 ACCESS_TOKEN = "test-channel-access-token"
@@ -60,7 +59,7 @@ async def fresh_sqlite(directory: Any) -> str:
     """A fresh, migrated SQLite database file."""
     if "sqlite" not in _templates:
         template_dir = Path(tempfile.mkdtemp(prefix="anpi-template-"))
-        await migrate(Config(database_url=f"sqlite://{template_dir}/anpi.sqlite3"))
+        await migrate(f"sqlite://{template_dir}/anpi.sqlite3")
         _templates["sqlite"] = str(template_dir / "anpi.sqlite3")
     path = Path(directory) / "anpi.sqlite3"
     shutil.copyfile(_templates["sqlite"], path)
@@ -84,7 +83,7 @@ async def fresh_postgres(base: str) -> str:
     if "postgres" not in _templates:
         template = f"anpi_template_{uuid.uuid4().hex[:8]}"
         await _admin(base, f'CREATE DATABASE "{template}"')
-        await migrate(Config(database_url=_with_database(base, template)))
+        await migrate(_with_database(base, template))
         _templates["postgres"] = template
     name = f"anpi_test_{uuid.uuid4().hex[:12]}"
     await _admin(base, f'CREATE DATABASE "{name}" TEMPLATE "{_templates["postgres"]}"')
@@ -173,8 +172,9 @@ async def bot(
     A test marked `no_delivery_engine` drives deliveries itself."""
     port = unused_port()
     config = bot_config(sim, database_url, port)
-    engine_on = request.node.get_closest_marker("no_delivery_engine") is None
-    app = create_app(config, delivery_engine=engine_on, engine_settings=FAST_ENGINE)
+    if request.node.get_closest_marker("no_delivery_engine") is not None:
+        config = replace(config, workers=("inbox",))
+    app = create_app(config, engine_settings=FAST_ENGINE)
     server = TestServer(app, port=port)
     await server.start_server()
     sim.config.webhook_url = f"{config.public_base_url}/callback"

@@ -8,8 +8,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from bot.alerts import start_alert
 from bot.messages import alert_url
+from domain.alerts import start_alert
 from models import Answer, Template
 from tests.conftest import LIFF_ID, fresh_sqlite, make_company, quick_link
 

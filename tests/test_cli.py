@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.linking import begin_link
+from domain.linking import begin_link
 from models import Alert, Delivery, DeliveryStatus, LinkNonce
 from tests.conftest import ACCESS_TOKEN, LIFF_ID, LOGIN_CHANNEL_ID, SECRET, make_company, quick_link
 
@@ -88,7 +88,7 @@ async def test_send_starts_a_drill_delivers_it_and_tally_counts_it(sim, bot, dat
     [
         (["send", "--template", "nope"], "テンプレート 'nope' が見つかりません。"),
         (["send", "--department", "経理部"], "部署 '経理部' が見つかりません。"),
-        (["tally", "42"], "alert 42 does not exist"),
+        (["tally", "42"], "連絡 42 が見つかりません。"),
         (["registration-codes", "E999"], "no active employee with code 'E999'"),
         (["registration-codes"], "name employee codes, or pass --all-unlinked"),
     ],
@@ -125,7 +125,7 @@ async def test_serve_refuses_an_unmigrated_database_with_a_hint(tmp_path):
     assert code == 2
     assert (
         err.strip()
-        == "error: the database is not migrated (1 pending): run `python -m bot migrate`"
+        == "error: the database is not migrated (2 pending): run `python -m bot migrate`"
     )
 
 
@@ -160,4 +160,4 @@ async def test_migrate_creates_the_schema_and_the_seed_template_and_can_run_twic
         code, _out, err = await run("migrate", env=env)
         assert code == 0, err
     code, _, err = await run("tally", "1", env=env)
-    assert code == 2 and "alert 1 does not exist" in err  # migrated: the query ran
+    assert code == 2 and "連絡 1 が見つかりません" in err  # migrated: the query ran

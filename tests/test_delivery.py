@@ -5,24 +5,27 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from bot.alerts import find_departments, find_template, start_alert
-from bot.delivery import DeliveryEngine
-from bot.errors import Invalid, NotFound
 from bot.keys import CONFIG, LINE
-from bot.messages import JST
+from bot.messages import delivery_message
+from domain.alerts import find_departments, find_template, start_alert
+from domain.delivery import DeliveryEngine
+from domain.errors import Invalid, NotFound
 from models import Alert, AlertRecipient, Delivery, DeliveryStatus, LineAccount, Template
 from tests.conftest import FAST_ENGINE, LIFF_ID, make_company, quick_link
+from web.timefmt import JST
 
 pytestmark = pytest.mark.no_delivery_engine
 
 
 def engine(bot, **settings) -> DeliveryEngine:
     """A delivery engine like the app's, driven by the test."""
-    return DeliveryEngine(bot.app[LINE], bot.app[CONFIG].liff_url, replace(FAST_ENGINE, **settings))
+    render = partial(delivery_message, liff_url=bot.app[CONFIG].liff_url)
+    return DeliveryEngine(bot.app[LINE], render, replace(FAST_ENGINE, **settings))
 
 
 def flexes(sim, user_id: str) -> list[dict]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
-from bot.alerts import start_alert
+from domain.alerts import start_alert
+from domain.tally import tally
 from models import Answer, Delivery, DeliveryStatus, LineAccount, Template
-from models.tally import tally
 from tests.conftest import make_company, until
 
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from bot.alerts import close_alert, start_alert
+from domain.alerts import close_alert, start_alert
+from domain.tally import tally
 from models import Alert, Answer, AnswerRevision, Template
-from models.tally import tally
 from tests.conftest import LIFF_ID, make_company, quick_link
 
 GOOD = {"本人": "無事", "家族": "全員無事", "家屋": "被害なし", "出社": "可能"}

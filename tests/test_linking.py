@@ -14,7 +14,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from bot.link_views import LINK_EXPIRED
-from bot.linking import CODE_LOCKED, MAX_ATTEMPTS, SIGN_IN_FAILED, issue_registration_code
+from domain.linking import CODE_LOCKED, MAX_ATTEMPTS, SIGN_IN_FAILED, issue_registration_code
 from line_simulator import Simulator
 from models import Employee, InboxEvent, InboxStatus, LineAccount, LinkNonce, RegistrationCode
 from tests.conftest import Company, LineActions, make_company, quick_link, until
@@ -34,7 +34,7 @@ def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     about eighty; no rule under test depends on the cost (the end-to-end test keeps the real
     one). Same algorithm, same code path: only the parameters stored in each hash differ."""
     cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    monkeypatch.setattr("bot.linking._hasher", cheap)
+    monkeypatch.setattr("domain.linking._hasher", cheap)
 
 
 @pytest.fixture

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from aiohttp import web
 from aiohttp.test_utils import unused_port
 
 from bot.access_log import PathOnlyAccessLogger
 from bot.app import create_app
-from bot.linking import issue_registration_code
+from domain.linking import issue_registration_code
 from tests.conftest import bot_config, make_company, until
 
 
 async def test_the_access_log_leaves_out_query_strings(sim, sqlite_db, caplog, browser_session):
     port = unused_port()
-    app = create_app(bot_config(sim, sqlite_db, port), background=False)
+    app = create_app(replace(bot_config(sim, sqlite_db, port), workers=()))
     runner = web.AppRunner(app, access_log_class=PathOnlyAccessLogger)  # as `serve` runs it
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()

@@ -39,11 +39,10 @@ def test_defaults_follow_the_configuration_contract():
     config = Config.from_env({})
     assert config.database_url == "sqlite://anpi.sqlite3"
     assert config.line_api_base_url == "https://api.line.me"
-    assert config.line_data_api_base_url == "https://api-data.line.me"
     assert config.line_access_base_url == "https://access.line.me"
     assert config.liff_base_url == "https://liff.line.me"
     assert config.public_base_url == "http://localhost:8080"
-    assert config.smtp_url == "" and config.port == 8080
+    assert config.port == 8080 and config.workers == ("inbox", "delivery")
     assert config.liff_sdk_url == "https://static.line-scdn.net/liff/edge/2/sdk.js"
 
 
@@ -78,6 +77,14 @@ def test_require_names_the_first_missing_variable():
 
 
 def test_the_factory_registers_every_face_by_name():
-    app = create_app(Config(), background=False)
-    names = set(app.router.named_resources())
-    assert {"callback", "health", "link", "liff", "liff_api_alert", "liff_api_answer"} <= names
+    app = create_app(Config(workers=()))
+    assert {"callback", "health", "link", "link_submit"} <= set(app.router.named_resources())
+    # The LIFF face is a sub-application mounted under /liff.
+    mounted = {
+        info["prefix"]: info["app"]
+        for info in (r.get_info() for r in app.router.resources())
+        if "app" in info
+    }
+    liff_names = set(mounted["/liff"].router.named_resources())
+    assert {"liff", "liff_api_alert", "liff_api_answer"} <= liff_names
+    assert str(mounted["/liff"].router["liff"].url_for()) == "/liff/"

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from bot.inbox import MAX_ATTEMPTS
+from domain.inbox import MAX_ATTEMPTS
 from line_simulator import Simulator, ids
 from line_simulator.state import SentRequest
 from models import InboxEvent, InboxStatus, LineAccount

@@ -11,7 +11,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from tortoise.transactions import in_transaction
 
-from bot.errors import Invalid, NotFound
+from domain.errors import Invalid, NotFound
 from models import Employee, LineAccount, LinkNonce, RegistrationCode
 
 log = logging.getLogger(__name__)
@@ -21,6 +21,7 @@ CODE_LENGTH = 8
 MAX_ATTEMPTS = 5
 NONCE_TTL = timedelta(minutes=10)
 DEFAULT_CODE_TTL = timedelta(days=14)
+MAX_DISPLAY_NAME = 200  # the column's width; LINE allows longer names
 
 _hasher = PasswordHasher()
 # Verified against when the employee code is unknown, so both paths cost the same.
@@ -144,23 +145,50 @@ async def complete_link(
             raise NotFound("この連携手続きはすでに使われています。")
         employee = row.employee
         await RegistrationCode.filter(id=row.registration_code_id).update(used_at=now)
-        # One LINE account per employee and one employee per LINE account.
-        await (
-            LineAccount.filter(employee_id=employee.id)
-            .exclude(user_id=user_id)
-            .update(employee_id=None, linked_at=None)
-        )
-        account, _ = await LineAccount.get_or_create(user_id=user_id)
-        account.employee = employee
-        account.linked_at = now
-        account.followed = True
-        account.blocked = False
-        await account.save()
+        await _bind(employee, user_id, now)
     name = await display_name(user_id)
     if name is not None:
-        await LineAccount.filter(user_id=user_id).update(display_name=name)
+        await LineAccount.filter(user_id=user_id).update(display_name=name[:MAX_DISPLAY_NAME])
     log.info("LINE account linked to employee %s", employee.id)
     return employee
+
+
+async def _bind(employee: Employee, user_id: str, now: datetime) -> LineAccount:
+    """Link the LINE user to the employee: one LINE account per employee and one employee per
+    LINE account (an earlier account of the employee is detached)."""
+    await (
+        LineAccount.filter(employee_id=employee.id)
+        .exclude(user_id=user_id)
+        .update(employee_id=None, linked_at=None)
+    )
+    account, _ = await LineAccount.get_or_create(user_id=user_id)
+    account.employee = employee
+    account.linked_at = now
+    account.followed = True
+    account.blocked = False
+    await account.save()
+    return account
+
+
+async def attach_line_account(employee: Employee, user_id: str, display_name: str) -> None:
+    """Link a LINE user who is already a friend, without the sign-in (the demo's company)."""
+    async with in_transaction():
+        account = await _bind(employee, user_id, _now())
+        account.display_name = display_name[:MAX_DISPLAY_NAME]
+        await account.save(update_fields=["display_name", "updated_at"])
+
+
+async def record_follow(user_id: str) -> Employee | None:
+    """The user added (or unblocked) the account: reachable again. Return their employee."""
+    account, _ = await LineAccount.get_or_create(user_id=user_id)
+    account.followed, account.blocked = True, False
+    await account.save(update_fields=["followed", "blocked", "updated_at"])
+    return await linked_employee(user_id)
+
+
+async def record_unfollow(user_id: str) -> None:
+    """The user blocked the account: LINE silently drops our messages from now on."""
+    await LineAccount.filter(user_id=user_id).update(followed=False, blocked=True)
 
 
 async def unlink(user_id: str) -> Employee | None:

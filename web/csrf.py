@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from bot.keys import CONFIG
+from web.keys import WEB
 
 COOKIE = "anpi_csrf"
 FIELD = "csrf_token"
@@ -43,7 +43,8 @@ async def csrf_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     """Refuse unsafe requests without the cookie's token; hand the token to templates."""
-    secret = request.app[CONFIG].secret_key
+    settings = request.config_dict[WEB]
+    secret = settings.secret_key
     cookie = request.cookies.get(COOKIE)
     fresh = not _valid(secret, cookie)
     token = cookie if not fresh else ""
@@ -68,6 +69,6 @@ async def csrf_middleware(
             httponly=True,
             samesite="Lax",
             # Behind a TLS-terminating proxy the request looks like http: trust our own URL.
-            secure=request.app[CONFIG].public_base_url.startswith("https://"),
+            secure=settings.secure_cookies,
         )
     return response

@@ -3,25 +3,58 @@ stored retry key, retries what LINE may still accept, and records every outcome.
 
 A batch's retry key is written with the claim, before the request goes out, so a crash at
 any point resumes with the same key and the same recipients: LINE answers 409 for a batch
-it already accepted, and nobody gets a second copy."""
+it already accepted, and nobody gets a second copy. The engine knows LINE only through the
+small `LineSender` protocol and renders each batch with the builder chosen by its kind."""
 
 import asyncio
+import enum
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from bot.line_api import LineApi, SendOutcome
-from bot.messages import alert_message
-from bot.workers import run_forever
-from models import Alert, Delivery, DeliveryStatus, Medium
+from models import Alert, AlertRound, Delivery, DeliveryKind, DeliveryStatus, Medium
 
 log = logging.getLogger(__name__)
 
 MULTICAST_LIMIT = 500  # LINE: at most 500 user IDs per multicast
+
+
+class SendOutcome(enum.Enum):
+    """How LINE answered a push or multicast."""
+
+    ACCEPTED = "accepted"  # 2xx
+    ALREADY_ACCEPTED = "already_accepted"  # 409 for our retry key: an earlier try went through
+    RETRY = "retry"  # 429 rate limit, 5xx, timeout, connection error: try again, same key
+    REJECTED = "rejected"  # other 4xx, or the month's quota is spent: retrying will not help
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """The outcome of one send, with LINE's status and message for the record."""
+
+    outcome: SendOutcome
+    status: int | None = None
+    detail: str = ""
+
+
+class LineSender(Protocol):
+    """What the engine needs of LINE."""
+
+    async def multicast(
+        self, user_ids: list[str], messages: list[dict[str, Any]], retry_key: str
+    ) -> SendResult:
+        """Send to at most 500 users under one retry key."""
+        ...
+
+
+# Builds the one message of a batch from stored fields only, so a resumed send is identical.
+Render = Callable[[Alert, DeliveryKind, AlertRound | None], dict[str, Any]]
 
 
 @dataclass
@@ -41,15 +74,11 @@ class DeliveryEngine:
     """Sends what the outbox holds; several engines (processes) may share one database."""
 
     def __init__(
-        self, line: LineApi, liff_url: str, settings: EngineSettings | None = None
+        self, line: LineSender, render: Render, settings: EngineSettings | None = None
     ) -> None:
         self.line = line
-        self.liff_url = liff_url
+        self.render = render
         self.settings = settings or EngineSettings()
-
-    async def run_forever(self, wake: asyncio.Event) -> None:
-        """Work until cancelled; sleep when idle until woken or the poll interval passes."""
-        await run_forever(self.run_once, wake, self.settings.idle_poll, "delivery engine")
 
     async def run_until_idle(self, alert_id: int | None = None) -> None:
         """Send until nothing is pending (for the CLI and tests)."""
@@ -77,10 +106,10 @@ class DeliveryEngine:
                 return None
             key = str(uuid.uuid4())
             async with in_transaction():
-                # One multicast carries one message, so a batch holds one alert's rows.
+                # One multicast carries one message, so a batch holds one alert round's rows.
                 # SKIP LOCKED (PostgreSQL) lets another engine take the next rows meanwhile.
                 rows = (
-                    await pending.filter(alert_id=first.alert_id)
+                    await pending.filter(alert_id=first.alert_id, round=first.round)
                     .order_by("id")
                     .limit(self.settings.batch_size)
                     .select_for_update(skip_locked=True)
@@ -113,20 +142,18 @@ class DeliveryEngine:
         log.warning("resuming delivery batch %s", row.batch_key)
         return row.batch_key
 
+    async def _message(self, row: Delivery) -> dict[str, Any]:
+        alert = await Alert.get(id=row.alert_id)
+        round_ = None
+        if row.kind is not DeliveryKind.ALERT:
+            round_ = await AlertRound.get(alert_id=row.alert_id, round=row.round)
+        return self.render(alert, row.kind, round_)
+
     async def _send_batch(self, key: str) -> int:
         rows = await Delivery.filter(batch_key=key, status=DeliveryStatus.SENDING).order_by("id")
         if not rows:
             return 0
-        alert = await Alert.get(id=rows[0].alert_id)
-        message = alert_message(
-            alert_id=alert.id,
-            title=alert.title,
-            message=alert.message,
-            sender_name=alert.sender_name,
-            started_at=alert.started_at,
-            drill=alert.drill,
-            liff_url=self.liff_url,
-        )
+        message = await self._message(rows[0])
         user_ids = [row.address for row in rows]
         result = None
         for attempt in range(self.settings.attempts_per_claim):
@@ -160,3 +187,13 @@ class DeliveryEngine:
             await batch.update(reason=f"retrying: {result.status or ''} {result.detail}".strip())
         log.info("multicast %s: %s for %d recipients", key, result.outcome.value, len(rows))
         return len(rows)
+
+
+async def delivery_counts(alert_id: int) -> dict[DeliveryStatus, int]:
+    """How many of an alert's deliveries stand in each status (zero counts left out)."""
+    counts: dict[DeliveryStatus, int] = {}
+    for status in DeliveryStatus:
+        n = await Delivery.filter(alert_id=alert_id, status=status).count()
+        if n:
+            counts[status] = n
+    return counts

@@ -1,10 +1,12 @@
-"""The tally of one alert: who answered, what they answered, by department."""
+"""The tally of one alert as a viewer may see it: who answered, what they answered, by
+department. The viewer's scope is an argument, so every face counts the same way."""
 
 from dataclasses import dataclass, field
-from typing import Any
 
-from models.alerts import Alert, AlertRecipient
-from models.answers import Answer
+from domain.alerts import display_title, find_alert
+from domain.check_items import CheckItem, parse_items
+from domain.scope import Scope
+from models import AlertRecipient, Answer
 
 NO_DEPARTMENT = "(所属なし)"
 
@@ -30,9 +32,10 @@ class Tally:
 
     alert_id: int
     title: str
+    drill: bool
     total: int
     answered: int
-    items: list[dict[str, Any]]
+    items: tuple[CheckItem, ...]
     choice_counts: dict[str, dict[str, int]]
     departments: list[DepartmentTally] = field(default_factory=list)
 
@@ -41,16 +44,29 @@ class Tally:
         """Recipients who have not answered."""
         return self.total - self.answered
 
+    @property
+    def shown_title(self) -> str:
+        """The title with the drill marking."""
+        return display_title(self.title, self.drill)
 
-async def tally(alert_id: int) -> Tally:
-    """Count an alert's answers; raise tortoise's DoesNotExist for an unknown alert."""
-    alert = await Alert.get(id=alert_id)
+
+async def tally(alert_id: int, scope: Scope | None = None) -> Tally:
+    """Count an alert's answers among the recipients `scope` lets the viewer see."""
+    scope = scope or Scope.everything()
+    alert = await find_alert(alert_id)
+    items = parse_items(alert.items)
     recipients = await AlertRecipient.filter(alert_id=alert_id).prefetch_related("department")
-    answers = await Answer.filter(alert_id=alert_id).values("employee_id", "choices")
+    recipients = [r for r in recipients if scope.includes(r.department_id)]
+    roster_ids = {r.employee_id for r in recipients}
+    answers = [
+        a
+        for a in await Answer.filter(alert_id=alert_id).values("employee_id", "choices")
+        if a["employee_id"] in roster_ids
+    ]
     answered_ids = {a["employee_id"] for a in answers}
 
     choice_counts: dict[str, dict[str, int]] = {
-        item["label"]: dict.fromkeys(item["choices"], 0) for item in alert.items
+        item.label: dict.fromkeys(item.choices, 0) for item in items
     }
     for answer in answers:
         for label, choice in (answer["choices"] or {}).items():
@@ -69,13 +85,13 @@ async def tally(alert_id: int) -> Tally:
         if recipient.employee_id in answered_ids:
             row.answered += 1
 
-    roster_ids = {r.employee_id for r in recipients}
     return Tally(
         alert_id=alert.id,
         title=alert.title,
+        drill=alert.drill,
         total=len(roster_ids),
-        answered=len(answered_ids & roster_ids),
-        items=alert.items,
+        answered=len(answered_ids),
+        items=items,
         choice_counts=choice_counts,
         departments=sorted(by_department.values(), key=lambda d: (d.department_id is None, d.name)),
     )

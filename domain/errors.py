@@ -20,12 +20,6 @@ class NotFound(DomainError):
     code = "not_found"
 
 
-class Forbidden(DomainError):
-    """The caller may not do this."""
-
-    code = "forbidden"
-
-
 class Conflict(DomainError):
     """The thing is in a state that does not allow this."""
 

@@ -7,7 +7,9 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from bot.errors import Conflict, Invalid, NotFound
+from domain.check_items import CheckItem, parse_items
+from domain.errors import Conflict, Invalid, NotFound
+from domain.notify import Topic, notifier
 from models import Alert, AlertRecipient, Answer, AnswerChannel, AnswerRevision, Employee
 
 MAX_MESSAGE_LENGTH = 1000
@@ -18,19 +20,22 @@ class AlertView:
     """An alert as its recipient sees it, with their current answer."""
 
     alert: Alert
+    items: tuple[CheckItem, ...]
     answer: Answer | None
 
 
 async def alert_for(alert_id: int, employee: Employee) -> AlertView:
     """The alert if this employee is on its roster; NotFound otherwise (no enumeration)."""
-    alert = await Alert.get_or_none(id=alert_id)
+    alert = await Alert.get_or_none(id=alert_id) if 0 < alert_id < 2**31 else None
     if alert is None or not await AlertRecipient.exists(alert_id=alert_id, employee_id=employee.id):
         raise NotFound("指定された安否確認が見つかりません。", code="alert_not_found")
     answer = await Answer.get_or_none(alert_id=alert_id, employee_id=employee.id)
-    return AlertView(alert, answer)
+    return AlertView(alert, parse_items(alert.items), answer)
 
 
-def validate_answer(items: list[dict[str, Any]], choices: Any, message: Any) -> tuple[dict, str]:
+def validate_answer(
+    items: tuple[CheckItem, ...], choices: Any, message: Any
+) -> tuple[dict[str, str], str]:
     """Check choices against the alert's items; raise Invalid naming every problem."""
     if not isinstance(choices, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in choices.items()
@@ -42,19 +47,19 @@ def validate_answer(items: list[dict[str, Any]], choices: Any, message: Any) -> 
         raise Invalid("安否回答メッセージの形式が正しくありません。", code="invalid_answer")
     message = message.strip()
     problems: dict[str, str] = {}
-    labels = {item["label"] for item in items}
+    labels = {item.label for item in items}
     for label in choices:
         if label not in labels:
             problems[label] = f"確認項目「{label}」はこの連絡にありません。"
     cleaned: dict[str, str] = {}
     for item in items:
-        label = item["label"]
+        label = item.label
         choice = choices.get(label, "")
         if not choice:
-            if item.get("required", True):
+            if item.required:
                 problems[label] = f"「{label}」を選択してください。"
             continue
-        if choice not in item["choices"]:
+        if choice not in item.choices:
             problems[label] = f"「{label}」の選択肢「{choice}」は選べません。"
             continue
         cleaned[label] = choice
@@ -82,13 +87,15 @@ async def submit_answer(
     view = await alert_for(alert_id, employee)
     if view.alert.is_closed:
         raise Conflict("この安否確認は終了しているため回答できません。", code="alert_closed")
-    cleaned, message = validate_answer(view.alert.items, choices, message)
+    cleaned, message = validate_answer(view.items, choices, message)
     now = datetime.now(UTC)
     for _ in range(2):  # a second try covers two first answers racing on the unique key
         try:
-            return await _store(alert_id, employee, cleaned, message, channel, now)
+            answer = await _store(alert_id, employee, cleaned, message, channel, now)
         except IntegrityError:
             continue
+        await notifier.publish(Topic.ANSWER, str(alert_id))
+        return answer
     raise Conflict("回答を保存できませんでした。もう一度お試しください。")
 
 

@@ -1,0 +1,59 @@
+"""Running servers until SIGINT or SIGTERM, and stopping them within a bounded time.
+
+A request in flight between the bot and the local LINE platform can keep either server's
+graceful shutdown waiting on the other, so each runner gives requests a short grace period
+and the whole stop has a deadline."""
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+REQUEST_GRACE = 1.0  # seconds a request in flight gets to finish once a stop begins
+STOP_DEADLINE = 4.0  # seconds the whole stop may take (the promise is: within 5 s)
+
+
+def make_runner(app: web.Application, **kwargs: object) -> web.AppRunner:
+    """An AppRunner whose shutdown waits for requests in flight only REQUEST_GRACE seconds."""
+    return web.AppRunner(app, shutdown_timeout=REQUEST_GRACE, handle_signals=False, **kwargs)
+
+
+async def wait_for_stop_signal() -> None:
+    """Return when the process gets SIGINT (Ctrl-C) or SIGTERM."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+
+
+async def stop_runners(*runners: web.AppRunner) -> None:
+    """Stop every runner at once (each closes its sites, requests, workers and clients),
+    giving up after STOP_DEADLINE seconds rather than hanging."""
+
+    async def stop_one(runner: web.AppRunner) -> None:
+        try:
+            await runner.cleanup()
+        except Exception:
+            log.exception("stopping a server failed")
+
+    # Ignore further Ctrl-C while stopping: the stop is already bounded.
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, lambda: None)
+    try:
+        await asyncio.wait_for(
+            asyncio.gather(*(stop_one(r) for r in runners)), timeout=STOP_DEADLINE
+        )
+    except TimeoutError:
+        log.warning("stop took longer than %.0f s: leaving the rest to process exit", STOP_DEADLINE)

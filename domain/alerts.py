@@ -1,0 +1,237 @@
+"""Alerts: starting one (roster and deliveries written with it), reminding those who have not
+answered, closing it, and how every face names it (the drill marking, the sender)."""
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from tortoise.transactions import in_transaction
+
+from domain.check_items import parse_items
+from domain.errors import Conflict, Invalid, NotFound
+from domain.notify import Topic, notifier
+from domain.scope import Scope
+from models import (
+    Alert,
+    AlertRecipient,
+    AlertRound,
+    Answer,
+    Delivery,
+    DeliveryKind,
+    DeliveryStatus,
+    Department,
+    Employee,
+    LineAccount,
+    Medium,
+    Template,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SENDER = "安否確認システム"
+DRILL_MARK = "【訓練】"
+MAX_SENDER_LENGTH = 100
+MAX_FOLLOW_UP_LENGTH = 1000
+
+
+@dataclass(frozen=True)
+class StartedAlert:
+    """An alert just started, with how many people it reaches by which medium."""
+
+    alert: Alert
+    recipients: int
+    line_deliveries: int
+    unreachable: int
+
+
+@dataclass(frozen=True)
+class Reminder:
+    """A reminder round just written: its number and how many it reaches by LINE."""
+
+    alert: Alert
+    round: int
+    unanswered: int
+    line_deliveries: int
+
+
+def display_title(title: str, drill: bool) -> str:
+    """The title as every face shows it: a drill is marked 【訓練】 everywhere."""
+    return f"{DRILL_MARK}{title}" if drill else title
+
+
+def display_sender(sender_name: str) -> str:
+    """連絡者 as the seed's screen writes it: 【総務部】."""
+    return f"【{sender_name}】"
+
+
+async def find_template(ref: str) -> Template:
+    """A template by key or numeric ID."""
+    template = await Template.get_or_none(key=ref)
+    if template is None and ref.isdigit() and int(ref) < 2**31:
+        template = await Template.get_or_none(id=int(ref))
+    if template is None:
+        raise NotFound(f"テンプレート {ref!r} が見つかりません。")
+    return template
+
+
+async def find_alert(alert_id: int) -> Alert:
+    """An alert by number."""
+    alert = await Alert.get_or_none(id=alert_id) if 0 < alert_id < 2**31 else None
+    if alert is None:
+        raise NotFound(f"連絡 {alert_id} が見つかりません。", code="alert_not_found")
+    return alert
+
+
+async def find_departments(refs: list[str]) -> list[Department]:
+    """Departments by numeric ID or exact name; an unknown or ambiguous name is an error."""
+    found: list[Department] = []
+    for ref in refs:
+        matches = await Department.filter(name=ref)
+        if not matches and ref.isdigit() and int(ref) < 2**31:
+            matches = await Department.filter(id=int(ref))
+        if not matches:
+            raise NotFound(f"部署 {ref!r} が見つかりません。")
+        if len(matches) > 1:
+            raise Invalid(f"部署名 {ref!r} が複数あります。IDで指定してください。")
+        found.append(matches[0])
+    return found
+
+
+def _sender(sender_name: str) -> str:
+    sender_name = sender_name.strip() or DEFAULT_SENDER
+    if len(sender_name) > MAX_SENDER_LENGTH:
+        raise Invalid(f"連絡者は{MAX_SENDER_LENGTH}文字以内にしてください。")
+    return sender_name
+
+
+async def start_alert(
+    template: Template,
+    *,
+    drill: bool,
+    sender_name: str = DEFAULT_SENDER,
+    departments: list[Department] | None = None,
+) -> StartedAlert:
+    """Freeze the template into an alert and write its roster and deliveries atomically;
+    then wake the delivery engine."""
+    sender_name = _sender(sender_name)
+    items = parse_items(template.items)
+    employees = Employee.filter(active=True)
+    if departments:
+        scope = await Scope.departments([d.id for d in departments])
+        employees = employees.filter(department_id__in=list(scope.department_ids or ()))
+    roster = await employees.order_by("id")
+    if not roster:
+        raise Invalid("対象の社員がいません。部署の指定を確認してください。")
+    accounts = {
+        a.employee_id: a for a in await LineAccount.filter(employee_id__in=[e.id for e in roster])
+    }
+    async with in_transaction():
+        alert = await Alert.create(
+            template=template,
+            title=template.title,
+            message=template.message,
+            items=[item.to_json() for item in items],
+            sender_name=sender_name,
+            drill=drill,
+            line_enabled=template.line_enabled,
+            email_enabled=template.email_enabled,
+            started_at=datetime.now(UTC),
+        )
+        if departments:
+            await alert.target_departments.add(*departments)
+        await AlertRecipient.bulk_create(
+            [
+                AlertRecipient(alert=alert, employee_id=e.id, department_id=e.department_id)
+                for e in roster
+            ]
+        )
+        line_rows = []
+        if template.line_enabled:
+            line_rows = [
+                Delivery(
+                    alert=alert,
+                    employee_id=e.id,
+                    kind=DeliveryKind.ALERT,
+                    round=0,
+                    medium=Medium.LINE,
+                    address=accounts[e.id].user_id,
+                    status=DeliveryStatus.PENDING,
+                )
+                for e in roster
+                if e.id in accounts and accounts[e.id].reachable
+            ]
+            await Delivery.bulk_create(line_rows, batch_size=1000)
+    log.info(
+        "alert %s started (%s): %d recipients, %d by LINE",
+        alert.id,
+        "drill" if drill else "real",
+        len(roster),
+        len(line_rows),
+    )
+    if line_rows:
+        await notifier.publish(Topic.DELIVERY, str(alert.id))
+    return StartedAlert(alert, len(roster), len(line_rows), len(roster) - len(line_rows))
+
+
+async def remind_unanswered(
+    alert_id: int, *, message: str = "", sender_name: str = DEFAULT_SENDER
+) -> Reminder:
+    """A new delivery round to everyone on the roster who has not answered, with an optional
+    follow-up message (二次連絡). A reminder that would reach nobody writes nothing."""
+    alert = await find_alert(alert_id)
+    if alert.is_closed:
+        raise Conflict("この連絡はすでに終了しているため再通知できません。", code="alert_closed")
+    sender_name = _sender(sender_name)
+    message = message.strip()
+    if len(message) > MAX_FOLLOW_UP_LENGTH:
+        raise Invalid(f"二次連絡のメッセージは{MAX_FOLLOW_UP_LENGTH}文字以内にしてください。")
+    answered = set(await Answer.filter(alert_id=alert.id).values_list("employee_id", flat=True))
+    roster = await AlertRecipient.filter(alert_id=alert.id).values_list("employee_id", flat=True)
+    unanswered = [e for e in roster if e not in answered]
+    accounts = (
+        await LineAccount.filter(employee_id__in=unanswered, followed=True, blocked=False)
+        if alert.line_enabled and unanswered
+        else []
+    )
+    if not accounts:
+        return Reminder(alert, 0, len(unanswered), 0)
+    async with in_transaction():
+        last = await AlertRound.filter(alert_id=alert.id).order_by("-round").first()
+        number = (last.round if last else 0) + 1
+        await AlertRound.create(
+            alert=alert,
+            round=number,
+            kind=DeliveryKind.REMINDER,
+            message=message,
+            sender_name=sender_name,
+            recipients=len(accounts),
+            started_at=datetime.now(UTC),
+        )
+        await Delivery.bulk_create(
+            [
+                Delivery(
+                    alert=alert,
+                    employee_id=a.employee_id,
+                    kind=DeliveryKind.REMINDER,
+                    round=number,
+                    medium=Medium.LINE,
+                    address=a.user_id,
+                    status=DeliveryStatus.PENDING,
+                )
+                for a in accounts
+            ],
+            batch_size=1000,
+        )
+    log.info("alert %s reminder round %d: %d by LINE", alert.id, number, len(accounts))
+    await notifier.publish(Topic.DELIVERY, str(alert.id))
+    return Reminder(alert, number, len(unanswered), len(accounts))
+
+
+async def close_alert(alert_id: int) -> Alert:
+    """Stop accepting answers for an alert."""
+    alert = await find_alert(alert_id)
+    if alert.is_closed:
+        raise Conflict("この連絡はすでに終了しています。", code="alert_closed")
+    alert.closed_at = datetime.now(UTC)
+    await alert.save(update_fields=["closed_at"])
+    return alert

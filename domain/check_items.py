@@ -1,0 +1,71 @@
+"""Check items (確認項目) and their choices: the typed form of a template's or alert's
+`items`, parsed and validated in this one place."""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from domain.errors import Invalid
+
+MAX_LABEL_LENGTH = 50
+MAX_CHOICES = 20
+MAX_ITEMS = 20
+
+
+@dataclass(frozen=True)
+class CheckItem:
+    """One question of the answer form: a label, its ordered choices, whether it is required."""
+
+    label: str
+    choices: tuple[str, ...]
+    required: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        """The stored (and API) shape: `{"label", "required", "choices"}`."""
+        return {"label": self.label, "required": self.required, "choices": list(self.choices)}
+
+
+def parse_items(raw: Any) -> tuple[CheckItem, ...]:
+    """Parse stored or submitted items; raise Invalid naming the first problem.
+
+    At least one item; labels and choices are non-empty, unique and short."""
+    if not isinstance(raw, list) or not raw:
+        raise Invalid("確認項目を1つ以上設定してください。", code="invalid_items")
+    if len(raw) > MAX_ITEMS:
+        raise Invalid(f"確認項目は{MAX_ITEMS}個までです。", code="invalid_items")
+    items: list[CheckItem] = []
+    seen: set[str] = set()
+    for position, entry in enumerate(raw, start=1):
+        if not isinstance(entry, dict):
+            raise Invalid(f"確認項目{position}の形式が正しくありません。", code="invalid_items")
+        label = _text(entry.get("label"), f"確認項目{position}の名前")
+        if label in seen:
+            raise Invalid(f"確認項目「{label}」が重複しています。", code="invalid_items")
+        seen.add(label)
+        raw_choices = entry.get("choices")
+        if not isinstance(raw_choices, list) or not raw_choices:
+            raise Invalid(f"「{label}」に選択肢を1つ以上設定してください。", code="invalid_items")
+        if len(raw_choices) > MAX_CHOICES:
+            raise Invalid(f"「{label}」の選択肢は{MAX_CHOICES}個までです。", code="invalid_items")
+        choices = tuple(_text(c, f"「{label}」の選択肢") for c in raw_choices)
+        if len(set(choices)) != len(choices):
+            raise Invalid(f"「{label}」の選択肢が重複しています。", code="invalid_items")
+        required = entry.get("required", True)
+        if not isinstance(required, bool):
+            raise Invalid(f"「{label}」の必須指定が正しくありません。", code="invalid_items")
+        items.append(CheckItem(label, choices, required))
+    return tuple(items)
+
+
+def items_to_json(items: Iterable[CheckItem]) -> list[dict[str, Any]]:
+    """Items in their stored shape."""
+    return [item.to_json() for item in items]
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise Invalid(f"{what}を入力してください。", code="invalid_items")
+    value = value.strip()
+    if len(value) > MAX_LABEL_LENGTH:
+        raise Invalid(f"{what}は{MAX_LABEL_LENGTH}文字以内にしてください。", code="invalid_items")
+    return value

@@ -1,0 +1,31 @@
+"""The organisation: departments (nested) and employees, and who has not linked LINE."""
+
+from models import Department, Employee, LineAccount
+
+
+async def add_department(name: str, parent: Department | None = None) -> Department:
+    """Create a department under `parent` (None: top level)."""
+    return await Department.create(name=name, parent=parent)
+
+
+async def add_employee(
+    code: str, name: str, department: Department | None, email: str | None = None
+) -> Employee:
+    """Create an active employee."""
+    return await Employee.create(code=code, name=name, department=department, email=email)
+
+
+async def active_employee(code: str) -> Employee | None:
+    """The active employee with this employee code, if any."""
+    code = code.strip()
+    if not code or len(code) > 32:
+        return None
+    return await Employee.get_or_none(code=code, active=True)
+
+
+async def unlinked_employees() -> list[Employee]:
+    """Active employees whose LINE is not linked yet, by employee code."""
+    linked = await LineAccount.filter(employee_id__isnull=False).values_list(
+        "employee_id", flat=True
+    )
+    return await Employee.filter(active=True).exclude(id__in=list(linked)).order_by("code")

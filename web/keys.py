@@ -1,0 +1,14 @@
+"""Every application key the faces share, declared once with its exact type. The composition
+root (`bot.app`) sets them; a face reads them through `request.config_dict`."""
+
+import aiohttp
+from aiohttp import web
+
+from web.line_login import IdTokenVerifier
+from web.settings import LiffSettings, LinkSettings, WebSettings
+
+WEB = web.AppKey("web_settings", WebSettings)
+LIFF = web.AppKey("liff_settings", LiffSettings)
+LINK = web.AppKey("link_settings", LinkSettings)
+HTTP = web.AppKey("http", aiohttp.ClientSession)
+ID_TOKENS = web.AppKey("id_tokens", IdTokenVerifier)
