@@ -5,22 +5,8 @@ from tortoise.fields.base import OnDelete
 from tortoise import fields
 from tortoise.migrations.constraints import UniqueConstraint
 
+from models.migration_ops import RemoveUniqueTogether
 
-class RemoveUniqueTogether(ops.RemoveConstraint):
-    """SQLite cannot drop a table-level UNIQUE constraint: rebuild the table without it there
-    (Tortoise's own table remake); elsewhere drop it as usual."""
-
-    async def database_forward(self, app_label, old_state, new_state, state_editor=None):
-        if state_editor is not None and state_editor.client.capabilities.dialect == "sqlite":
-            model = new_state.apps.get_model(f"{app_label}.{self.model_name}")
-            await state_editor._remake_table(model)
-            # The remake keeps columns and data, not the table's other indexes (as in 0001).
-            await state_editor.client.execute_script(
-                'CREATE INDEX IF NOT EXISTS "idx_delivery_batch_k_f13f5a" ON "delivery" ("batch_key");'
-                'CREATE INDEX IF NOT EXISTS "idx_delivery_status_88f8c8" ON "delivery" ("status", "medium")'
-            )
-            return
-        await super().database_forward(app_label, old_state, new_state, state_editor)
 
 class Migration(migrations.Migration):
     dependencies = [('models', '0001_initial')]

@@ -1,0 +1,51 @@
+"""Migration operations that keep SQLite right where Tortoise rebuilds a table.
+
+SQLite cannot drop a table-level UNIQUE constraint or alter a column in place; Tortoise then
+remakes the table, which keeps columns and rows but not the table's other indexes."""
+
+from tortoise.indexes import Index
+from tortoise.migrations import operations as ops
+
+
+def _is_sqlite(state_editor) -> bool:
+    return state_editor is not None and state_editor.client.capabilities.dialect == "sqlite"
+
+
+async def restore_indexes(state_editor, model) -> None:
+    """Create again every index the model declares that the table no longer has."""
+    table = model._meta.db_table
+    rows = await state_editor.client.execute_query_dict(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?", [table]
+    )
+    present = {row["name"] for row in rows}
+    declared = list(model._meta.indexes) + [
+        (field.source_field or name,)
+        for name, field in model._meta.fields_map.items()
+        if getattr(field, "index", False) and not getattr(field, "unique", False)
+    ]
+    for spec in declared:
+        index = spec if isinstance(spec, Index) else Index(fields=list(spec))
+        if state_editor._index_name_for_model(model, index) not in present:
+            await state_editor.add_index(model, index)
+
+
+class RemoveUniqueTogether(ops.RemoveConstraint):
+    """Drop a unique_together; on SQLite by remaking the table without it."""
+
+    async def database_forward(self, app_label, old_state, new_state, state_editor=None):
+        if _is_sqlite(state_editor):
+            model = new_state.apps.get_model(f"{app_label}.{self.model_name}")
+            await state_editor._remake_table(model)
+            await restore_indexes(state_editor, model)
+            return
+        await super().database_forward(app_label, old_state, new_state, state_editor)
+
+
+class AlterField(ops.AlterField):
+    """Tortoise's AlterField, then (on SQLite) the indexes the remake dropped."""
+
+    async def database_forward(self, app_label, old_state, new_state, state_editor=None):
+        await super().database_forward(app_label, old_state, new_state, state_editor)
+        if _is_sqlite(state_editor):
+            model = new_state.apps.get_model(f"{app_label}.{self.model_name}")
+            await restore_indexes(state_editor, model)
