@@ -12,17 +12,19 @@ import asyncio
 import resource
 import tempfile
 import time
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from aiohttp import web
 from aiohttp.test_utils import unused_port
-from bot.alerts import start_alert
-from bot.delivery import DeliveryEngine
 
 from bot.app import create_app
-from bot.cli import migrate
 from bot.config import Config
 from bot.line_api import LineApi
+from bot.messages import delivery_message
+from domain.alerts import start_alert
+from domain.delivery import DeliveryEngine
 from line_simulator import Simulator, SimulatorConfig
 from models import (
     Delivery,
@@ -34,7 +36,7 @@ from models import (
     LineAccount,
     Template,
 )
-from models.db import close_database, open_database
+from models.db import close_database, migrate, open_database
 
 SECRET, TOKEN, LOGIN = "bench-secret", "bench-token", "1000000000"
 
@@ -63,7 +65,8 @@ async def bench_delivery(sim: Simulator, sim_url: str, employees: int) -> None:
     line = LineApi(sim_url, TOKEN)
     try:
         t0 = time.perf_counter()
-        await DeliveryEngine(line, f"{sim_url}/liff/x").run_until_idle(started.alert.id)
+        render = partial(delivery_message, liff_url=f"{sim_url}/liff/x")
+        await DeliveryEngine(line, render).run_until_idle(started.alert.id)
         sending = time.perf_counter() - t0
     finally:
         await line.close()
@@ -80,7 +83,7 @@ async def bench_delivery(sim: Simulator, sim_url: str, employees: int) -> None:
 
 
 async def bench_webhook(sim: Simulator, events: int, config: Config) -> None:
-    app = create_app(config, delivery_engine=False)
+    app = create_app(replace(config, workers=("inbox",)))
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", config.port).start()
@@ -92,7 +95,12 @@ async def bench_webhook(sim: Simulator, events: int, config: Config) -> None:
             "type": "message",
             "source": {"type": "user", "userId": user.user_id},
             "replyToken": sim.issue_reply_token(user.user_id),
-            "message": {"id": str(n), "type": "text", "text": "こんにちは"},
+            "message": {
+                "id": str(n),
+                "type": "text",
+                "quoteToken": f"q{n}",
+                "text": "こんにちは",
+            },
         }
         for n in range(events)
     ]
@@ -144,7 +152,7 @@ async def main() -> None:
         secret_key="k",
         port=unused_port(),
     )
-    await migrate(config)
+    await migrate(config.database_url)
     print(f"database: {database_url.split(':')[0]}")
     try:
         await open_database(database_url)

@@ -5,6 +5,8 @@ from aiohttp import web
 
 from bot.config import Config
 from bot.line_api import LineApi
+from bot.workers import Worker
 
 CONFIG = web.AppKey("config", Config)
 LINE = web.AppKey("line", LineApi)
+WORKERS = web.AppKey("workers", list[Worker])

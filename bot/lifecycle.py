@@ -14,7 +14,7 @@ from aiohttp import web
 log = logging.getLogger(__name__)
 
 REQUEST_GRACE = 1.0  # seconds a request in flight gets to finish once a stop begins
-STOP_DEADLINE = 4.0  # seconds the whole stop may take (the promise is: within 5 s)
+STOP_DEADLINE = 3.0  # seconds the whole stop may take (the promise: the process exits within 5 s)
 
 
 def make_runner(app: web.Application, **kwargs: object) -> web.AppRunner:
@@ -52,8 +52,7 @@ async def stop_runners(*runners: web.AppRunner) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, lambda: None)
     try:
-        await asyncio.wait_for(
-            asyncio.gather(*(stop_one(r) for r in runners)), timeout=STOP_DEADLINE
-        )
+        async with asyncio.timeout(STOP_DEADLINE):
+            await asyncio.gather(*(stop_one(r) for r in runners))
     except TimeoutError:
         log.warning("stop took longer than %.0f s: leaving the rest to process exit", STOP_DEADLINE)

@@ -189,11 +189,15 @@ class DeliveryEngine:
         return len(rows)
 
 
-async def delivery_counts(alert_id: int) -> dict[DeliveryStatus, int]:
-    """How many of an alert's deliveries stand in each status (zero counts left out)."""
+async def delivery_counts(alert_id: int, round_: int | None = None) -> dict[DeliveryStatus, int]:
+    """How many of an alert's deliveries (of one round, or all) stand in each status (zero
+    counts left out)."""
+    rows = Delivery.filter(alert_id=alert_id)
+    if round_ is not None:
+        rows = rows.filter(round=round_)
     counts: dict[DeliveryStatus, int] = {}
     for status in DeliveryStatus:
-        n = await Delivery.filter(alert_id=alert_id, status=status).count()
+        n = await rows.filter(status=status).count()
         if n:
             counts[status] = n
     return counts

@@ -88,7 +88,8 @@ class PostgresBridge:
         if connection is None:
             return
         try:
-            await asyncio.wait_for(connection.close(), 2)
+            async with asyncio.timeout(2):
+                await connection.close()
         except (TimeoutError, OSError, asyncpg.PostgresError):
             connection.terminate()
 

@@ -170,17 +170,28 @@ async def bot(
     """The real app on a real port, wired to the simulator both ways.
 
     A test marked `no_delivery_engine` drives deliveries itself."""
+    workers = ("inbox",) if request.node.get_closest_marker("no_delivery_engine") else None
+    server = await start_bot(sim, database_url, FAST_ENGINE, workers=workers)
+    yield server
+    await server.close()
+
+
+async def start_bot(
+    sim: Simulator,
+    database_url: str,
+    engine_settings: EngineSettings,
+    workers: tuple[str, ...] | None = None,
+) -> TestServer:
+    """Start the real app on a free port and point the simulator's webhook and LIFF at it."""
     port = unused_port()
     config = bot_config(sim, database_url, port)
-    if request.node.get_closest_marker("no_delivery_engine") is not None:
-        config = replace(config, workers=("inbox",))
-    app = create_app(config, engine_settings=FAST_ENGINE)
-    server = TestServer(app, port=port)
+    if workers is not None:
+        config = replace(config, workers=workers)
+    server = TestServer(create_app(config, engine_settings=engine_settings), port=port)
     await server.start_server()
     sim.config.webhook_url = f"{config.public_base_url}/callback"
     sim.config.liff_apps[LIFF_ID] = f"{config.public_base_url}/liff/"
-    yield server
-    await server.close()
+    return server
 
 
 @pytest.fixture

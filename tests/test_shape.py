@@ -1,0 +1,118 @@
+"""The shape of the code (DESIGN.md "Shape"): which package may import which."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PRODUCT = {"bot", "domain", "liff", "console", "web", "models", "line_simulator"}
+FACES = {"liff", "console"}  # faces mounted by bot/app.py, the composition root
+
+
+def imports_of(path: Path) -> list[tuple[int, str]]:
+    """Every module a file imports (top level or inside functions), with its line."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.lineno, node.module))
+            # `from aiohttp import web` names a module too
+            found += [(node.lineno, f"{node.module}.{alias.name}") for alias in node.names]
+    return found
+
+
+def forbidden(package: str, relative: str, module: str) -> str | None:
+    """Why `package` (file `relative`) may not import `module`, or None when it may."""
+    top = module.split(".")[0]
+    if top == package:
+        return None
+    if package == "domain":
+        if top in PRODUCT - {"models"}:
+            return "domain imports only models"
+        if module == "aiohttp.web" or module.startswith("aiohttp.web_"):
+            return "domain never imports aiohttp.web"
+    if package == "models" and top in PRODUCT:
+        return "models import nothing of the product"
+    if package == "web" and top in PRODUCT - {"domain", "models"}:
+        return "web imports only domain and models"
+    if package in FACES and top in PRODUCT - {"domain", "models", "web"}:
+        return "a face imports only domain, models and web"
+    if package == "line_simulator" and top in PRODUCT:
+        return "the local LINE platform imports nothing of the product"
+    if package == "bot":
+        if top == "line_simulator" and relative != "bot/demo.py":
+            return "only the demo starts the local LINE platform"
+        if top in FACES and relative != "bot/app.py":
+            return "only the composition root (bot/app.py) mounts the faces"
+    return None
+
+
+def violations() -> list[str]:
+    """Every forbidden import in the product's packages."""
+    found = []
+    for package in sorted(PRODUCT):
+        folder = ROOT / package
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.rglob("*.py")):
+            relative = path.relative_to(ROOT).as_posix()
+            for line, module in imports_of(path):
+                reason = forbidden(package, relative, module)
+                if reason:
+                    found.append(f"{relative}:{line} imports {module}: {reason}")
+    return found
+
+
+def test_no_package_imports_what_the_design_forbids():
+    assert violations() == []
+
+
+@pytest.mark.parametrize(
+    ("package", "relative", "module"),
+    [
+        ("domain", "domain/x.py", "bot.messages"),
+        ("domain", "domain/x.py", "aiohttp.web"),
+        ("domain", "domain/x.py", "web.errors"),
+        ("models", "models/x.py", "domain.alerts"),
+        ("liff", "liff/views.py", "bot.keys"),
+        ("liff", "liff/views.py", "console.views"),
+        ("console", "console/views.py", "liff.views"),
+        ("web", "web/csrf.py", "bot.config"),
+        ("bot", "bot/cli.py", "line_simulator"),
+        ("bot", "bot/handlers.py", "liff.views"),
+        ("line_simulator", "line_simulator/app.py", "models"),
+    ],
+)
+def test_the_import_check_catches_each_forbidden_kind(package, relative, module):
+    assert forbidden(package, relative, module) is not None
+
+
+@pytest.mark.parametrize(
+    ("package", "relative", "module"),
+    [
+        ("domain", "domain/x.py", "models"),
+        ("domain", "domain/x.py", "aiohttp"),  # a client is fine; the web server is not
+        ("liff", "liff/views.py", "web.keys"),
+        ("bot", "bot/app.py", "liff.app"),
+        ("bot", "bot/demo.py", "line_simulator"),
+    ],
+)
+def test_the_import_check_allows_what_the_design_allows(package, relative, module):
+    assert forbidden(package, relative, module) is None
+
+
+def test_the_cli_starts_without_the_line_sdk_or_the_web_server():
+    code = (
+        "import sys, bot.cli; "
+        "print(sorted(m for m in ('linebot', 'aiohttp.web') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
