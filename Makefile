@@ -16,8 +16,10 @@ $(STAMP): $(PY) pyproject.toml
 
 install: $(STAMP)
 
+# The demo listens on 127.0.0.1 only; `make demo DEMO_ARGS="--host 0.0.0.0"` opens it to the
+# network deliberately. line_simulator is imported from this source tree (it is not in the wheel).
 demo: install
-	$(PY) -m bot demo
+	$(PY) -m bot demo $(DEMO_ARGS)
 
 test: install
 	$(PY) -m pytest

@@ -4,6 +4,7 @@ cleanup context."""
 
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from functools import partial
 
 import aiohttp
@@ -12,29 +13,33 @@ import jinja2
 from aiohttp import web
 
 import liff.app
-from bot import messages, routes
+from bot import link_views, messages, routes
 from bot.config import Config
 from bot.handlers import EventHandlers
-from bot.keys import CONFIG, LINE
+from bot.keys import CONFIG, LINE, WORKERS
 from bot.line_api import LineApi
 from bot.workers import Worker, running
 from domain.delivery import DeliveryEngine, EngineSettings
-from domain.inbox import process_pending
+from domain.housekeeping import tidy
+from domain.inbox import next_retry_in, process_pending
 from domain.notify import PostgresBridge, Topic, notifier, postgres_dsn
 from models.db import close_database, open_database
 from web.csrf import csrf_middleware
-from web.keys import HTTP, ID_TOKENS, LIFF, LINK, WEB
+from web.headers import on_response_prepare
+from web.keys import HTTP, ID_TOKENS, LIFF, LINK, LINK_ATTEMPTS, WEB
 from web.line_login import IdTokenVerifier
 from web.settings import LiffSettings, LinkSettings, WebSettings
 
 log = logging.getLogger(__name__)
 
 INBOX_POLL = 2.0
+HOUSEKEEPING_POLL = 3600.0
 
 
 def create_app(config: Config, *, engine_settings: EngineSettings | None = None) -> web.Application:
     """Build the app; `config.workers` names the background workers it runs."""
     app = web.Application(middlewares=[csrf_middleware])
+    app.on_response_prepare.append(on_response_prepare)
     app[CONFIG] = config
     app[WEB] = WebSettings(
         secret_key=config.secret_key,
@@ -42,6 +47,7 @@ def create_app(config: Config, *, engine_settings: EngineSettings | None = None)
     )
     app[LIFF] = LiffSettings(liff_id=config.liff_id, sdk_url=config.liff_sdk_url)
     app[LINK] = LinkSettings(access_base_url=config.line_access_base_url)
+    app[LINK_ATTEMPTS] = link_views.address_limiter()
     env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.PackageLoader("bot"),
@@ -99,9 +105,11 @@ def build_workers(
         line, partial(messages.delivery_message, liff_url=config.liff_url), engine_settings
     )
     inbox = partial(process_pending, handlers.dispatch)
+    purge = partial(tidy, timedelta(days=config.inbox_retention_days))
     available = {
-        "inbox": Worker("inbox", inbox, Topic.INBOX, INBOX_POLL),
+        "inbox": Worker("inbox", inbox, Topic.INBOX, INBOX_POLL, due=next_retry_in),
         "delivery": Worker("delivery", engine.run_once, Topic.DELIVERY, engine.settings.idle_poll),
+        "housekeeping": Worker("housekeeping", purge, None, HOUSEKEEPING_POLL),
     }
     return [available[name] for name in config.workers]
 
@@ -109,5 +117,6 @@ def build_workers(
 async def _workers(
     app: web.Application, *, engine_settings: EngineSettings | None
 ) -> AsyncIterator[None]:
-    async with running(build_workers(app[CONFIG], app[LINE], engine_settings), notifier):
+    app[WORKERS] = build_workers(app[CONFIG], app[LINE], engine_settings)
+    async with running(app[WORKERS], notifier):
         yield

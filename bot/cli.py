@@ -10,7 +10,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
-from bot.config import SERVE_REQUIRED, Config, ConfigError
+from bot.config import SERVE_REQUIRED, Config, ConfigError, require_https_line_hosts
 from domain import alerts, linking, organization
 from domain.alerts import DEFAULT_SENDER
 from domain.errors import DomainError
@@ -42,8 +42,9 @@ async def _with_database(config: Config, work: Callable[[], Awaitable[None]]) ->
         await close_database()
 
 
-async def _deliver_now(config: Config, alert_id: int) -> None:
-    """Run the delivery engine for one alert until nothing is pending, and print the counts."""
+async def _deliver_now(config: Config, alert_id: int, round_: int) -> None:
+    """Run the delivery engine for one alert until nothing is pending, and print the counts
+    of the round just started."""
     from functools import partial
 
     from bot import messages
@@ -56,7 +57,7 @@ async def _deliver_now(config: Config, alert_id: int) -> None:
         await DeliveryEngine(line, render).run_until_idle(alert_id)
     finally:
         await line.close()
-    counts = await delivery_counts(alert_id)
+    counts = await delivery_counts(alert_id, round_)
     print("  deliveries " + ", ".join(f"{s.value} {n}" for s, n in counts.items()))
 
 
@@ -76,7 +77,7 @@ async def send(config: Config, args: argparse.Namespace) -> None:
             f"  recipients {started.recipients}, by LINE {started.line_deliveries}, "
             f"not reachable by LINE {started.unreachable}"
         )
-        await _deliver_now(config, alert.id)
+        await _deliver_now(config, alert.id, 0)
 
     await _with_database(config, work)
 
@@ -99,7 +100,7 @@ async def remind(config: Config, args: argparse.Namespace) -> None:
             f"alert {args.alert} reminder {reminder.round}: {reminder.unanswered} not answered, "
             f"by LINE {reminder.line_deliveries}"
         )
-        await _deliver_now(config, args.alert)
+        await _deliver_now(config, args.alert, reminder.round)
 
     await _with_database(config, work)
 
@@ -162,6 +163,7 @@ async def registration_codes(config: Config, args: argparse.Namespace) -> None:
 async def serve(config: Config) -> None:
     """Run the server until SIGINT or SIGTERM; stop within seconds."""
     config.require(*SERVE_REQUIRED)
+    require_https_line_hosts(config)
     await open_database(config.database_url)
     try:
         await require_migrated(config)
@@ -219,6 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ttl-days", type=int, default=14)
     p = sub.add_parser("demo", help="run the bot, the local LINE platform and a demo company")
     p.add_argument("--port", type=int, default=None, help="bot port (simulator uses port+1)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; another address lets anyone who "
+        "reaches it act as any employee through the local LINE platform)",
+    )
     return parser
 
 
@@ -230,9 +238,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = Config.from_env()
         if args.command == "demo":
-            from bot.demo import run_demo
+            from bot.demo import SIMULATOR_MISSING, run_demo, simulator_available
 
-            asyncio.run(run_demo(config, args.port))
+            if not simulator_available():
+                raise CommandError(SIMULATOR_MISSING)
+            asyncio.run(run_demo(config, args.port, args.host))
             return 0
         commands = {
             "serve": lambda: serve(config),

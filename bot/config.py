@@ -1,12 +1,14 @@
 """The configuration contract (DESIGN.md): the only module that reads the environment."""
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
+from urllib.parse import urlsplit
 
 # Background workers a process can run; `WORKERS` names a subset (default: all).
-WORKER_NAMES = ("inbox", "delivery")
+WORKER_NAMES = ("inbox", "delivery", "housekeeping")
 
 
 class ConfigError(Exception):
@@ -29,6 +31,7 @@ class Config:
     secret_key: str = ""
     port: int = 8080
     workers: tuple[str, ...] = WORKER_NAMES
+    inbox_retention_days: int = 7  # handled webhook events are purged after this
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Config":
@@ -46,6 +49,8 @@ class Config:
                     raise ConfigError(f"PORT must be a number, not {raw!r}") from None
             elif f.name == "workers":
                 values["workers"] = parse_workers(raw)
+            elif f.name == "inbox_retention_days":
+                values[f.name] = parse_retention_days(raw)
             elif f.name.endswith("_url"):
                 values[f.name] = raw.rstrip("/") if f.name != "database_url" else raw
             else:
@@ -98,6 +103,18 @@ def parse_workers(raw: str) -> tuple[str, ...]:
     return names
 
 
+def parse_retention_days(raw: str) -> int:
+    """`INBOX_RETENTION_DAYS`: whole days, at least 1 so LINE's redeliveries are still
+    recognised as seen."""
+    try:
+        days = int(raw)
+    except ValueError:
+        days = 0
+    if days < 1:
+        raise ConfigError(f"INBOX_RETENTION_DAYS must be a number of days >= 1, not {raw!r}")
+    return days
+
+
 SERVE_REQUIRED = (
     "line_channel_secret",
     "line_channel_access_token",
@@ -105,6 +122,40 @@ SERVE_REQUIRED = (
     "liff_id",
     "secret_key",
 )
+
+# LINE hosts that vouch for identities (ID-token verify, account linking, LIFF). Over plain
+# http their answers could be forged, so serve refuses it except on this machine.
+LINE_HOSTS = ("line_api_base_url", "line_access_base_url", "liff_base_url")
+LOOPBACK_NAMES = ("localhost",)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a URL's host is this machine: 127.0.0.0/8, ::1 or localhost."""
+    host = host.lower().rstrip(".")
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def require_https_line_hosts(config: Config) -> None:
+    """Raise ConfigError naming the first LINE host that is not https (loopback excepted)."""
+    for name in LINE_HOSTS:
+        url = getattr(config, name)
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname or ""
+        except ValueError:
+            parts, host = None, ""
+        if parts is not None and parts.scheme == "https" and host:
+            continue
+        if parts is not None and parts.scheme == "http" and is_loopback(host):
+            continue
+        raise ConfigError(
+            f"{name.upper()} must be an https:// URL (http only on a loopback host), not {url!r}"
+        )
 
 
 def demo_secret_key() -> str:

@@ -2,6 +2,7 @@
 process, with a drill already sent. The only module besides the tests that starts the
 simulator; the product code talks to it over HTTP exactly as it would to LINE."""
 
+import importlib.util
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -11,12 +12,12 @@ from aiohttp import web
 
 from bot.access_log import PathOnlyAccessLogger
 from bot.app import create_app
-from bot.config import Config, demo_secret_key
+from bot.config import Config, demo_secret_key, is_loopback
 from bot.lifecycle import make_runner, stop_runners, wait_for_stop_signal
 from bot.line_api import LineApi
 from bot.messages import alert_url
 from domain.alerts import find_template, start_alert
-from domain.linking import attach_line_account, issue_registration_code
+from domain.linking import attach_line_account, issue_registration_code, record_link_token
 from domain.organization import add_department, add_employee
 from models import Department, Employee
 from models.db import close_database, migrate
@@ -27,6 +28,13 @@ DEMO_CHANNEL_SECRET = "demo-channel-secret"
 DEMO_ACCESS_TOKEN = "demo-channel-access-token"
 DEMO_LOGIN_CHANNEL_ID = "2000000000"
 DEMO_LIFF_ID = "2000000000-DemoAnpi"
+# The local LINE platform lets whoever reaches it act as any employee: this machine only,
+# unless `--host` opens it deliberately.
+DEMO_HOST = "127.0.0.1"
+SIMULATOR_MISSING = (
+    "the demo needs the local LINE platform (line_simulator), which ships with the source "
+    "tree, not the installed package: run `make demo` in a checkout"
+)
 
 # (department, parent) and its people: (employee code, name, LINE display name or None).
 DEPARTMENTS = [
@@ -83,19 +91,32 @@ async def seed_company(sim) -> tuple[list[tuple[Employee, str]], list[Employee]]
     return pairs, unlinked
 
 
+def simulator_available() -> bool:
+    """Whether the local LINE platform can be imported (a source checkout, not a wheel)."""
+    return importlib.util.find_spec("line_simulator") is not None
+
+
+def _url_host(host: str) -> str:
+    """The host to print in URLs for a listen address (a wildcard is reached as localhost)."""
+    if host in ("0.0.0.0", "::", ""):
+        return "localhost"
+    return f"[{host}]" if ":" in host else host
+
+
 def reset_demo_dir() -> None:
     """Start every demo from an empty database."""
     shutil.rmtree(DEMO_DIR, ignore_errors=True)
     DEMO_DIR.mkdir()
 
 
-async def run_demo(base: Config, port: int | None = None) -> None:
-    """Start everything, print what to open, and run until interrupted."""
+async def run_demo(base: Config, port: int | None = None, host: str = DEMO_HOST) -> None:
+    """Start everything on `host`, print what to open, and run until interrupted."""
     from line_simulator import Simulator, SimulatorConfig
 
     port = port or base.port
     sim_port = port + 1
-    bot_url, sim_url = f"http://localhost:{port}", f"http://localhost:{sim_port}"
+    url_host = _url_host(host)
+    bot_url, sim_url = f"http://{url_host}:{port}", f"http://{url_host}:{sim_port}"
     reset_demo_dir()
     config = replace(
         base,
@@ -125,9 +146,9 @@ async def run_demo(base: Config, port: int | None = None) -> None:
     bot_runner = make_runner(create_app(config), access_log_class=PathOnlyAccessLogger)
     try:
         await sim_runner.setup()
-        await web.TCPSite(sim_runner, port=sim_port).start()
+        await web.TCPSite(sim_runner, host, sim_port).start()
         await bot_runner.setup()
-        await web.TCPSite(bot_runner, port=port).start()
+        await web.TCPSite(bot_runner, host, port).start()
         # The app's cleanup context has opened the database for this process.
         pairs, unlinked = await seed_company(sim)
         await sim.follow(newcomer.user_id)  # greeted in chat, with the 連携 button
@@ -137,6 +158,7 @@ async def run_demo(base: Config, port: int | None = None) -> None:
         line = LineApi(sim_url, DEMO_ACCESS_TOKEN)
         try:
             link_token = await line.issue_link_token(newcomer.user_id)
+            await record_link_token(newcomer.user_id, link_token)
         finally:
             await line.close()
         employee, user_id = pairs[0]
@@ -159,6 +181,11 @@ Anpi demo is running (Ctrl-C to stop). A drill (訓練) was sent to {started.rec
 """,
             flush=True,
         )
+        if not is_loopback(host):
+            print(
+                f"  Listening on {host}: anyone who reaches it can act as any employee.",
+                flush=True,
+            )
         await wait_for_stop_signal()
         print("stopping", flush=True)
     finally:

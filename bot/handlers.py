@@ -23,6 +23,7 @@ from bot import messages
 from bot.line_api import LineApi
 from domain import linking
 from domain.errors import NotFound
+from domain.inbox import UnreadableEvent
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +74,20 @@ class EventHandlers:
         }
 
     async def dispatch(self, payload: dict[str, Any]) -> None:
-        """Parse one stored event and run its handler (unknown types are ignored)."""
+        """Parse one stored event and run its handler. A type newer than our SDK is ignored;
+        an event that cannot be parsed raises UnreadableEvent (retrying cannot help)."""
         if payload.get("mode") == "standby":
             return  # another channel is answering this chat; we must not send
+        kind = payload.get("type")
+        if not isinstance(kind, str) or not kind:
+            raise UnreadableEvent("no usable type")
+        if Event.get_discriminator_value(payload) is None:
+            log.info("ignoring webhook event of type %r", kind[:32])
+            return
         try:
             event = Event.from_dict(payload)
-        except ValueError:
-            log.info("ignoring webhook event of type %s", payload.get("type"))
-            return
+        except Exception as exc:  # the SDK raises KeyError, TypeError, ValidationError...
+            raise UnreadableEvent(type(exc).__name__) from None
         handler = self.table.get(type(event))
         if handler is not None:
             await handler(event)
@@ -128,6 +135,7 @@ class EventHandlers:
                 await self.line.reply(reply_token, messages.already_linked(employee.name))
                 return
             token = await self.line.issue_link_token(user_id)
+            await linking.record_link_token(user_id, token)  # the link page accepts only these
             url = f"{self.public_base_url}/link?{urlencode({'linkToken': token})}"
             await self.line.reply(reply_token, messages.link_button(url))
         elif action is PostbackAction.UNLINK:

@@ -1,20 +1,39 @@
 """The sign-in page of account linking: employee code + registration code, then LINE's
 account-link dialog with a fresh nonce."""
 
+import math
 from http import HTTPStatus
+from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp_jinja2
 from aiohttp import web
 
 from domain import linking
-from domain.errors import Invalid
+from domain.errors import Invalid, NotFound
+from domain.linking import LINK_EXPIRED
+from domain.throttle import Throttled, wait_phrase
 from web.csrf import csrf_token
-from web.keys import LINK
+from web.keys import LINK, LINK_ATTEMPTS
+from web.ratelimit import RateLimiter
 
-LINK_EXPIRED = (
-    "このリンクは無効です。LINEのトークで「連携」と送信して、新しいリンクから手続きしてください。"
-)
+# Sign-ins per client address, in this process: generous enough for an office behind one
+# address linking together, small enough that one address cannot keep the hashers busy.
+ADDRESS_BURST = 60
+ADDRESS_PER_SECOND = 1.0
+START_AGAIN = "その後、LINEのトークで「連携」と送信して、新しいリンクから手続きしてください。"
+
+
+def address_limiter() -> RateLimiter:
+    """The per-address limiter of sign-in attempts (one per app)."""
+    return RateLimiter(ADDRESS_BURST, ADDRESS_PER_SECOND)
+
+
+def _busy(wait: str) -> str:
+    return (
+        "このネットワークからの連携手続きが集中しているため、一時的に受け付けを停止しています。"
+        f"{wait}後にもう一度お試しください。"
+    )
 
 
 def _link_token(value: object) -> str:
@@ -22,49 +41,72 @@ def _link_token(value: object) -> str:
     return token if 0 < len(token) <= 200 else ""
 
 
-async def link_form(request: web.Request) -> web.Response:
-    """Show the sign-in form for the link token LINE gave the user."""
-    token = _link_token(request.query.get("linkToken"))
-    context = {
+def _page(
+    request: web.Request,
+    status: HTTPStatus,
+    *,
+    link_token: str = "",
+    employee_code: str = "",
+    error: str | None = None,
+    retry_after: int | None = None,
+) -> web.Response:
+    context: dict[str, Any] = {
         "csrf_token": csrf_token(request),
-        "link_token": token,
-        "employee_code": "",
-        "error": None if token else LINK_EXPIRED,
+        "link_token": link_token,
+        "employee_code": employee_code,
+        "error": error,
     }
-    status = HTTPStatus.OK if token else HTTPStatus.BAD_REQUEST
-    return aiohttp_jinja2.render_template("link.html", request, context, status=status)
+    response = aiohttp_jinja2.render_template("link.html", request, context, status=status)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+async def link_form(request: web.Request) -> web.Response:
+    """Show the sign-in form for a link token the bot obtained from LINE (else say why not)."""
+    token = _link_token(request.query.get("linkToken"))
+    if await linking.link_token_user(token) is None:
+        return _page(request, HTTPStatus.BAD_REQUEST, error=LINK_EXPIRED)
+    return _page(request, HTTPStatus.OK, link_token=token)
 
 
 async def link_submit(request: web.Request) -> web.Response:
     """Check the codes; on success send the browser to LINE's account-link dialog."""
-    form = await request.post()
+    form = await request.post()  # already read (and cached) by the CSRF check
     token = _link_token(form.get("linkToken"))
     employee_code = str(form.get("employee_code", ""))[:64]
-    if not token:
-        return aiohttp_jinja2.render_template(
-            "link.html",
+    # Cheapest refusal first: an address sending too much waits before anything else runs.
+    wait = request.config_dict[LINK_ATTEMPTS].take(request.remote or "")
+    if wait:
+        retry_after = max(1, math.ceil(wait))
+        return _page(
             request,
-            {
-                "csrf_token": csrf_token(request),
-                "link_token": "",
-                "employee_code": "",
-                "error": LINK_EXPIRED,
-            },
-            status=HTTPStatus.BAD_REQUEST,
+            HTTPStatus.TOO_MANY_REQUESTS,
+            link_token=token,  # the form stays, to send again once the wait is over
+            employee_code=employee_code,
+            error=_busy(wait_phrase(retry_after)),
+            retry_after=retry_after,
         )
     try:
-        nonce = await linking.begin_link(employee_code, str(form.get("registration_code", ""))[:64])
-    except Invalid as exc:
-        return aiohttp_jinja2.render_template(
-            "link.html",
+        nonce = await linking.begin_link(
+            token, employee_code, str(form.get("registration_code", ""))[:64]
+        )
+    except NotFound as exc:
+        return _page(request, HTTPStatus.BAD_REQUEST, error=exc.message)
+    except Throttled as exc:
+        return _page(
             request,
-            {
-                "csrf_token": csrf_token(request),
-                "link_token": token,
-                "employee_code": employee_code,
-                "error": exc.message,
-            },
-            status=HTTPStatus.UNPROCESSABLE_ENTITY,
+            HTTPStatus.TOO_MANY_REQUESTS,
+            error=f"{exc.message}{START_AGAIN}",
+            retry_after=exc.retry_after,
+        )
+    except Invalid as exc:
+        return _page(
+            request,
+            HTTPStatus.UNPROCESSABLE_ENTITY,
+            link_token=token,
+            employee_code=employee_code,
+            error=exc.message,
         )
     query = urlencode({"linkToken": token, "nonce": nonce})
     raise web.HTTPFound(

@@ -13,6 +13,9 @@ from domain.notify import Topic, notifier
 from models import Alert, AlertRecipient, Answer, AnswerChannel, AnswerRevision, Employee
 
 MAX_MESSAGE_LENGTH = 1000
+# An error names at most this many problems, and echoes at most this much of any input.
+MAX_NAMED_PROBLEMS = 5
+MAX_ECHOED_LENGTH = 20
 
 
 @dataclass(frozen=True)
@@ -33,13 +36,24 @@ async def alert_for(alert_id: int, employee: Employee) -> AlertView:
     return AlertView(alert, parse_items(alert.items), answer)
 
 
+def _shown(text: str) -> str:
+    """User input echoed in an error, cut short so a reply is never larger than the input."""
+    return text if len(text) <= MAX_ECHOED_LENGTH else text[:MAX_ECHOED_LENGTH] + "…"
+
+
 def validate_answer(
     items: tuple[CheckItem, ...], choices: Any, message: Any
 ) -> tuple[dict[str, str], str]:
-    """Check choices against the alert's items; raise Invalid naming every problem."""
-    if not isinstance(choices, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in choices.items()
-    ):
+    """Check choices against the alert's items; raise Invalid naming the first few problems."""
+    if not isinstance(choices, dict):
+        raise Invalid("回答の形式が正しくありません。", code="invalid_answer")
+    if len(choices) > len(items):
+        # Named one by one, thousands of made-up labels would make a reply larger than them.
+        raise Invalid(
+            "回答に、この連絡にない確認項目が含まれています。回答画面を開き直してください。",
+            code="invalid_answer",
+        )
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in choices.items()):
         raise Invalid("回答の形式が正しくありません。", code="invalid_answer")
     if message is None:
         message = ""
@@ -50,7 +64,7 @@ def validate_answer(
     labels = {item.label for item in items}
     for label in choices:
         if label not in labels:
-            problems[label] = f"確認項目「{label}」はこの連絡にありません。"
+            problems[_shown(label)] = f"確認項目「{_shown(label)}」はこの連絡にありません。"
     cleaned: dict[str, str] = {}
     for item in items:
         label = item.label
@@ -60,7 +74,7 @@ def validate_answer(
                 problems[label] = f"「{label}」を選択してください。"
             continue
         if choice not in item.choices:
-            problems[label] = f"「{label}」の選択肢「{choice}」は選べません。"
+            problems[label] = f"「{label}」の選択肢「{_shown(choice)}」は選べません。"
             continue
         cleaned[label] = choice
     if len(message) > MAX_MESSAGE_LENGTH:
@@ -68,10 +82,14 @@ def validate_answer(
             f"安否回答メッセージは{MAX_MESSAGE_LENGTH}文字以内で入力してください。"
         )
     if problems:
+        named = dict(list(problems.items())[:MAX_NAMED_PROBLEMS])
+        more = len(problems) - len(named)
         raise Invalid(
-            "入力内容を確認してください: " + " ".join(problems.values()),
+            "入力内容を確認してください: "
+            + " ".join(named.values())
+            + (f" ほか{more}件" if more else ""),
             code="invalid_answer",
-            fields=problems,
+            fields=named,
         )
     return cleaned, message
 

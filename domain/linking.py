@@ -1,37 +1,51 @@
 """Account linking as LINE documents it: registration codes, nonces, binding, unbinding."""
 
+import asyncio
+import functools
 import hashlib
 import logging
 import secrets
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from tortoise.transactions import in_transaction
 
+from domain import throttle
 from domain.errors import Invalid, NotFound
-from models import Employee, LineAccount, LinkNonce, RegistrationCode
+from models import Employee, LineAccount, LinkNonce, LinkToken, RegistrationCode
 
 log = logging.getLogger(__name__)
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 CODE_LENGTH = 8
-MAX_ATTEMPTS = 5
 NONCE_TTL = timedelta(minutes=10)
+LINK_TOKEN_TTL = timedelta(minutes=10)  # how long LINE's link tokens last
 DEFAULT_CODE_TTL = timedelta(days=14)
 MAX_DISPLAY_NAME = 200  # the column's width; LINE allows longer names
+# Sign-in attempts per LINE user (the one asking, never the employee whose code is typed):
+# after SIGN_IN_LIMIT within SIGN_IN_WINDOW, further attempts wait SIGN_IN_BACKOFF.
+SIGN_IN_LIMIT = 5
+SIGN_IN_WINDOW = timedelta(minutes=15)
+SIGN_IN_BACKOFF = timedelta(minutes=15)
+# Argon2 runs in threads (64 MiB and 0.1-0.2 s per hash or check), at most this many at once.
+HASH_SLOTS = 2
 
 _hasher = PasswordHasher()
-# Verified against when the employee code is unknown, so both paths cost the same.
-_DUMMY_HASH = _hasher.hash("not-a-real-code")
+_hash_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
 
 SIGN_IN_FAILED = "社員番号または登録コードが正しくありません。"
-CODE_LOCKED = (
-    "登録コードの入力回数が上限に達したため、このコードは無効になりました。"
-    "管理者に新しい登録コードの発行を依頼してください。"
+LINK_EXPIRED = (
+    "このリンクは無効です。LINEのトークで「連携」と送信して、新しいリンクから手続きしてください。"
 )
+LINK_FAILED = "連携に失敗しました。もう一度「連携」と送信してやり直してください。"
+NONCE_SPENT = "この連携手続きはすでに使われています。"
 
 
 @dataclass(frozen=True)
@@ -58,8 +72,18 @@ def _new_code() -> str:
     return f"{raw[:4]}-{raw[4:]}"
 
 
-def _nonce_hash(nonce: str) -> str:
-    return hashlib.sha256(nonce.encode()).hexdigest()
+def _sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+async def _off_loop(function: Callable[..., Any], *args: Any) -> Any:
+    """Run a CPU-heavy call (argon2) in a thread, a few at a time, so the loop keeps serving."""
+    loop = asyncio.get_running_loop()
+    slots = _hash_slots.get(loop)
+    if slots is None:  # one per loop: an asyncio.Semaphore binds to the loop that waits on it
+        slots = _hash_slots[loop] = asyncio.Semaphore(HASH_SLOTS)
+    async with slots:
+        return await asyncio.to_thread(function, *args)
 
 
 async def issue_registration_code(
@@ -68,24 +92,57 @@ async def issue_registration_code(
     """Issue a new one-time code for an employee, revoking any earlier unused one."""
     code = _new_code()
     expires_at = _now() + ttl
+    code_hash = await _off_loop(_hasher.hash, normalize_code(code))
     async with in_transaction():
         await RegistrationCode.filter(
             employee_id=employee.id, used_at__isnull=True, revoked=False
         ).update(revoked=True)
-        await RegistrationCode.create(
-            employee=employee, code_hash=_hasher.hash(normalize_code(code)), expires_at=expires_at
-        )
+        await RegistrationCode.create(employee=employee, code_hash=code_hash, expires_at=expires_at)
     return IssuedCode(employee.code, employee.name, code, expires_at)
 
 
-async def begin_link(employee_code: str, registration_code: str) -> str:
-    """Check an employee's code and return a fresh single-use nonce bound to them.
+async def record_link_token(user_id: str, link_token: str) -> None:
+    """Remember a link token the bot obtained from LINE for this user (as a hash)."""
+    await LinkToken.create(
+        token_hash=_sha256(link_token), user_id=user_id, expires_at=_now() + LINK_TOKEN_TTL
+    )
 
-    Raises Invalid with a message for the sign-in form."""
+
+async def link_token_user(link_token: str) -> str | None:
+    """The LINE user a recorded, unexpired, unused link token was issued for, if any."""
+    if not link_token:
+        return None
+    row = await LinkToken.get_or_none(
+        token_hash=_sha256(link_token), used_at__isnull=True, expires_at__gt=_now()
+    )
+    return row.user_id if row is not None else None
+
+
+async def purge_expired(older_than: timedelta = timedelta(days=1)) -> int:
+    """Delete link tokens and nonces that expired more than `older_than` ago."""
+    cutoff = _now() - older_than
+    tokens = await LinkToken.filter(expires_at__lt=cutoff).delete()
+    nonces = await LinkNonce.filter(expires_at__lt=cutoff).delete()
+    return tokens + nonces
+
+
+async def begin_link(link_token: str, employee_code: str, registration_code: str) -> str:
+    """Sign in on the link page: check the codes and return a fresh single-use nonce bound to
+    the employee; the link token is spent.
+
+    Only a link token the bot itself obtained (unexpired, unused) gets as far as a hash
+    (NotFound otherwise). Attempts count against the LINE user of the token, reserved before
+    the check (throttle.Throttled when over the limit); wrong, unknown and retired are alike
+    (Invalid)."""
+    user_id = await link_token_user(link_token)
+    if user_id is None:
+        raise NotFound(LINK_EXPIRED)
     employee_code = employee_code.strip()
     typed = normalize_code(registration_code)
     if not employee_code or not typed:
         raise Invalid("社員番号と登録コードを入力してください。")
+    attempts_key = f"link:{user_id}"
+    await throttle.reserve_attempt(attempts_key, SIGN_IN_LIMIT, SIGN_IN_WINDOW, SIGN_IN_BACKOFF)
     employee = await Employee.get_or_none(code=employee_code, active=True)
     code = None
     if employee is not None:
@@ -97,27 +154,45 @@ async def begin_link(employee_code: str, registration_code: str) -> str:
             .first()
         )
     if code is None or code.expires_at <= _now():
-        _verify(_DUMMY_HASH, typed)
+        await _off_loop(_check_unknown, typed)
         raise Invalid(SIGN_IN_FAILED)
-    if code.attempts >= MAX_ATTEMPTS:
-        raise Invalid(CODE_LOCKED)
-    if not _verify(code.code_hash, typed):
-        code.attempts += 1
-        await code.save(update_fields=["attempts"])
-        if code.attempts >= MAX_ATTEMPTS:
-            raise Invalid(CODE_LOCKED)
+    if not await _verify(code.code_hash, typed):
         raise Invalid(SIGN_IN_FAILED)
     nonce = secrets.token_urlsafe(32)  # 256 bits, URL-safe Base64
-    await LinkNonce.create(
-        nonce_hash=_nonce_hash(nonce),
-        employee=employee,
-        registration_code=code,
-        expires_at=_now() + NONCE_TTL,
-    )
+    now = _now()
+    async with in_transaction():
+        # Spend the link token with a conditional update: one sign-in per token, even racing.
+        spent = await LinkToken.filter(
+            token_hash=_sha256(link_token), used_at__isnull=True, expires_at__gt=now
+        ).update(used_at=now)
+        if not spent:
+            raise NotFound(LINK_EXPIRED)
+        await LinkNonce.create(
+            nonce_hash=_sha256(nonce),
+            employee=employee,
+            registration_code=code,
+            expires_at=now + NONCE_TTL,
+        )
+    await throttle.clear(attempts_key)
     return nonce
 
 
-def _verify(code_hash: str, typed: str) -> bool:
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the employee code is unknown, so both paths cost the same (made
+    on first use, not at import)."""
+    return _hasher.hash("not-a-real-code")
+
+
+def _check_unknown(typed: str) -> bool:
+    return _check(_dummy_hash(), typed)
+
+
+async def _verify(code_hash: str, typed: str) -> bool:
+    return await _off_loop(_check, code_hash, typed)
+
+
+def _check(code_hash: str, typed: str) -> bool:
     try:
         return _hasher.verify(code_hash, typed)
     except (VerificationError, InvalidHashError):
@@ -129,28 +204,49 @@ async def complete_link(
 ) -> Employee:
     """Bind the LINE user to the employee the nonce was issued for; the nonce is spent.
 
-    An unknown, replayed or expired nonce binds nothing and raises NotFound."""
+    An unknown, replayed or expired nonce, a code since used or replaced, or an employee
+    since retired binds nothing and raises NotFound. A nonce this same user already spent
+    (a retried event) returns the employee again: the link stands."""
     now = _now()
     async with in_transaction():
-        row = await LinkNonce.get_or_none(nonce_hash=_nonce_hash(nonce)).select_related(
+        row = await LinkNonce.get_or_none(nonce_hash=_sha256(nonce)).select_related(
             "employee", "registration_code"
         )
-        code = row.registration_code if row is not None else None
-        if row is None or row.expires_at <= now or code.revoked or code.used_at is not None:
-            # Unknown, expired, or its code was since used or replaced: bind nothing.
-            raise NotFound("連携に失敗しました。もう一度「連携」と送信してやり直してください。")
+        if row is None:
+            raise NotFound(LINK_FAILED)
+        employee = row.employee
+        if row.used_at is not None:
+            return await _spent_by_this_user(employee, user_id)
+        code = row.registration_code
+        if row.expires_at <= now or code.revoked or code.used_at is not None:
+            # Expired, or its code was since used or replaced: bind nothing.
+            raise NotFound(LINK_FAILED)
+        if not employee.active:  # retired since the sign-in
+            raise NotFound(LINK_FAILED)
         # Spend the nonce with a conditional update so two deliveries of the event race safely.
         spent = await LinkNonce.filter(id=row.id, used_at__isnull=True).update(used_at=now)
         if not spent:
-            raise NotFound("この連携手続きはすでに使われています。")
-        employee = row.employee
+            return await _spent_by_this_user(employee, user_id)
         await RegistrationCode.filter(id=row.registration_code_id).update(used_at=now)
         await _bind(employee, user_id, now)
-    name = await display_name(user_id)
-    if name is not None:
-        await LineAccount.filter(user_id=user_id).update(display_name=name[:MAX_DISPLAY_NAME])
     log.info("LINE account linked to employee %s", employee.id)
+    # The link is committed: nothing after this may turn it into a reported failure.
+    try:
+        name = await display_name(user_id)
+        if name is not None:
+            await LineAccount.filter(user_id=user_id).update(display_name=name[:MAX_DISPLAY_NAME])
+    except Exception as exc:
+        log.warning(
+            "display name of a newly linked LINE account not stored: %s", type(exc).__name__
+        )
     return employee
+
+
+async def _spent_by_this_user(employee: Employee, user_id: str) -> Employee:
+    """A spent nonce: the employee again if this user holds the link (a retried event)."""
+    if await LineAccount.exists(user_id=user_id, employee_id=employee.id):
+        return employee
+    raise NotFound(NONCE_SPENT)
 
 
 async def _bind(employee: Employee, user_id: str, now: datetime) -> LineAccount:

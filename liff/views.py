@@ -1,6 +1,7 @@
 """LIFF views: the answer page and its JSON API. Each parses its input, calls one domain
 function and renders the result."""
 
+import json
 import logging
 from http import HTTPStatus
 from typing import Any
@@ -16,15 +17,21 @@ from models import AnswerChannel, Employee
 from web.csrf import exempt
 from web.errors import domain_error_response, json_error
 from web.keys import ID_TOKENS, LIFF
-from web.line_login import InvalidIdToken
+from web.line_login import InvalidIdToken, LineUnavailable
 from web.timefmt import jst
 
 log = logging.getLogger(__name__)
 
 UNANSWERED, ANSWERED = "未回答", "回答済"
+# An answer is a few short choices and a message of at most 1,000 characters; a body far
+# larger than that is not an answer.
+MAX_BODY = 64 * 1024
+BAD_JSON = "送信内容を読み取れませんでした。"
 
 
-class _AuthError(Exception):
+class _Refused(Exception):
+    """The request cannot go on; `response` says why."""
+
     def __init__(self, response: web.Response) -> None:
         self.response = response
 
@@ -45,9 +52,20 @@ async def _employee(request: web.Request) -> Employee:
     token = header[7:].strip() if header.startswith("Bearer ") else ""
     try:
         verified = await request.config_dict[ID_TOKENS].verify(token)
+    except LineUnavailable as exc:
+        log.warning("LINE could not verify an ID token: %s", exc)
+        raise _Refused(
+            json_error(
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                "line_unavailable",
+                "LINEとの通信ができないため、本人確認ができませんでした。"
+                "時間をおいて再度お試しください。",
+                headers={"Retry-After": str(exc.retry_after)},
+            )
+        ) from None
     except InvalidIdToken as exc:
         log.info("ID token refused: %s", exc)
-        raise _AuthError(
+        raise _Refused(
             json_error(
                 HTTPStatus.UNAUTHORIZED,
                 "invalid_id_token",
@@ -56,7 +74,7 @@ async def _employee(request: web.Request) -> Employee:
         ) from None
     employee = await linking.linked_employee(verified.user_id)
     if employee is None:
-        raise _AuthError(
+        raise _Refused(
             json_error(
                 HTTPStatus.FORBIDDEN,
                 "not_linked",
@@ -65,6 +83,36 @@ async def _employee(request: web.Request) -> Employee:
             )
         )
     return employee
+
+
+def _too_large() -> _Refused:
+    return _Refused(
+        json_error(
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body_too_large", "送信内容が大きすぎます。"
+        )
+    )
+
+
+def _check_declared_size(request: web.Request) -> None:
+    """Refuse a body announced as too large before doing any work for it."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise _too_large()
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object, read no further than MAX_BODY."""
+    raw = bytearray()
+    async for chunk in request.content.iter_any():
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            raise _too_large()
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
+        raise _Refused(json_error(HTTPStatus.BAD_REQUEST, "bad_json", BAD_JSON)) from None
+    if not isinstance(body, dict):
+        raise _Refused(json_error(HTTPStatus.BAD_REQUEST, "bad_json", BAD_JSON))
+    return body
 
 
 def _alert_id(request: web.Request) -> int:
@@ -104,7 +152,7 @@ async def api_alert(request: web.Request) -> web.Response:
     try:
         employee = await _employee(request)
         view = await answers.alert_for(_alert_id(request), employee)
-    except _AuthError as exc:
+    except _Refused as exc:
         return exc.response
     except DomainError as exc:
         return domain_error_response(exc)
@@ -115,15 +163,11 @@ async def api_alert(request: web.Request) -> web.Response:
 async def api_answer(request: web.Request) -> web.Response:
     """Record the caller's answer (replacing an earlier one, which is kept as a revision)."""
     try:
+        _check_declared_size(request)
         employee = await _employee(request)
-    except _AuthError as exc:
+        body = await _json_object(request)
+    except _Refused as exc:
         return exc.response
-    try:
-        body = await request.json()
-    except ValueError:
-        return json_error(HTTPStatus.BAD_REQUEST, "bad_json", "送信内容を読み取れませんでした。")
-    if not isinstance(body, dict):
-        return json_error(HTTPStatus.BAD_REQUEST, "bad_json", "送信内容を読み取れませんでした。")
     try:
         alert_id = _alert_id(request)
         await answers.submit_answer(

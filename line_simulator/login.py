@@ -22,6 +22,8 @@ async def verify(request: web.Request) -> web.Response:
     sim = request.app[SIMULATOR]
     fault = sim.take_fault("verify")
     if fault is not None:
+        if fault.hold is not None:
+            await fault.hold.wait()
         if fault.body is not None:
             return web.json_response(fault.body, status=fault.status)
         kind = "server_error" if fault.status >= 500 else "invalid_request"

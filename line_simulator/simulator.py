@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 from collections import defaultdict
@@ -181,11 +182,13 @@ class Simulator:
         body: dict[str, Any] | None = None,
         *,
         deliver: bool = False,
+        hold: asyncio.Event | None = None,
     ) -> None:
-        """Make the next `times` calls answer `status`; with `deliver`, after doing the work."""
+        """Make the next `times` calls answer `status`; with `deliver`, after doing the work;
+        with `hold` (verify only), not before the event is set: a LINE that does not answer."""
         if endpoint not in FAULT_ENDPOINTS:
             raise ValueError(f"unknown endpoint {endpoint!r}; use one of {FAULT_ENDPOINTS}")
-        self.faults[endpoint] = Fault(status, times, body, deliver)
+        self.faults[endpoint] = Fault(status, times, body, deliver, hold)
 
     def take_fault(self, endpoint: str) -> Fault | None:
         """Return the pending fault of an endpoint, counting this call against it."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -66,6 +67,7 @@ class Fault:
     times: int
     body: dict[str, Any] | None
     deliver: bool = False
+    hold: asyncio.Event | None = None  # verify: answer only once this is set
 
 
 @dataclass

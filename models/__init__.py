@@ -10,7 +10,8 @@ from models.enums import AnswerChannel, DeliveryKind, DeliveryStatus, InboxStatu
 from models.inbox import InboxEvent
 from models.line_accounts import LineAccount
 from models.organization import Department, Employee
-from models.registration import LinkNonce, RegistrationCode
+from models.registration import LinkNonce, LinkToken, RegistrationCode
+from models.throttle import Throttle
 
 __all__ = [
     "Alert",
@@ -28,7 +29,9 @@ __all__ = [
     "InboxStatus",
     "LineAccount",
     "LinkNonce",
+    "LinkToken",
     "Medium",
     "RegistrationCode",
     "Template",
+    "Throttle",
 ]

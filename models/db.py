@@ -19,6 +19,7 @@ MODEL_MODULES = [
     "models.deliveries",
     "models.answers",
     "models.inbox",
+    "models.throttle",
 ]
 APP_LABEL = "models"
 

@@ -15,13 +15,27 @@ class RegistrationCode(Model):
     )
     code_hash = fields.CharField(max_length=200)
     expires_at = fields.DatetimeField()
-    attempts = fields.IntField(default=0)
     used_at = fields.DatetimeField(null=True)
     revoked = fields.BooleanField(default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "registration_code"
+
+
+class LinkToken(Model):
+    """An account-link token the bot itself obtained from LINE for one user (stored as a
+    SHA-256 hash): the link page accepts only these, unexpired and unused."""
+
+    id = fields.IntField(primary_key=True)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    user_id = fields.CharField(max_length=64, db_index=True)
+    expires_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "link_token"
 
 
 class LinkNonce(Model):

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import socket
 import sys
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import unused_port
 
-from domain.linking import begin_link
+from domain.linking import begin_link, record_link_token
 from models import Alert, Delivery, DeliveryStatus, LinkNonce
 from tests.conftest import ACCESS_TOKEN, LIFF_ID, LOGIN_CHANNEL_ID, SECRET, make_company, quick_link
 
@@ -108,7 +111,8 @@ async def test_registration_codes_prints_codes_that_let_the_employee_link(db):
     assert lines[0] == "employee_code,name,registration_code,expires_at"
     rows = {line.split(",")[0]: line.split(",") for line in lines[1:]}
     assert set(rows) == {"E1", "E2"}
-    nonce = await begin_link("E1", rows["E1"][2])
+    await record_link_token("U-cli-test", "link-token-from-line")
+    nonce = await begin_link("link-token-from-line", "E1", rows["E1"][2])
     assert len(nonce) >= 22 and await LinkNonce.all().count() == 1
 
 
@@ -125,7 +129,7 @@ async def test_serve_refuses_an_unmigrated_database_with_a_hint(tmp_path):
     assert code == 2
     assert (
         err.strip()
-        == "error: the database is not migrated (2 pending): run `python -m bot migrate`"
+        == "error: the database is not migrated (3 pending): run `python -m bot migrate`"
     )
 
 
@@ -161,3 +165,84 @@ async def test_migrate_creates_the_schema_and_the_seed_template_and_can_run_twic
         assert code == 0, err
     code, _, err = await run("tally", "1", env=env)
     assert code == 2 and "連絡 1 が見つかりません" in err  # migrated: the query ran
+
+
+def serve_env(tmp_path, **settings: str) -> dict[str, str]:
+    return {
+        "DATABASE_URL": f"sqlite://{tmp_path}/empty.sqlite3",
+        "LINE_CHANNEL_SECRET": SECRET,
+        "LINE_CHANNEL_ACCESS_TOKEN": ACCESS_TOKEN,
+        "LINE_LOGIN_CHANNEL_ID": LOGIN_CHANNEL_ID,
+        "LIFF_ID": LIFF_ID,
+        "SECRET_KEY": "k",
+        **settings,
+    }
+
+
+@pytest.mark.parametrize("variable", ["LINE_API_BASE_URL", "LINE_ACCESS_BASE_URL", "LIFF_BASE_URL"])
+async def test_serve_refuses_a_plain_http_line_host_in_one_line(tmp_path, variable):
+    code, _, err = await run("serve", env=serve_env(tmp_path, **{variable: "http://line.example"}))
+    assert code == 2
+    assert err.strip() == (
+        f"error: {variable} must be an https:// URL (http only on a loopback host), "
+        "not 'http://line.example'"
+    )
+
+
+async def test_serve_accepts_plain_http_for_a_line_platform_on_this_machine(tmp_path):
+    env = serve_env(
+        tmp_path,
+        LINE_API_BASE_URL="http://127.0.0.1:8081",
+        LINE_ACCESS_BASE_URL="http://localhost:8081",
+        LIFF_BASE_URL="http://[::1]:8081/liff",
+    )
+    code, _, err = await run("serve", env=env)
+    assert code == 2 and "the database is not migrated" in err  # got past the host check
+
+
+def lan_address() -> str | None:
+    """This machine's address on its network (no packet is sent), or None offline."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("198.51.100.1", 9))  # TEST-NET-2: only picks a route
+        except OSError:
+            return None
+        address = probe.getsockname()[0]
+    return None if address.startswith("127.") else address
+
+
+async def test_the_demo_listens_only_on_this_machine_unless_told_otherwise(tmp_path):
+    address = lan_address()
+    if address is None:
+        pytest.skip("this machine has no network address besides loopback")
+    port = unused_port()  # the simulator takes the next one
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LINE_", "LIFF_"))}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "demo",
+        "--port",
+        str(port),
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    printed = ""
+    try:
+        while "Tally:" not in printed:
+            line = await asyncio.wait_for(process.stdout.readline(), 60)
+            assert line, f"demo exited early:\n{printed}"
+            printed += line.decode()
+        for listening in (port, port + 1):
+            _, writer = await asyncio.open_connection("127.0.0.1", listening)
+            writer.close()
+            await writer.wait_closed()
+            with pytest.raises(ConnectionRefusedError):
+                await asyncio.open_connection(address, listening)
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGINT)
+            await asyncio.wait_for(process.wait(), 30)
+    assert process.returncode == 0

@@ -14,9 +14,22 @@ import pytest
 from argon2 import PasswordHasher
 
 from bot.link_views import LINK_EXPIRED
-from domain.linking import CODE_LOCKED, MAX_ATTEMPTS, SIGN_IN_FAILED, issue_registration_code
+from domain.linking import (
+    SIGN_IN_FAILED,
+    SIGN_IN_LIMIT,
+    issue_registration_code,
+    record_link_token,
+)
 from line_simulator import Simulator
-from models import Employee, InboxEvent, InboxStatus, LineAccount, LinkNonce, RegistrationCode
+from models import (
+    Employee,
+    InboxEvent,
+    InboxStatus,
+    LineAccount,
+    LinkNonce,
+    RegistrationCode,
+    Throttle,
+)
 from tests.conftest import Company, LineActions, make_company, quick_link, until
 
 # Bad-input variations run on SQLite only: they run the same queries as the flows tested on
@@ -191,23 +204,41 @@ async def test_sign_in_with_an_empty_field_asks_for_both(sim, bot, line, company
     assert await LinkNonce.all().count() == 0
 
 
+async def test_too_many_wrong_codes_make_the_guesser_wait_and_leave_the_employee_alone(
+    sim, bot, line, company
+):
+    # Employee codes are sequential (E001…): wrong guesses must not lock the real employee out.
+    issued = await issue_registration_code(company.employees["E001"])
+    guesser = await line.befriend("だれか")
+    url = await line.link_url(guesser)
+
+    wrong = [await line.sign_in(url, "E001", "WRNG-CDE2") for _ in range(SIGN_IN_LIMIT)]
+    refused = await line.sign_in(url, "E001", issued.code)
+
+    assert [r.status for r in wrong] == [422] * SIGN_IN_LIMIT
+    assert refused.status == 429 and int(refused.headers["Retry-After"]) > 0
+    assert "一時的に受け付けを停止" in await refused.text()
+    assert await LinkNonce.all().count() == 0
+    owner = await line.befriend("たろう")  # the employee, from their own LINE account
+    response = await line.sign_in(await line.link_url(owner), "E001", issued.code)
+    assert response.status == 302
+    await open_dialog(line, owner, response)
+    assert await linked_employee_id(owner) == company.employees["E001"].id
+
+
 @SQLITE_ONLY
-async def test_registration_code_locks_after_too_many_wrong_attempts(sim, bot, line, company):
+async def test_guesser_may_try_again_once_the_back_off_is_over(sim, bot, line, company):
     issued = await issue_registration_code(company.employees["E001"])
     user_id = await line.befriend("たろう")
     url = await line.link_url(user_id)
+    for _ in range(SIGN_IN_LIMIT):
+        assert (await line.sign_in(url, "E001", "WRNG-CDE2")).status == 422
+    assert (await line.sign_in(url, "E001", issued.code)).status == 429
 
-    messages = []
-    for _ in range(MAX_ATTEMPTS):
-        response = await line.sign_in(url, "E001", "WRNG-CDE2")
-        assert response.status == 422
-        messages.append(await response.text())
-    right = await line.sign_in(url, "E001", issued.code)
+    await Throttle.all().update(blocked_until=datetime.now(UTC) - timedelta(seconds=1))
 
-    assert all(SIGN_IN_FAILED in html for html in messages[:-1])
-    assert CODE_LOCKED in messages[-1] and "上限" in messages[-1]
-    assert right.status == 422 and CODE_LOCKED in await right.text()
-    assert await LinkNonce.all().count() == 0
+    assert (await line.sign_in(url, "E001", issued.code)).status == 302
+    assert not await Throttle.all().exists()  # a success forgets the failures
 
 
 async def test_expired_registration_code_is_refused(sim, bot, line, company):
@@ -251,6 +282,7 @@ async def test_link_page_without_a_usable_link_token_says_the_link_is_invalid(
 
 @SQLITE_ONLY
 async def test_sign_in_without_a_link_token_is_refused(bot, line):
+    await record_link_token("U" + "0" * 32, "t")
     csrf = await csrf_of(line.session, str(bot.make_url("/link?linkToken=t")))
     # The codes are wrong too: past the link-token check this would be a 422.
     form = {"csrf_token": csrf, "employee_code": "E001", "registration_code": "WRNG-CDE2"}
@@ -266,6 +298,7 @@ async def test_sign_in_without_a_link_token_is_refused(bot, line):
 @SQLITE_ONLY
 @pytest.mark.parametrize("csrf", ["missing", "forged", "another-browsers", "no-cookie"])
 async def test_sign_in_without_this_browsers_csrf_token_is_forbidden(bot, line, csrf):
+    await record_link_token("U" + "0" * 32, "t")
     page = str(bot.make_url("/link?linkToken=t"))
     # The codes are wrong too: past the CSRF check this would be a 422.
     form = {"linkToken": "t", "employee_code": "E001", "registration_code": "WRNG-CDE2"}
@@ -361,10 +394,9 @@ async def test_nonce_is_fresh_random_url_safe_base64_and_not_the_employee_id(
     yamada = company.employees["E001"]
     issued = await issue_registration_code(yamada)
     user_id = await line.befriend("たろう")
-    url = await line.link_url(user_id)
 
-    nonce = nonce_of(await line.sign_in(url, "E001", issued.code))
-    again = nonce_of(await line.sign_in(url, "E001", issued.code))
+    nonce = nonce_of(await line.sign_in(await line.link_url(user_id), "E001", issued.code))
+    again = nonce_of(await line.sign_in(await line.link_url(user_id), "E001", issued.code))
 
     assert re.fullmatch(r"[A-Za-z0-9_-]{22,255}", nonce)
     assert len(base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4))) >= 16  # ≥128 bits

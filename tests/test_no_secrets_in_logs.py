@@ -10,7 +10,7 @@ from aiohttp.test_utils import unused_port
 
 from bot.access_log import PathOnlyAccessLogger
 from bot.app import create_app
-from domain.linking import issue_registration_code
+from domain.linking import issue_registration_code, record_link_token
 from tests.conftest import bot_config, make_company, until
 
 
@@ -20,6 +20,7 @@ async def test_the_access_log_leaves_out_query_strings(sim, sqlite_db, caplog, b
     runner = web.AppRunner(app, access_log_class=PathOnlyAccessLogger)  # as `serve` runs it
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
+    await record_link_token("U" + "0" * 32, "SECRET-LINK-TOKEN")  # as if the bot obtained it
     try:
         with caplog.at_level(logging.INFO, logger="aiohttp.access"):
             url = f"http://127.0.0.1:{port}/link?linkToken=SECRET-LINK-TOKEN"

@@ -3,15 +3,20 @@ the factory builds the app it promises."""
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
+
 import pytest
 from tortoise.cli.cli import tortoise_cli_context
 from tortoise.migrations.autodetector import MigrationAutodetector
 
 from bot.app import create_app
-from bot.config import SERVE_REQUIRED, Config, ConfigError
+from bot.config import SERVE_REQUIRED, Config, ConfigError, require_https_line_hosts
 from models import Template
 from models.alert_templates import DEFAULT_TEMPLATE
 from models.db import TORTOISE_ORM
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 async def test_committed_migrations_match_the_models():
@@ -42,7 +47,7 @@ def test_defaults_follow_the_configuration_contract():
     assert config.line_access_base_url == "https://access.line.me"
     assert config.liff_base_url == "https://liff.line.me"
     assert config.public_base_url == "http://localhost:8080"
-    assert config.port == 8080 and config.workers == ("inbox", "delivery")
+    assert config.port == 8080 and config.workers == ("inbox", "delivery", "housekeeping")
     assert config.liff_sdk_url == "https://static.line-scdn.net/liff/edge/2/sdk.js"
 
 
@@ -88,3 +93,51 @@ def test_the_factory_registers_every_face_by_name():
     liff_names = set(mounted["/liff"].router.named_resources())
     assert {"liff", "liff_api_alert", "liff_api_answer"} <= liff_names
     assert str(mounted["/liff"].router["liff"].url_for()) == "/liff/"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.line.me",
+        "https://line.example.jp:8443/prefix",
+        "http://127.0.0.1:8081",
+        "http://127.9.9.9",
+        "http://[::1]:8081/liff",
+        "http://localhost:8081",
+    ],
+)
+@pytest.mark.parametrize("variable", ["LINE_API_BASE_URL", "LINE_ACCESS_BASE_URL", "LIFF_BASE_URL"])
+def test_a_line_host_is_https_or_on_this_machine(variable, url):
+    require_https_line_hosts(Config.from_env({variable: url}))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://api.line.me",
+        "http://192.168.1.10:8081",
+        "http://localhost.example.com",
+        "http://127.0.0.1.example.com",
+        "ftp://127.0.0.1",
+        "api.line.me",
+        "https://",
+    ],
+)
+@pytest.mark.parametrize("variable", ["LINE_API_BASE_URL", "LINE_ACCESS_BASE_URL", "LIFF_BASE_URL"])
+def test_a_plain_http_line_host_elsewhere_is_refused_by_name(variable, url):
+    config = Config.from_env({variable: url})
+    with pytest.raises(ConfigError, match=rf"^{variable} must be an https:// URL") as refused:
+        require_https_line_hosts(config)
+    assert "\n" not in str(refused.value)
+
+
+def test_the_wheel_ships_the_product_without_the_local_line_platform():
+    setuptools = pytest.importorskip("setuptools")
+    find = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    find = find["find"]
+    packages = set(
+        setuptools.find_namespace_packages(ROOT, include=find["include"], exclude=find["exclude"])
+    )
+    assert {"bot", "bot.templates", "domain", "liff", "liff.templates", "liff.static"} <= packages
+    assert {"models", "models.migrations", "web"} <= packages
+    assert not {p for p in packages if p.split(".")[0] in ("line_simulator", "tests")}

@@ -8,12 +8,15 @@ import copy
 import hashlib
 import hmac
 import json
+import logging
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from bot.keys import WORKERS
+from domain import inbox
 from domain.inbox import MAX_ATTEMPTS
 from line_simulator import Simulator, ids
 from line_simulator.state import SentRequest
@@ -69,6 +72,19 @@ async def handled(event: dict[str, Any]) -> InboxEvent:
 def replies(sim: Simulator) -> list[SentRequest]:
     """Every reply the bot attempted (a refused one too: the simulator records it)."""
     return [s for s in sim.sent if s.kind == "reply"]
+
+
+@pytest.fixture
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retries of failed events back off in hundredths of a second instead of seconds."""
+    monkeypatch.setattr(inbox, "RETRY_BASE", 0.01)
+    monkeypatch.setattr(inbox, "RETRY_CAP", 0.05)
+
+
+def inbox_is_idle(bot: TestServer) -> bool:
+    """The inbox worker has finished its steps and sleeps (until new work or a retry)."""
+    (worker,) = [w for w in bot.app[WORKERS] if w.name == "inbox"]
+    return worker.idle.is_set()
 
 
 # Signature and body checks
@@ -291,7 +307,7 @@ async def test_event_type_the_bot_does_not_handle_is_stored_and_ignored(sim, bot
 # Failures while handling
 
 
-async def test_event_failing_at_line_is_retried_until_it_succeeds(sim, bot, line):
+async def test_event_failing_at_line_is_retried_until_it_succeeds(sim, bot, line, fast_retries):
     user_id = await line.befriend("はなこ")
     sim.inject_fault("linkToken", 500, times=2)
 
@@ -305,7 +321,9 @@ async def test_event_failing_at_line_is_retried_until_it_succeeds(sim, bot, line
     )
 
 
-async def test_event_that_keeps_failing_is_given_up_without_blocking_later_events(sim, bot, line):
+async def test_event_that_keeps_failing_is_given_up_without_blocking_later_events(
+    sim, bot, line, fast_retries
+):
     hanako = await line.befriend("はなこ")
     taro = await line.befriend("たろう")
     sim.inject_fault("linkToken", 500, times=MAX_ATTEMPTS)
@@ -323,3 +341,118 @@ async def test_event_that_keeps_failing_is_given_up_without_blocking_later_event
         "ApiException",
     )
     assert len(sim.messages_for(hanako)) == 2  # only the greeting
+    assert row.payload is None  # given up: what the user wrote is not kept either
+
+
+async def test_failed_event_is_retried_after_a_pause_not_at_once(sim, bot, line, monkeypatch):
+    monkeypatch.setattr(inbox, "RETRY_BASE", 120.0)  # the first retry is minutes away
+    user_id = await line.befriend("はなこ")
+    sim.inject_fault("linkToken", 500, times=MAX_ATTEMPTS)
+
+    assert await sim.send_text(user_id, "連携") == 200
+
+    event_id = sim.last_events[-1]["webhookEventId"]
+    failed_once = await until(
+        lambda: InboxEvent.get_or_none(webhook_event_id=event_id, last_error__isnull=False)
+    )
+    await until(lambda: inbox_is_idle(bot))  # the worker went to sleep after the failure
+    row = await InboxEvent.get(webhook_event_id=event_id)
+    assert (row.status, row.attempts, row.last_error) == (
+        InboxStatus.PENDING,
+        1,
+        "ApiException",
+    )
+    assert row.retry_at is not None
+    assert (row.retry_at - failed_once.received_at).total_seconds() > 100
+    assert sim.faults["linkToken"].times == MAX_ATTEMPTS - 1  # LINE was asked once
+    assert len(sim.messages_for(user_id)) == 2  # only the greeting
+
+
+# Events that cannot be read
+
+# Each is signed by LINE yet cannot be parsed; each carries chat text that must not be logged.
+UNREADABLE = {
+    "no-type": {"source": {"type": "user"}},
+    "type-is-a-list": {"type": ["message"]},
+    "type-is-an-object": {"type": {"message": True}},
+    "message-without-a-message": {"type": "message", "source": {"type": "user"}},
+    "message-that-is-a-list": {"type": "message", "source": {"type": "user"}, "message": [1]},
+    "message-type-is-a-list": {
+        "type": "message",
+        "source": {"type": "user"},
+        "message": {"type": ["text"], "id": "1", "text": "x"},
+    },
+    "postback-without-data": {"type": "postback", "source": {"type": "user"}, "postback": {}},
+}
+CHAT_TEXT = "家が倒壊しました"
+
+
+async def test_unreadable_events_are_given_up_at_once_with_one_log_line_each(
+    sim, bot, line, caplog
+):
+    caplog.set_level(logging.INFO)
+    user_id = await line.befriend("はなこ")
+    sent_before = len(sim.sent)
+    events = []
+    for shape in UNREADABLE.values():
+        event = copy.deepcopy(shape)
+        if isinstance(event.get("source"), dict):
+            event["source"]["userId"] = user_id
+        event["replyToken"] = sim.issue_reply_token(user_id)
+        event["note"] = CHAT_TEXT
+        events.append(event)
+
+    assert await sim.send_events(events) == 200
+
+    rows = [await handled(event) for event in events]
+    await until(lambda: inbox_is_idle(bot))
+    for event, row in zip(events, rows, strict=True):
+        await row.refresh_from_db()
+        stored_type = event["type"] if isinstance(event.get("type"), str) else ""
+        assert (row.event_type, row.status, row.attempts, row.last_error, row.payload) == (
+            stored_type,
+            InboxStatus.FAILED,
+            1,
+            "UnreadableEvent",
+            None,
+        )
+        lines = [r for r in caplog.records if event["webhookEventId"] in r.getMessage()]
+        assert len(lines) == 1, [r.getMessage() for r in lines]
+        assert lines[0].levelno == logging.WARNING and lines[0].exc_info is None
+    assert CHAT_TEXT not in caplog.text
+    assert "Traceback" not in caplog.text
+    assert len(sim.sent) == sent_before  # nothing was answered to what could not be read
+    # The inbox goes on: a readable event after them is handled as usual.
+    assert await sim.send_text(user_id, "無事です") == 200
+    assert (await handled(sim.last_events[-1])).status == InboxStatus.DONE
+
+
+# What the inbox keeps
+
+
+async def test_handled_event_keeps_no_payload_and_its_redelivery_is_not_handled_again(
+    sim, bot, line
+):
+    user_id = await line.befriend("はなこ")
+    assert await sim.send_text(user_id, CHAT_TEXT) == 200
+    event = sim.last_events[-1]
+    row = await handled(event)
+    assert (row.status, row.event_type, row.attempts, row.payload) == (
+        InboxStatus.DONE,
+        "message",
+        1,
+        None,
+    )
+    assert row.processed_at is not None
+    assert await InboxEvent.filter(payload__isnull=False).count() == 0  # the follow too
+    replies_before = len(replies(sim))
+
+    assert await sim.redeliver(event) == 200
+
+    # The inbox handles events in arrival order: once a later one is done, so is the copy.
+    assert await sim.send_text(user_id, "連携解除") == 200
+    await handled(sim.last_events[-1])
+    assert await InboxEvent.filter(webhook_event_id=event["webhookEventId"]).count() == 1
+    assert len(replies(sim)) == replies_before + 1  # only the later text was answered
+    assert sum(NOT_AN_ANSWER in text for text in line.texts(user_id)) == 1
+    assert (await InboxEvent.get(id=row.id)).processed_at == row.processed_at

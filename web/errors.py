@@ -1,6 +1,7 @@
 """JSON error bodies: `{"error": code, "message": Japanese text, "fields": {...}}`, and the
 one map from domain errors to HTTP statuses."""
 
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -15,12 +16,19 @@ STATUS_FOR: dict[type[DomainError], HTTPStatus] = {
 }
 
 
-def json_error(status: int, code: str, message: str, fields: dict | None = None) -> web.Response:
+def json_error(
+    status: int,
+    code: str,
+    message: str,
+    fields: dict | None = None,
+    *,
+    headers: Mapping[str, str] | None = None,
+) -> web.Response:
     """A 4xx/5xx JSON body naming the problem for the script and the person."""
     body: dict[str, Any] = {"error": code, "message": message}
     if fields:
         body["fields"] = fields
-    return web.json_response(body, status=status)
+    return web.json_response(body, status=status, headers=headers)
 
 
 def domain_error_response(exc: DomainError) -> web.Response:

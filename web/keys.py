@@ -5,6 +5,7 @@ import aiohttp
 from aiohttp import web
 
 from web.line_login import IdTokenVerifier
+from web.ratelimit import RateLimiter
 from web.settings import LiffSettings, LinkSettings, WebSettings
 
 WEB = web.AppKey("web_settings", WebSettings)
@@ -12,3 +13,4 @@ LIFF = web.AppKey("liff_settings", LiffSettings)
 LINK = web.AppKey("link_settings", LinkSettings)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 ID_TOKENS = web.AppKey("id_tokens", IdTokenVerifier)
+LINK_ATTEMPTS = web.AppKey("link_attempts", RateLimiter)  # sign-ins per client address

@@ -1,0 +1,15 @@
+"""Housekeeping: forget what is no longer needed (privacy, and tables that would only grow)."""
+
+from datetime import timedelta
+
+from domain import inbox, linking, throttle
+
+
+async def tidy(inbox_retention: timedelta) -> int:
+    """One bounded round of purging: handled webhook events past their retention, expired
+    link tokens and nonces, finished attempt counters. Returns how many rows went."""
+    return (
+        await inbox.purge_finished(inbox_retention)
+        + await linking.purge_expired()
+        + await throttle.purge_stale()
+    )

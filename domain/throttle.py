@@ -1,0 +1,84 @@
+"""Attempt limits shared by every process: at most `limit` attempts per key in a window, then
+a back-off that expires (never a permanent lock). Used by sign-in forms."""
+
+import math
+from datetime import UTC, datetime, timedelta
+
+from tortoise.expressions import Case, F, Q, When
+
+from domain.errors import DomainError
+from models import Throttle
+
+
+class Throttled(DomainError):
+    """Too many attempts under one key; `retry_after` says in how many seconds to try again."""
+
+    code = "throttled"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"試行の回数が上限に達したため、一時的に受け付けを停止しています。"
+            f"{wait_phrase(retry_after)}後にもう一度お試しください。"
+        )
+        self.retry_after = retry_after
+
+
+def wait_phrase(seconds: float) -> str:
+    """How long to wait, in Japanese words: 「約15分」, 「約30秒」."""
+    seconds = max(1, math.ceil(seconds))
+    if seconds < 60:
+        return f"約{seconds}秒"
+    return f"約{math.ceil(seconds / 60)}分"
+
+
+async def reserve_attempt(
+    key: str, limit: int, window: timedelta, block: timedelta, now: datetime | None = None
+) -> None:
+    """Count one attempt under `key` before it is made, or raise Throttled.
+
+    The count is one conditional UPDATE (… WHERE attempts < limit), so concurrent attempts
+    can never take more than `limit` between them; the attempt that reaches the limit starts
+    the back-off. An expired window or back-off starts afresh."""
+    now = now or datetime.now(UTC)
+    expired = Q(blocked_until__lte=now) | Q(
+        blocked_until__isnull=True, window_started_at__lte=now - window
+    )
+    for _ in range(5):
+        await Throttle.filter(Q(key=key) & expired).update(
+            attempts=0, window_started_at=now, blocked_until=None
+        )
+        taken = await Throttle.filter(
+            key=key, attempts__lt=limit, blocked_until__isnull=True
+        ).update(
+            attempts=F("attempts") + 1,
+            # default: NULL, as the row is not blocked (F lets PostgreSQL infer the type)
+            blocked_until=Case(
+                When(attempts__gte=limit - 1, then=now + block), default=F("blocked_until")
+            ),
+        )
+        if taken:
+            return
+        row = await Throttle.get_or_none(key=key)
+        if row is None:  # the first attempt: create the counter (a concurrent one wins), retry
+            await Throttle.bulk_create(
+                [Throttle(key=key, attempts=0, window_started_at=now)], ignore_conflicts=True
+            )
+            continue
+        until = row.blocked_until or row.window_started_at + window
+        if until > now and (row.attempts >= limit or row.blocked_until is not None):
+            raise Throttled(max(1, math.ceil((until - now).total_seconds())))
+        # Created, cleared or reset by a concurrent attempt in between: count again.
+    raise Throttled(1)
+
+
+async def clear(key: str) -> None:
+    """Forget the attempts under `key` (the attempt succeeded)."""
+    await Throttle.filter(key=key).delete()
+
+
+async def purge_stale(older_than: timedelta = timedelta(days=1)) -> int:
+    """Delete counters whose window and back-off ended more than `older_than` ago."""
+    cutoff = datetime.now(UTC) - older_than
+    return await Throttle.filter(
+        Q(blocked_until__lt=cutoff) | Q(blocked_until__isnull=True, window_started_at__lt=cutoff)
+    ).delete()
