@@ -12,6 +12,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+import console.app
 import liff.app
 from bot import link_views, messages, routes
 from bot.config import Config
@@ -56,6 +57,7 @@ def create_app(config: Config, *, engine_settings: EngineSettings | None = None)
     env.globals["app_name"] = "安否確認"
     routes.setup_routes(app)
     app.add_subapp("/liff", liff.app.create_app())
+    app.add_subapp("/console", console.app.create_app(app[WEB]))
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_clients)
     app.cleanup_ctx.append(_notifier_bridge)

@@ -189,6 +189,43 @@ async def serve(config: Config) -> None:
         await stop_runners(runner)
 
 
+def _read_password(args: argparse.Namespace) -> str:
+    """The new password: from standard input with --password-stdin, else asked twice."""
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    import getpass
+
+    first = getpass.getpass("パスワード: ")
+    if first != getpass.getpass("パスワード(確認): "):
+        raise CommandError("the two passwords differ")
+    return first
+
+
+async def user(config: Config, args: argparse.Namespace) -> None:
+    """Manage console users: add, passwd, disable."""
+    from domain import audit, console_users
+    from models import ConsoleRole
+
+    password = _read_password(args) if args.action in ("add", "passwd") else ""
+
+    async def work() -> None:
+        if args.action == "add":
+            departments = await alerts.find_departments(args.department or [])
+            added = await console_users.add_user(
+                args.login, args.name or args.login, password, ConsoleRole(args.role), departments
+            )
+            print(f"user {added.login} added ({added.role.value})")
+        elif args.action == "passwd":
+            await console_users.set_password(args.login, password)
+            print(f"password of {args.login} changed")
+        else:
+            await console_users.disable_user(args.login)
+            print(f"user {args.login} disabled")
+        await audit.record("cli", "cli", f"user_{args.action}", target=args.login)
+
+    await _with_database(config, work)
+
+
 def alert_number(raw: str) -> int:
     """An alert number as typed: a positive whole number."""
     if not raw.isdigit() or not 0 < int(raw) < 2**31:
@@ -219,6 +256,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("employee", nargs="*", help="employee codes")
     p.add_argument("--all-unlinked", action="store_true", help="every employee without LINE")
     p.add_argument("--ttl-days", type=int, default=14)
+    p = sub.add_parser("user", help="manage console users (add, passwd, disable)")
+    p.add_argument("action", choices=["add", "passwd", "disable"])
+    p.add_argument("login")
+    p.add_argument("--name", help="name shown in the console")
+    p.add_argument("--role", choices=["supervisor", "sender", "maintainer"], default="supervisor")
+    p.add_argument("--department", action="append", help="supervisor's department (name or ID)")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     p = sub.add_parser("demo", help="run the bot, the local LINE platform and a demo company")
     p.add_argument("--port", type=int, default=None, help="bot port (simulator uses port+1)")
     p.add_argument(
@@ -252,6 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "tally": lambda: show_tally(config, args),
             "close": lambda: close(config, args),
             "registration-codes": lambda: registration_codes(config, args),
+            "user": lambda: user(config, args),
         }
         asyncio.run(commands[args.command]())
     except (ConfigError, CommandError, DomainError) as exc:

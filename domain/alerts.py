@@ -235,3 +235,56 @@ async def close_alert(alert_id: int) -> Alert:
     alert.closed_at = datetime.now(UTC)
     await alert.save(update_fields=["closed_at"])
     return alert
+
+
+@dataclass(frozen=True)
+class AlertSummary:
+    """One alert in a list: what it is and how far answering has got in the viewer's scope."""
+
+    id: int
+    title: str
+    drill: bool
+    sender: str
+    started_at: datetime
+    closed_at: datetime | None
+    total: int
+    answered: int
+
+    @property
+    def shown_title(self) -> str:
+        """The title with the drill marking."""
+        return display_title(self.title, self.drill)
+
+    @property
+    def rate(self) -> float:
+        """Answered share, 0-100."""
+        return 100.0 * self.answered / self.total if self.total else 0.0
+
+
+async def alert_summaries(scope: Scope, limit: int = 200) -> list[AlertSummary]:
+    """Alerts newest first with answered/total counted among the recipients `scope` allows."""
+    alerts = await Alert.all().order_by("-started_at", "-id").limit(limit)
+    summaries = []
+    for alert in alerts:
+        recipients = AlertRecipient.filter(alert_id=alert.id)
+        if not scope.is_everything:
+            recipients = recipients.filter(department_id__in=list(scope.department_ids or ()))
+        roster = await recipients.values_list("employee_id", flat=True)
+        answered = (
+            await Answer.filter(alert_id=alert.id, employee_id__in=list(roster)).count()
+            if roster
+            else 0
+        )
+        summaries.append(
+            AlertSummary(
+                alert.id,
+                alert.title,
+                alert.drill,
+                alert.sender_name,
+                alert.started_at,
+                alert.closed_at,
+                len(roster),
+                answered,
+            )
+        )
+    return summaries

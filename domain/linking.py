@@ -1,22 +1,17 @@
 """Account linking as LINE documents it: registration codes, nonces, binding, unbinding."""
 
-import asyncio
-import functools
 import hashlib
 import logging
 import secrets
-import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from tortoise.transactions import in_transaction
 
 from domain import throttle
 from domain.errors import Invalid, NotFound
+from domain.hashing import hash_secret, verify_secret
 from models import Employee, LineAccount, LinkNonce, LinkToken, RegistrationCode
 
 log = logging.getLogger(__name__)
@@ -32,13 +27,6 @@ MAX_DISPLAY_NAME = 200  # the column's width; LINE allows longer names
 SIGN_IN_LIMIT = 5
 SIGN_IN_WINDOW = timedelta(minutes=15)
 SIGN_IN_BACKOFF = timedelta(minutes=15)
-# Argon2 runs in threads (64 MiB and 0.1-0.2 s per hash or check), at most this many at once.
-HASH_SLOTS = 2
-
-_hasher = PasswordHasher()
-_hash_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
-    weakref.WeakKeyDictionary()
-)
 
 SIGN_IN_FAILED = "社員番号または登録コードが正しくありません。"
 LINK_EXPIRED = (
@@ -76,23 +64,13 @@ def _sha256(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-async def _off_loop(function: Callable[..., Any], *args: Any) -> Any:
-    """Run a CPU-heavy call (argon2) in a thread, a few at a time, so the loop keeps serving."""
-    loop = asyncio.get_running_loop()
-    slots = _hash_slots.get(loop)
-    if slots is None:  # one per loop: an asyncio.Semaphore binds to the loop that waits on it
-        slots = _hash_slots[loop] = asyncio.Semaphore(HASH_SLOTS)
-    async with slots:
-        return await asyncio.to_thread(function, *args)
-
-
 async def issue_registration_code(
     employee: Employee, ttl: timedelta = DEFAULT_CODE_TTL
 ) -> IssuedCode:
     """Issue a new one-time code for an employee, revoking any earlier unused one."""
     code = _new_code()
     expires_at = _now() + ttl
-    code_hash = await _off_loop(_hasher.hash, normalize_code(code))
+    code_hash = await hash_secret(normalize_code(code))
     async with in_transaction():
         await RegistrationCode.filter(
             employee_id=employee.id, used_at__isnull=True, revoked=False
@@ -154,7 +132,7 @@ async def begin_link(link_token: str, employee_code: str, registration_code: str
             .first()
         )
     if code is None or code.expires_at <= _now():
-        await _off_loop(_check_unknown, typed)
+        await verify_secret(None, typed)
         raise Invalid(SIGN_IN_FAILED)
     if not await _verify(code.code_hash, typed):
         raise Invalid(SIGN_IN_FAILED)
@@ -177,26 +155,8 @@ async def begin_link(link_token: str, employee_code: str, registration_code: str
     return nonce
 
 
-@functools.cache
-def _dummy_hash() -> str:
-    """Verified against when the employee code is unknown, so both paths cost the same (made
-    on first use, not at import)."""
-    return _hasher.hash("not-a-real-code")
-
-
-def _check_unknown(typed: str) -> bool:
-    return _check(_dummy_hash(), typed)
-
-
 async def _verify(code_hash: str, typed: str) -> bool:
-    return await _off_loop(_check, code_hash, typed)
-
-
-def _check(code_hash: str, typed: str) -> bool:
-    try:
-        return _hasher.verify(code_hash, typed)
-    except (VerificationError, InvalidHashError):
-        return False
+    return await verify_secret(code_hash, typed)
 
 
 async def complete_link(

@@ -5,13 +5,24 @@ talk to LINE."""
 from models.alert_templates import Template
 from models.alerts import Alert, AlertRecipient
 from models.answers import Answer, AnswerRevision
+from models.audit import AuditEntry
+from models.console import ConsoleUser
 from models.deliveries import AlertRound, Delivery
-from models.enums import AnswerChannel, DeliveryKind, DeliveryStatus, InboxStatus, Medium
+from models.enums import (
+    AnswerChannel,
+    ConsoleRole,
+    DeliveryKind,
+    DeliveryStatus,
+    EmployeeRole,
+    InboxStatus,
+    Medium,
+)
 from models.inbox import InboxEvent
 from models.line_accounts import LineAccount
 from models.organization import Department, Employee
 from models.registration import LinkNonce, LinkToken, RegistrationCode
 from models.throttle import Throttle
+from models.usage import OrganizationSettings, UsageDay
 
 __all__ = [
     "Alert",
@@ -20,18 +31,24 @@ __all__ = [
     "Answer",
     "AnswerChannel",
     "AnswerRevision",
+    "AuditEntry",
+    "ConsoleRole",
+    "ConsoleUser",
     "Delivery",
     "DeliveryKind",
     "DeliveryStatus",
     "Department",
     "Employee",
+    "EmployeeRole",
     "InboxEvent",
     "InboxStatus",
     "LineAccount",
     "LinkNonce",
     "LinkToken",
     "Medium",
+    "OrganizationSettings",
     "RegistrationCode",
     "Template",
     "Throttle",
+    "UsageDay",
 ]

@@ -20,6 +20,9 @@ MODEL_MODULES = [
     "models.answers",
     "models.inbox",
     "models.throttle",
+    "models.console",
+    "models.audit",
+    "models.usage",
 ]
 APP_LABEL = "models"
 

@@ -40,3 +40,18 @@ class InboxStatus(StrEnum):
     PENDING = "pending"
     DONE = "done"
     FAILED = "failed"
+
+
+class EmployeeRole(StrEnum):
+    """What an employee may do from LINE: a sender (発信権限者) commands the admin group."""
+
+    MEMBER = "member"
+    SENDER = "sender"
+
+
+class ConsoleRole(StrEnum):
+    """What a console user may do."""
+
+    SUPERVISOR = "supervisor"  # 集計権限者: tallies of their departments
+    SENDER = "sender"  # 発信権限者: also starts, reminds and closes alerts
+    MAINTAINER = "maintainer"  # メンテナンス担当者: everything

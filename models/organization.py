@@ -3,6 +3,8 @@
 from tortoise import fields
 from tortoise.models import Model
 
+from models.enums import EmployeeRole
+
 
 class Department(Model):
     """A department, nested under its `parent`."""
@@ -32,6 +34,7 @@ class Employee(Model):
         "models.Department", related_name="employees", null=True, on_delete=fields.SET_NULL
     )
     email = fields.CharField(max_length=254, null=True)
+    role = fields.CharEnumField(EmployeeRole, max_length=16, default=EmployeeRole.MEMBER)
     active = fields.BooleanField(default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 

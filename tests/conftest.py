@@ -321,3 +321,64 @@ async def quick_link(sim: Simulator, employee: Employee, display_name: str = "")
 def query_of(url: str) -> str:
     """The query string of a URL."""
     return urlsplit(url).query
+
+
+CONSOLE_PASSWORD = "correct horse battery staple"
+
+
+async def make_console_user(
+    login: str, role: str, departments: list[Department] | None = None
+) -> None:
+    """A console user with CONSOLE_PASSWORD."""
+    from domain.console_users import add_user
+    from models import ConsoleRole
+
+    await add_user(login, f"{login}さん", CONSOLE_PASSWORD, ConsoleRole(role), departments or [])
+
+
+class ConsoleActions:
+    """A browser on the console: signs in, follows forms with their CSRF token."""
+
+    def __init__(self, bot: TestServer, session: aiohttp.ClientSession) -> None:
+        self.bot = bot
+        self.session = session
+
+    def url(self, path: str) -> str:
+        """An absolute URL for a console path such as `/console/alerts`."""
+        return str(self.bot.make_url(path))
+
+    async def get(self, path: str, **kwargs: Any) -> tuple[int, str]:
+        """GET a page without following redirects; return status and body."""
+        async with self.session.get(self.url(path), allow_redirects=False, **kwargs) as r:
+            return r.status, await r.text()
+
+    async def csrf(self) -> str:
+        """This browser's CSRF token, as every form of its pages carries it."""
+        status, html = await self.get("/console/login")
+        if status != 200:  # signed in: the login page moves on, any page has the sign-out form
+            status, html = await self.get("/console/alerts")
+        return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+    async def post(
+        self, path: str, data: dict[str, Any] | None = None, *, csrf: bool = True, **kwargs: Any
+    ) -> aiohttp.ClientResponse:
+        """POST a form (with this browser's CSRF token unless told not to); no redirects."""
+        form = dict(data or {})
+        if csrf:
+            form.setdefault("csrf_token", await self.csrf())
+        async with self.session.post(
+            self.url(path), data=form, allow_redirects=False, **kwargs
+        ) as response:
+            await response.read()
+            return response
+
+    async def sign_in(self, login: str, password: str = CONSOLE_PASSWORD) -> aiohttp.ClientResponse:
+        """Submit the sign-in form."""
+        return await self.post("/console/login", {"login": login, "password": password})
+
+
+@pytest.fixture
+async def console(bot: TestServer) -> AsyncIterator[ConsoleActions]:
+    """A fresh cookie-keeping browser on the console."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        yield ConsoleActions(bot, session)

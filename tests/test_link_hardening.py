@@ -60,7 +60,7 @@ class SpyHasher:
 def hasher(monkeypatch: pytest.MonkeyPatch) -> SpyHasher:
     """Registration codes hashed cheaply, with every verification counted."""
     spy = SpyHasher()
-    monkeypatch.setattr("domain.linking._hasher", spy)
+    monkeypatch.setattr("domain.hashing._hasher", spy)
     return spy
 
 

@@ -47,7 +47,7 @@ def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     about eighty; no rule under test depends on the cost (the end-to-end test keeps the real
     one). Same algorithm, same code path: only the parameters stored in each hash differ."""
     cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    monkeypatch.setattr("domain.linking._hasher", cheap)
+    monkeypatch.setattr("domain.hashing._hasher", cheap)
 
 
 @pytest.fixture

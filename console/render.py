@@ -1,0 +1,50 @@
+"""Rendering console pages: every template gets the viewer, the CSRF token and the menu the
+viewer's role allows."""
+
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from console.keys import VIEWER
+from models import ConsoleRole
+from web.csrf import csrf_token
+
+# (route name, label, roles allowed; empty = everyone signed in). Pages not built yet are
+# left out of the menu by route name.
+MENU = [
+    ("alerts", "安否確認一覧", ()),
+    ("alert_new", "発信", (ConsoleRole.SENDER,)),
+    ("employees", "社員・部署", (ConsoleRole.MAINTAINER,)),
+    ("codes", "登録コード", (ConsoleRole.MAINTAINER,)),
+    ("templates", "テンプレート", (ConsoleRole.MAINTAINER,)),
+    ("usage", "利用状況", (ConsoleRole.MAINTAINER,)),
+    ("audit", "監査ログ", (ConsoleRole.MAINTAINER,)),
+    ("settings", "設定", (ConsoleRole.MAINTAINER,)),
+]
+
+
+def menu(request: web.Request) -> list[tuple[str, str]]:
+    """The menu entries (URL, label) the signed-in viewer may open."""
+    viewer = request.get(VIEWER)
+    if viewer is None:
+        return []
+    router = request.app.router
+    return [
+        (str(router[name].url_for()), label)
+        for name, label, roles in MENU
+        if name in router and (not roles or viewer.may(*roles))
+    ]
+
+
+def render(
+    request: web.Request, template: str, context: dict[str, Any], status: int = 200
+) -> web.Response:
+    """A console page."""
+    context = {
+        "viewer": request.get(VIEWER),
+        "csrf_token": csrf_token(request),
+        "menu": menu(request),
+        **context,
+    }
+    return aiohttp_jinja2.render_template(template, request, context, status=status)

@@ -1,0 +1,19 @@
+"""The console's route table (paths relative to where it is mounted)."""
+
+from pathlib import Path
+
+from aiohttp import web
+
+from console.views import alerts, session
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def setup_routes(app: web.Application) -> None:
+    """Register the console's named routes."""
+    app.router.add_get("/", alerts.home, name="home")
+    app.router.add_get("/login", session.login_form, name="login")
+    app.router.add_post("/login", session.login_submit, name="login_submit")
+    app.router.add_post("/logout", session.logout, name="logout")
+    app.router.add_get("/alerts", alerts.alert_list, name="alerts")
+    app.router.add_static("/static/", STATIC_DIR, name="static")

@@ -1,0 +1,28 @@
+"""The organisation's settings: 連絡先情報閲覧可 (maintainers may see LINE display names) and the
+chosen monthly message pack."""
+
+from domain.errors import Invalid
+from models import OrganizationSettings
+
+PACKS = {3000: 3000, 10000: 8000, 45000: 30000}  # messages per month: price in yen
+
+
+async def get_settings() -> OrganizationSettings:
+    """The settings row (created with the defaults on first use)."""
+    row = await OrganizationSettings.first()
+    if row is None:
+        row = await OrganizationSettings.create()
+    return row
+
+
+async def update_settings(
+    *, contact_info_viewable: bool, monthly_pack: int
+) -> OrganizationSettings:
+    """Change the settings; the pack must be one of PACKS."""
+    if monthly_pack not in PACKS:
+        raise Invalid("月間メッセージ数のプランを選択してください。", code="invalid_pack")
+    row = await get_settings()
+    row.contact_info_viewable = contact_info_viewable
+    row.monthly_pack = monthly_pack
+    await row.save()
+    return row
