@@ -4,7 +4,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from console.views import alerts, session
+from console.views import alerts, maintenance, monitoring, organization, session
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -16,4 +16,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/login", session.login_submit, name="login_submit")
     app.router.add_post("/logout", session.logout, name="logout")
     app.router.add_get("/alerts", alerts.alert_list, name="alerts")
+    monitoring.setup_routes(app)  # alert detail, live tally, unanswered, CSV, sending
+    organization.setup_routes(app)  # employees, departments, registration codes
+    maintenance.setup_routes(app)  # templates, usage, audit log, settings
     app.router.add_static("/static/", STATIC_DIR, name="static")
