@@ -3,6 +3,7 @@ process, with a drill already sent. The only module besides the tests that start
 simulator; the product code talks to it over HTTP exactly as it would to LINE."""
 
 import importlib.util
+import secrets
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -16,10 +17,11 @@ from bot.config import Config, demo_secret_key, is_loopback
 from bot.lifecycle import make_runner, stop_runners, wait_for_stop_signal
 from bot.line_api import LineApi
 from bot.messages import alert_url
-from domain.alerts import find_template, start_alert
+from domain.alerts import find_departments, find_template, start_alert
+from domain.console_users import add_user
 from domain.linking import attach_line_account, issue_registration_code, record_link_token
 from domain.organization import add_department, add_employee
-from models import Department, Employee
+from models import ConsoleRole, Department, Employee
 from models.db import close_database, migrate
 
 DEMO_DIR = Path(".demo")
@@ -103,6 +105,19 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+DEMO_MAINTAINER = "admin"
+DEMO_SUPERVISOR = "soumu"
+
+
+async def seed_console_users(department_id: int | None) -> str:
+    """A maintainer and a supervisor of one department; return their (fresh) password."""
+    password = f"demo-{secrets.token_hex(4)}"
+    departments = await find_departments([str(department_id)]) if department_id else []
+    await add_user(DEMO_MAINTAINER, "管理者", password, ConsoleRole.MAINTAINER, [])
+    await add_user(DEMO_SUPERVISOR, "総務部長", password, ConsoleRole.SUPERVISOR, departments)
+    return password
+
+
 def reset_demo_dir() -> None:
     """Start every demo from an empty database."""
     shutil.rmtree(DEMO_DIR, ignore_errors=True)
@@ -155,6 +170,7 @@ async def run_demo(base: Config, port: int | None = None, host: str = DEMO_HOST)
         template = await find_template("earthquake")
         started = await start_alert(template, drill=True, sender_name="総務部 防災担当")
         issued = await issue_registration_code(unlinked[0])
+        console_password = await seed_console_users(pairs[0][0].department_id)
         line = LineApi(sim_url, DEMO_ACCESS_TOKEN)
         try:
             link_token = await line.issue_link_token(newcomer.user_id)
@@ -178,6 +194,9 @@ Anpi demo is running (Ctrl-C to stop). A drill (訓練) was sent to {started.rec
       {link_url}
     (or open {sim_url}/_sim/chat/{newcomer.user_id} and send 「連携」)
   Tally:  DATABASE_URL={DEMO_DATABASE} {Path(".venv/bin/python")} -m bot tally {started.alert.id}
+  Console (watch the tally fill up):  {bot_url}/console/
+      sign in as {DEMO_MAINTAINER} (メンテナンス担当者, everything) or {DEMO_SUPERVISOR}
+      (集計権限者 of 総務部 only), password {console_password}
 """,
             flush=True,
         )

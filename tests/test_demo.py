@@ -32,7 +32,7 @@ async def test_demo_prints_an_answer_form_a_link_page_and_a_tally_that_all_work(
     )
     printed = ""
     try:
-        while "Tally:" not in printed:
+        while "password" not in printed:
             line = await asyncio.wait_for(process.stdout.readline(), 60)
             assert line, f"demo exited early:\n{printed}"
             printed += line.decode()
@@ -62,6 +62,23 @@ async def test_demo_prints_an_answer_form_a_link_page_and_a_tally_that_all_work(
             async with session.post(link_url.split("?")[0], data=form) as response:
                 assert response.status == 200
                 assert "連携が完了しました" in await response.text()
+
+        # The console: the supervisor of 総務部 sees the drill with their 6 people only.
+        console_url = next(u for u in urls if u.endswith("/console/"))
+        password = re.search(r"password (\S+)", printed).group(1)
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+            async with session.get(console_url) as response:
+                html = await response.text()
+                assert "ログインID" in html
+            form = {
+                "csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', html).group(1),
+                "login": "soumu",
+                "password": password,
+            }
+            async with session.post(f"{console_url}login", data=form) as response:
+                html = await response.text()
+                assert response.status == 200 and "【訓練】" in html
+                assert "0 / 6" in html
 
         tally_command = re.search(r"Tally:\s+(\S+) \S+ -m bot tally (\d+)", printed)
         database_url = tally_command.group(1).split("=", 1)[1]
