@@ -23,6 +23,7 @@ from aiohttp.test_utils import TestServer, unused_port
 
 from bot.app import create_app
 from bot.config import Config
+from bot.lifecycle import REQUEST_GRACE
 from domain.delivery import EngineSettings
 from domain.linking import issue_registration_code
 from line_simulator import Simulator, SimulatorConfig
@@ -88,6 +89,25 @@ async def fresh_postgres(base: str) -> str:
     name = f"anpi_test_{uuid.uuid4().hex[:12]}"
     await _admin(base, f'CREATE DATABASE "{name}" TEMPLATE "{_templates["postgres"]}"')
     return name
+
+
+@pytest.fixture(autouse=True)
+def cheap_argon2(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hash typed secrets at a tiny Argon2 cost: at the production cost each hash or check
+    takes about 0.2 s here and the suite makes hundreds. Same algorithm and code path; only
+    the parameters stored in each hash differ. A test marked `real_argon2` keeps the real cost."""
+    if request.node.get_closest_marker("real_argon2") is None:
+        from argon2 import PasswordHasher
+
+        cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+        monkeypatch.setattr("domain.hashing._hasher", cheap)
+
+
+@pytest.fixture(autouse=True)
+def fast_inbox_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed webhook event is retried after hundredths of a second, not seconds."""
+    monkeypatch.setattr("domain.inbox.RETRY_BASE", 0.01)
+    monkeypatch.setattr("domain.inbox.RETRY_CAP", 0.05)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -187,7 +207,10 @@ async def start_bot(
     config = bot_config(sim, database_url, port)
     if workers is not None:
         config = replace(config, workers=workers)
-    server = TestServer(create_app(config, engine_settings=engine_settings), port=port)
+    # Like `serve` (bot/lifecycle.py): requests in flight get REQUEST_GRACE at shutdown, so
+    # a connection lingering over a body we refused does not hold a test's teardown 10 s.
+    app = create_app(config, engine_settings=engine_settings)
+    server = TestServer(app, port=port, shutdown_timeout=REQUEST_GRACE)
     await server.start_server()
     sim.config.webhook_url = f"{config.public_base_url}/callback"
     sim.config.liff_apps[LIFF_ID] = f"{config.public_base_url}/liff/"

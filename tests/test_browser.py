@@ -3,7 +3,6 @@ the local LIFF host as a linked employee, so the page's JavaScript is proven too
 
 from __future__ import annotations
 
-import shutil
 from urllib.parse import urlencode
 
 import pytest
@@ -11,43 +10,11 @@ import pytest
 from bot.messages import alert_url
 from domain.alerts import start_alert
 from models import Answer, Template
-from tests.conftest import LIFF_ID, fresh_sqlite, make_company, quick_link
+from tests.browser import database_url, needs_chromium, page  # noqa: F401 (fixtures)
+from tests.conftest import LIFF_ID, make_company, quick_link
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)"
-)
+pytestmark = [needs_chromium, pytest.mark.liff]
 # The flags a sandboxed, offline machine needs (no background calls to Google's hosts).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture
-async def database_url(tmp_path):
-    """One database kind is enough here: the browser proves the page, not the SQL."""
-    return await fresh_sqlite(tmp_path)
-
-
-@pytest.fixture
-async def page(tmp_path):
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        context = await browser.new_context(locale="ja-JP", viewport={"width": 390, "height": 844})
-        page = await context.new_page()
-        yield page
-        await page.screenshot(path=str(tmp_path / "answer.png"), full_page=True)
-        await browser.close()
 
 
 async def open_answer_form(page, sim, user_id: str, alert_id: int) -> None:

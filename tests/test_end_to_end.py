@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+
 from domain.alerts import start_alert
 from domain.tally import tally
 from models import Answer, Delivery, DeliveryStatus, LineAccount, Template
 from tests.conftest import make_company, until
+
+# The one path that hashes and checks the registration code at the production Argon2 cost.
+pytestmark = pytest.mark.real_argon2
 
 
 async def test_employee_links_line_and_answers_a_drill_end_to_end(sim, bot, line):
