@@ -27,7 +27,7 @@ from domain.notify import PostgresBridge, Topic, notifier, postgres_dsn
 from models.db import close_database, open_database
 from web.csrf import csrf_middleware
 from web.headers import on_response_prepare
-from web.keys import HTTP, ID_TOKENS, LIFF, LINK, LINK_ATTEMPTS, WEB
+from web.keys import HTTP, ID_TOKENS, LIFF, LINK, LINK_ATTEMPTS, QUOTA, WEB
 from web.line_login import IdTokenVerifier
 from web.settings import LiffSettings, LinkSettings, WebSettings
 
@@ -75,6 +75,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 async def _clients(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     app[LINE] = LineApi(config.line_api_base_url, config.line_channel_access_token)
+    app[QUOTA] = app[LINE]
     app[HTTP] = aiohttp.ClientSession()
     app[ID_TOKENS] = IdTokenVerifier(
         app[HTTP], config.line_api_base_url, config.line_login_channel_id

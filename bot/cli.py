@@ -1,7 +1,7 @@
 """The command line: `python -m bot serve|migrate|send|remind|tally|close|registration-codes|
-demo`. Each command parses its arguments, calls domain functions and prints the result. The
-LINE SDK and the web server are imported only by the commands that use them, so `tally` and
-`migrate` start fast."""
+employees|user|demo`. Each command parses its arguments, calls domain functions and prints
+the result. The LINE SDK and the web server are imported only by the commands that use them,
+so `tally` and `migrate` start fast."""
 
 import argparse
 import asyncio
@@ -226,6 +226,66 @@ async def user(config: Config, args: argparse.Namespace) -> None:
     await _with_database(config, work)
 
 
+def _read_file(path: str) -> bytes:
+    """A file's bytes, or a one-line error."""
+    try:
+        with open(path, "rb") as source:
+            return source.read()
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _write_output(path: str | None, data: bytes) -> None:
+    """Write to the file, or to standard output when none (or `-`) is named."""
+    if path and path != "-":
+        with open(path, "wb") as target:
+            target.write(data)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+
+
+async def employees(config: Config, args: argparse.Namespace) -> None:
+    """Import or export the organisation as CSV (the console's format and validation)."""
+    from os.path import basename
+
+    from domain import audit
+    from domain import employees as staff
+
+    data = _read_file(args.file) if args.action == "import" else b""
+
+    async def work() -> None:
+        if args.action == "export":
+            await asyncio.to_thread(_write_output, args.file, await staff.export_csv())
+            await audit.record("cli", "cli", "employees_export", target=args.file or "-")
+            return
+        run = staff.preview_import if args.dry_run else staff.import_employees
+        try:
+            summary = await run(data, deactivate_missing=args.deactivate_missing)
+            errors = summary.errors
+        except staff.ImportInvalid as exc:
+            errors = exc.errors
+        if errors:
+            for error in errors:
+                print(error, file=sys.stderr)
+            raise CommandError(f"{len(errors)} error(s) in {args.file}; nothing imported")
+        counts = (
+            f"new {summary.new}, updated {summary.updated}, unchanged {summary.unchanged}, "
+            f"deactivated {summary.deactivated}"
+        )
+        if args.dry_run:
+            print(f"dry run (nothing written): {counts}")
+            return
+        print(f"imported: {counts}")
+        await audit.record(
+            "cli", "cli", "employees_import", target=basename(args.file),
+            detail={"new": summary.new, "updated": summary.updated,
+                    "unchanged": summary.unchanged, "deactivated": summary.deactivated},
+        )  # fmt: skip
+
+    await _with_database(config, work)
+
+
 def alert_number(raw: str) -> int:
     """An alert number as typed: a positive whole number."""
     if not raw.isdigit() or not 0 < int(raw) < 2**31:
@@ -263,6 +323,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", choices=["supervisor", "sender", "maintainer"], default="supervisor")
     p.add_argument("--department", action="append", help="supervisor's department (name or ID)")
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p = sub.add_parser("employees", help="import or export employees as CSV")
+    actions = p.add_subparsers(dest="action", required=True)
+    q = actions.add_parser("import", help="import a CSV (UTF-8 or Shift_JIS)")
+    q.add_argument("file")
+    q.add_argument(
+        "--deactivate-missing", action="store_true", help="deactivate employees not in the file"
+    )
+    q.add_argument("--dry-run", action="store_true", help="check and count; write nothing")
+    q = actions.add_parser("export", help="write every employee as CSV (UTF-8 with BOM)")
+    q.add_argument("file", nargs="?", help="output file (default: standard output)")
     p = sub.add_parser("demo", help="run the bot, the local LINE platform and a demo company")
     p.add_argument("--port", type=int, default=None, help="bot port (simulator uses port+1)")
     p.add_argument(
@@ -297,6 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "close": lambda: close(config, args),
             "registration-codes": lambda: registration_codes(config, args),
             "user": lambda: user(config, args),
+            "employees": lambda: employees(config, args),
         }
         asyncio.run(commands[args.command]())
     except (ConfigError, CommandError, DomainError) as exc:

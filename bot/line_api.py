@@ -18,6 +18,7 @@ from linebot.v3.messaging import (
 from linebot.v3.messaging.exceptions import ApiException
 
 from domain.delivery import SendOutcome, SendResult
+from domain.usage import LineQuota
 
 log = logging.getLogger(__name__)
 
@@ -114,3 +115,23 @@ class LineApi:
             log.warning("profile lookup failed: %s", type(exc).__name__)
             return None
         return profile.display_name
+
+    async def quota(self) -> LineQuota | None:
+        """This month's message limit (type none|limited, value), or None when LINE fails."""
+        try:
+            response = await self._api.get_message_quota(_request_timeout=REQUEST_TIMEOUT)
+        except (TimeoutError, ApiException, aiohttp.ClientError, ValueError) as exc:
+            log.warning("quota lookup failed: %s", type(exc).__name__)
+            return None
+        return LineQuota(str(response.type.value), response.value)
+
+    async def consumption(self) -> int | None:
+        """Messages LINE counted this month (totalUsage), or None when LINE fails."""
+        try:
+            response = await self._api.get_message_quota_consumption(
+                _request_timeout=REQUEST_TIMEOUT
+            )
+        except (TimeoutError, ApiException, aiohttp.ClientError, ValueError) as exc:
+            log.warning("quota consumption lookup failed: %s", type(exc).__name__)
+            return None
+        return response.total_usage

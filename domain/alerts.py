@@ -5,6 +5,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from domain.check_items import parse_items
@@ -104,6 +105,45 @@ def _sender(sender_name: str) -> str:
     return sender_name
 
 
+async def _targets(departments: list[Department] | None) -> QuerySet[Employee]:
+    """Who an alert to these departments (and those nested below them) reaches."""
+    employees = Employee.filter(active=True)
+    if departments:
+        scope = await Scope.departments([d.id for d in departments])
+        employees = employees.filter(department_id__in=list(scope.department_ids or ()))
+    return employees
+
+
+@dataclass(frozen=True)
+class AlertPreview:
+    """What starting an alert would send, for the confirm step."""
+
+    template: Template
+    departments: list[Department]
+    drill: bool
+    title: str
+    message: str
+    recipients: int
+
+
+async def preview_alert(
+    template: Template, *, drill: bool, departments: list[Department] | None = None
+) -> AlertPreview:
+    """The title (with the drill marking), message and number of people an alert would
+    reach; nothing is written."""
+    parse_items(template.items)
+    departments = departments or []
+    roster = await _targets(departments)
+    return AlertPreview(
+        template,
+        departments,
+        drill,
+        display_title(template.title, drill),
+        template.message,
+        await roster.count(),
+    )
+
+
 async def start_alert(
     template: Template,
     *,
@@ -115,11 +155,7 @@ async def start_alert(
     then wake the delivery engine."""
     sender_name = _sender(sender_name)
     items = parse_items(template.items)
-    employees = Employee.filter(active=True)
-    if departments:
-        scope = await Scope.departments([d.id for d in departments])
-        employees = employees.filter(department_id__in=list(scope.department_ids or ()))
-    roster = await employees.order_by("id")
+    roster = await (await _targets(departments)).order_by("id")
     if not roster:
         raise Invalid("対象の社員がいません。部署の指定を確認してください。")
     accounts = {
@@ -275,6 +311,8 @@ async def alert_summaries(scope: Scope, limit: int = 200) -> list[AlertSummary]:
             if roster
             else 0
         )
+        if not roster and not scope.is_everything:
+            continue  # a scoped viewer sees only alerts that reached their departments
         summaries.append(
             AlertSummary(
                 alert.id,
@@ -288,3 +326,29 @@ async def alert_summaries(scope: Scope, limit: int = 200) -> list[AlertSummary]:
             )
         )
     return summaries
+
+
+@dataclass(frozen=True)
+class SendingOptions:
+    """What a sender picks from when starting an alert."""
+
+    templates: list[Template]
+    departments: list[tuple[int, str]]  # (ID, path such as 本社/総務部)
+
+
+async def sending_options() -> SendingOptions:
+    """Templates, and departments by their full path, for the start form."""
+    rows = await Department.all().values_list("id", "name", "parent_id")
+    by_id = {dept_id: (name, parent) for dept_id, name, parent in rows}
+
+    def path(dept_id: int) -> str:
+        names, seen = [], set()
+        current: int | None = dept_id
+        while current is not None and current in by_id and current not in seen:
+            seen.add(current)
+            name, current = by_id[current]
+            names.append(name)
+        return "/".join(reversed(names))
+
+    departments = sorted(((d, path(d)) for d in by_id), key=lambda pair: pair[1])
+    return SendingOptions(await Template.all().order_by("id"), departments)

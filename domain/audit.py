@@ -1,7 +1,7 @@
 """The audit log: every face records what was done, by whom, through which face."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from models import AuditEntry
@@ -39,8 +39,9 @@ async def entries(query: AuditFilter) -> list[AuditEntry]:
     rows = AuditEntry.all()
     if query.actor:
         rows = rows.filter(actor=query.actor)
+    # In UTC: SQLite compares stored moments as text, so a bound in another zone would miss.
     if query.since is not None:
-        rows = rows.filter(at__gte=query.since)
+        rows = rows.filter(at__gte=query.since.astimezone(UTC))
     if query.until is not None:
-        rows = rows.filter(at__lt=query.until)
+        rows = rows.filter(at__lt=query.until.astimezone(UTC))
     return await rows.order_by("-at", "-id").limit(max(1, min(query.limit, 1000)))

@@ -10,6 +10,13 @@ from domain.errors import Invalid
 MAX_LABEL_LENGTH = 50
 MAX_CHOICES = 20
 MAX_ITEMS = 20
+# Worrying choices (highlighted for supervisors) where an item names none: the seed template's.
+DEFAULT_WORRYING: dict[str, tuple[str, ...]] = {
+    "本人": ("重傷",),
+    "家族": ("一部負傷", "不明"),
+    "家屋": ("一部倒壊", "全壊"),
+    "出社": ("不可能",),
+}
 
 
 @dataclass(frozen=True)
@@ -19,10 +26,26 @@ class CheckItem:
     label: str
     choices: tuple[str, ...]
     required: bool = True
+    # Choices a supervisor should see highlighted; None: the default for this label.
+    worrying: tuple[str, ...] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The stored (and API) shape: `{"label", "required", "choices"}`."""
-        return {"label": self.label, "required": self.required, "choices": list(self.choices)}
+        """The stored (and API) shape: `{"label", "required", "choices"[, "worrying"]}`."""
+        shape: dict[str, Any] = {
+            "label": self.label,
+            "required": self.required,
+            "choices": list(self.choices),
+        }
+        if self.worrying is not None:
+            shape["worrying"] = list(self.worrying)
+        return shape
+
+    @property
+    def worrying_choices(self) -> tuple[str, ...]:
+        """The choices to highlight: the item's own, else the seed default for its label."""
+        if self.worrying is not None:
+            return self.worrying
+        return tuple(c for c in DEFAULT_WORRYING.get(self.label, ()) if c in self.choices)
 
 
 def parse_items(raw: Any) -> tuple[CheckItem, ...]:
@@ -53,13 +76,31 @@ def parse_items(raw: Any) -> tuple[CheckItem, ...]:
         required = entry.get("required", True)
         if not isinstance(required, bool):
             raise Invalid(f"「{label}」の必須指定が正しくありません。", code="invalid_items")
-        items.append(CheckItem(label, choices, required))
+        items.append(CheckItem(label, choices, required, _worrying(entry, label, choices)))
     return tuple(items)
 
 
 def items_to_json(items: Iterable[CheckItem]) -> list[dict[str, Any]]:
     """Items in their stored shape."""
     return [item.to_json() for item in items]
+
+
+def _worrying(
+    entry: dict[str, Any], label: str, choices: tuple[str, ...]
+) -> tuple[str, ...] | None:
+    if "worrying" not in entry:
+        return None
+    raw = entry["worrying"]
+    if not isinstance(raw, list) or not all(isinstance(c, str) for c in raw):
+        raise Invalid(f"「{label}」の要注意の選択肢が正しくありません。", code="invalid_items")
+    worrying = tuple(dict.fromkeys(c.strip() for c in raw))
+    unknown = [c for c in worrying if c not in choices]
+    if unknown:
+        raise Invalid(
+            f"「{label}」の要注意の選択肢「{unknown[0]}」は選択肢にありません。",
+            code="invalid_items",
+        )
+    return worrying
 
 
 def _text(value: Any, what: str) -> str:

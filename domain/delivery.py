@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
+from domain.usage import add_billable, japan_today, prepare_day
 from models import Alert, AlertRound, Delivery, DeliveryKind, DeliveryStatus, Medium
 
 log = logging.getLogger(__name__)
@@ -172,7 +173,15 @@ class DeliveryEngine:
         now = datetime.now(UTC)
         batch = Delivery.filter(batch_key=key, status=DeliveryStatus.SENDING)
         if result.outcome in (SendOutcome.ACCEPTED, SendOutcome.ALREADY_ACCEPTED):
-            await batch.update(status=DeliveryStatus.SENT, sent_at=now, reason=None)
+            # Billable when LINE accepts: counted with the rows that become sent, in one
+            # transaction, so a resumed batch (409) is never counted twice.
+            day = japan_today()
+            await prepare_day(day)
+            async with in_transaction():
+                sent = await Delivery.filter(batch_key=key, status=DeliveryStatus.SENDING).update(
+                    status=DeliveryStatus.SENT, sent_at=now, reason=None
+                )
+                await add_billable(day, sent)
         elif result.outcome is SendOutcome.REJECTED:
             await batch.update(
                 status=DeliveryStatus.FAILED, reason=f"LINE {result.status}: {result.detail}"

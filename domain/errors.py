@@ -20,6 +20,12 @@ class NotFound(DomainError):
     code = "not_found"
 
 
+class Forbidden(DomainError):
+    """The caller may not see or do this (outside their role or department scope)."""
+
+    code = "forbidden"
+
+
 class Conflict(DomainError):
     """The thing is in a state that does not allow this."""
 

@@ -134,7 +134,7 @@ async def begin_link(link_token: str, employee_code: str, registration_code: str
     if code is None or code.expires_at <= _now():
         await verify_secret(None, typed)
         raise Invalid(SIGN_IN_FAILED)
-    if not await _verify(code.code_hash, typed):
+    if not await verify_secret(code.code_hash, typed):
         raise Invalid(SIGN_IN_FAILED)
     nonce = secrets.token_urlsafe(32)  # 256 bits, URL-safe Base64
     now = _now()
@@ -153,10 +153,6 @@ async def begin_link(link_token: str, employee_code: str, registration_code: str
         )
     await throttle.clear(attempts_key)
     return nonce
-
-
-async def _verify(code_hash: str, typed: str) -> bool:
-    return await verify_secret(code_hash, typed)
 
 
 async def complete_link(
@@ -266,3 +262,66 @@ async def linked_employee(user_id: str) -> Employee | None:
     if account is None or account.employee is None or not account.employee.active:
         return None
     return account.employee
+
+
+@dataclass(frozen=True)
+class CodeStatus:
+    """An active employee's registration state as the codes page lists it."""
+
+    employee_id: int
+    employee_code: str
+    employee_name: str
+    department_id: int | None
+    line_registered: bool
+    open_code_expires_at: datetime | None  # an unused, unrevoked, unexpired code
+
+
+async def issue_code_for(employee_code: str, ttl: timedelta = DEFAULT_CODE_TTL) -> IssuedCode:
+    """Issue a code for the active employee with this employee code."""
+    employee = await Employee.get_or_none(code=employee_code.strip(), active=True)
+    if employee is None:
+        raise NotFound(f"社員番号 {employee_code} の在籍中の社員はいません。")
+    return await issue_registration_code(employee, ttl)
+
+
+async def issue_codes_for_department(
+    department_id: int, *, only_unlinked: bool = True, ttl: timedelta = DEFAULT_CODE_TTL
+) -> list[IssuedCode]:
+    """Issue codes for the active employees of a department and everything below it
+    (optionally only those without LINE), by employee code."""
+    from models.organization import Department, department_subtree_ids
+
+    if not await Department.exists(id=department_id):
+        raise NotFound("部署が見つかりません。")
+    ids = await department_subtree_ids([department_id])
+    employees = Employee.filter(active=True, department_id__in=list(ids))
+    if only_unlinked:
+        linked = await LineAccount.filter(employee_id__isnull=False).values_list(
+            "employee_id", flat=True
+        )
+        employees = employees.exclude(id__in=list(linked))
+    return [await issue_registration_code(e, ttl) for e in await employees.order_by("code")]
+
+
+async def revoke_open_codes(employee_id: int) -> int:
+    """Revoke an employee's unused codes; how many were revoked."""
+    return await RegistrationCode.filter(
+        employee_id=employee_id, used_at__isnull=True, revoked=False
+    ).update(revoked=True)
+
+
+async def code_statuses() -> list[CodeStatus]:
+    """Every active employee with whether LINE is linked and their open code's expiry."""
+    employees = await Employee.filter(active=True).order_by("code")
+    linked = set(
+        await LineAccount.filter(employee_id__isnull=False).values_list("employee_id", flat=True)
+    )
+    open_codes: dict[int, datetime] = {}
+    for employee_id, expires_at in await RegistrationCode.filter(
+        used_at__isnull=True, revoked=False, expires_at__gt=_now()
+    ).values_list("employee_id", "expires_at"):
+        open_codes[employee_id] = max(expires_at, open_codes.get(employee_id, expires_at))
+    return [
+        CodeStatus(e.id, e.code, e.name, e.department_id, e.id in linked, open_codes.get(e.id))
+        for e in employees
+    ]

@@ -1,24 +1,41 @@
 """The tally of one alert as a viewer may see it: who answered, what they answered, by
-department. The viewer's scope is an argument, so every face counts the same way."""
+department, how answering went over time, who has not answered, and the answer sheet. The
+viewer's scope is an argument, so every face counts the same way.
 
+Counting happens in the database (one GROUP BY over the roster LEFT JOIN answers), so an
+alert with a hundred thousand recipients is tallied without loading its answers."""
+
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from tortoise import connections
 
 from domain.alerts import display_title, find_alert
 from domain.check_items import CheckItem, parse_items
+from domain.errors import Forbidden
 from domain.scope import Scope
-from models import AlertRecipient, Answer
+from models import Alert, AlertRecipient, AnswerChannel, Department
 
 NO_DEPARTMENT = "(所属なし)"
+CHANNEL_NAMES = {
+    AnswerChannel.LIFF.value: "LINE",
+    AnswerChannel.EMAIL.value: "メール",
+    AnswerChannel.CONSOLE.value: "管理画面",
+}
 
 
 @dataclass
 class DepartmentTally:
-    """Answered and total counts for one department."""
+    """Answered and total counts for one department, and its choices per item."""
 
     department_id: int | None
     name: str
     total: int = 0
     answered: int = 0
+    choice_counts: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def unanswered(self) -> int:
@@ -49,49 +66,235 @@ class Tally:
         """The title with the drill marking."""
         return display_title(self.title, self.drill)
 
+    @property
+    def rate(self) -> float:
+        """Answered share, 0-100."""
+        return 100.0 * self.answered / self.total if self.total else 0.0
+
+
+async def _query(sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+    """Run a SELECT written with `?` placeholders on whichever database is configured."""
+    client = connections.get("default")
+    if client.capabilities.dialect == "postgres":
+        parts = sql.split("?")
+        sql = parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], start=1))
+    return await client.execute_query_dict(sql, list(params))
+
+
+def _scope_sql(scope: Scope) -> tuple[str, list[int]]:
+    """The roster filter for a scope (an empty scope is handled before any query)."""
+    if scope.is_everything:
+        return "", []
+    ids = sorted(scope.department_ids or ())
+    return f" AND r.department_id IN ({', '.join('?' * len(ids))})", ids
+
+
+def _choices(raw: Any) -> dict[str, Any]:
+    if isinstance(raw, str):
+        raw = json.loads(raw)
+    return raw if isinstance(raw, dict) else {}
+
+
+async def _department_names(ids: set[int | None]) -> dict[int | None, str]:
+    known = [i for i in ids if i is not None]
+    names: dict[int | None, str] = {None: NO_DEPARTMENT}
+    if known:
+        names.update(await Department.filter(id__in=known).values_list("id", "name"))
+    return names
+
 
 async def tally(alert_id: int, scope: Scope | None = None) -> Tally:
     """Count an alert's answers among the recipients `scope` lets the viewer see."""
     scope = scope or Scope.everything()
     alert = await find_alert(alert_id)
     items = parse_items(alert.items)
-    recipients = await AlertRecipient.filter(alert_id=alert_id).prefetch_related("department")
-    recipients = [r for r in recipients if scope.includes(r.department_id)]
-    roster_ids = {r.employee_id for r in recipients}
-    answers = [
-        a
-        for a in await Answer.filter(alert_id=alert_id).values("employee_id", "choices")
-        if a["employee_id"] in roster_ids
-    ]
-    answered_ids = {a["employee_id"] for a in answers}
-
-    choice_counts: dict[str, dict[str, int]] = {
-        item.label: dict.fromkeys(item.choices, 0) for item in items
-    }
-    for answer in answers:
-        for label, choice in (answer["choices"] or {}).items():
+    choice_counts = {item.label: dict.fromkeys(item.choices, 0) for item in items}
+    result = Tally(alert.id, alert.title, alert.drill, 0, 0, items, choice_counts)
+    if scope.department_ids is not None and not scope.department_ids:
+        return result
+    where, params = _scope_sql(scope)
+    rows = await _query(
+        "SELECT r.department_id AS department_id, a.choices AS choices, COUNT(*) AS n"
+        " FROM alert_recipient r LEFT JOIN answer a"
+        " ON a.alert_id = r.alert_id AND a.employee_id = r.employee_id"
+        f" WHERE r.alert_id = ?{where} GROUP BY r.department_id, a.choices",
+        [alert.id, *params],
+    )
+    by_department: dict[int | None, DepartmentTally] = {}
+    for row in rows:
+        key, n = row["department_id"], int(row["n"])
+        dept = by_department.get(key)
+        if dept is None:
+            dept = by_department[key] = DepartmentTally(
+                key, "", choice_counts={i.label: dict.fromkeys(i.choices, 0) for i in items}
+            )
+        dept.total += n
+        result.total += n
+        if row["choices"] is None:
+            continue
+        dept.answered += n
+        result.answered += n
+        for label, choice in _choices(row["choices"]).items():
             counts = choice_counts.get(label)
             if counts is not None and choice in counts:
-                counts[choice] += 1
-
-    by_department: dict[int | None, DepartmentTally] = {}
-    for recipient in recipients:
-        dept = recipient.department
-        key = dept.id if dept else None
-        row = by_department.setdefault(
-            key, DepartmentTally(key, dept.name if dept else NO_DEPARTMENT)
-        )
-        row.total += 1
-        if recipient.employee_id in answered_ids:
-            row.answered += 1
-
-    return Tally(
-        alert_id=alert.id,
-        title=alert.title,
-        drill=alert.drill,
-        total=len(roster_ids),
-        answered=len(answered_ids),
-        items=items,
-        choice_counts=choice_counts,
-        departments=sorted(by_department.values(), key=lambda d: (d.department_id is None, d.name)),
+                counts[choice] += n
+                dept.choice_counts[label][choice] += n
+    names = await _department_names(set(by_department))
+    for key, dept in by_department.items():
+        dept.name = names.get(key, NO_DEPARTMENT)
+    result.departments = sorted(
+        by_department.values(), key=lambda d: (d.department_id is None, d.name)
     )
+    return result
+
+
+async def visible_alert(alert_id: int, scope: Scope) -> Alert:
+    """The alert, if the viewer may see it: a scoped viewer sees only alerts that reached
+    someone in their departments (Forbidden for any other)."""
+    alert = await find_alert(alert_id)
+    if scope.is_everything:
+        return alert
+    if not await AlertRecipient.filter(
+        alert_id=alert.id, department_id__in=list(scope.department_ids or ())
+    ).exists():
+        raise Forbidden(f"連絡 {alert_id} を見る権限がありません。", code="out_of_scope")
+    return alert
+
+
+@dataclass(frozen=True)
+class TimelinePoint:
+    """How many had answered (for the first time) by the end of this minute."""
+
+    at: datetime
+    answered: int
+
+
+async def answer_timeline(alert_id: int, scope: Scope) -> list[TimelinePoint]:
+    """The cumulative count of first answers per minute, within the scope."""
+    if scope.department_ids is not None and not scope.department_ids:
+        return []
+    where, params = _scope_sql(scope)
+    if connections.get("default").capabilities.dialect == "postgres":
+        minute = "to_char(v.answered_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')"
+    else:  # SQLite keeps datetimes as ISO text in UTC
+        minute = "substr(v.answered_at, 1, 16)"
+    rows = await _query(
+        f"SELECT {minute} AS minute, COUNT(*) AS n FROM alert_recipient r"
+        " JOIN answer a ON a.alert_id = r.alert_id AND a.employee_id = r.employee_id"
+        " JOIN answer_revision v ON v.answer_id = a.id AND v.revision = 1"
+        f" WHERE r.alert_id = ?{where} GROUP BY minute ORDER BY minute",
+        [alert_id, *params],
+    )
+    points, running = [], 0
+    for row in rows:
+        running += int(row["n"])
+        at = datetime.fromisoformat(row["minute"].replace(" ", "T")).replace(tzinfo=UTC)
+        points.append(TimelinePoint(at, running))
+    return points
+
+
+@dataclass(frozen=True)
+class Unanswered:
+    """A recipient who has not answered: who, where, and whether LINE is registered."""
+
+    code: str
+    name: str
+    department: str
+    line_registered: bool
+
+
+async def unanswered(alert_id: int, scope: Scope) -> list[Unanswered]:
+    """Recipients in scope without an answer, by department and code. Whether they have LINE
+    registered is a yes/no: the LINE display name is never shown here (seed FAQ Q2)."""
+    await find_alert(alert_id)
+    if scope.department_ids is not None and not scope.department_ids:
+        return []
+    where, params = _scope_sql(scope)
+    rows = await _query(
+        "SELECT e.code AS code, e.name AS name, r.department_id AS department_id,"
+        " l.id AS line_id"
+        " FROM alert_recipient r JOIN employee e ON e.id = r.employee_id"
+        " LEFT JOIN answer a ON a.alert_id = r.alert_id AND a.employee_id = r.employee_id"
+        " LEFT JOIN line_account l ON l.employee_id = r.employee_id"
+        f" WHERE r.alert_id = ?{where} AND a.id IS NULL",
+        [alert_id, *params],
+    )
+    names = await _department_names({row["department_id"] for row in rows})
+    found = [
+        Unanswered(
+            row["code"],
+            row["name"],
+            names.get(row["department_id"], NO_DEPARTMENT),
+            row["line_id"] is not None,
+        )
+        for row in rows
+    ]
+    return sorted(found, key=lambda u: (u.department, u.code))
+
+
+@dataclass(frozen=True)
+class SheetRow:
+    """One answer as the CSV export writes it."""
+
+    code: str
+    name: str
+    department: str
+    choices: tuple[str, ...]
+    message: str
+    answered_at: datetime
+    channel: str
+
+
+@dataclass(frozen=True)
+class AnswerSheet:
+    """The answers in scope, one row per person, with the item labels as columns."""
+
+    title: str
+    drill: bool
+    labels: tuple[str, ...]
+    rows: list[SheetRow]
+
+    @property
+    def shown_title(self) -> str:
+        """The title with the drill marking."""
+        return display_title(self.title, self.drill)
+
+
+async def answer_sheet(alert_id: int, scope: Scope) -> AnswerSheet:
+    """Every answer among the recipients in scope, by department and employee code."""
+    alert = await find_alert(alert_id)
+    labels = tuple(item.label for item in parse_items(alert.items))
+    sheet = AnswerSheet(alert.title, alert.drill, labels, [])
+    if scope.department_ids is not None and not scope.department_ids:
+        return sheet
+    where, params = _scope_sql(scope)
+    rows = await _query(
+        "SELECT e.code AS code, e.name AS name, r.department_id AS department_id,"
+        " a.choices AS choices, a.message AS message, a.answered_at AS answered_at,"
+        " a.channel AS channel"
+        " FROM alert_recipient r JOIN employee e ON e.id = r.employee_id"
+        " JOIN answer a ON a.alert_id = r.alert_id AND a.employee_id = r.employee_id"
+        f" WHERE r.alert_id = ?{where}",
+        [alert.id, *params],
+    )
+    names = await _department_names({row["department_id"] for row in rows})
+    for row in rows:
+        choices = _choices(row["choices"])
+        answered_at = row["answered_at"]
+        if isinstance(answered_at, str):
+            answered_at = datetime.fromisoformat(answered_at)
+        if answered_at.tzinfo is None:
+            answered_at = answered_at.replace(tzinfo=UTC)
+        sheet.rows.append(
+            SheetRow(
+                row["code"],
+                row["name"],
+                names.get(row["department_id"], NO_DEPARTMENT),
+                tuple(str(choices.get(label, "")) for label in labels),
+                row["message"] or "",
+                answered_at,
+                CHANNEL_NAMES.get(row["channel"], row["channel"]),
+            )
+        )
+    sheet.rows.sort(key=lambda r: (r.department, r.code))
+    return sheet

@@ -7,10 +7,11 @@ from typing import Any
 
 from aiohttp import web
 
-from domain.errors import Conflict, DomainError, Invalid, NotFound
+from domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 
 STATUS_FOR: dict[type[DomainError], HTTPStatus] = {
     NotFound: HTTPStatus.NOT_FOUND,
+    Forbidden: HTTPStatus.FORBIDDEN,
     Conflict: HTTPStatus.CONFLICT,
     Invalid: HTTPStatus.UNPROCESSABLE_ENTITY,
 }

@@ -4,6 +4,7 @@ root (`bot.app`) sets them; a face reads them through `request.config_dict`."""
 import aiohttp
 from aiohttp import web
 
+from domain.usage import QuotaReader
 from web.line_login import IdTokenVerifier
 from web.ratelimit import RateLimiter
 from web.settings import LiffSettings, LinkSettings, WebSettings
@@ -14,3 +15,4 @@ LINK = web.AppKey("link_settings", LinkSettings)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 ID_TOKENS = web.AppKey("id_tokens", IdTokenVerifier)
 LINK_ATTEMPTS = web.AppKey("link_attempts", RateLimiter)  # sign-ins per client address
+QUOTA = web.AppKey("line_quota", QuotaReader)  # LINE's quota figures for the usage page

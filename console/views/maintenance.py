@@ -1,7 +1,231 @@
-"""Console pages: maintenance (built by the issue-7 work)."""
+"""Console pages for maintainers: templates, usage, the audit log, the organisation's settings."""
+
+from datetime import UTC, date, datetime, time, timedelta
+from http import HTTPStatus
 
 from aiohttp import web
+
+from console.auth import requires
+from console.keys import VIEWER
+from console.render import render
+from domain import audit, settings, templates, usage
+from domain.errors import Invalid, NotFound
+from models import ConsoleRole
+from web.keys import QUOTA
+from web.timefmt import JST
+
+AUDIT_LIMIT = 200
+
+# How the audit log names actions (others are shown as recorded).
+ACTIONS = {
+    "sign_in": "ログイン",
+    "sign_out": "ログアウト",
+    "template_created": "テンプレート作成",
+    "template_updated": "テンプレート変更",
+    "settings_changed": "設定変更",
+    "alert_started": "発信",
+    "alert_closed": "終了",
+    "reminded": "再送(二次連絡)",
+    "employees_export": "社員エクスポート",
+    "employees_import": "社員インポート",
+    "user_add": "ユーザー追加",
+    "user_passwd": "パスワード変更",
+    "user_disable": "ユーザー無効化",
+}
+RESULTS = {"ok": "成功", "failed": "失敗", "refused": "拒否"}
+
+
+def _draft(form: dict) -> templates.TemplateDraft:
+    return templates.TemplateDraft(
+        key=str(form.get("key", ""))[:100],
+        title=str(form.get("title", ""))[:1000],
+        message=str(form.get("message", ""))[:10000],
+        items_text=str(form.get("items", ""))[:20000],
+        line_enabled=form.get("line_enabled") == "on",
+        email_enabled=form.get("email_enabled") == "on",
+    )
+
+
+def _template_id(request: web.Request) -> int:
+    raw = request.match_info["template_id"]
+    if not raw.isdigit():
+        raise web.HTTPNotFound(text="テンプレートが見つかりません。")
+    return int(raw)
+
+
+def _form_page(
+    request: web.Request,
+    draft: templates.TemplateDraft,
+    template_id: int | None,
+    error: Invalid | None = None,
+) -> web.Response:
+    return render(
+        request,
+        "templates_form.html",
+        {
+            "draft": draft,
+            "template_id": template_id,
+            "error": error.message if error else None,
+            "field_errors": error.fields if error else {},
+        },
+        status=HTTPStatus.BAD_REQUEST if error else HTTPStatus.OK,
+    )
+
+
+@requires(ConsoleRole.MAINTAINER)
+async def template_list(request: web.Request) -> web.Response:
+    """Every template with its items and contact media."""
+    rows = await templates.list_templates()
+    notice = {"created": "テンプレートを作成しました。", "saved": "テンプレートを保存しました。"}
+    return render(
+        request,
+        "templates.html",
+        {"templates": rows, "notice": notice.get(request.query.get("done", ""))},
+    )
+
+
+@requires(ConsoleRole.MAINTAINER)
+async def template_new(request: web.Request) -> web.Response:
+    """An empty editor."""
+    return _form_page(request, templates.TemplateDraft(), None)
+
+
+@requires(ConsoleRole.MAINTAINER)
+async def template_create(request: web.Request) -> web.Response:
+    """Create a template, or show the form again with the input and what is wrong."""
+    draft = _draft(dict(await request.post()))
+    try:
+        await templates.create_template(draft, request[VIEWER].login)
+    except Invalid as exc:
+        return _form_page(request, draft, None, exc)
+    url = request.app.router["templates"].url_for().with_query(done="created")
+    raise web.HTTPSeeOther(str(url))
+
+
+@requires(ConsoleRole.MAINTAINER)
+async def template_edit(request: web.Request) -> web.Response:
+    """The editor filled with a stored template."""
+    try:
+        template = await templates.get_template(_template_id(request))
+    except NotFound as exc:
+        raise web.HTTPNotFound(text=exc.message) from exc
+    return _form_page(request, templates.draft_of(template), template.id)
+
+
+@requires(ConsoleRole.MAINTAINER)
+async def template_update(request: web.Request) -> web.Response:
+    """Save a template, or show the form again with the input and what is wrong."""
+    template_id = _template_id(request)
+    draft = _draft(dict(await request.post()))
+    try:
+        await templates.update_template(template_id, draft, request[VIEWER].login)
+    except NotFound as exc:
+        raise web.HTTPNotFound(text=exc.message) from exc
+    except Invalid as exc:
+        return _form_page(request, draft, template_id, exc)
+    url = request.app.router["templates"].url_for().with_query(done="saved")
+    raise web.HTTPSeeOther(str(url))
+
+
+@requires(ConsoleRole.MAINTAINER)
+async def usage_page(request: web.Request) -> web.Response:
+    """This month's billable messages by day, cost, projection and LINE's own figures."""
+    report = await usage.usage_report(request.config_dict.get(QUOTA))
+    return render(request, "usage.html", {"report": report, "packs": settings.PACKS})
+
+
+def _day(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+@requires(ConsoleRole.MAINTAINER)
+async def audit_page(request: web.Request) -> web.Response:
+    """The audit log, newest first, filtered by who and by Japan dates (inclusive)."""
+    actor = request.query.get("actor", "").strip()[:100]
+    since_raw, until_raw = request.query.get("since", ""), request.query.get("until", "")
+    since, until = _day(since_raw), _day(until_raw)
+    error = None
+    if (since_raw and since is None) or (until_raw and until is None):
+        error = "日付はYYYY-MM-DDの形式で入力してください。"
+    # Bounds in UTC: SQLite compares stored moments as text, so the offset must match.
+    query = audit.AuditFilter(
+        actor=actor,
+        since=datetime.combine(since, time(), JST).astimezone(UTC) if since else None,
+        until=(
+            datetime.combine(until + timedelta(days=1), time(), JST).astimezone(UTC)
+            if until
+            else None
+        ),
+        limit=AUDIT_LIMIT,
+    )
+    rows = await audit.entries(query)
+    return render(
+        request,
+        "audit.html",
+        {
+            "rows": rows,
+            "actor": actor,
+            "since": since_raw if since else "",
+            "until": until_raw if until else "",
+            "limit": AUDIT_LIMIT,
+            "actions": ACTIONS,
+            "results": RESULTS,
+            "error": error,
+        },
+    )
+
+
+@requires(ConsoleRole.MAINTAINER)
+async def settings_page(request: web.Request) -> web.Response:
+    """連絡先情報閲覧可 and the monthly pack."""
+    row = await settings.get_settings()
+    notice = "設定を保存しました。" if request.query.get("done") == "saved" else None
+    return render(
+        request, "settings.html", {"settings": row, "packs": settings.PACKS, "notice": notice}
+    )
+
+
+@requires(ConsoleRole.MAINTAINER)
+async def settings_update(request: web.Request) -> web.Response:
+    """Change the settings; the change is written to the audit log."""
+    form = await request.post()
+    viewable = form.get("contact_info_viewable") == "on"
+    pack_raw = str(form.get("monthly_pack", ""))
+    pack = int(pack_raw) if pack_raw.isdigit() and len(pack_raw) < 9 else 0
+    before = await settings.get_settings()
+    was = {
+        "contact_info_viewable": before.contact_info_viewable,
+        "monthly_pack": before.monthly_pack,
+    }
+    try:
+        row = await settings.update_settings(contact_info_viewable=viewable, monthly_pack=pack)
+    except Invalid as exc:
+        return render(
+            request,
+            "settings.html",
+            {"settings": before, "packs": settings.PACKS, "error": exc.message},
+            status=HTTPStatus.BAD_REQUEST,
+        )
+    now = {"contact_info_viewable": row.contact_info_viewable, "monthly_pack": row.monthly_pack}
+    changed = {name: [was[name], now[name]] for name in now if was[name] != now[name]}
+    if changed:
+        await audit.record(
+            "console", request[VIEWER].login, "settings_changed", target="settings", detail=changed
+        )
+    raise web.HTTPSeeOther(str(request.app.router["settings"].url_for().with_query(done="saved")))
 
 
 def setup_routes(app: web.Application) -> None:
     """Register this module's named routes."""
+    app.router.add_get("/templates", template_list, name="templates")
+    app.router.add_get("/templates/new", template_new, name="template_new")
+    app.router.add_post("/templates/new", template_create, name="template_create")
+    app.router.add_get("/templates/{template_id}", template_edit, name="template_edit")
+    app.router.add_post("/templates/{template_id}", template_update, name="template_update")
+    app.router.add_get("/usage", usage_page, name="usage")
+    app.router.add_get("/audit", audit_page, name="audit")
+    app.router.add_get("/settings", settings_page, name="settings")
+    app.router.add_post("/settings", settings_update, name="settings_update")

@@ -1,7 +1,387 @@
-"""Console pages: monitoring (built by the issue-7 work)."""
+"""Watching one alert: its tally (charts, departments, live over server-sent events), who has
+not answered, the CSV of answers; and, for senders, starting, reminding and closing."""
+
+import asyncio
+import contextlib
+import csv
+import io
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
+
+from console.auth import requires
+from console.keys import VIEWER
+from console.render import render
+from domain import audit
+from domain.alerts import (
+    AlertPreview,
+    close_alert,
+    find_departments,
+    find_template,
+    preview_alert,
+    remind_unanswered,
+    sending_options,
+    start_alert,
+)
+from domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from domain.notify import Topic, notifier
+from domain.scope import Scope
+from domain.tally import Tally, answer_sheet, answer_timeline, tally, unanswered, visible_alert
+from models import ConsoleRole
+from web.timefmt import jst
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 15.0  # a comment line keeps proxies from closing an idle stream
+COALESCE_SECONDS = 0.2  # answers arriving within this window after an update make one update
+STREAM_SECONDS = 10 * 60  # a stream ends after this; EventSource reconnects (and re-checks auth)
+MAX_STREAMS = 500  # open live streams per process
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _alert_id(request: web.Request) -> int:
+    return int(request.match_info["alert_id"])
+
+
+async def _visible(request: web.Request) -> int:
+    """The alert ID of the URL if the viewer may see it; 404 unknown, 403 out of scope."""
+    alert_id = _alert_id(request)
+    try:
+        await visible_alert(alert_id, request[VIEWER].scope)
+    except NotFound as exc:
+        raise web.HTTPNotFound(text=exc.message) from exc
+    except Forbidden as exc:
+        raise web.HTTPForbidden(text=exc.message) from exc
+    return alert_id
+
+
+def _worrying_columns(result: Tally) -> list[tuple[str, str]]:
+    return [(item.label, choice) for item in result.items for choice in item.worrying_choices]
+
+
+async def live_data(alert_id: int, scope: Scope) -> dict[str, Any]:
+    """The tally and timeline as the page's script draws them."""
+    result = await tally(alert_id, scope)
+    timeline = await answer_timeline(alert_id, scope)
+    worrying = _worrying_columns(result)
+    return {
+        "total": result.total,
+        "answered": result.answered,
+        "unanswered": result.unanswered,
+        "rate": round(result.rate, 1),
+        "items": [
+            {
+                "label": item.label,
+                "choices": list(item.choices),
+                "counts": [result.choice_counts[item.label][c] for c in item.choices],
+                "worrying": list(item.worrying_choices),
+            }
+            for item in result.items
+        ],
+        "worrying": [f"{label}:{choice}" for label, choice in worrying],
+        "departments": [
+            {
+                "name": d.name,
+                "answered": d.answered,
+                "total": d.total,
+                "worrying": [d.choice_counts[label][choice] for label, choice in worrying],
+            }
+            for d in result.departments
+        ],
+        "timeline": [{"at": jst(p.at), "answered": p.answered} for p in timeline],
+    }
+
+
+@requires()
+async def alert_detail(request: web.Request) -> web.Response:
+    """The tally of one alert in the viewer's scope: charts, departments, live updates."""
+    alert_id = await _visible(request)
+    viewer = request[VIEWER]
+    alert = await visible_alert(alert_id, viewer.scope)
+    result = await tally(alert_id, viewer.scope)
+    data = await live_data(alert_id, viewer.scope)
+    return render(
+        request,
+        "alert.html",
+        {
+            "alert": alert,
+            "tally": result,
+            "worrying": _worrying_columns(result),
+            "data": data,
+            "data_json": json.dumps(data, ensure_ascii=False),
+            "may_send": viewer.may(ConsoleRole.SENDER),
+            "notice": NOTICES.get(request.query.get("notice", ""), "").format(
+                n=request.query.get("n", "")
+            ),
+        },
+    )
+
+
+@dataclass(eq=False)  # identity: streams live in a set
+class _Stream:
+    """One open live stream: woken by an answer to its alert or by shutdown."""
+
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    changed: bool = False
+    stopping: bool = False
+
+
+def live_events(streams: set[_Stream]) -> Handler:
+    """The server-sent events view: the fresh scoped tally after each answer."""
+
+    @requires()
+    async def alert_events(request: web.Request) -> web.StreamResponse:
+        """Send `event: tally` with the scoped tally whenever an answer to the alert arrives."""
+        alert_id = await _visible(request)
+        scope = request[VIEWER].scope
+        if len(streams) >= MAX_STREAMS:
+            raise web.HTTPServiceUnavailable(headers={"Retry-After": "5"})
+        stream = _Stream()
+
+        def on_answer(payload: str) -> None:
+            if payload == str(alert_id):
+                stream.changed = True
+                stream.wake.set()
+
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no",
+            }
+        )
+        streams.add(stream)
+        unsubscribe = notifier.subscribe(Topic.ANSWER, on_answer)
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + STREAM_SECONDS
+        try:
+            await response.prepare(request)
+            await response.write(b"retry: 3000\n\n")
+            while not stream.stopping and loop.time() < ends:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(min(HEARTBEAT_SECONDS, ends - loop.time())):
+                        await stream.wake.wait()
+                stream.wake.clear()
+                if stream.stopping:
+                    break
+                if not stream.changed:
+                    await response.write(b": keep-alive\n\n")
+                    continue
+                stream.changed = False
+                data = json.dumps(await live_data(alert_id, scope), ensure_ascii=False)
+                await response.write(f"event: tally\ndata: {data}\n\n".encode())
+                await asyncio.sleep(COALESCE_SECONDS)  # let a burst of answers pile up
+        except (ConnectionResetError, OSError):
+            pass  # the browser went away
+        finally:
+            unsubscribe()
+            streams.discard(stream)
+        return response
+
+    return alert_events
+
+
+def _end_streams(streams: set[_Stream]) -> Callable[[web.Application], Awaitable[None]]:
+    async def end(_app: web.Application) -> None:
+        for stream in list(streams):
+            stream.stopping = True
+            stream.wake.set()
+
+    return end
+
+
+@requires()
+async def alert_unanswered(request: web.Request) -> web.Response:
+    """Who in the viewer's scope has not answered, with LINE registered yes/no."""
+    alert_id = await _visible(request)
+    viewer = request[VIEWER]
+    alert = await visible_alert(alert_id, viewer.scope)
+    people = await unanswered(alert_id, viewer.scope)
+    return render(request, "unanswered.html", {"alert": alert, "people": people})
+
+
+@requires()
+async def alert_csv(request: web.Request) -> web.Response:
+    """The answers in the viewer's scope as CSV (UTF-8 with BOM, so Excel reads Japanese)."""
+    alert_id = await _visible(request)
+    viewer = request[VIEWER]
+    sheet = await answer_sheet(alert_id, viewer.scope)
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out)
+    writer.writerow(
+        ["件名", "社員番号", "氏名", "部署", *sheet.labels, "メッセージ", "回答日時", "回答経路"]
+    )
+    for row in sheet.rows:
+        writer.writerow(
+            [
+                sheet.shown_title,
+                row.code,
+                row.name,
+                row.department,
+                *row.choices,
+                row.message,
+                jst(row.answered_at),
+                row.channel,
+            ]
+        )
+    await audit.record(
+        "console",
+        viewer.login,
+        "answers_exported",
+        target=f"alert:{alert_id}",
+        detail={"rows": len(sheet.rows), "scoped": not viewer.scope.is_everything},
+    )
+    return web.Response(
+        body=out.getvalue().encode("utf-8"),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="alert-{alert_id}-answers.csv"'},
+    )
+
+
+NOTICES = {
+    "started": "発信しました(対象 {n} 名)。",
+    "reminded": "未回答者 {n} 名に再通知しました。",
+    "remind_none": "LINEで届く未回答者がいないため、再通知は送信していません。",
+    "closed": "この安否確認を終了しました。",
+}
+
+
+def _detail_url(request: web.Request, alert_id: int, notice: str, n: int | str = "") -> str:
+    url = request.app.router["alert_detail"].url_for(alert_id=str(alert_id))
+    return f"{url}?{urlencode({'notice': notice, 'n': n})}"
+
+
+@requires(ConsoleRole.SENDER)
+async def alert_new(request: web.Request) -> web.Response:
+    """The start form: template, departments (none: everyone), drill or real."""
+    return render(request, "alert_new.html", {"options": await sending_options(), "form": {}})
+
+
+def _chosen(form: Any) -> dict[str, Any]:
+    """The start form's fields: template, departments, drill (the default) or real."""
+    return {
+        "template": str(form.get("template", "")),
+        "departments": [str(d) for d in form.getall("departments", [])],
+        "drill": form.get("drill", "drill") != "real",
+    }
+
+
+async def _preview(chosen: dict[str, Any]) -> AlertPreview:
+    template = await find_template(chosen["template"])
+    departments = await find_departments(chosen["departments"])
+    return await preview_alert(template, drill=chosen["drill"], departments=departments)
+
+
+async def _refill(request: web.Request, error: str, chosen: dict[str, Any]) -> web.Response:
+    return render(
+        request,
+        "alert_new.html",
+        {"options": await sending_options(), "form": chosen, "error": error},
+        status=422,
+    )
+
+
+@requires(ConsoleRole.SENDER)
+async def alert_confirm(request: web.Request) -> web.Response:
+    """The confirm step: title, message, how many it reaches, drill or real."""
+    chosen = _chosen(await request.post())
+    try:
+        preview = await _preview(chosen)
+    except DomainError as exc:
+        return await _refill(request, exc.message, chosen)
+    if not preview.recipients:
+        return await _refill(
+            request, "対象の社員がいません。部署の指定を確認してください。", chosen
+        )
+    return render(request, "alert_confirm.html", {"preview": preview, "form": chosen})
+
+
+@requires(ConsoleRole.SENDER)
+async def alert_start(request: web.Request) -> web.Response:
+    """Start the alert confirmed on the previous step."""
+    viewer = request[VIEWER]
+    chosen = _chosen(await request.post())
+    try:
+        preview = await _preview(chosen)
+        started = await start_alert(
+            preview.template,
+            drill=preview.drill,
+            sender_name=viewer.name,
+            departments=preview.departments,
+        )
+    except DomainError as exc:
+        return await _refill(request, exc.message, chosen)
+    await audit.record(
+        "console",
+        viewer.login,
+        "alert_started",
+        target=f"alert:{started.alert.id}",
+        detail={
+            "drill": preview.drill,
+            "template": preview.template.key,
+            "departments": [d.id for d in preview.departments],
+            "recipients": started.recipients,
+        },
+    )
+    raise web.HTTPSeeOther(_detail_url(request, started.alert.id, "started", started.recipients))
+
+
+@requires(ConsoleRole.SENDER)
+async def alert_remind(request: web.Request) -> web.Response:
+    """Remind those who have not answered, with an optional follow-up message."""
+    viewer = request[VIEWER]
+    alert_id = await _visible(request)
+    form = await request.post()
+    try:
+        reminder = await remind_unanswered(
+            alert_id, message=str(form.get("message", "")), sender_name=viewer.name
+        )
+    except (Conflict, Invalid) as exc:
+        raise web.HTTPConflict(text=exc.message) from exc
+    await audit.record(
+        "console",
+        viewer.login,
+        "alert_reminded",
+        target=f"alert:{alert_id}",
+        detail={"round": reminder.round, "line": reminder.line_deliveries},
+    )
+    if not reminder.round:
+        raise web.HTTPSeeOther(_detail_url(request, alert_id, "remind_none"))
+    raise web.HTTPSeeOther(_detail_url(request, alert_id, "reminded", reminder.line_deliveries))
+
+
+@requires(ConsoleRole.SENDER)
+async def alert_close(request: web.Request) -> web.Response:
+    """Stop accepting answers."""
+    viewer = request[VIEWER]
+    alert_id = await _visible(request)
+    try:
+        await close_alert(alert_id)
+    except Conflict as exc:
+        raise web.HTTPConflict(text=exc.message) from exc
+    await audit.record("console", viewer.login, "alert_closed", target=f"alert:{alert_id}")
+    raise web.HTTPSeeOther(_detail_url(request, alert_id, "closed"))
 
 
 def setup_routes(app: web.Application) -> None:
     """Register this module's named routes."""
+    streams: set[_Stream] = set()
+    app.on_shutdown.append(_end_streams(streams))
+    one = "/alerts/{alert_id:[0-9]{1,9}}"
+    app.router.add_get("/alerts/new", alert_new, name="alert_new")
+    app.router.add_post("/alerts/new", alert_confirm, name="alert_confirm")
+    app.router.add_post("/alerts/start", alert_start, name="alert_start")
+    app.router.add_get(one, alert_detail, name="alert_detail")
+    app.router.add_get(f"{one}/events", live_events(streams), name="alert_events")
+    app.router.add_get(f"{one}/unanswered", alert_unanswered, name="alert_unanswered")
+    app.router.add_get(f"{one}/answers.csv", alert_csv, name="alert_csv")
+    app.router.add_post(f"{one}/remind", alert_remind, name="alert_remind")
+    app.router.add_post(f"{one}/close", alert_close, name="alert_close")

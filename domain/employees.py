@@ -1,0 +1,483 @@
+"""Employees as maintainers manage them: CSV import (validated whole before anything is
+written) and export, listing and search, editing and deactivating."""
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+
+from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
+
+from domain.console_users import Viewer
+from domain.errors import Invalid, NotFound
+from domain.settings import get_settings
+from models import ConsoleRole, Department, Employee, EmployeeRole, LineAccount
+
+COLUMNS = ("code", "name", "department", "email", "role", "active")
+REQUIRED_COLUMNS = ("code", "name", "department", "email", "role")
+# Japanese headers people write in Excel, mapped to ours.
+HEADER_ALIASES = {
+    "社員番号": "code",
+    "氏名": "name",
+    "名前": "name",
+    "部署": "department",
+    "メールアドレス": "email",
+    "役割": "role",
+    "有効": "active",
+}
+ROLE_ALIASES = {
+    "": EmployeeRole.MEMBER,
+    "member": EmployeeRole.MEMBER,
+    "一般": EmployeeRole.MEMBER,
+    "sender": EmployeeRole.SENDER,
+    "発信権限者": EmployeeRole.SENDER,
+}
+ACTIVE_ALIASES = {
+    "": True, "1": True, "true": True, "yes": True, "有効": True,
+    "0": False, "false": False, "no": False, "無効": False,
+}  # fmt: skip
+COLUMN_LABELS = {
+    "code": "社員番号",
+    "name": "氏名",
+    "department": "部署",
+    "email": "メールアドレス",
+    "role": "役割",
+    "active": "有効",
+}
+MAX_FILE_BYTES = 1024 * 1024
+MAX_ROWS = 20000
+MAX_CODE = 32
+MAX_NAME = 100
+MAX_DEPARTMENT = 100
+MAX_EMAIL = 254
+DEPARTMENT_SEPARATOR = "/"
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.][^@\s]*$")
+CODE_PATTERN = re.compile(r"^\S+$")
+BAD_ENCODING = (
+    "文字コードを判別できません。UTF-8(BOMあり・なし)またはShift_JISで保存したCSVを選んでください。"
+)
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One problem in an import file, named by line and column."""
+
+    line: int
+    column: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.line}行目" + (f" {self.column}" if self.column else "")
+        return f"{where}: {self.message}"
+
+
+class ImportInvalid(Invalid):
+    """The file has errors; nothing was written."""
+
+    def __init__(self, errors: list[RowError]):
+        super().__init__(
+            f"取り込めません。{len(errors)}件のエラーがあります。", code="invalid_import"
+        )
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class EmployeeRow:
+    """One valid row of an import file."""
+
+    line: int
+    code: str
+    name: str
+    department: tuple[str, ...]
+    email: str | None
+    role: EmployeeRole
+    active: bool
+
+
+@dataclass
+class ImportSummary:
+    """What an import does (preview) or did: counts, or the errors that stop it."""
+
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deactivated: int = 0
+    deactivate_missing: bool = False
+    errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        """Whether the file can be imported."""
+        return not self.errors
+
+
+def decode_csv(data: bytes) -> str:
+    """The text of an uploaded CSV: UTF-8 with or without BOM, or Shift_JIS as Excel writes it
+    (cp932); anything else is refused."""
+    bom = data.startswith(b"\xef\xbb\xbf")
+    encodings = ("utf-8-sig",) if bom else ("utf-8", "cp932")
+    for encoding in encodings:
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if "\x00" in text:
+            break  # UTF-16 and binary files decode "successfully" with NULs
+        return text
+    raise Invalid(BAD_ENCODING, code="bad_encoding")
+
+
+def _department_path(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.replace("／", DEPARTMENT_SEPARATOR).split("/"))
+
+
+def _check_fields(values: dict[str, str], line: int) -> tuple[EmployeeRow | None, list[RowError]]:
+    """Validate one row's fields; the row, or its errors."""
+    errors: list[RowError] = []
+
+    def fail(column: str, message: str) -> None:
+        errors.append(RowError(line, column, message))
+
+    code = values.get("code", "").strip()
+    if not code:
+        fail("code", "社員番号は必須です")
+    elif len(code) > MAX_CODE:
+        fail("code", f"社員番号は{MAX_CODE}文字以内にしてください")
+    elif not CODE_PATTERN.match(code):
+        fail("code", "社員番号に空白は使えません")
+    name = values.get("name", "").strip()
+    if not name:
+        fail("name", "氏名は必須です")
+    elif len(name) > MAX_NAME:
+        fail("name", f"氏名は{MAX_NAME}文字以内にしてください")
+    department: tuple[str, ...] = ()
+    raw_department = values.get("department", "").strip()
+    if raw_department:
+        department = _department_path(raw_department)
+        if any(not part for part in department):
+            fail("department", "部署の階層に空の名前があります(例: 本社/総務部)")
+        elif any(len(part) > MAX_DEPARTMENT for part in department):
+            fail("department", f"部署名は{MAX_DEPARTMENT}文字以内にしてください")
+    email = values.get("email", "").strip() or None
+    if email is not None:
+        if len(email) > MAX_EMAIL:
+            fail("email", f"メールアドレスは{MAX_EMAIL}文字以内にしてください")
+        elif not EMAIL_PATTERN.match(email):
+            fail("email", "メールアドレスの形式が正しくありません")
+    raw_role = values.get("role", "").strip()
+    role = ROLE_ALIASES.get(raw_role.lower())
+    if role is None:
+        fail("role", "役割は空欄・member・sender のいずれかにしてください")
+    raw_active = values.get("active", "").strip()
+    active = ACTIVE_ALIASES.get(raw_active.lower())
+    if active is None:
+        fail("active", "有効は空欄・1・0 のいずれかにしてください")
+    if errors:
+        return None, errors
+    assert role is not None and active is not None
+    return EmployeeRow(line, code, name, department, email, role, active), []
+
+
+def parse_csv(data: bytes) -> tuple[list[EmployeeRow], list[RowError]]:
+    """Decode and validate a whole import file; every error is named by line and column."""
+    if len(data) > MAX_FILE_BYTES:
+        raise Invalid(f"ファイルが大きすぎます({MAX_FILE_BYTES // 1024}KBまで)。", code="too_large")
+    text = decode_csv(data)
+    try:
+        records = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        return [], [RowError(0, "", f"CSVとして読めません({exc})")]
+    if not records or not any(cell.strip() for cell in records[0]):
+        return [], [RowError(1, "", "見出し行がありません(code,name,department,email,role)")]
+    header = [cell.strip().lower() for cell in records[0]]
+    header = [HEADER_ALIASES.get(cell, cell) for cell in header]
+    missing = [column for column in REQUIRED_COLUMNS if column not in header]
+    if missing:
+        return [], [RowError(1, "", f"見出し行に列がありません: {', '.join(missing)}")]
+    if len(records) - 1 > MAX_ROWS:
+        return [], [RowError(0, "", f"行が多すぎます({MAX_ROWS}行まで)")]
+    positions = {column: header.index(column) for column in COLUMNS if column in header}
+    rows: list[EmployeeRow] = []
+    errors: list[RowError] = []
+    first_line: dict[str, int] = {}
+    for index, record in enumerate(records[1:], start=2):
+        if not any(cell.strip() for cell in record):
+            continue  # blank lines (Excel leaves them at the end)
+        values = {c: record[i] if i < len(record) else "" for c, i in positions.items()}
+        row, row_errors = _check_fields(values, index)
+        errors.extend(row_errors)
+        code = values["code"].strip()
+        if code:
+            if code in first_line:
+                duplicate = f"社員番号 {code} が{first_line[code]}行目と重複しています"
+                errors.append(RowError(index, "code", duplicate))
+            else:
+                first_line[code] = index
+        if row is not None:
+            rows.append(row)
+    if not rows and not errors:
+        errors.append(RowError(2, "", "社員の行がありません"))
+    return rows, errors
+
+
+async def _department_paths() -> tuple[dict[int, tuple[str, ...]], dict[tuple[str, ...], int]]:
+    """Every department's path, both ways (the oldest wins where two share a path)."""
+    found = await Department.all().order_by("id").values_list("id", "name", "parent_id")
+    by_id = {dept_id: (name, parent_id) for dept_id, name, parent_id in found}
+    paths: dict[int, tuple[str, ...]] = {}
+
+    def path_of(dept_id: int) -> tuple[str, ...]:
+        if dept_id not in paths:
+            parts: list[str] = []
+            seen: set[int] = set()
+            current: int | None = dept_id
+            while current is not None and current in by_id and current not in seen:
+                seen.add(current)
+                name, current = by_id[current]
+                parts.append(name)
+            paths[dept_id] = tuple(reversed(parts))
+        return paths[dept_id]
+
+    ids: dict[tuple[str, ...], int] = {}
+    for dept_id in by_id:
+        ids.setdefault(path_of(dept_id), dept_id)
+    return paths, ids
+
+
+def _same(employee: Employee, row: EmployeeRow, path: tuple[str, ...] | None) -> bool:
+    return (
+        employee.name == row.name
+        and (path or ()) == row.department
+        and (employee.email or None) == row.email
+        and employee.role == row.role
+        and employee.active == row.active
+    )
+
+
+async def _plan(
+    rows: list[EmployeeRow], deactivate_missing: bool
+) -> tuple[ImportSummary, dict[str, Employee], list[int]]:
+    """Compare valid rows with the database: counts, existing employees, who to deactivate."""
+    paths, _ = await _department_paths()
+    existing = {e.code: e for e in await Employee.all()}
+    summary = ImportSummary(deactivate_missing=deactivate_missing)
+    for row in rows:
+        employee = existing.get(row.code)
+        if employee is None:
+            summary.new += 1
+        elif _same(employee, row, paths.get(employee.department_id or 0)):
+            summary.unchanged += 1
+        else:
+            summary.updated += 1
+    missing: list[int] = []
+    if deactivate_missing:
+        listed = {row.code for row in rows}
+        missing = [e.id for code, e in existing.items() if e.active and code not in listed]
+        summary.deactivated = len(missing)
+    return summary, existing, missing
+
+
+async def preview_import(data: bytes, *, deactivate_missing: bool = False) -> ImportSummary:
+    """What importing this file would do (nothing is written): counts, or every error."""
+    rows, errors = parse_csv(data)
+    if errors:
+        return ImportSummary(deactivate_missing=deactivate_missing, errors=errors)
+    summary, _, _ = await _plan(rows, deactivate_missing)
+    return summary
+
+
+async def import_employees(data: bytes, *, deactivate_missing: bool = False) -> ImportSummary:
+    """Import the file in one transaction: create or update employees by code, create
+    departments by path as needed, and deactivate the unlisted only when asked. A file with
+    any error raises ImportInvalid and writes nothing."""
+    rows, errors = parse_csv(data)
+    if errors:
+        raise ImportInvalid(errors)
+    async with in_transaction():
+        summary, existing, missing = await _plan(rows, deactivate_missing)
+        _, department_ids = await _department_paths()
+        for row in rows:
+            department_id = (
+                await _ensure_department(row.department, department_ids) if row.department else None
+            )
+            employee = existing.get(row.code)
+            if employee is None:
+                await Employee.create(
+                    code=row.code, name=row.name, department_id=department_id, email=row.email,
+                    role=row.role, active=row.active,
+                )  # fmt: skip
+                continue
+            changes = {
+                "name": row.name,
+                "department_id": department_id,
+                "email": row.email,
+                "role": row.role,
+                "active": row.active,
+            }
+            if any(getattr(employee, key) != value for key, value in changes.items()):
+                await Employee.filter(id=employee.id).update(**changes)
+        if missing:
+            await Employee.filter(id__in=missing).update(active=False)
+    return summary
+
+
+async def _ensure_department(path: tuple[str, ...], ids: dict[tuple[str, ...], int]) -> int:
+    """The department at this path, creating it and its parents as needed."""
+    parent_id: int | None = None
+    for depth in range(1, len(path) + 1):
+        prefix = path[:depth]
+        if prefix not in ids:
+            created = await Department.create(name=prefix[-1], parent_id=parent_id)
+            ids[prefix] = created.id
+        parent_id = ids[prefix]
+    assert parent_id is not None
+    return parent_id
+
+
+async def export_csv() -> bytes:
+    """Every employee in the import format, UTF-8 with BOM so Excel opens it."""
+    paths, _ = await _department_paths()
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    for employee in await Employee.all().order_by("code"):
+        writer.writerow(
+            [
+                employee.code,
+                employee.name,
+                DEPARTMENT_SEPARATOR.join(paths.get(employee.department_id or 0, ())),
+                employee.email or "",
+                employee.role.value,
+                "1" if employee.active else "0",
+            ]
+        )
+    return b"\xef\xbb\xbf" + out.getvalue().encode("utf-8")
+
+
+@dataclass(frozen=True)
+class EmployeeView:
+    """An employee as a console page shows them; `line_display_name` is None unless the
+    viewer may see it (seed FAQ Q2)."""
+
+    id: int
+    code: str
+    name: str
+    department: str
+    email: str
+    role: EmployeeRole
+    active: bool
+    line_registered: bool
+    line_display_name: str | None
+
+
+async def may_see_display_names(viewer: Viewer) -> bool:
+    """Only a maintainer, and only while 連絡先情報閲覧可 is on, sees LINE display names."""
+    if viewer.role is not ConsoleRole.MAINTAINER:
+        return False
+    return (await get_settings()).contact_info_viewable
+
+
+async def list_employees(viewer: Viewer, search: str = "", limit: int = 500) -> list[EmployeeView]:
+    """Employees matching the search (code, name or department path), by code."""
+    paths, _ = await _department_paths()
+    rows = Employee.all()
+    if not viewer.scope.is_everything:
+        rows = rows.filter(department_id__in=list(viewer.scope.department_ids or ()))
+    search = search.strip()[:100]
+    if search:
+        needle = search.lower()
+        departments = [
+            dept_id for dept_id, path in paths.items() if needle in "/".join(path).lower()
+        ]
+        rows = rows.filter(
+            Q(code__icontains=search) | Q(name__icontains=search) | Q(department_id__in=departments)
+        )
+    employees = await rows.order_by("code").limit(max(1, limit))
+    return await _views(viewer, employees, paths)
+
+
+async def _views(
+    viewer: Viewer, employees: list[Employee], paths: dict[int, tuple[str, ...]]
+) -> list[EmployeeView]:
+    show_names = await may_see_display_names(viewer)
+    accounts = {
+        a.employee_id: a
+        for a in await LineAccount.filter(employee_id__in=[e.id for e in employees])
+    }
+    return [
+        EmployeeView(
+            id=e.id,
+            code=e.code,
+            name=e.name,
+            department="/".join(paths.get(e.department_id or 0, ())),
+            email=e.email or "",
+            role=e.role,
+            active=e.active,
+            line_registered=e.id in accounts,
+            line_display_name=(
+                accounts[e.id].display_name if show_names and e.id in accounts else None
+            ),
+        )
+        for e in employees
+    ]
+
+
+async def employee_view(viewer: Viewer, employee_id: int) -> EmployeeView:
+    """One employee as `list_employees` shows them."""
+    employee = await Employee.get_or_none(id=employee_id)
+    if employee is None or not viewer.scope.includes(employee.department_id):
+        raise NotFound("社員が見つかりません。")
+    paths, _ = await _department_paths()
+    return (await _views(viewer, [employee], paths))[0]
+
+
+async def update_employee(
+    employee_id: int,
+    *,
+    name: str,
+    department: str,
+    email: str,
+    role: str,
+    active: bool,
+) -> Employee:
+    """Change one employee (the department by path, created as needed), validated like a row
+    of the import file."""
+    employee = await Employee.get_or_none(id=employee_id)
+    if employee is None:
+        raise NotFound("社員が見つかりません。")
+    values = {
+        "code": employee.code, "name": name, "department": department, "email": email,
+        "role": role, "active": "1" if active else "0",
+    }  # fmt: skip
+    row, errors = _check_fields(values, 0)
+    if row is None:
+        raise Invalid(
+            "入力内容を確認してください。",
+            fields={e.column: e.message for e in errors},
+        )
+    async with in_transaction():
+        _, ids = await _department_paths()
+        employee.department_id = (  # type: ignore[assignment]
+            await _ensure_department(row.department, ids) if row.department else None
+        )
+        employee.name, employee.email, employee.role = row.name, row.email, row.role
+        employee.active = row.active
+        await employee.save()
+    return employee
+
+
+async def deactivate_employee(employee_id: int) -> Employee:
+    """Retire an employee: no more alerts, no more linking; the record stays."""
+    employee = await Employee.get_or_none(id=employee_id)
+    if employee is None:
+        raise NotFound("社員が見つかりません。")
+    employee.active = False
+    await employee.save(update_fields=["active"])
+    return employee
+
+
+async def department_choices() -> list[tuple[int, str]]:
+    """Every department as (ID, path), by path, for pickers."""
+    paths, _ = await _department_paths()
+    return sorted(((i, "/".join(p)) for i, p in paths.items()), key=lambda item: item[1])

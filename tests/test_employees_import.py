@@ -1,0 +1,197 @@
+"""Loading the company from CSV: encodings, validation named by line and column, all or
+nothing, re-imports by employee code, deactivating the missing only when asked, export, and
+the same through `python -m bot employees`."""
+
+from __future__ import annotations
+
+import pytest
+
+from domain.employees import ImportInvalid, export_csv, import_employees, preview_import
+from domain.errors import Invalid
+from models import AuditEntry, Department, Employee, EmployeeRole
+from tests.test_cli import run
+
+HEADER = "code,name,department,email,role\n"
+GOOD = (
+    HEADER
+    + "E001,山田 太郎,本社/総務部,yamada@example.com,sender\n"
+    + "E002,佐藤 花子,本社/総務部,,member\n"
+    + "E003,鈴木 一郎,本社/営業部/第一課,suzuki@example.com,\n"
+)
+
+
+async def department_path(employee: Employee) -> str:
+    """The employee's department as a path."""
+    parts: list[str] = []
+    department = await Department.get_or_none(id=employee.department_id)
+    while department is not None:
+        parts.append(department.name)
+        department = await Department.get_or_none(id=department.parent_id)
+    return "/".join(reversed(parts))
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda text: text.encode("utf-8"),
+        lambda text: b"\xef\xbb\xbf" + text.encode("utf-8"),
+        lambda text: text.replace("\n", "\r\n").encode("cp932"),
+    ],
+    ids=["utf-8", "utf-8-bom", "shift_jis"],
+)
+async def test_a_file_in_any_excel_encoding_loads_the_company(db, encode):
+    summary = await import_employees(encode(GOOD))
+    assert (summary.new, summary.updated, summary.unchanged) == (3, 0, 0)
+    yamada = await Employee.get(code="E001")
+    assert yamada.name == "山田 太郎" and yamada.email == "yamada@example.com"
+    assert yamada.role is EmployeeRole.SENDER and yamada.active
+    assert await department_path(yamada) == "本社/総務部"
+    suzuki = await Employee.get(code="E003")
+    assert await department_path(suzuki) == "本社/営業部/第一課"
+    assert suzuki.role is EmployeeRole.MEMBER and suzuki.email == "suzuki@example.com"
+    assert (await Employee.get(code="E002")).email is None
+    assert await Department.filter(name="本社").count() == 1  # created once, shared
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "code,name,department,email,role\nE1,山田,本社,,\n".encode("utf-16"),
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+        b"code,name,department,email,role\nE1,\xff\xfe\xfd\xfc\xfb,,,\n",
+    ],
+    ids=["utf-16", "binary", "undecodable"],
+)
+async def test_a_file_in_another_encoding_is_refused_and_nothing_written(db, data):
+    with pytest.raises(Invalid) as refused:
+        await import_employees(data)
+    assert "文字コード" in refused.value.message
+    assert await Employee.all().count() == 0
+
+
+async def test_every_bad_row_is_named_by_line_and_column_and_nothing_is_written(db):
+    data = (
+        HEADER
+        + "E001,山田,本社/総務部,yamada@example.com,\n"
+        + "E002,佐藤,本社/総務部,not-an-email,\n"
+        + ",鈴木,本社,,\n"
+        + "E004,,本社//総務部,,boss\n"
+        + "E001,田中,本社,,\n"
+    ).encode()
+    with pytest.raises(ImportInvalid) as refused:
+        await import_employees(data)
+    messages = [str(error) for error in refused.value.errors]
+    assert "3行目 email: メールアドレスの形式が正しくありません" in messages
+    assert "4行目 code: 社員番号は必須です" in messages
+    assert "5行目 name: 氏名は必須です" in messages
+    assert any(m.startswith("5行目 department:") for m in messages)
+    assert any(m.startswith("5行目 role:") for m in messages)
+    assert "6行目 code: 社員番号 E001 が2行目と重複しています" in messages
+    assert await Employee.all().count() == 0
+    assert await Department.all().count() == 0
+    preview = await preview_import(data)
+    assert not preview.valid and len(preview.errors) == len(messages)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("code,name,email\nE1,山田,\n", "1行目: 見出し行に列がありません: department, role"),
+        ("", "1行目: 見出し行がありません(code,name,department,email,role)"),
+        (HEADER + f"{'E' * 33},山田,,,\n", "2行目 code: 社員番号は32文字以内にしてください"),
+        (HEADER + f"E1,{'名' * 101},,,\n", "2行目 name: 氏名は100文字以内にしてください"),
+    ],
+    ids=["missing-columns", "empty", "long-code", "long-name"],
+)
+async def test_headers_and_lengths_are_checked(db, text, expected):
+    with pytest.raises(ImportInvalid) as refused:
+        await import_employees(text.encode())
+    assert expected in [str(e) for e in refused.value.errors]
+
+
+async def test_a_reimport_updates_by_code_and_deactivates_nobody_unless_asked(db):
+    await import_employees(GOOD.encode())
+    changed = (
+        HEADER
+        + "E001,山田 太郎,本社/総務部,yamada@example.com,sender\n"
+        + "E002,佐藤 花子,本社/人事部,hanako@example.com,member\n"
+        + "E004,高橋 次郎,本社/人事部,,\n"
+    ).encode()
+    preview = await preview_import(changed)
+    assert (preview.new, preview.updated, preview.unchanged, preview.deactivated) == (1, 1, 1, 0)
+    assert await Employee.all().count() == 3  # a preview writes nothing
+
+    summary = await import_employees(changed)
+    assert (summary.new, summary.updated, summary.unchanged) == (1, 1, 1)
+    sato = await Employee.get(code="E002")
+    assert sato.email == "hanako@example.com" and await department_path(sato) == "本社/人事部"
+    assert (await Employee.get(code="E003")).active  # not in the file, still active
+
+    summary = await import_employees(changed, deactivate_missing=True)
+    assert (summary.unchanged, summary.deactivated) == (3, 1)
+    assert not (await Employee.get(code="E003")).active
+    assert await Employee.filter(active=True).count() == 3
+
+
+async def test_export_writes_the_import_format_with_a_bom_and_reimports_unchanged(db):
+    await import_employees(GOOD.encode())
+    await Employee.filter(code="E002").update(active=False)
+    data = await export_csv()
+    assert data.startswith(b"\xef\xbb\xbf")
+    lines = data.decode("utf-8-sig").splitlines()
+    assert lines[0] == "code,name,department,email,role,active"
+    assert "E001,山田 太郎,本社/総務部,yamada@example.com,sender,1" in lines
+    assert "E002,佐藤 花子,本社/総務部,,member,0" in lines
+    summary = await import_employees(data)
+    assert (summary.new, summary.updated, summary.unchanged) == (0, 0, 3)
+
+
+async def test_cli_imports_a_shift_jis_file_and_prints_the_counts(db, tmp_path):
+    path = tmp_path / "employees.csv"
+    path.write_bytes(GOOD.replace("\n", "\r\n").encode("cp932"))
+    code, out, err = await run("employees", "import", str(path), "--dry-run",
+                               env={"DATABASE_URL": db})  # fmt: skip
+    assert code == 0, err
+    assert "dry run (nothing written): new 3, updated 0, unchanged 0, deactivated 0" in out
+    assert await Employee.all().count() == 0
+
+    code, out, err = await run("employees", "import", str(path), env={"DATABASE_URL": db})
+    assert code == 0, err
+    assert "imported: new 3, updated 0, unchanged 0, deactivated 0" in out
+    assert await Employee.all().count() == 3
+    assert await AuditEntry.filter(via="cli", action="employees_import").exists()
+
+
+async def test_cli_prints_every_error_and_exits_2_writing_nothing(db, tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text(HEADER + "E1,山田,本社,bad-address,\nE2,,本社,,\n", encoding="utf-8")
+    code, _, err = await run("employees", "import", str(path), env={"DATABASE_URL": db})
+    assert code == 2
+    assert "2行目 email: メールアドレスの形式が正しくありません" in err
+    assert "3行目 name: 氏名は必須です" in err
+    assert "nothing imported" in err
+    assert await Employee.all().count() == 0
+
+
+async def test_cli_deactivates_missing_only_when_asked_and_exports(db, tmp_path):
+    await import_employees(GOOD.encode())
+    path = tmp_path / "one.csv"
+    path.write_text(HEADER + "E001,山田 太郎,本社/総務部,yamada@example.com,sender\n")
+    code, _, err = await run("employees", "import", str(path), env={"DATABASE_URL": db})
+    assert code == 0, err
+    assert await Employee.filter(active=True).count() == 3
+    code, out, err = await run("employees", "import", str(path), "--deactivate-missing",
+                               env={"DATABASE_URL": db})  # fmt: skip
+    assert code == 0, err
+    assert "deactivated 2" in out
+    assert await Employee.filter(active=True).count() == 1
+
+    target = tmp_path / "out.csv"
+    code, _, err = await run("employees", "export", str(target), env={"DATABASE_URL": db})
+    assert code == 0, err
+    exported = target.read_bytes()
+    assert exported.startswith(b"\xef\xbb\xbf")
+    assert "E003,鈴木 一郎,本社/営業部/第一課,suzuki@example.com,member,0" in exported.decode(
+        "utf-8-sig"
+    )
+    assert await AuditEntry.filter(via="cli", action="employees_export").exists()
