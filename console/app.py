@@ -9,10 +9,16 @@ from aiohttp_session import setup as setup_sessions
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
 from console import routes
+from console.keys import SIGN_IN_ATTEMPTS
+from web.ratelimit import RateLimiter
 from web.settings import WebSettings
 from web.timefmt import jst
 
 COOKIE = "anpi_console"
+# Sign-in attempts per client address, in this process: every attempt costs an Argon2 check,
+# so one address must not keep the hashers busy (the per-login pause is in the domain).
+ADDRESS_BURST = 30
+ADDRESS_PER_SECOND = 0.5
 
 
 def session_key(secret_key: str) -> bytes:
@@ -41,5 +47,6 @@ def create_app(settings: WebSettings) -> web.Application:
         autoescape=jinja2.select_autoescape(default=True),
     )
     env.filters["jst"] = jst
+    app[SIGN_IN_ATTEMPTS] = RateLimiter(ADDRESS_BURST, ADDRESS_PER_SECOND)
     routes.setup_routes(app)
     return app

@@ -85,3 +85,15 @@ async def test_sign_in_never_redirects_outside_the_console(console, users, targe
                            "next": target},
     )  # fmt: skip
     assert response.headers["Location"] == "/console/"
+
+
+async def test_one_address_spraying_logins_is_paused_before_any_password_check(console, users):
+    from console.app import ADDRESS_BURST
+    from models import Throttle
+
+    for n in range(ADDRESS_BURST):
+        assert (await console.sign_in(f"guess{n}", "wrong password!")).status == 401
+    response = await console.sign_in("boss")  # a new login, the right password: still waits
+    assert response.status == 429 and int(response.headers["Retry-After"]) > 0
+    # Only the attempts that got through reached the per-login counters (and a hash check).
+    assert await Throttle.filter(key__startswith="console:").count() == ADDRESS_BURST
