@@ -15,6 +15,7 @@ from aiohttp.test_utils import unused_port
 from domain.linking import begin_link, record_link_token
 from models import Alert, Delivery, DeliveryStatus, LinkNonce
 from tests.conftest import ACCESS_TOKEN, LIFF_ID, LOGIN_CHANNEL_ID, SECRET, make_company, quick_link
+from tests.processes import start_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -216,25 +217,8 @@ async def test_the_demo_listens_only_on_this_machine_unless_told_otherwise(tmp_p
     if address is None:
         pytest.skip("this machine has no network address besides loopback")
     port = unused_port()  # the simulator takes the next one
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LINE_", "LIFF_"))}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "demo",
-        "--port",
-        str(port),
-        cwd=tmp_path,
-        env={**env, "PYTHONPATH": str(ROOT)},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    printed = ""
+    process, _printed = await start_demo(tmp_path, port)
     try:
-        while "Tally:" not in printed:
-            line = await asyncio.wait_for(process.stdout.readline(), 60)
-            assert line, f"demo exited early:\n{printed}"
-            printed += line.decode()
         for listening in (port, port + 1):
             _, writer = await asyncio.open_connection("127.0.0.1", listening)
             writer.close()

@@ -3,39 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import sys
-from pathlib import Path
 
 import aiohttp
 from aiohttp.test_utils import unused_port
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.processes import clean_env, start_demo
 
 
 async def test_demo_prints_an_answer_form_a_link_page_and_a_tally_that_all_work(tmp_path):
     port = unused_port()  # the simulator takes the next one
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LINE_", "LIFF_"))}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "demo",
-        "--port",
-        str(port),
-        cwd=tmp_path,
-        env={**env, "PYTHONPATH": str(ROOT)},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    printed = ""
+    process, printed = await start_demo(tmp_path, port)
     try:
-        while "password" not in printed:
-            line = await asyncio.wait_for(process.stdout.readline(), 60)
-            assert line, f"demo exited early:\n{printed}"
-            printed += line.decode()
         assert "A drill (訓練) was sent to 30 employees" in printed
         urls = re.findall(r"https?://\S+", printed)
         answer_url = next(u for u in urls if "/_sim/open?" in u)
@@ -89,7 +70,7 @@ async def test_demo_prints_an_answer_form_a_link_page_and_a_tally_that_all_work(
             "tally",
             tally_command.group(2),
             cwd=tmp_path,
-            env={**env, "PYTHONPATH": str(ROOT), "DATABASE_URL": database_url},
+            env=clean_env(DATABASE_URL=database_url),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )

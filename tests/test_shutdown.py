@@ -5,36 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import signal
 import sys
 import time
-from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import unused_port
 
 from tests.conftest import ACCESS_TOKEN, LIFF_ID, LOGIN_CHANNEL_ID, SECRET, until
+from tests.processes import clean_env, read_until, spawn_bot, start_demo
 
-ROOT = Path(__file__).resolve().parent.parent
 STOP_WITHIN = 5.0  # the promise made to operators (see bot/lifecycle.py)
 CLIENTS = 12
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LINE_", "LIFF_"))}
-    return {**env, "PYTHONPATH": str(ROOT), **extra}
-
-
-async def read_until(process: asyncio.subprocess.Process, marker: str) -> str:
-    printed = ""
-    while marker not in printed:
-        line = await asyncio.wait_for(process.stdout.readline(), 60)
-        assert line, f"exited early:\n{printed}"
-        printed += line.decode()
-    return printed
 
 
 async def hammer(session: aiohttp.ClientSession, requests: list, done: list[int]) -> None:
@@ -75,13 +59,8 @@ async def signal_mid_traffic(
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 async def test_demo_stops_quickly_mid_traffic(tmp_path, sig):
     port = unused_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "demo", "--port", str(port),
-        cwd=tmp_path, env=clean_env(), stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
+    process, printed = await start_demo(tmp_path, port)
     try:
-        printed = await read_until(process, "Tally:")
         urls = re.findall(r"https?://\S+", printed)
         answer_url = next(u for u in urls if "/_sim/open?" in u)
         chat_url = next(u for u in urls if "/_sim/chat/" in u)
@@ -121,10 +100,7 @@ async def test_serve_stops_quickly_mid_traffic_on_sigterm(tmp_path, sim):
         sys.executable, "-m", "bot", "migrate", cwd=tmp_path, env=env
     )
     assert await migrate.wait() == 0
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "serve", cwd=tmp_path, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
+    process = await spawn_bot("serve", cwd=tmp_path, env=env)
     try:
         await read_until(process, "serving on")
         sim.config.webhook_url = f"http://127.0.0.1:{port}/callback"
