@@ -1,6 +1,7 @@
 """The organisation's settings: 連絡先情報閲覧可 (maintainers may see LINE display names) and the
 chosen monthly message pack."""
 
+from domain import audit
 from domain.errors import Invalid
 from models import OrganizationSettings
 
@@ -16,13 +17,19 @@ async def get_settings() -> OrganizationSettings:
 
 
 async def update_settings(
-    *, contact_info_viewable: bool, monthly_pack: int
+    *, contact_info_viewable: bool, monthly_pack: int, actor: str, via: str = "console"
 ) -> OrganizationSettings:
-    """Change the settings; the pack must be one of PACKS."""
+    """Change the settings (the pack must be one of PACKS); what changed, before and after,
+    goes to the audit log."""
     if monthly_pack not in PACKS:
         raise Invalid("月間メッセージ数のプランを選択してください。", code="invalid_pack")
     row = await get_settings()
-    row.contact_info_viewable = contact_info_viewable
-    row.monthly_pack = monthly_pack
+    wanted = {"contact_info_viewable": contact_info_viewable, "monthly_pack": monthly_pack}
+    changed = {k: [getattr(row, k), v] for k, v in wanted.items() if getattr(row, k) != v}
+    if not changed:
+        return row
+    for name, (_was, now) in changed.items():
+        setattr(row, name, now)
     await row.save()
+    await audit.record(via, actor, "settings_changed", target="settings", detail=changed)
     return row

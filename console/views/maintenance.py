@@ -195,25 +195,17 @@ async def settings_update(request: web.Request) -> web.Response:
     viewable = form.get("contact_info_viewable") == "on"
     pack_raw = str(form.get("monthly_pack", ""))
     pack = int(pack_raw) if pack_raw.isdigit() and len(pack_raw) < 9 else 0
-    before = await settings.get_settings()
-    was = {
-        "contact_info_viewable": before.contact_info_viewable,
-        "monthly_pack": before.monthly_pack,
-    }
     try:
-        row = await settings.update_settings(contact_info_viewable=viewable, monthly_pack=pack)
+        await settings.update_settings(
+            contact_info_viewable=viewable, monthly_pack=pack, actor=request[VIEWER].login
+        )
     except Invalid as exc:
+        before = await settings.get_settings()
         return render(
             request,
             "settings.html",
             {"settings": before, "packs": settings.PACKS, "error": exc.message},
             status=HTTPStatus.BAD_REQUEST,
-        )
-    now = {"contact_info_viewable": row.contact_info_viewable, "monthly_pack": row.monthly_pack}
-    changed = {name: [was[name], now[name]] for name in now if was[name] != now[name]}
-    if changed:
-        await audit.record(
-            "console", request[VIEWER].login, "settings_changed", target="settings", detail=changed
         )
     raise web.HTTPSeeOther(str(request.app.router["settings"].url_for().with_query(done="saved")))
 
