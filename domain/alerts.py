@@ -273,16 +273,11 @@ async def close_alert(alert_id: int) -> Alert:
     return alert
 
 
-@dataclass(frozen=True)
-class AlertSummary:
-    """One alert in a list: what it is and how far answering has got in the viewer's scope."""
+class AnsweredShare:
+    """How far answering has got, for anything with a title, drill flag, total and answered."""
 
-    id: int
     title: str
     drill: bool
-    sender: str
-    started_at: datetime
-    closed_at: datetime | None
     total: int
     answered: int
 
@@ -295,6 +290,20 @@ class AlertSummary:
     def rate(self) -> float:
         """Answered share, 0-100."""
         return 100.0 * self.answered / self.total if self.total else 0.0
+
+
+@dataclass(frozen=True)
+class AlertSummary(AnsweredShare):
+    """One alert in a list: what it is and how far answering has got in the viewer's scope."""
+
+    id: int
+    title: str
+    drill: bool
+    sender: str
+    started_at: datetime
+    closed_at: datetime | None
+    total: int
+    answered: int
 
 
 async def alert_summaries(scope: Scope, limit: int = 200) -> list[AlertSummary]:

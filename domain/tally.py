@@ -13,7 +13,7 @@ from typing import Any
 
 from tortoise import connections
 
-from domain.alerts import display_title, find_alert
+from domain.alerts import AnsweredShare, display_title, find_alert
 from domain.check_items import CheckItem, parse_items
 from domain.errors import Forbidden
 from domain.scope import Scope
@@ -44,7 +44,7 @@ class DepartmentTally:
 
 
 @dataclass
-class Tally:
+class Tally(AnsweredShare):
     """Counts per item and choice, answered/unanswered, and per department."""
 
     alert_id: int
@@ -60,16 +60,6 @@ class Tally:
     def unanswered(self) -> int:
         """Recipients who have not answered."""
         return self.total - self.answered
-
-    @property
-    def shown_title(self) -> str:
-        """The title with the drill marking."""
-        return display_title(self.title, self.drill)
-
-    @property
-    def rate(self) -> float:
-        """Answered share, 0-100."""
-        return 100.0 * self.answered / self.total if self.total else 0.0
 
 
 async def _query(sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
