@@ -103,7 +103,7 @@ def build_workers(
     config: Config, line: LineApi, engine_settings: EngineSettings | None = None
 ) -> list[Worker]:
     """The workers `config.workers` names, wired to LINE."""
-    handlers = EventHandlers(line, config.public_base_url)
+    handlers = EventHandlers(line, config)
     engine = DeliveryEngine(
         line, partial(messages.delivery_message, liff_url=config.liff_url), engine_settings
     )

@@ -12,6 +12,10 @@ from linebot.v3.webhooks import (
     AccountLinkEvent,
     Event,
     FollowEvent,
+    GroupSource,
+    JoinEvent,
+    LeaveEvent,
+    MemberJoinedEvent,
     MessageEvent,
     PostbackEvent,
     TextMessageContent,
@@ -20,6 +24,8 @@ from linebot.v3.webhooks import (
 )
 
 from bot import messages
+from bot.config import Config
+from bot.group_handlers import GroupHandlers
 from bot.line_api import LineApi
 from domain import linking
 from domain.errors import NotFound
@@ -62,15 +68,26 @@ def _user_id(event: Any) -> str | None:
 class EventHandlers:
     """The bot's reactions to webhook events."""
 
-    def __init__(self, line: LineApi, public_base_url: str) -> None:
+    def __init__(self, line: LineApi, config: Config) -> None:
         self.line = line
-        self.public_base_url = public_base_url
+        self.config = config
+        self.public_base_url = config.public_base_url
+        self.groups = GroupHandlers(line, config)
         self.table: dict[type, Callable[[Any], Awaitable[None]]] = {
             FollowEvent: self.on_follow,
             UnfollowEvent: self.on_unfollow,
             MessageEvent: self.on_message,
             PostbackEvent: self.on_postback,
             AccountLinkEvent: self.on_account_link,
+            JoinEvent: self.groups.on_join,
+            LeaveEvent: self.groups.on_leave,
+            MemberJoinedEvent: self.groups.on_member_joined,
+        }
+        # Messages and postbacks whose source is a group go to the admin-group handlers;
+        # those from a multi-person chat (room) are ignored.
+        self.group_table: dict[type, Callable[[Any], Awaitable[None]]] = {
+            MessageEvent: self.groups.on_message,
+            PostbackEvent: self.groups.on_postback,
         }
 
     async def dispatch(self, payload: dict[str, Any]) -> None:
@@ -88,7 +105,10 @@ class EventHandlers:
             event = Event.from_dict(payload)
         except Exception as exc:  # the SDK raises KeyError, TypeError, ValidationError...
             raise UnreadableEvent(type(exc).__name__) from None
-        handler = self.table.get(type(event))
+        if isinstance(event.source, GroupSource):
+            handler = self.group_table.get(type(event)) or self.table.get(type(event))
+        else:
+            handler = self.table.get(type(event))
         if handler is not None:
             await handler(event)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from line_simulator import account_link, chat, liff_host, login, messaging
+from line_simulator import account_link, chat, groups, liff_host, login, messaging, richmenu
 
 ROUTES = [
     # api.line.me / api-data.line.me: Messaging API
@@ -17,6 +17,8 @@ ROUTES = [
     ),
     web.get("/v2/bot/profile/{user_id}", messaging.get_profile, name="profile"),
     web.post("/v2/bot/user/{user_id}/linkToken", messaging.issue_link_token, name="link_token"),
+    *richmenu.ROUTES,
+    *groups.ROUTES,
     web.route("*", "/v2/{tail:.*}", messaging.not_found, name="v2_not_found"),
     # api.line.me / access.line.me: LINE Login
     web.post("/oauth2/v2.1/verify", login.verify, name="verify"),

@@ -14,8 +14,10 @@ from line_simulator import ids
 from line_simulator.app import create_app
 from line_simulator.clock import Clock
 from line_simulator.config import RETRY_KEY_TTL, SimulatorConfig
+from line_simulator.groups import GroupStore
 from line_simulator.id_tokens import ISSUER, IdTokenSigner
 from line_simulator.ratelimit import TokenBucket
+from line_simulator.richmenu import RichMenuStore
 from line_simulator.state import (
     AcceptedRetry,
     Fault,
@@ -51,6 +53,8 @@ class Simulator:
         self.billable_deliveries = 0
         self.signer = IdTokenSigner()
         self._buckets: dict[str, TokenBucket] = {}
+        self.groups = GroupStore(self)
+        self.richmenus = RichMenuStore(self)
         messaging_validators()  # compile the request schemas once, at startup
         self.app: web.Application = create_app(self)
 

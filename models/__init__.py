@@ -2,6 +2,7 @@
 deliveries, answers and the webhook inbox. Models hold data and queries; they never
 talk to LINE."""
 
+from models.admin_groups import AdminGroup, GroupBindCode, PendingCommand
 from models.alert_templates import Template
 from models.alerts import Alert, AlertRecipient
 from models.answers import Answer, AnswerRevision
@@ -21,10 +22,12 @@ from models.inbox import InboxEvent
 from models.line_accounts import LineAccount
 from models.organization import Department, Employee
 from models.registration import LinkNonce, LinkToken, RegistrationCode
+from models.rich_menus import RichMenu
 from models.throttle import Throttle
 from models.usage import OrganizationSettings, UsageDay
 
 __all__ = [
+    "AdminGroup",
     "Alert",
     "AlertRecipient",
     "AlertRound",
@@ -40,6 +43,7 @@ __all__ = [
     "Department",
     "Employee",
     "EmployeeRole",
+    "GroupBindCode",
     "InboxEvent",
     "InboxStatus",
     "LineAccount",
@@ -47,7 +51,9 @@ __all__ = [
     "LinkToken",
     "Medium",
     "OrganizationSettings",
+    "PendingCommand",
     "RegistrationCode",
+    "RichMenu",
     "Template",
     "Throttle",
     "UsageDay",

@@ -23,6 +23,8 @@ MODEL_MODULES = [
     "models.console",
     "models.audit",
     "models.usage",
+    "models.rich_menus",
+    "models.admin_groups",
 ]
 APP_LABEL = "models"
 
