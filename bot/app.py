@@ -74,7 +74,11 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 async def _clients(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
-    app[LINE] = LineApi(config.line_api_base_url, config.line_channel_access_token)
+    app[LINE] = LineApi(
+        config.line_api_base_url,
+        config.line_channel_access_token,
+        config.line_data_api_base_url,
+    )
     app[QUOTA] = app[LINE]
     app[HTTP] = aiohttp.ClientSession()
     app[ID_TOKENS] = IdTokenVerifier(

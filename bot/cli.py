@@ -1,5 +1,5 @@
 """The command line: `python -m bot serve|migrate|send|remind|tally|close|registration-codes|
-employees|user|demo`. Each command parses its arguments, calls domain functions and prints
+employees|user|admin-group|richmenu|demo`. Each command parses its arguments, calls domain functions and prints
 the result. The LINE SDK and the web server are imported only by the commands that use them,
 so `tally` and `migrate` start fast."""
 
@@ -51,7 +51,11 @@ async def _deliver_now(config: Config, alert_id: int, round_: int) -> None:
     from bot.line_api import LineApi
     from domain.delivery import DeliveryEngine, delivery_counts
 
-    line = LineApi(config.line_api_base_url, config.line_channel_access_token)
+    line = LineApi(
+        config.line_api_base_url,
+        config.line_channel_access_token,
+        config.line_data_api_base_url,
+    )
     try:
         render = partial(messages.delivery_message, liff_url=config.liff_url)
         await DeliveryEngine(line, render).run_until_idle(alert_id)
@@ -286,6 +290,59 @@ async def employees(config: Config, args: argparse.Namespace) -> None:
     await _with_database(config, work)
 
 
+async def admin_group(config: Config, args: argparse.Namespace) -> None:
+    """Admin groups: issue a one-time bind code (shown once), list bound groups, unbind one."""
+    from domain import admin_groups, audit
+
+    async def work() -> None:
+        if args.action == "code":
+            issued = await admin_groups.issue_bind_code("cli", timedelta(minutes=args.ttl_minutes))
+            await audit.record(
+                "cli", "cli", "group_bind_code_issued", detail={"ttl_minutes": args.ttl_minutes}
+            )
+            print(f"bind code {issued.code} (valid until {jst(issued.expires_at)}, once)")
+            print(f"  in the LINE group, a sender (発信権限者) posts: /bind {issued.code}")
+        elif args.action == "list":
+            groups = await admin_groups.bound_groups()
+            print("group_id,bound_by,bound_at")
+            for group in groups:
+                print(f"{group.group_id},{group.bound_by},{jst(group.bound_at)}")
+        else:
+            if not await admin_groups.unbind_group(args.group_id):
+                raise CommandError(f"no admin group {args.group_id!r}")
+            await audit.record("cli", "cli", "group_unbind", target=args.group_id)
+            print(f"group {args.group_id} unbound (the bot stays in it until removed in LINE)")
+
+    if args.action == "code" and not 1 <= args.ttl_minutes <= 7 * 24 * 60:
+        raise CommandError("--ttl-minutes must be between 1 and 10080")
+    await _with_database(config, work)
+
+
+async def richmenu(config: Config, args: argparse.Namespace) -> None:
+    """Rich menus: `sync` makes LINE show the menus of bot/richmenu_spec.py (idempotent)."""
+    config.require("line_channel_access_token")
+    require_https_line_hosts(config)
+    from bot.line_api import LineApi
+    from bot.richmenus import RichMenuSyncError, sync
+
+    async def work() -> None:
+        line = LineApi(
+            config.line_api_base_url,
+            config.line_channel_access_token,
+            config.line_data_api_base_url,
+        )
+        try:
+            report = await sync(line)
+        except RichMenuSyncError as exc:
+            raise CommandError(str(exc)) from None
+        finally:
+            await line.close()
+        for line_text in report.lines():
+            print(line_text)
+
+    await _with_database(config, work)
+
+
 def alert_number(raw: str) -> int:
     """An alert number as typed: a positive whole number."""
     if not raw.isdigit() or not 0 < int(raw) < 2**31:
@@ -333,6 +390,15 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--dry-run", action="store_true", help="check and count; write nothing")
     q = actions.add_parser("export", help="write every employee as CSV (UTF-8 with BOM)")
     q.add_argument("file", nargs="?", help="output file (default: standard output)")
+    p = sub.add_parser("admin-group", help="admin groups: bind codes, list, unbind")
+    actions = p.add_subparsers(dest="action", required=True)
+    q = actions.add_parser("code", help="issue a one-time bind code (shown once)")
+    q.add_argument("--ttl-minutes", type=int, default=60, help="how long it works (default 60)")
+    actions.add_parser("list", help="list the bound admin groups")
+    q = actions.add_parser("unbind", help="unbind an admin group")
+    q.add_argument("group_id")
+    p = sub.add_parser("richmenu", help="rich menus: sync them to LINE")
+    p.add_argument("action", choices=["sync"], help="create or update the menus (idempotent)")
     p = sub.add_parser("demo", help="run the bot, the local LINE platform and a demo company")
     p.add_argument("--port", type=int, default=None, help="bot port (simulator uses port+1)")
     p.add_argument(
@@ -368,6 +434,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "registration-codes": lambda: registration_codes(config, args),
             "user": lambda: user(config, args),
             "employees": lambda: employees(config, args),
+            "admin-group": lambda: admin_group(config, args),
+            "richmenu": lambda: richmenu(config, args),
         }
         asyncio.run(commands[args.command]())
     except (ConfigError, CommandError, DomainError) as exc:

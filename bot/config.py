@@ -25,6 +25,7 @@ class Config:
     line_login_channel_id: str = ""
     liff_id: str = ""
     line_api_base_url: str = "https://api.line.me"
+    line_data_api_base_url: str = "https://api-data.line.me"
     line_access_base_url: str = "https://access.line.me"
     liff_base_url: str = "https://liff.line.me"
     public_base_url: str = "http://localhost:8080"
@@ -70,6 +71,7 @@ class Config:
         return replace(
             self,
             line_api_base_url=base_url,
+            line_data_api_base_url=base_url,
             line_access_base_url=base_url,
             liff_base_url=f"{base_url}/liff",
         )
@@ -123,9 +125,15 @@ SERVE_REQUIRED = (
     "secret_key",
 )
 
-# LINE hosts that vouch for identities (ID-token verify, account linking, LIFF). Over plain
-# http their answers could be forged, so serve refuses it except on this machine.
-LINE_HOSTS = ("line_api_base_url", "line_access_base_url", "liff_base_url")
+# LINE hosts that vouch for identities (ID-token verify, account linking, LIFF) or receive the
+# channel access token (the data host). Over plain http their answers could be forged and the
+# token read, so serve refuses it except on this machine.
+LINE_HOSTS = (
+    "line_api_base_url",
+    "line_data_api_base_url",
+    "line_access_base_url",
+    "liff_base_url",
+)
 LOOPBACK_NAMES = ("localhost",)
 
 

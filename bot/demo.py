@@ -17,6 +17,7 @@ from bot.config import Config, demo_secret_key, is_loopback
 from bot.lifecycle import make_runner, stop_runners, wait_for_stop_signal
 from bot.line_api import LineApi
 from bot.messages import alert_url
+from bot.richmenus import sync as sync_rich_menus
 from domain.alerts import find_departments, find_template, start_alert
 from domain.console_users import add_user
 from domain.linking import attach_line_account, issue_registration_code, record_link_token
@@ -93,6 +94,24 @@ async def seed_company(sim) -> tuple[list[tuple[Employee, str]], list[Employee]]
     return pairs, unlinked
 
 
+DEMO_ADMIN_GROUP = "防災対策本部"
+
+
+async def seed_admin_group(sim, senders: list[tuple[Employee, str]]) -> str:
+    """The admin group 「防災対策本部」: these employees made senders (発信権限者) and its
+    members, the bot invited, and the group bound by the first of them posting a one-time
+    code, as people do it. Return the group ID."""
+    from domain.admin_groups import issue_bind_code
+    from models import EmployeeRole
+
+    await Employee.filter(id__in=[e.id for e, _ in senders]).update(role=EmployeeRole.SENDER)
+    group = sim.groups.create(DEMO_ADMIN_GROUP, [user_id for _, user_id in senders])
+    await sim.groups.invite_bot(group.group_id)
+    issued = await issue_bind_code("demo")
+    await sim.groups.text(group.group_id, senders[0][1], f"/bind {issued.code}")
+    return group.group_id
+
+
 def simulator_available() -> bool:
     """Whether the local LINE platform can be imported (a source checkout, not a wheel)."""
     return importlib.util.find_spec("line_simulator") is not None
@@ -166,11 +185,19 @@ async def run_demo(base: Config, port: int | None = None, host: str = DEMO_HOST)
         await web.TCPSite(bot_runner, host, port).start()
         # The app's cleanup context has opened the database for this process.
         pairs, unlinked = await seed_company(sim)
+        # Both rich menus on the local platform: the unlinked one as everyone's default, the
+        # linked one bulk-linked to the employees just linked.
+        menus = LineApi(config.line_api_base_url, DEMO_ACCESS_TOKEN, config.line_data_api_base_url)
+        try:
+            await sync_rich_menus(menus)
+        finally:
+            await menus.close()
         await sim.follow(newcomer.user_id)  # greeted in chat, with the 連携 button
         template = await find_template("earthquake")
         started = await start_alert(template, drill=True, sender_name="総務部 防災担当")
         issued = await issue_registration_code(unlinked[0])
         console_password = await seed_console_users(pairs[0][0].department_id)
+        admin_group_id = await seed_admin_group(sim, [pairs[0], pairs[6]])
         line = LineApi(sim_url, DEMO_ACCESS_TOKEN)
         try:
             link_token = await line.issue_link_token(newcomer.user_id)
@@ -193,6 +220,8 @@ Anpi demo is running (Ctrl-C to stop). A drill (訓練) was sent to {started.rec
   and sign in with employee code {issued.employee_code} and registration code {issued.code}:
       {link_url}
     (or open {sim_url}/_sim/chat/{newcomer.user_id} and send 「連携」)
+  Admin group 「{DEMO_ADMIN_GROUP}」 (senders {pairs[0][0].name} and {pairs[6][0].name}; post
+  /help, 訓練, /status …):  {sim_url}/_sim/group/{admin_group_id}
   Tally:  DATABASE_URL={DEMO_DATABASE} {Path(".venv/bin/python")} -m bot tally {started.alert.id}
   Console (watch the tally fill up):  {bot_url}/console/
       sign in as {DEMO_MAINTAINER} (メンテナンス担当者, everything) or {DEMO_SUPERVISOR}

@@ -23,22 +23,29 @@ from linebot.v3.webhooks import (
     UserSource,
 )
 
-from bot import messages
+from bot import messages, richmenus
 from bot.config import Config
 from bot.group_handlers import GroupHandlers
 from bot.line_api import LineApi
-from domain import linking
+from domain import answers, linking, organization
 from domain.errors import NotFound
 from domain.inbox import UnreadableEvent
+from models import Employee
 
 log = logging.getLogger(__name__)
 
 
 class PostbackAction(enum.Enum):
-    """What a postback button asks for."""
+    """What a postback button (a rich menu area or a button in chat) asks for."""
 
     LINK = "link"
+    HELP = "help"
+    ANSWER = "answer"
+    MY_ANSWER = "my_answer"
+    LINK_INFO = "link_info"
     UNLINK = "unlink"
+    UNLINK_CONFIRM = "unlink_confirm"
+    UNLINK_CANCEL = "unlink_cancel"
     UNKNOWN = "unknown"
 
 
@@ -51,11 +58,21 @@ def parse_postback(data: str) -> PostbackAction:
         return PostbackAction.UNKNOWN
 
 
+# The same words typed in chat do what the rich menu's areas do.
 TEXT_COMMANDS = {
     messages.LINK_WORD: PostbackAction.LINK,
     "LINE連携": PostbackAction.LINK,
+    "LINE連携する": PostbackAction.LINK,
     messages.UNLINK_WORD: PostbackAction.UNLINK,
+    messages.ANSWER_WORD: PostbackAction.ANSWER,
+    "最新の安否確認に回答": PostbackAction.ANSWER,
+    messages.MY_ANSWER_WORD: PostbackAction.MY_ANSWER,
+    messages.LINK_INFO_WORD: PostbackAction.LINK_INFO,
+    messages.HELP_WORD: PostbackAction.HELP,
+    "ヘルプ": PostbackAction.HELP,
 }
+# What an unlinked user may do; anything else tells them to link first.
+OPEN_TO_UNLINKED = {PostbackAction.LINK, PostbackAction.HELP, PostbackAction.UNLINK_CANCEL}
 
 
 def _user_id(event: Any) -> str | None:
@@ -113,13 +130,14 @@ class EventHandlers:
             await handler(event)
 
     async def on_follow(self, event: FollowEvent) -> None:
-        """A new (or returning) friend: record it, greet, tell how to link."""
+        """A new (or returning) friend: record it, greet, and show the menu that fits."""
         user_id = _user_id(event)
         if user_id is None:
             return
         employee = await linking.record_follow(user_id)
         reply = messages.welcome_back() if employee is not None else messages.greeting()
         await self.line.reply(event.reply_token, reply)
+        await richmenus.show_menu(self.line, user_id, linked=employee is not None)
 
     async def on_unfollow(self, event: UnfollowEvent) -> None:
         """Blocked: LINE will silently drop our messages, so stop counting them as reach."""
@@ -128,10 +146,10 @@ class EventHandlers:
             await linking.record_unfollow(user_id)
 
     async def on_message(self, event: MessageEvent) -> None:
-        """Chat text is never an answer: run a command word or say how to answer."""
+        """Chat text is never an answer: run a menu word, or say how to answer."""
         user_id = _user_id(event)
         if user_id is None:
-            return  # group chat: admin commands arrive with a later feature
+            return
         message = event.message
         word = message.text.strip() if isinstance(message, TextMessageContent) else ""
         action = TEXT_COMMANDS.get(word)
@@ -139,30 +157,63 @@ class EventHandlers:
             await self._run(action, user_id, event.reply_token)
             return
         employee = await linking.linked_employee(user_id)
-        await self.line.reply(event.reply_token, messages.how_to_answer(employee is not None))
+        latest = None
+        if employee is not None:
+            open_alerts = await answers.open_alerts_for(employee, limit=1)
+            latest = open_alerts[0].alert if open_alerts else None
+        reply = messages.how_to_answer(employee is not None, latest, self.config.liff_url)
+        await self.line.reply(event.reply_token, reply)
 
     async def on_postback(self, event: PostbackEvent) -> None:
-        """A button in chat was tapped."""
+        """A rich menu area or a button in chat was tapped."""
         user_id = _user_id(event)
         if user_id is None:
             return
         await self._run(parse_postback(event.postback.data), user_id, event.reply_token)
 
     async def _run(self, action: PostbackAction, user_id: str, reply_token: str | None) -> None:
+        employee = await linking.linked_employee(user_id)
+        if employee is None and action not in OPEN_TO_UNLINKED:
+            await self.line.reply(reply_token, messages.link_first())
+            return
         if action is PostbackAction.LINK:
-            employee = await linking.linked_employee(user_id)
-            if employee is not None:
-                await self.line.reply(reply_token, messages.already_linked(employee.name))
-                return
-            token = await self.line.issue_link_token(user_id)
-            await linking.record_link_token(user_id, token)  # the link page accepts only these
-            url = f"{self.public_base_url}/link?{urlencode({'linkToken': token})}"
-            await self.line.reply(reply_token, messages.link_button(url))
+            await self._link(employee, user_id, reply_token)
+            return
+        if action is PostbackAction.HELP:
+            await self.line.reply(reply_token, messages.usage(employee is not None))
+            return
+        if action is PostbackAction.UNLINK_CANCEL:
+            await self.line.reply(reply_token, messages.unlink_cancelled())
+            return
+        assert employee is not None
+        liff_url = self.config.liff_url
+        if action is PostbackAction.ANSWER:
+            reply = messages.open_alerts(await answers.open_alerts_for(employee), liff_url)
+        elif action is PostbackAction.MY_ANSWER:
+            reply = messages.my_answer(await answers.latest_alert_for(employee), liff_url)
+        elif action is PostbackAction.LINK_INFO:
+            department = await organization.department_name(employee.department_id)
+            reply = messages.link_info(employee, department)
         elif action is PostbackAction.UNLINK:
-            employee = await linking.unlink(user_id)
-            await self.line.reply(
-                reply_token, messages.unlinked(employee.name if employee else None)
-            )
+            reply = messages.unlink_confirm(employee.name)
+        elif action is PostbackAction.UNLINK_CONFIRM:
+            unlinked = await linking.unlink(user_id)
+            name = unlinked.name if unlinked is not None else None
+            await self.line.reply(reply_token, messages.unlinked(name))
+            await richmenus.show_menu(self.line, user_id, linked=False)
+            return
+        else:  # an unknown or outdated button
+            reply = messages.usage(linked=True)
+        await self.line.reply(reply_token, reply)
+
+    async def _link(self, employee: Employee | None, user_id: str, reply_token: str | None) -> None:
+        if employee is not None:
+            await self.line.reply(reply_token, messages.already_linked(employee.name))
+            return
+        token = await self.line.issue_link_token(user_id)
+        await linking.record_link_token(user_id, token)  # the link page accepts only these
+        url = f"{self.public_base_url}/link?{urlencode({'linkToken': token})}"
+        await self.line.reply(reply_token, messages.link_button(url))
 
     async def on_account_link(self, event: AccountLinkEvent) -> None:
         """LINE finished the account-link dialog: bind on `ok` with a valid nonce."""
@@ -178,3 +229,4 @@ class EventHandlers:
             await self.line.reply(event.reply_token, messages.link_failed(exc.message))
             return
         await self.line.reply(event.reply_token, messages.link_done(employee.name))
+        await richmenus.show_menu(self.line, user_id, linked=True)

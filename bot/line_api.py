@@ -11,9 +11,14 @@ import aiohttp
 from linebot.v3.messaging import (
     AsyncApiClient,
     AsyncMessagingApi,
+    AsyncMessagingApiBlob,
     Configuration,
+    CreateRichMenuAliasRequest,
     MulticastRequest,
     ReplyMessageRequest,
+    RichMenuBulkLinkRequest,
+    RichMenuRequest,
+    UpdateRichMenuAliasRequest,
 )
 from linebot.v3.messaging.exceptions import ApiException
 
@@ -24,9 +29,10 @@ log = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=15)
 MONTHLY_LIMIT_MESSAGE = "You have reached your monthly limit."
+BULK_LINK_MAX = 500  # users per bulk link call
 
 
-def _error_message(exc: ApiException) -> str:
+def error_message(exc: ApiException) -> str:
     """LINE's `message` from an error body, or the raw status."""
     try:
         body = json.loads(exc.body or "{}")
@@ -45,7 +51,7 @@ def _error_message(exc: ApiException) -> str:
 
 def classify(exc: ApiException) -> SendResult:
     """Map an API error to what the sender should do about it."""
-    message = _error_message(exc)
+    message = error_message(exc)
     status = exc.status
     if status == 409:
         return SendResult(SendOutcome.ALREADY_ACCEPTED, status, message)
@@ -57,15 +63,23 @@ def classify(exc: ApiException) -> SendResult:
 
 
 class LineApi:
-    """Sends replies, pushes and multicasts, issues link tokens, reads profiles."""
+    """Sends replies, pushes and multicasts, issues link tokens, reads profiles, manages rich
+    menus (their images go to the data host)."""
 
-    def __init__(self, base_url: str, access_token: str) -> None:
+    def __init__(self, base_url: str, access_token: str, data_base_url: str | None = None) -> None:
         self._client = AsyncApiClient(Configuration(host=base_url, access_token=access_token))
         self._api = AsyncMessagingApi(self._client)
+        # The SDK sends blobs to the host its configuration names, so the data host needs a
+        # client of its own.
+        self._data_client = AsyncApiClient(
+            Configuration(host=data_base_url or base_url, access_token=access_token)
+        )
+        self._blob = AsyncMessagingApiBlob(self._data_client)
 
     async def close(self) -> None:
-        """Close the underlying HTTP session."""
+        """Close the underlying HTTP sessions."""
         await self._client.close()
+        await self._data_client.close()
 
     async def reply(self, reply_token: str | None, messages: list[dict[str, Any]]) -> bool:
         """Reply (free of charge); False when LINE refused (e.g. an expired token)."""
@@ -75,7 +89,7 @@ class LineApi:
         try:
             await self._api.reply_message(request, _request_timeout=REQUEST_TIMEOUT)
         except ApiException as exc:
-            log.warning("reply refused: %s %s", exc.status, _error_message(exc))
+            log.warning("reply refused: %s %s", exc.status, error_message(exc))
             return False
         except (TimeoutError, aiohttp.ClientError) as exc:
             log.warning("reply failed: %s", type(exc).__name__)
@@ -135,3 +149,98 @@ class LineApi:
             log.warning("quota consumption lookup failed: %s", type(exc).__name__)
             return None
         return response.total_usage
+
+    # Rich menus: these raise ApiException (and aiohttp errors); bot/richmenus.py decides.
+
+    async def create_rich_menu(self, request_json: dict[str, Any]) -> str:
+        """Create a rich menu from its JSON (LINE's rich menu object); return its ID."""
+        request = RichMenuRequest.from_dict(request_json)
+        response = await self._api.create_rich_menu(request, _request_timeout=REQUEST_TIMEOUT)
+        return response.rich_menu_id
+
+    async def upload_rich_menu_image(
+        self, rich_menu_id: str, data: bytes, content_type: str = "image/png"
+    ) -> None:
+        """Attach the image to a rich menu (once per menu: LINE cannot replace it)."""
+        await self._blob.set_rich_menu_image(
+            rich_menu_id,
+            data,
+            _headers={"Content-Type": content_type},
+            _request_timeout=REQUEST_TIMEOUT,
+        )
+
+    async def list_rich_menus(self) -> list[tuple[str, str]]:
+        """Every rich menu of the channel as (ID, name)."""
+        response = await self._api.get_rich_menu_list(_request_timeout=REQUEST_TIMEOUT)
+        return [(menu.rich_menu_id, menu.name) for menu in response.richmenus]
+
+    async def has_rich_menu_image(self, rich_menu_id: str) -> bool:
+        """Whether the rich menu has its image (LINE answers 404 for the content otherwise)."""
+        try:
+            await self._blob.get_rich_menu_image(rich_menu_id, _request_timeout=REQUEST_TIMEOUT)
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    async def delete_rich_menu(self, rich_menu_id: str) -> None:
+        """Delete a rich menu."""
+        await self._api.delete_rich_menu(rich_menu_id, _request_timeout=REQUEST_TIMEOUT)
+
+    async def get_default_rich_menu_id(self) -> str | None:
+        """The default rich menu's ID, or None when there is none."""
+        try:
+            response = await self._api.get_default_rich_menu_id(_request_timeout=REQUEST_TIMEOUT)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return response.rich_menu_id
+
+    async def set_default_rich_menu(self, rich_menu_id: str) -> None:
+        """Show this rich menu to every user without a menu of their own."""
+        await self._api.set_default_rich_menu(rich_menu_id, _request_timeout=REQUEST_TIMEOUT)
+
+    async def alias_target(self, alias_id: str) -> str | None:
+        """The rich menu an alias points to, or None when the alias does not exist."""
+        try:
+            response = await self._api.get_rich_menu_alias(
+                alias_id, _request_timeout=REQUEST_TIMEOUT
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return response.rich_menu_id
+
+    async def create_or_update_alias(self, alias_id: str, rich_menu_id: str) -> None:
+        """Point an alias at a rich menu, creating the alias when it does not exist yet."""
+        if await self.alias_target(alias_id) is None:
+            request = CreateRichMenuAliasRequest(
+                rich_menu_alias_id=alias_id, rich_menu_id=rich_menu_id
+            )
+            await self._api.create_rich_menu_alias(request, _request_timeout=REQUEST_TIMEOUT)
+        else:
+            update = UpdateRichMenuAliasRequest(rich_menu_id=rich_menu_id)
+            await self._api.update_rich_menu_alias(
+                alias_id, update, _request_timeout=REQUEST_TIMEOUT
+            )
+
+    async def link_rich_menu(self, user_id: str, rich_menu_id: str) -> None:
+        """Show this rich menu to one user (it beats the default)."""
+        await self._api.link_rich_menu_id_to_user(
+            user_id, rich_menu_id, _request_timeout=REQUEST_TIMEOUT
+        )
+
+    async def unlink_rich_menu(self, user_id: str) -> None:
+        """Take the user's own rich menu away, so the default shows again."""
+        await self._api.unlink_rich_menu_id_from_user(user_id, _request_timeout=REQUEST_TIMEOUT)
+
+    async def link_rich_menu_bulk(self, user_ids: list[str], rich_menu_id: str) -> None:
+        """Link a rich menu to many users, 500 per call (LINE applies it asynchronously)."""
+        for start in range(0, len(user_ids), BULK_LINK_MAX):
+            request = RichMenuBulkLinkRequest(
+                rich_menu_id=rich_menu_id, user_ids=user_ids[start : start + BULK_LINK_MAX]
+            )
+            await self._api.link_rich_menu_id_to_users(request, _request_timeout=REQUEST_TIMEOUT)

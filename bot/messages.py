@@ -6,11 +6,19 @@ from typing import Any
 from urllib.parse import urlencode
 
 from domain.alerts import display_sender, display_title
-from models import Alert, AlertRound, DeliveryKind
+from domain.answers import AlertView, OpenAlert
+from domain.check_items import CheckItem
+from models import Alert, AlertRound, DeliveryKind, Employee
 from web.timefmt import jst
 
 LINK_WORD = "連携"
 UNLINK_WORD = "連携解除"
+ANSWER_WORD = "回答"
+MY_ANSWER_WORD = "自分の回答"
+LINK_INFO_WORD = "連携情報"
+HELP_WORD = "使い方"
+MAX_BUBBLES = 10  # a carousel holds at most 12
+ACCENT = "#B71C1C"
 
 
 def text(body: str) -> dict[str, Any]:
@@ -78,7 +86,7 @@ def link_done(employee_name: str) -> list[dict[str, Any]]:
         text(
             f"LINE連携が完了しました。{employee_name}さん、今後の安否確認・緊急連絡は"
             "このトークに届きます。\n\n"
-            f"連携を解除するには、いつでも「{UNLINK_WORD}」と送信してください。"
+            "下のメニューから最新の安否確認への回答や自分の回答の確認ができます。"
         )
     ]
 
@@ -105,20 +113,278 @@ def unlinked(employee_name: str | None) -> list[dict[str, Any]]:
     return [
         text(
             f"{employee_name}さんとの連携を解除しました。安否確認はLINEに届かなくなります。\n"
+            "LINEのユーザーIDと表示名のほかは、このアカウントの情報を保持していません。\n"
             f"再度連携するには「{LINK_WORD}」と送信してください。"
         )
     ]
 
 
-def how_to_answer(linked: bool) -> list[dict[str, Any]]:
-    """A chat text is not an answer: say how to answer instead."""
+def how_to_answer(linked: bool, latest_open: Alert | None, liff_url: str) -> list[dict[str, Any]]:
+    """The seed's rule: a chat text is not an answer. Say so and show the button that does
+    answer (the newest open alert's form), or the link button when not linked."""
     body = (
         "トークへのテキスト返信は安否回答になりません。\n"
         "安否確認のメッセージにある「回答する」ボタンから回答画面を開いて回答してください。"
     )
     if not linked:
-        body += f"\n\nまだ社員情報と連携されていません。「{LINK_WORD}」と送信して連携してください。"
-    return [text(body)]
+        return [text(body + "\n\nまだ社員情報と連携されていません。"), link_prompt()]
+    if latest_open is None:
+        return [text(body + "\n\n現在、回答が必要な安否確認はありません。")]
+    return [text(body), answer_button(latest_open, liff_url)]
+
+
+def answer_button(alert: Alert, liff_url: str) -> dict[str, Any]:
+    """A button that opens the answer form of one alert."""
+    title = display_title(alert.title, alert.drill)
+    return {
+        "type": "template",
+        "altText": f"{title}: 回答する"[:400],
+        "template": {
+            "type": "buttons",
+            "text": _clip(title, 160),
+            "actions": [{"type": "uri", "label": "回答する", "uri": alert_url(liff_url, alert.id)}],
+        },
+    }
+
+
+def link_first() -> list[dict[str, Any]]:
+    """An unlinked user asked for something only a linked employee has."""
+    return [
+        text(
+            "この機能を使うには、社員情報とLINEの連携が必要です。\n"
+            "下のボタンから連携の手続きをしてください。"
+        ),
+        link_prompt(),
+    ]
+
+
+def usage(linked: bool) -> list[dict[str, Any]]:
+    """使い方: how to answer, how to link, who to ask."""
+    answer = (
+        "【回答のしかた】\n"
+        "災害時などに安否確認のメッセージが届きます。メッセージの「回答する」ボタンを押し、"
+        "回答画面で各項目を選んで「回答する」を押してください。回答は何度でも修正できます。\n"
+        "メニューの「最新の安否確認に回答」からも回答画面を開けます。"
+        "トークへの文字の返信は回答になりません。"
+    )
+    link = (
+        "【LINE連携のしかた】\n"
+        "総務部などの担当者から受け取った社員番号と登録コードを用意し、"
+        "メニューの「LINE連携する」(または「連携」と送信)から手続きしてください。"
+    )
+    if linked:
+        link = (
+            "【連携の確認・解除】\n"
+            "メニューの「連携情報」で連携中の社員情報を確認できます。"
+            "機種変更などで連携を解除するときは「連携情報」の「連携解除」から手続きしてください。"
+        )
+    ask = (
+        "【お問い合わせ】\n"
+        "登録コードの再発行や使い方のご質問は、社内の安否確認担当者(総務部など)に"
+        "お問い合わせください。"
+    )
+    return [text(f"{answer}\n\n{link}\n\n{ask}")]
+
+
+def _note(body: str) -> dict[str, Any]:
+    return {"type": "text", "text": body, "wrap": True, "size": "sm"}
+
+
+def _clip(value: str, limit: int) -> str:
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def _status_row(label: str, value: str, color: str = "#333333") -> dict[str, Any]:
+    return {
+        "type": "box",
+        "layout": "baseline",
+        "spacing": "sm",
+        "contents": [
+            {"type": "text", "text": label, "size": "xs", "color": "#888888", "flex": 2},
+            {"type": "text", "text": value or "-", "size": "sm", "wrap": True, "flex": 5,
+             "color": color},
+        ],
+    }  # fmt: skip
+
+
+def _alert_bubble(item: OpenAlert, liff_url: str) -> dict[str, Any]:
+    alert = item.alert
+    state, color = ("回答済", "#2E7D32") if item.answered else ("未回答", ACCENT)
+    return {
+        "type": "bubble",
+        "size": "kilo",
+        "body": {
+            "type": "box",
+            "layout": "vertical",
+            "spacing": "md",
+            "contents": [
+                _status_row("開始日時", jst(alert.started_at)),
+                _status_row("タイトル", _clip(display_title(alert.title, alert.drill), 200)),
+                _status_row("確認状態", state, color),
+            ],
+        },
+        "footer": {
+            "type": "box",
+            "layout": "vertical",
+            "contents": [
+                {
+                    "type": "button",
+                    "style": "primary" if not item.answered else "secondary",
+                    "color": ACCENT if not item.answered else "#DDDDDD",
+                    "action": {
+                        "type": "uri",
+                        "label": "回答する",
+                        "uri": alert_url(liff_url, alert.id),
+                    },
+                }
+            ],
+        },
+    }
+
+
+def open_alerts(alerts: list[OpenAlert], liff_url: str) -> list[dict[str, Any]]:
+    """最新の安否確認に回答: the open alerts addressed to the employee, newest first."""
+    if not alerts:
+        return [text("現在、回答が必要な安否確認はありません。")]
+    shown = alerts[:MAX_BUBBLES]
+    unanswered = sum(1 for a in shown if not a.answered)
+    alt = f"回答が必要な安否確認: {len(shown)}件(未回答 {unanswered}件)"
+    contents: dict[str, Any] = (
+        _alert_bubble(shown[0], liff_url)
+        if len(shown) == 1
+        else {"type": "carousel", "contents": [_alert_bubble(a, liff_url) for a in shown]}
+    )
+    return [{"type": "flex", "altText": alt, "contents": contents}]
+
+
+def _choice_rows(items: tuple[CheckItem, ...], choices: dict[str, str]) -> list[dict[str, Any]]:
+    return [
+        _status_row(_clip(item.label, 40), choices.get(item.label, "(未選択)")) for item in items
+    ]
+
+
+def my_answer(view: AlertView | None, liff_url: str) -> list[dict[str, Any]]:
+    """自分の回答: the employee's current answer to the latest alert addressed to them."""
+    if view is None:
+        return [text("これまでに届いた安否確認はありません。")]
+    alert, answer = view.alert, view.answer
+    title = _clip(display_title(alert.title, alert.drill), 200)
+    rows: list[dict[str, Any]] = [
+        {"type": "text", "text": title, "weight": "bold", "wrap": True},
+        _status_row("開始日時", jst(alert.started_at)),
+    ]
+    if answer is None:
+        rows.append(_status_row("確認状態", "未回答", ACCENT))
+        alt = f"{title}: 未回答"
+    else:
+        rows.append(_status_row("回答日時", jst(answer.answered_at)))
+        rows.extend(_choice_rows(view.items, answer.choices or {}))
+        rows.append(_status_row("メッセージ", _clip(answer.message, 500)))
+        alt = f"{title}: あなたの回答"
+    if alert.is_closed:
+        rows.append(_status_row("状態", "この安否確認は終了しました"))
+    bubble: dict[str, Any] = {
+        "type": "bubble",
+        "header": {
+            "type": "box",
+            "layout": "vertical",
+            "contents": [{"type": "text", "text": "自分の回答", "weight": "bold", "color": ACCENT}],
+        },
+        "body": {"type": "box", "layout": "vertical", "spacing": "sm", "contents": rows},
+    }
+    if not alert.is_closed:
+        label = "回答する" if answer is None else "回答を修正する"
+        bubble["footer"] = {
+            "type": "box",
+            "layout": "vertical",
+            "contents": [
+                {
+                    "type": "button",
+                    "style": "primary",
+                    "color": ACCENT,
+                    "action": {"type": "uri", "label": label, "uri": alert_url(liff_url, alert.id)},
+                }
+            ],
+        }
+    return [{"type": "flex", "altText": alt[:1500], "contents": bubble}]
+
+
+def link_info(employee: Employee, department_name: str | None) -> list[dict[str, Any]]:
+    """連携情報: the employee record this LINE account is linked to, with 連携解除."""
+    bubble = {
+        "type": "bubble",
+        "header": {
+            "type": "box",
+            "layout": "vertical",
+            "contents": [{"type": "text", "text": "連携情報", "weight": "bold", "color": ACCENT}],
+        },
+        "body": {
+            "type": "box",
+            "layout": "vertical",
+            "spacing": "sm",
+            "contents": [
+                _note("このLINEアカウントは次の社員情報と連携しています。"),
+                _status_row("社員番号", employee.code),
+                _status_row("氏名", employee.name),
+                _status_row("部署", department_name or "(所属なし)"),
+            ],
+        },
+        "footer": {
+            "type": "box",
+            "layout": "vertical",
+            "contents": [
+                {
+                    "type": "button",
+                    "style": "secondary",
+                    "action": {
+                        "type": "postback",
+                        "label": "連携解除",
+                        "data": "action=unlink",
+                        "displayText": UNLINK_WORD,
+                    },
+                }
+            ],
+        },
+    }
+    return [{"type": "flex", "altText": f"連携情報: {employee.code} {employee.name}"[:1500],
+             "contents": bubble}]  # fmt: skip
+
+
+def unlink_confirm(employee_name: str) -> list[dict[str, Any]]:
+    """The confirm step before unlinking."""
+    return [
+        {
+            "type": "template",
+            "altText": "LINE連携を解除しますか?",
+            "template": {
+                "type": "confirm",
+                "text": _clip(
+                    f"{employee_name}さんとのLINE連携を解除しますか?"
+                    "解除すると安否確認がLINEに届かなくなります。",
+                    240,
+                ),
+                "actions": [
+                    {
+                        "type": "postback",
+                        "label": "解除する",
+                        "data": "action=unlink_confirm",
+                        "displayText": "連携を解除する",
+                    },
+                    {
+                        "type": "postback",
+                        "label": "やめる",
+                        "data": "action=unlink_cancel",
+                        "displayText": "やめる",
+                    },
+                ],
+            },
+        }
+    ]
+
+
+def unlink_cancelled() -> list[dict[str, Any]]:
+    """The user chose not to unlink."""
+    return [text("連携解除を取り消しました。連携はそのままです。")]
 
 
 def alert_url(liff_url: str, alert_id: int) -> str:
@@ -172,7 +438,7 @@ def alert_message(
                     "type": "text",
                     "text": header + ("(訓練)" if drill else ""),
                     "weight": "bold",
-                    "color": "#B71C1C",
+                    "color": ACCENT,
                 }
             ],
         },
@@ -184,7 +450,7 @@ def alert_message(
                 {
                     "type": "button",
                     "style": "primary",
-                    "color": "#B71C1C",
+                    "color": ACCENT,
                     "action": {
                         "type": "uri",
                         "label": "回答する",

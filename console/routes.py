@@ -4,7 +4,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from console.views import alerts, maintenance, monitoring, organization, session
+from console.views import admin_groups, alerts, maintenance, monitoring, organization, session
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -19,4 +19,5 @@ def setup_routes(app: web.Application) -> None:
     monitoring.setup_routes(app)  # alert detail, live tally, unanswered, CSV, sending
     organization.setup_routes(app)  # employees, departments, registration codes
     maintenance.setup_routes(app)  # templates, usage, audit log, settings
+    admin_groups.setup_routes(app)  # bound LINE admin groups, bind codes, unbinding
     app.router.add_static("/static/", STATIC_DIR, name="static")

@@ -157,3 +157,39 @@ async def _store(
             answered_at=now,
         )
     return answer
+
+
+@dataclass(frozen=True)
+class OpenAlert:
+    """An open alert addressed to an employee, and whether they have answered it."""
+
+    alert: Alert
+    answered: bool
+
+
+async def open_alerts_for(employee: Employee, limit: int = 10) -> list[OpenAlert]:
+    """The open alerts on this employee's roster, newest first, with their answered state."""
+    alerts = (
+        await Alert.filter(recipients__employee_id=employee.id, closed_at__isnull=True)
+        .order_by("-started_at", "-id")
+        .limit(limit)
+    )
+    answered = set(
+        await Answer.filter(
+            employee_id=employee.id, alert_id__in=[a.id for a in alerts]
+        ).values_list("alert_id", flat=True)
+    )
+    return [OpenAlert(alert, alert.id in answered) for alert in alerts]
+
+
+async def latest_alert_for(employee: Employee) -> AlertView | None:
+    """The newest alert (open or closed) on this employee's roster with their current answer,
+    or None when no alert ever reached them."""
+    recipient = (
+        await AlertRecipient.filter(employee_id=employee.id)
+        .order_by("-alert__started_at", "-alert_id")
+        .first()
+    )
+    if recipient is None:
+        return None
+    return await alert_for(recipient.alert_id, employee)

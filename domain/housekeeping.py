@@ -2,14 +2,16 @@
 
 from datetime import timedelta
 
-from domain import inbox, linking, throttle
+from domain import admin_groups, inbox, linking, throttle
 
 
 async def tidy(inbox_retention: timedelta) -> int:
     """One bounded round of purging: handled webhook events past their retention, expired
-    link tokens and nonces, finished attempt counters. Returns how many rows went."""
+    link tokens and nonces, finished attempt counters, expired admin-group confirmations and
+    bind codes. Returns how many rows went."""
     return (
         await inbox.purge_finished(inbox_retention)
         + await linking.purge_expired()
         + await throttle.purge_stale()
+        + await admin_groups.purge_expired()
     )

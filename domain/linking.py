@@ -244,14 +244,22 @@ async def record_unfollow(user_id: str) -> None:
 
 
 async def unlink(user_id: str) -> Employee | None:
-    """Remove the link between a LINE user and their employee; return who was unlinked."""
+    """Remove the link between a LINE user and their employee; return who was unlinked.
+
+    What stays of the LINE account is what the privacy FAQ allows (user ID, display name);
+    the user's unused link tokens go."""
     account = await LineAccount.get_or_none(user_id=user_id).select_related("employee")
     if account is None or account.employee is None:
         return None
     employee = account.employee
-    account.employee = None
-    account.linked_at = None
-    await account.save(update_fields=["employee_id", "linked_at", "updated_at"])
+    async with in_transaction():
+        # Conditional: two taps of 解除する racing unlink once.
+        done = await LineAccount.filter(id=account.id, employee_id=employee.id).update(
+            employee_id=None, linked_at=None
+        )
+        await LinkToken.filter(user_id=user_id, used_at__isnull=True).delete()
+    if not done:
+        return None
     log.info("LINE account unlinked from employee %s", employee.id)
     return employee
 

@@ -29,3 +29,11 @@ async def unlinked_employees() -> list[Employee]:
         "employee_id", flat=True
     )
     return await Employee.filter(active=True).exclude(id__in=list(linked)).order_by("code")
+
+
+async def department_name(department_id: int | None) -> str | None:
+    """A department's name, or None when there is none."""
+    if department_id is None:
+        return None
+    department = await Department.get_or_none(id=department_id)
+    return department.name if department is not None else None

@@ -59,7 +59,7 @@ def _texts(node: Any) -> list[str]:
     return found
 
 
-def _link_href(uri: str, user_id: str, base: str) -> str:
+def link_href(uri: str, user_id: str, base: str) -> str:
     """Send links into the LIFF host as this user; leave other links alone."""
     if uri.startswith(LINE_LIFF_PREFIX):
         uri = f"{base}/liff/{uri.removeprefix(LINE_LIFF_PREFIX)}"
@@ -83,7 +83,7 @@ def entry_view(entry: TimelineEntry, user_id: str, base: str) -> dict[str, Any]:
     for action in _actions({k: v for k, v in message.items() if k != "type"}):
         label = action.get("label") or action.get("displayText") or action.get("text") or "開く"
         if action["type"] == "uri":
-            href = _link_href(action.get("uri") or action["linkUri"], user_id, base)
+            href = link_href(action.get("uri") or action["linkUri"], user_id, base)
             view["actions"].append({"kind": "link", "label": label, "href": href})
         elif action["type"] == "postback":
             display_text = action.get("displayText") or ""
@@ -112,9 +112,14 @@ def _back(user: SimUser) -> web.HTTPSeeOther:
 
 
 async def index(request: web.Request) -> web.Response:
-    """GET /: the users, with links to their chats."""
+    """GET /: the users and groups, with links to their chats."""
     sim = request.app[SIMULATOR]
-    return render("index.html", title="ユーザー", users=list(sim.users.values()))
+    return render(
+        "index.html",
+        title="ユーザー",
+        users=list(sim.users.values()),
+        groups=list(sim.groups.groups.values()),
+    )
 
 
 async def add_user(request: web.Request) -> web.Response:
@@ -134,10 +139,13 @@ async def chat_page(request: web.Request) -> web.Response:
     base = public_base(sim, request)
     entries = [entry_view(e, user.user_id, base) for e in sim.timelines.get(user.user_id, [])]
     flash = request.query.get("flash")
-    return render("chat.html", title=user.display_name, user=user, entries=entries, flash=flash)
+    menu = sim.richmenus.view(user.user_id)
+    return render(
+        "chat.html", title=user.display_name, user=user, entries=entries, flash=flash, menu=menu
+    )
 
 
-async def _run(user: SimUser, action: Any) -> web.HTTPSeeOther:
+async def run_webhook_action(user: SimUser, action: Any) -> web.HTTPSeeOther:
     """Await a webhook-sending action; a bot that is down must not break the page."""
     try:
         status = await action
@@ -156,7 +164,7 @@ async def send_text(request: web.Request) -> web.Response:
     text = str((await request.post()).get("text", "")).strip()
     if not text:
         raise _back(user)
-    raise await _run(user, sim.send_text(user.user_id, text))
+    raise await run_webhook_action(user, sim.send_text(user.user_id, text))
 
 
 async def send_postback(request: web.Request) -> web.Response:
@@ -165,7 +173,7 @@ async def send_postback(request: web.Request) -> web.Response:
     user = _user(sim, request)
     form = await request.post()
     display_text = str(form.get("display_text", "")) or None
-    raise await _run(
+    raise await run_webhook_action(
         user, sim.postback(user.user_id, str(form.get("data", "")), display_text=display_text)
     )
 
@@ -174,11 +182,11 @@ async def follow(request: web.Request) -> web.Response:
     """POST /_sim/chat/{user_id}/follow: the user adds (or unblocks) the bot."""
     sim = request.app[SIMULATOR]
     user = _user(sim, request)
-    raise await _run(user, sim.follow(user.user_id))
+    raise await run_webhook_action(user, sim.follow(user.user_id))
 
 
 async def unfollow(request: web.Request) -> web.Response:
     """POST /_sim/chat/{user_id}/unfollow: the user blocks the bot."""
     sim = request.app[SIMULATOR]
     user = _user(sim, request)
-    raise await _run(user, sim.unfollow(user.user_id))
+    raise await run_webhook_action(user, sim.unfollow(user.user_id))

@@ -11,6 +11,14 @@ RETRY_KEY_TTL = 24 * 3600.0  # LINE remembers an accepted X-Line-Retry-Key for 2
 # LINE's per-channel limits, requests per second (token bucket, burst of one second).
 DEFAULT_RATES: dict[str, float] = {"multicast": 200.0, "push": 2000.0, "reply": 2000.0}
 
+# Rich menus (LINE's reference): creating and deleting menus is limited per hour, not per
+# second; an image is a PNG or JPEG of at most 1 MB whose size is the menu's.
+RICH_MENU_WRITES_PER_HOUR = 100
+RICH_MENU_IMAGE_MAX_BYTES = 1024 * 1024
+RICH_MENU_IMAGE_TYPES = ("image/png", "image/jpeg")
+MAX_RICH_MENUS = 1000
+MAX_RICH_MENU_ALIASES = 1000
+
 
 @dataclass
 class SimulatorConfig:

@@ -58,18 +58,26 @@ def reply(sim: Simulator, body: Any, retry_key: str | None) -> Outcome:
     if record is None or record.used or sim.clock.now() - record.issued_at > REPLY_TOKEN_TTL:
         raise LineApiError(400, errors.INVALID_REPLY_TOKEN)
     sim.reply_tokens[token] = record._replace(used=True)
-    recipients = [record.user_id] if record.user_id else []
-    if record.user_id:
-        sim.deliver(record.user_id, body["messages"])  # replies are free: not billed
+    # Replies are free: not billed. A group event's reply lands in the group's chat.
+    if record.group_id:
+        recipients = [record.group_id]
+        sim.groups.deliver(record.group_id, body["messages"])
+    else:
+        recipients = [record.user_id] if record.user_id else []
+        if record.user_id:
+            sim.deliver(record.user_id, body["messages"])
     return Outcome({"sentMessages": _sent_messages(len(body["messages"]))}, recipients)
 
 
 def push(sim: Simulator, body: Any, retry_key: str | None, request_id: str) -> Outcome:
-    """Deliver to one user (silently dropped for non-friends), answering the sent message IDs."""
+    """Deliver to one user (silently dropped for non-friends) or to a group the bot is in
+    (billed per member), answering the sent message IDs."""
     _check_retry_key(sim, retry_key, with_sent=True)
     _check_body("push", body)
     to: str = body["to"]
-    if sim.deliver(to, body["messages"]):
+    if to.startswith("C"):
+        sim.billable_deliveries += sim.groups.deliver(to, body["messages"])
+    elif sim.deliver(to, body["messages"]):
         sim.billable_deliveries += 1
     sent = _sent_messages(len(body["messages"]))
     if retry_key is not None:

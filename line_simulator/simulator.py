@@ -127,8 +127,11 @@ class Simulator:
             event.setdefault("deliveryContext", {"isRedelivery": False})
             token = event.get("replyToken")
             if token and token not in self.reply_tokens:
-                user_id = event.get("source", {}).get("userId")
-                self.reply_tokens[token] = ReplyTokenRecord(user_id, self.clock.now(), False)
+                source = event.get("source", {})
+                group_id = source.get("groupId") if source.get("type") == "group" else None
+                self.reply_tokens[token] = ReplyTokenRecord(
+                    source.get("userId"), self.clock.now(), False, group_id
+                )
             self.last_events.append(event)
         body = encode_body(self.bot_user_id, events)
         status = await post_webhook(
@@ -143,10 +146,11 @@ class Simulator:
         again["deliveryContext"] = {"isRedelivery": True}
         return await self.send_events([again])
 
-    def issue_reply_token(self, user_id: str | None) -> str:
-        """Return a new reply token bound to the user, valid for one minute."""
+    def issue_reply_token(self, user_id: str | None, group_id: str | None = None) -> str:
+        """Return a new reply token bound to the user (or the group, where the reply then
+        lands), valid for one minute."""
         token = ids.opaque_token(24)
-        self.reply_tokens[token] = ReplyTokenRecord(user_id, self.clock.now(), False)
+        self.reply_tokens[token] = ReplyTokenRecord(user_id, self.clock.now(), False, group_id)
         return token
 
     def _user_event(self, kind: str, user_id: str, **fields: Any) -> dict[str, Any]:

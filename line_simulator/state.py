@@ -43,11 +43,13 @@ class LinkTokenRecord(NamedTuple):
 
 
 class ReplyTokenRecord(NamedTuple):
-    """A reply token the simulator put in a webhook event."""
+    """A reply token the simulator put in a webhook event (a group's event: its group, where
+    the reply lands)."""
 
     user_id: str | None
     issued_at: float
     used: bool
+    group_id: str | None = None
 
 
 @dataclass
@@ -76,3 +78,21 @@ class TimelineEntry:
 
     sender: str  # "bot" or "user"
     message: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class GroupEntry(TimelineEntry):
+    """One line of a group's chat: who spoke (`user_id` of a member, None for the bot)."""
+
+    user_id: str | None = None
+
+
+@dataclass
+class SimGroup:
+    """A LINE group: its members (user IDs), whether the bot is in it, and its chat."""
+
+    group_id: str
+    name: str
+    member_ids: list[str] = field(default_factory=list)
+    bot_member: bool = False
+    timeline: list[GroupEntry] = field(default_factory=list)

@@ -36,6 +36,11 @@ OPERATIONS = {
     "reply": "ReplyMessageRequest",
     "push": "PushMessageRequest",
     "multicast": "MulticastRequest",
+    "richmenu": "RichMenuRequest",
+    "richmenu_alias_create": "CreateRichMenuAliasRequest",
+    "richmenu_alias_update": "UpdateRichMenuAliasRequest",
+    "richmenu_bulk_link": "RichMenuBulkLinkRequest",
+    "richmenu_bulk_unlink": "RichMenuBulkUnlinkRequest",
 }
 
 BUBBLE_MAX_BYTES = 30 * 1024
@@ -76,6 +81,21 @@ EXTRA_RULES: dict[str, list[dict[str, Any]]] = {
         {"properties": {"to": {"items": {"type": "string", "pattern": "^U[0-9a-f]{32}$"}}}}
     ],
     "ReplyMessageRequest": [{"properties": {"replyToken": {"minLength": 1}}}],
+    # Rich menus: every property of the rich menu object is required, ≤ 20 areas.
+    "RichMenuRequest": [
+        {
+            "required": ["size", "selected", "name", "chatBarText", "areas"],
+            "properties": {
+                "name": {"minLength": 1},
+                "chatBarText": {"type": "string", "maxUtf16Length": 14},
+                "areas": {"maxItems": 20},
+            },
+        }
+    ],
+    "RichMenuSize": [{"required": ["width", "height"]}],
+    "RichMenuArea": [{"required": ["bounds", "action"]}],
+    "RichMenuBounds": [{"required": ["x", "y", "width", "height"]}],
+    "RichMenuSwitchAction": [{"required": ["richMenuAliasId", "data"]}],
 }
 
 
@@ -170,7 +190,7 @@ def _validator(uri: str, registry: Registry, schema_name: str) -> Validator:
 
 @functools.cache
 def messaging_validators() -> dict[str, Validator]:
-    """Return the compiled request validators of reply, push and multicast (built once)."""
+    """Return the compiled request validators of each operation in OPERATIONS (built once)."""
     spec = load_spec("messaging-api.yml")
     schemas = add_rules(bind_discriminators(spec["components"]["schemas"]), EXTRA_RULES)
     registry = _registry(MESSAGING_URI, schemas)
@@ -249,7 +269,8 @@ def _flex_size_errors(body: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def validate_request(operation: str, body: Any) -> list[dict[str, str]]:
-    """Return LINE-shaped error details of a reply/push/multicast body (empty when valid)."""
+    """Return LINE-shaped error details of a request body of an operation in OPERATIONS
+    (empty when valid)."""
     validator = messaging_validators()[operation]
     details: list[dict[str, str]] = []
     for error in validator.iter_errors(body):

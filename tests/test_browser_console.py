@@ -5,6 +5,7 @@ without reloading, with no errors in the browser console."""
 from __future__ import annotations
 
 import aiohttp
+from playwright.async_api import expect
 
 from domain.alerts import start_alert
 from models import Template
@@ -49,7 +50,8 @@ async def test_a_supervisor_sees_the_count_move_when_an_answer_arrives(sim, bot,
     ):
         assert response.status == 200
 
-    await page.wait_for_function("document.getElementById('answered').textContent === '1'")
+    # A locator assertion, not wait_for_function: the console's CSP forbids eval.
+    await expect(page.locator("#answered")).to_have_text("1")
     assert await page.text_content("#rate") == "50.0"
     assert await page.locator("#departments td.warn").count() > 0
     assert page.problems == []

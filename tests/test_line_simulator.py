@@ -315,7 +315,7 @@ async def test_bad_bearer_token_is_refused_with_401(
 
 
 async def test_unknown_api_path_answers_404_in_line_shape(sim_http: TestClient) -> None:
-    response = await sim_http.get("/v2/bot/richmenu/list", headers=AUTH)
+    response = await sim_http.get("/v2/bot/insight/followers", headers=AUTH)
 
     assert response.status == 404
     assert await response.json() == {"message": "Not found"}

@@ -128,7 +128,7 @@ async def test_employee_links_line_through_the_whole_flow(sim, bot, line, compan
     await open_dialog(line, user_id, response)
 
     done = line.texts(user_id)[-1]
-    assert LINK_DONE in done and "山田 太郎さん" in done and "「連携解除」" in done
+    assert LINK_DONE in done and "山田 太郎さん" in done and "メニュー" in done
     account = await LineAccount.get(user_id=user_id)
     assert account.employee_id == yamada.id and account.linked_at is not None
     assert account.display_name == "たろう"  # from the LINE profile
@@ -478,26 +478,64 @@ async def test_relinking_a_line_account_to_another_employee_unlinks_the_first(
 @pytest.mark.parametrize(
     ("how", "data"), [("text", "連携解除"), ("postback", "action=unlink")], ids=["text", "postback"]
 )
-async def test_unlinking_removes_the_link_and_says_how_to_link_again(
+async def test_unlinking_asks_first_then_removes_the_link_and_says_how_to_link_again(
     sim, bot, line, company, how, data
 ):
-    user_id = await quick_link(sim, company.employees["E001"])
+    user_id = await quick_link(sim, company.employees["E001"], "たろう")
 
     if how == "text":
         assert await sim.send_text(user_id, data) == 200
     else:
         assert await sim.postback(user_id, data) == 200
     await until(lambda: sim.messages_for(user_id))
+    confirm = sim.messages_for(user_id)[-1]["template"]
+    assert confirm["type"] == "confirm"
+    assert "山田 太郎さんとのLINE連携を解除しますか" in confirm["text"]
+    assert await linked_employee_id(user_id) == company.employees["E001"].id  # not yet
+
+    assert await sim.postback(user_id, confirm["actions"][0]["data"]) == 200
+    await until(lambda: len(sim.messages_for(user_id)) == 2)
 
     reply = line.texts(user_id)[-1]
     assert "山田 太郎さんとの連携を解除しました" in reply and "「連携」と送信" in reply
     account = await LineAccount.get(user_id=user_id)
     assert (account.employee_id, account.linked_at) == (None, None)
+    # What the privacy FAQ allows stays: the user ID and the display name, nothing else.
+    assert (account.user_id, account.display_name) == (user_id, "たろう")
+
+
+async def test_unlinking_can_be_called_off_at_the_confirm_step(sim, bot, line, company):
+    user_id = await quick_link(sim, company.employees["E001"])
+    assert await sim.send_text(user_id, "連携解除") == 200
+    await until(lambda: sim.messages_for(user_id))
+    cancel = sim.messages_for(user_id)[-1]["template"]["actions"][1]
+
+    assert await sim.postback(user_id, cancel["data"]) == 200
+    await until(lambda: len(sim.messages_for(user_id)) == 2)
+
+    assert "連携解除を取り消しました" in line.texts(user_id)[-1]
+    assert await linked_employee_id(user_id) == company.employees["E001"].id
+
+
+async def test_confirming_an_unlink_twice_unlinks_once(sim, bot, line, company):
+    user_id = await quick_link(sim, company.employees["E001"])
+
+    assert await sim.postback(user_id, "action=unlink_confirm") == 200
+    await until(lambda: sim.messages_for(user_id))
+    assert await sim.postback(user_id, "action=unlink_confirm") == 200
+    await until(lambda: len(sim.messages_for(user_id)) == 3)
+
+    assert "連携を解除しました" in line.texts(user_id)[0]
+    assert "連携が必要です" in line.texts(user_id)[1]  # the second tap: nothing left to unlink
+    assert await linked_employee_id(user_id) is None
 
 
 async def test_unlinking_when_not_linked_says_so(sim, bot, line):
     user_id = await line.befriend("たろう")
 
-    reply = await say(line, user_id, "連携解除")
+    before = len(sim.messages_for(user_id))
+    assert await sim.send_text(user_id, "連携解除") == 200
+    await until(lambda: len(sim.messages_for(user_id)) == before + 2)
 
-    assert reply == "このLINEアカウントは連携されていません。"
+    assert "連携が必要です" in line.texts(user_id)[-2]
+    assert sim.messages_for(user_id)[-1]["template"]["actions"][0]["data"] == "action=link"

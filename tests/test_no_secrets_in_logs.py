@@ -37,7 +37,7 @@ async def test_chat_text_codes_and_id_tokens_are_not_logged(sim, bot, line, capl
     company = await make_company({"総務部": [("E1", "山田")]})
     user_id = await line.befriend("たろう")
     await sim.send_text(user_id, "秘密の相談です")
-    await until(lambda: len(sim.messages_for(user_id)) == 3)  # greeting x2, how to answer
+    await until(lambda: len(sim.messages_for(user_id)) == 4)  # greeting x2, how to answer x2
     issued = await issue_registration_code(company.employees["E1"])
     url = await line.link_url(user_id)
     await line.sign_in(url, "E1", "WRONG-CODE")

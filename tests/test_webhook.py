@@ -208,10 +208,12 @@ async def test_unlinked_friend_chatting_is_told_text_is_not_an_answer_and_to_lin
 
     assert await sim.send_text(user_id, "無事です") == 200
 
-    await until(lambda: len(sim.messages_for(user_id)) == 3)
-    reply = line.texts(user_id)[-1]
+    await until(lambda: len(sim.messages_for(user_id)) == 4)
+    reply = line.texts(user_id)[-2]
     assert NOT_AN_ANSWER in reply and "「回答する」ボタン" in reply
-    assert "まだ社員情報と連携されていません" in reply and "「連携」と送信" in reply
+    assert "まだ社員情報と連携されていません" in reply
+    button = sim.messages_for(user_id)[-1]["template"]["actions"][0]
+    assert button["type"] == "postback" and button["data"] == "action=link"
 
 
 async def test_linked_employee_chatting_is_told_to_answer_with_the_button(sim, bot, line):
@@ -323,8 +325,8 @@ async def test_event_that_keeps_failing_is_given_up_without_blocking_later_event
     failing = sim.last_events[-1]
     assert await sim.send_text(taro, "無事です") == 200
 
-    await until(lambda: len(sim.messages_for(taro)) == 3)
-    assert NOT_AN_ANSWER in line.texts(taro)[-1]
+    await until(lambda: len(sim.messages_for(taro)) == 4)
+    assert NOT_AN_ANSWER in line.texts(taro)[-2]
     row = await handled(failing)
     assert (row.status, row.attempts, row.last_error) == (
         InboxStatus.FAILED,

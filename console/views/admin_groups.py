@@ -1,0 +1,67 @@
+"""Maintainer pages for admin groups: the bound LINE groups, a one-time bind code (shown once),
+and unbinding a group (confirmed on a second page)."""
+
+from aiohttp import web
+
+from console.auth import requires
+from console.keys import VIEWER
+from console.render import render
+from domain import admin_groups, audit
+from domain.errors import NotFound
+from models import ConsoleRole
+
+MAINTAINER = ConsoleRole.MAINTAINER
+
+
+def setup_routes(app: web.Application) -> None:
+    """Register this module's named routes."""
+    app.router.add_get("/admin-groups", group_list, name="admin_groups")
+    app.router.add_post("/admin-groups/code", code_issue, name="admin_group_code")
+    app.router.add_post(r"/admin-groups/{id:\d{1,9}}/unbind", unbind, name="admin_group_unbind")
+
+
+def short_id(group_id: str) -> str:
+    """A group ID shortened for the page: enough to tell groups apart, not to copy."""
+    return group_id if len(group_id) <= 12 else f"{group_id[:5]}…{group_id[-4:]}"
+
+
+async def _page(request: web.Request, **extra: object) -> web.Response:
+    groups = [(g, short_id(g.group_id)) for g in await admin_groups.bound_groups()]
+    return render(request, "admin_groups.html", {"groups": groups, **extra})
+
+
+@requires(MAINTAINER)
+async def group_list(request: web.Request) -> web.Response:
+    """The bound admin groups and the form issuing a bind code."""
+    unbound = request.query.get("done") == "unbound"
+    return await _page(request, notice="管理グループの登録を解除しました。" if unbound else None)
+
+
+@requires(MAINTAINER)
+async def code_issue(request: web.Request) -> web.Response:
+    """Issue a bind code and show it once (only its hash is stored)."""
+    viewer = request[VIEWER]
+    issued = await admin_groups.issue_bind_code(viewer.login)
+    await audit.record("console", viewer.login, "group_bind_code_issued")
+    return await _page(request, issued=issued)
+
+
+@requires(MAINTAINER)
+async def unbind(request: web.Request) -> web.Response:
+    """Unbind a group: the first POST asks to confirm, the confirmed one unbinds."""
+    viewer = request[VIEWER]
+    try:
+        group = await admin_groups.admin_group(int(request.match_info["id"]))
+    except NotFound as exc:
+        raise web.HTTPNotFound(text=exc.message) from None
+    form = await request.post()
+    if form.get("confirmed") != "1":
+        return render(
+            request,
+            "admin_groups_unbind.html",
+            {"group": group, "short_id": short_id(group.group_id)},
+        )
+    await admin_groups.unbind_group(group.group_id)
+    await audit.record("console", viewer.login, "group_unbind", target=group.group_id)
+    url = request.app.router["admin_groups"].url_for().with_query(done="unbound")
+    raise web.HTTPSeeOther(str(url))
