@@ -1,7 +1,7 @@
 """The command line: `python -m bot serve|migrate|send|remind|tally|close|registration-codes|
-employees|user|admin-group|richmenu|demo`. Each command parses its arguments, calls domain functions and prints
-the result. The LINE SDK and the web server are imported only by the commands that use them,
-so `tally` and `migrate` start fast."""
+employees|user|admin-group|richmenu|demo`. Each command parses its arguments, calls domain
+functions and prints the result. The LINE SDK and the web server are imported only by the
+commands that use them, so `tally` and `migrate` start fast."""
 
 import argparse
 import asyncio
