@@ -14,13 +14,15 @@ from models.enums import (
     ConsoleRole,
     DeliveryKind,
     DeliveryStatus,
+    EmailMode,
     EmployeeRole,
     InboxStatus,
     Medium,
 )
 from models.inbox import InboxEvent
 from models.line_accounts import LineAccount
-from models.organization import Department, Employee
+from models.organization import Department, Employee, EmployeeEmail
+from models.rate_buckets import RateBucket
 from models.registration import LinkNonce, LinkToken, RegistrationCode
 from models.rich_menus import RichMenu
 from models.throttle import Throttle
@@ -41,7 +43,9 @@ __all__ = [
     "DeliveryKind",
     "DeliveryStatus",
     "Department",
+    "EmailMode",
     "Employee",
+    "EmployeeEmail",
     "EmployeeRole",
     "GroupBindCode",
     "InboxEvent",
@@ -52,6 +56,7 @@ __all__ = [
     "Medium",
     "OrganizationSettings",
     "PendingCommand",
+    "RateBucket",
     "RegistrationCode",
     "RichMenu",
     "Template",

@@ -5,6 +5,8 @@ from typing import Any
 from tortoise import fields
 from tortoise.models import Model
 
+from models.enums import EmailMode
+
 DEFAULT_TEMPLATE_KEY = "earthquake"
 
 # The seed's own template (its answer screen shows exactly these items).
@@ -36,6 +38,11 @@ class Template(Model):
     items = fields.JSONField()
     line_enabled = fields.BooleanField(default=True)
     email_enabled = fields.BooleanField(default=False)
+    email_mode = fields.CharEnumField(EmailMode, max_length=16, default=EmailMode.BOTH)
+    fallback_delay_minutes = fields.IntField(default=30)  # e-mail after this long unanswered
+    reminder_interval_minutes = fields.IntField(default=0)  # 0: no scheduled reminders
+    reminder_max = fields.IntField(default=0)  # at most this many while the alert is open
+    follow_up_message = fields.TextField(default="")  # 二次連絡 of the scheduled reminders
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

@@ -4,6 +4,7 @@ from tortoise import fields
 from tortoise.models import Model
 
 from models.alert_templates import Template
+from models.enums import EmailMode
 from models.organization import Department, Employee
 
 
@@ -21,8 +22,18 @@ class Alert(Model):
     drill = fields.BooleanField(default=False)
     line_enabled = fields.BooleanField(default=True)
     email_enabled = fields.BooleanField(default=False)
+    email_mode = fields.CharEnumField(EmailMode, max_length=16, default=EmailMode.BOTH)
+    fallback_delay_minutes = fields.IntField(default=30)
+    reminder_interval_minutes = fields.IntField(default=0)
+    reminder_max = fields.IntField(default=0)
+    follow_up_message = fields.TextField(default="")
+    scheduled_reminders = fields.IntField(default=0)  # scheduled rounds sent so far
+    next_reminder_at = fields.DatetimeField(null=True)
     started_at = fields.DatetimeField()
     closed_at = fields.DatetimeField(null=True)
+    # LINE refused for the month (or for good): no more LINE sends for this alert.
+    line_halted_at = fields.DatetimeField(null=True)
+    line_halted_reason = fields.TextField(null=True)
     target_departments: fields.ManyToManyRelation[Department] = fields.ManyToManyField(
         "models.Department", related_name="alerts", through="alert_target_department"
     )

@@ -25,6 +25,7 @@ MODEL_MODULES = [
     "models.usage",
     "models.rich_menus",
     "models.admin_groups",
+    "models.rate_buckets",
 ]
 APP_LABEL = "models"
 

@@ -12,9 +12,10 @@ class Delivery(Model):
     """One message to one employee through one medium, and what became of it.
 
     Round 0 is the alert itself (kind alert), each reminder is a later round, so the same
-    employee can be reached again without breaking the unique key. `batch_key` is the
-    `X-Line-Retry-Key` of the multicast the row was claimed into: it is stored before the
-    request goes out, so a resumed send reuses it."""
+    employee can be reached again without breaking the unique key. An e-mail delivery goes
+    to one address (an employee may have several); a LINE delivery to one LINE user.
+    `batch_key` is the `X-Line-Retry-Key` of the multicast the row was claimed into: it is
+    stored before the request goes out, so a resumed send reuses it."""
 
     id = fields.IntField(primary_key=True)
     alert: fields.ForeignKeyRelation[Alert] = fields.ForeignKeyField(
@@ -37,7 +38,7 @@ class Delivery(Model):
 
     class Meta:
         table = "delivery"
-        unique_together = (("alert", "employee", "medium", "round"),)
+        unique_together = (("alert", "employee", "medium", "round", "address"),)
         indexes = (("status", "medium"),)
 
 

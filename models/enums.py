@@ -24,6 +24,16 @@ class DeliveryStatus(StrEnum):
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
+    # LINE remembers a retry key for 24 hours: a batch older than that is never re-sent blind,
+    # it waits for a person to decide.
+    HELD = "held"
+
+
+class EmailMode(StrEnum):
+    """How a template with both media reaches an employee who has both."""
+
+    BOTH = "both"  # LINE and e-mail at once
+    FALLBACK = "fallback"  # LINE first; e-mail when LINE cannot reach them or stays silent
 
 
 class AnswerChannel(StrEnum):

@@ -36,6 +36,9 @@ class Employee(Model):
     email = fields.CharField(max_length=254, null=True)
     role = fields.CharEnumField(EmployeeRole, max_length=16, default=EmployeeRole.MEMBER)
     active = fields.BooleanField(default=True)
+    email_enabled = fields.BooleanField(default=True)  # the employee may turn `email` off
+    language = fields.CharField(max_length=8, default="ja")  # preferred language
+    password_hash = fields.CharField(max_length=200, null=True)  # the employee page (argon2)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -43,6 +46,22 @@ class Employee(Model):
 
     def __str__(self) -> str:
         return f"{self.code} {self.name}"
+
+
+class EmployeeEmail(Model):
+    """A further e-mail address an employee added on their own page, with an on/off."""
+
+    id = fields.IntField(primary_key=True)
+    employee: fields.ForeignKeyRelation[Employee] = fields.ForeignKeyField(
+        "models.Employee", related_name="extra_emails", on_delete=fields.CASCADE
+    )
+    address = fields.CharField(max_length=254)
+    enabled = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "employee_email"
+        unique_together = (("employee", "address"),)
 
 
 async def department_subtree_ids(root_ids: list[int]) -> set[int]:

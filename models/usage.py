@@ -22,6 +22,8 @@ class OrganizationSettings(Model):
     id = fields.IntField(primary_key=True)
     contact_info_viewable = fields.BooleanField(default=False)
     monthly_pack = fields.IntField(default=3000)
+    # The employee page: set a password after the first sign-in (else codes every time).
+    employee_passwords = fields.BooleanField(default=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:
