@@ -31,6 +31,19 @@ ACTIONS = {
     "user_add": "ユーザー追加",
     "user_passwd": "パスワード変更",
     "user_disable": "ユーザー無効化",
+    "group_bind_code_issued": "管理グループ登録コード発行",
+    "group_bind": "管理グループ登録",
+    "group_unbind": "管理グループ解除",
+    "group_help": "管理グループ: ヘルプ",
+    "group_drill": "管理グループ: 訓練(確認)",
+    "group_alert": "管理グループ: 発信(確認)",
+    "group_confirm": "管理グループ: 実行",
+    "group_cancel": "管理グループ: 取消",
+    "group_status": "管理グループ: 状況",
+    "group_remind": "管理グループ: 再通知",
+    "group_close": "管理グループ: 終了",
+    "group_list": "管理グループ: 一覧",
+    "group_unknown": "管理グループ: 不明なコマンド",
 }
 RESULTS = {"ok": "成功", "failed": "失敗", "refused": "拒否"}
 
