@@ -1,21 +1,25 @@
 """Answering an alert: who may answer, what a valid answer is, and its revisions."""
 
+import asyncio
+import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from domain.check_items import CheckItem, parse_items
-from domain.errors import Conflict, Invalid, NotFound
+from domain.errors import Conflict, Forbidden, Invalid, NotFound
+from domain.linking import LINKED_EMPLOYEE
 from domain.notify import Topic, notifier
-from models import Alert, AlertRecipient, Answer, AnswerChannel, AnswerRevision, Employee
+from models import Alert, AlertRecipient, Answer, AnswerChannel, Employee
+from models.sql import as_model, is_postgres, postgres_statements, sqlite_transaction
 
 MAX_MESSAGE_LENGTH = 1000
 # An error names at most this many problems, and echoes at most this much of any input.
 MAX_NAMED_PROBLEMS = 5
 MAX_ECHOED_LENGTH = 20
+CLOSED = "この安否確認は終了しているため回答できません。"
 
 
 @dataclass(frozen=True)
@@ -27,13 +31,85 @@ class AlertView:
     answer: Answer | None
 
 
+NOT_FOUND = "指定された安否確認が見つかりません。"
+NOT_LINKED = (
+    "このLINEアカウントは社員情報と連携されていません。"
+    "トークで「連携」と送信して連携してから回答してください。"
+)
+# Who may see an alert and answer it: an employee on its roster. The LIFF face names them by
+# the LINE user its ID token was verified for: then the same statement also reads whether that
+# user is linked to an active employee (`linking.LINKED_EMPLOYEE`). A row: the answerer's
+# employee ID and the alert's columns (NULL when not on the roster); no row: not linked.
+_BY_EMPLOYEE = (
+    "SELECT r.employee_id AS answerer_id, a.* FROM alert_recipient r"
+    " JOIN alert a ON a.id = r.alert_id WHERE r.employee_id = ? AND r.alert_id = ?"
+)
+_BY_LINE_USER = (
+    f"SELECT e.id AS answerer_id, a.* FROM ({LINKED_EMPLOYEE}) e"
+    " LEFT JOIN alert_recipient r ON r.employee_id = e.id AND r.alert_id = ?"
+    " LEFT JOIN alert a ON a.id = r.alert_id"
+)
+_ANSWER = "SELECT * FROM answer WHERE alert_id = ? AND employee_id = ?"
+
+
+@dataclass(frozen=True)
+class _Answerer:
+    """Who is asking: an employee (by ID), or a verified LINE user (by user ID)."""
+
+    key: int | str
+    by_line_user: bool = False
+
+    @property
+    def sql(self) -> str:
+        """The statement reading the answerer and the alert (`params`)."""
+        return _BY_LINE_USER if self.by_line_user else _BY_EMPLOYEE
+
+    def params(self, alert_id: int) -> list[Any]:
+        # An alert number past PostgreSQL's int names no alert: look up none (0), still
+        # telling an unlinked user first that they are not linked.
+        return [self.key, alert_id if 0 < alert_id < 2**31 else 0]
+
+    def recipient(self, row: Any) -> tuple[int, Alert, tuple[CheckItem, ...]]:
+        """The answerer's employee ID, the alert and its items from a row of `sql`, or the
+        refusal: not linked (LINE users only), then not found (no enumeration)."""
+        if row is None and self.by_line_user:
+            raise Forbidden(NOT_LINKED, code="not_linked")
+        if row is None or row["id"] is None:
+            raise NotFound(NOT_FOUND, code="alert_not_found")
+        alert = as_model(Alert, row)
+        return row["answerer_id"], alert, parse_items(alert.items)
+
+
+async def _view(answerer: _Answerer, alert_id: int) -> AlertView:
+    params = answerer.params(alert_id)
+    # Every read and write here is one hop to the database on SQLite: the statements run in
+    # the connection's own thread (`sqlite_transaction`).
+    if is_postgres():
+        async with postgres_statements() as run:
+            rows = await run(answerer.sql, params)
+            employee_id, alert, items = answerer.recipient(rows[0] if rows else None)
+            answers = await run(_ANSWER, [alert.id, employee_id])
+        answer = answers[0] if answers else None
+    else:
+
+        def read(db: sqlite3.Connection) -> tuple[Any, Any]:
+            recipient = answerer.recipient(db.execute(answerer.sql, params).fetchone())
+            employee_id, alert, _ = recipient
+            return recipient, db.execute(_ANSWER, [alert.id, employee_id]).fetchone()
+
+        (_, alert, items), answer = await sqlite_transaction(read)
+    return AlertView(alert, items, None if answer is None else as_model(Answer, answer))
+
+
 async def alert_for(alert_id: int, employee: Employee) -> AlertView:
     """The alert if this employee is on its roster; NotFound otherwise (no enumeration)."""
-    alert = await Alert.get_or_none(id=alert_id) if 0 < alert_id < 2**31 else None
-    if alert is None or not await AlertRecipient.exists(alert_id=alert_id, employee_id=employee.id):
-        raise NotFound("指定された安否確認が見つかりません。", code="alert_not_found")
-    answer = await Answer.get_or_none(alert_id=alert_id, employee_id=employee.id)
-    return AlertView(alert, parse_items(alert.items), answer)
+    return await _view(_Answerer(employee.id), alert_id)
+
+
+async def alert_for_line_user(user_id: str, alert_id: int) -> AlertView:
+    """`alert_for` the active employee this (verified) LINE user is linked to; Forbidden
+    (`not_linked`) when there is none."""
+    return await _view(_Answerer(user_id, by_line_user=True), alert_id)
 
 
 def _shown(text: str) -> str:
@@ -102,61 +178,126 @@ async def submit_answer(
     channel: AnswerChannel,
 ) -> Answer:
     """Record an answer; answering again replaces it and keeps the earlier revision."""
-    view = await alert_for(alert_id, employee)
-    if view.alert.is_closed:
-        raise Conflict("この安否確認は終了しているため回答できません。", code="alert_closed")
-    cleaned, message = validate_answer(view.items, choices, message)
-    now = datetime.now(UTC)
-    for _ in range(2):  # a second try covers two first answers racing on the unique key
-        try:
-            answer = await _store(alert_id, employee, cleaned, message, channel, now)
-        except IntegrityError:
-            continue
-        await notifier.publish(Topic.ANSWER, str(alert_id))
-        return answer
-    raise Conflict("回答を保存できませんでした。もう一度お試しください。")
+    view = await _record(_Answerer(employee.id), alert_id, choices, message, channel)
+    assert view.answer is not None
+    return view.answer
 
 
-async def _store(
+async def answer_as_line_user(
+    user_id: str,
     alert_id: int,
-    employee: Employee,
-    choices: dict[str, str],
-    message: str,
+    choices: Any,
+    message: Any,
     channel: AnswerChannel,
-    now: datetime,
-) -> Answer:
-    async with in_transaction():
-        answer = (
-            await Answer.filter(alert_id=alert_id, employee_id=employee.id)
-            .select_for_update()
-            .first()
-        )
-        if answer is None:
-            answer = await Answer.create(
-                alert_id=alert_id,
-                employee=employee,
-                choices=choices,
-                message=message,
-                channel=channel,
-                revision=1,
-                answered_at=now,
-            )
+) -> AlertView:
+    """`submit_answer` as the active employee this (verified) LINE user is linked to
+    (Forbidden `not_linked` when there is none); return the alert as they now see it."""
+    return await _record(_Answerer(user_id, by_line_user=True), alert_id, choices, message, channel)
+
+
+async def _record(
+    answerer: _Answerer,
+    alert_id: int,
+    choices: Any,
+    message: Any,
+    channel: AnswerChannel,
+) -> AlertView:
+    now = datetime.now(UTC)
+    params = answerer.params(alert_id)
+
+    def accept(row: Any) -> tuple[Alert, tuple[CheckItem, ...], list[Any]]:
+        # Who may answer and what a valid answer is, before anything is written.
+        employee_id, alert, items = answerer.recipient(row)
+        if alert.is_closed:
+            raise Conflict(CLOSED, code="alert_closed")
+        cleaned, text = validate_answer(items, choices, message)
+        # Encoded as the ORM encodes them: the tally groups answers by this text.
+        encoded = Answer._meta.fields_map["choices"].to_db_value(cleaned, Answer)
+        return alert, items, [employee_id, encoded, text, channel.value, now, alert.id]
+
+    try:
+        if is_postgres():
+            async with postgres_statements() as run:
+                rows = await run(answerer.sql, params)
+                alert, items, values = accept(rows[0] if rows else None)
+                rows = await run(_POSTGRES_UPSERT, values)
+            stored = (rows[0]["id"], rows[0]["revision"]) if rows else None
         else:
-            answer.choices = choices
-            answer.message = message
-            answer.channel = channel
-            answer.revision += 1
-            answer.answered_at = now
-            await answer.save()
-        await AnswerRevision.create(
-            answer=answer,
-            revision=answer.revision,
-            choices=choices,
-            message=message,
-            channel=channel,
-            answered_at=now,
-        )
-    return answer
+
+            def write(db: sqlite3.Connection) -> tuple[Any, tuple[int, int] | None]:
+                # The alert is read in the transaction that writes: no close slips between.
+                accepted = accept(db.execute(answerer.sql, params).fetchone())
+                row = db.execute(_SQLITE_UPSERT, accepted[2]).fetchone()
+                if row is not None:
+                    db.execute(_SQLITE_REVISION, [row[0]])
+                return accepted, None if row is None else (row[0], row[1])
+
+            (alert, items, values), stored = await sqlite_transaction(write)
+    except IntegrityError:  # the employee or the alert was deleted meanwhile
+        raise Conflict("回答を保存できませんでした。もう一度お試しください。") from None
+    if stored is None:  # closed between the check and the write (PostgreSQL)
+        raise Conflict(CLOSED, code="alert_closed")
+    answer_id, revision = stored
+    employee_id, encoded, text = values[:3]
+    answer = as_model(
+        Answer,
+        {"id": answer_id, "alert_id": alert.id, "employee_id": employee_id, "choices": encoded,
+         "message": text, "channel": channel.value, "revision": revision, "answered_at": now},
+    )  # fmt: skip
+    await _announce(str(alert.id))
+    return AlertView(alert, items, answer)
+
+
+# Alerts with a publish of their answers on its way, and whether answers were stored since.
+_announcing: dict[str, bool] = {}
+_follow_ups: set[asyncio.Task[None]] = set()
+
+
+async def _announce(alert_id: str) -> None:
+    """Tell live views (`Topic.ANSWER`) that an answer to the alert was stored (committed).
+
+    On PostgreSQL a publish is a NOTIFY: a round trip, and a message to every process. Answers
+    stored while a publish for the same alert is on its way do not send their own: one more
+    publish follows that one (in the background), so every answer is still followed by a
+    notification and a burst of answers costs two."""
+    if alert_id in _announcing:
+        _announcing[alert_id] = True
+        return
+    _announcing[alert_id] = False
+    try:
+        await notifier.publish(Topic.ANSWER, alert_id)
+    finally:
+        if _announcing.pop(alert_id):
+            task = asyncio.create_task(_announce(alert_id))
+            _follow_ups.add(task)
+            task.add_done_callback(_follow_ups.discard)
+
+
+# The answer is written with one upsert (a first answer inserts revision 1, a later one adds
+# 1 to the stored revision) that also refuses a closed alert, and the revision row is copied
+# from the stored answer. PostgreSQL does both in one statement; SQLite (no writes inside
+# WITH) in the transaction that read the alert, start to finish in the database's thread.
+_UPSERT = (
+    "INSERT INTO answer (alert_id, employee_id, choices, message, channel, revision, answered_at)"
+    " SELECT id, {employee}, {choices}, ?, ?, 1, {now} FROM alert"
+    " WHERE id = ? AND closed_at IS NULL"
+    " ON CONFLICT (alert_id, employee_id) DO UPDATE SET choices = excluded.choices,"
+    " message = excluded.message, channel = excluded.channel,"
+    " revision = answer.revision + 1, answered_at = excluded.answered_at"
+)
+_REVISION = (
+    "INSERT INTO answer_revision (answer_id, revision, choices, message, channel, answered_at)"
+    " SELECT id, revision, choices, message, channel, answered_at FROM {answer}"
+)
+_SQLITE_UPSERT = _UPSERT.format(employee="?", choices="?", now="?") + " RETURNING id, revision"
+_SQLITE_REVISION = _REVISION.format(answer="answer WHERE id = ?")
+_POSTGRES_UPSERT = (
+    "WITH stored AS ("
+    + _UPSERT.format(employee="?::int", choices="?::jsonb", now="?::timestamptz")
+    + " RETURNING *), revision AS ("
+    + _REVISION.format(answer="stored")
+    + ") SELECT id, revision FROM stored"
+)
 
 
 @dataclass(frozen=True)

@@ -1,29 +1,43 @@
-"""The delivery engine: claims pending deliveries, multicasts them 500 at a time under a
-stored retry key, retries what LINE may still accept, and records every outcome.
+"""The delivery engine: claims pending LINE deliveries 500 at a time, multicasts several
+batches at once under retry keys stored before sending, retries what LINE may still accept,
+and records every outcome.
 
 A batch's retry key is written with the claim, before the request goes out, so a crash at
 any point resumes with the same key and the same recipients: LINE answers 409 for a batch
-it already accepted, and nobody gets a second copy. The engine knows LINE only through the
-small `LineSender` protocol and renders each batch with the builder chosen by its kind."""
+it already accepted, and nobody gets a second copy. LINE remembers a key for 24 hours only,
+so a batch whose key is older than `retry_key_window` is never re-sent blind: it is HELD for
+a person to decide. The month's quota spent (LINE's "monthly limit" 429) halts LINE sending
+for that alert, once. A multicast LINE refuses whole for a malformed recipient is split: the
+recipient fails, the rest go out under a new key (LINE accepted nothing under the old one).
+
+The engine knows LINE only through the small `LineSender` protocol (whose implementation
+paces requests to LINE's rate limit) and renders each alert round's message once."""
 
 import asyncio
 import enum
 import logging
+import random
+import secrets
 import uuid
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
+from tortoise import connections
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
+from domain import audit
 from domain.usage import add_billable, japan_today, prepare_day
 from models import Alert, AlertRound, Delivery, DeliveryKind, DeliveryStatus, Medium
 
 log = logging.getLogger(__name__)
 
 MULTICAST_LIMIT = 500  # LINE: at most 500 user IDs per multicast
+RENDERED_KEPT = 64  # rendered messages kept, one per (alert, round)
 
 
 class SendOutcome(enum.Enum):
@@ -37,11 +51,20 @@ class SendOutcome(enum.Enum):
 
 @dataclass(frozen=True)
 class SendResult:
-    """The outcome of one send, with LINE's status and message for the record."""
+    """The outcome of one send, with LINE's status and message for the record.
+
+    `refused_recipients`: when LINE refused a multicast only for some of its recipients (every
+    detail of its 400 names a `to[i]`), their positions in `to` with LINE's message."""
 
     outcome: SendOutcome
     status: int | None = None
     detail: str = ""
+    refused_recipients: tuple[tuple[int, str], ...] = ()
+
+    @property
+    def quota_spent(self) -> bool:
+        """LINE's monthly limit: the only 429 that is refused rather than retried."""
+        return self.outcome is SendOutcome.REJECTED and self.status == 429
 
 
 class LineSender(Protocol):
@@ -63,12 +86,114 @@ class EngineSettings:
     """Tunables; tests shorten the waits."""
 
     batch_size: int = MULTICAST_LIMIT
-    attempts_per_claim: int = 5
-    max_attempts: int = 20
-    backoff_base: float = 1.0
+    # Multicasts in flight at once. The sender paces them to LINE's 200 requests/s; many in
+    # flight keep that pace while some wait for LINE's answer or back off.
+    concurrency: int = 32
+    # A worker step claims at most this many batches (500,000 recipients), then waits for its
+    # sends: large, since that wait idles the other slots while the slowest batch retries.
+    batches_per_step: int = 1000
+    claim_ahead: int = 8  # batches claimed by one statement (one commit), sent as slots free
+    attempts_per_claim: int = 20  # then the batch is left claimed, resumed once stale
+    max_attempts: int = 20  # then it fails
+    backoff_base: float = 0.25
     backoff_cap: float = 30.0
+    # LINE's rate-limit 429: its buckets refill within a second, so waiting longer only
+    # delays people (5xx and timeouts back off to `backoff_cap`).
+    rate_limited_cap: float = 1.0
     stale_after: timedelta = timedelta(minutes=2)
+    # LINE forgets a retry key 24 hours after accepting it; an hour of margin.
+    retry_key_window: timedelta = timedelta(hours=23)
     idle_poll: float = 2.0
+
+
+def new_retry_key(at: datetime | None = None) -> str:
+    """A fresh retry key: a version 7 UUID, whose first 48 bits are the moment it was minted
+    (Unix milliseconds), so a stored key tells how long ago it could first have reached LINE."""
+    ms = int((at or datetime.now(UTC)).timestamp() * 1000) & ((1 << 48) - 1)
+    rand_a, rand_b = secrets.randbits(12), secrets.randbits(62)
+    return str(uuid.UUID(int=ms << 80 | 0x7 << 76 | rand_a << 64 | 0b10 << 62 | rand_b))
+
+
+def retry_key_minted_at(key: str) -> datetime | None:
+    """When a key of `new_retry_key` was minted; None for any other key (a version 4 UUID of
+    an earlier release, or not a UUID)."""
+    try:
+        value = uuid.UUID(key)
+    except ValueError:
+        return None
+    if value.version != 7:
+        return None
+    return datetime.fromtimestamp((value.int >> 80) / 1000, UTC)
+
+
+def positional(client: BaseDBAsyncClient, sql: str) -> str:
+    """`sql` written with `?` placeholders, numbered `$1, $2 …` for PostgreSQL."""
+    if client.capabilities.dialect != "postgres":
+        return sql
+    parts = sql.split("?")
+    return parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], start=1))
+
+
+# Claim the next batches of one alert round in one statement (one commit), each under its own
+# key: `n` numbers the picked rows' batches, `{keys}` is `WHEN 0 THEN ? WHEN 1 THEN ? …`.
+# SQLite has one writer at a time and walks the (status, medium) index in id order.
+# PostgreSQL: SKIP LOCKED lets several engines claim side by side, and `{order}` is empty: the
+# rows come in that index's order without sorting every pending row (statistics lag behind a
+# 100,000-row alert, and the planner would sort them all, for every claim). They are picked
+# once, in a materialised CTE (a plain IN subquery may run again and claim past the limit), and
+# a locked row is re-checked against the WHERE, so what is picked is still pending. Rows of an
+# alert whose LINE sending halted are never claimed.
+CLAIM = """
+WITH picked AS MATERIALIZED (
+    SELECT next_rows.id AS picked_id, (ROW_NUMBER() OVER (ORDER BY next_rows.id) - 1) / ? AS n
+    FROM (
+        SELECT id FROM delivery
+        WHERE status = ? AND medium = ? AND alert_id = ? AND "round" = ?
+        {order}LIMIT ?{lock}
+    ) AS next_rows
+)
+UPDATE delivery SET status = ?, claimed_at = ?, batch_key = CASE picked.n {keys} END
+FROM picked
+WHERE delivery.id = picked.picked_id
+AND (SELECT line_halted_at FROM alert WHERE id = ?) IS NULL
+RETURNING id, address, attempts, batch_key
+"""
+
+
+@dataclass
+class Batch:
+    """One multicast's rows, claimed under `key`, in the order they are sent."""
+
+    key: str
+    alert_id: int
+    round: int
+    kind: DeliveryKind
+    ids: list[int]
+    addresses: list[str]
+    attempts: int  # attempts made before this claim
+    message: dict[str, Any] = field(default_factory=dict)
+    first_used: datetime | None = None  # the earliest the key can have reached LINE
+
+
+@dataclass
+class _Round:
+    """The alert round a step is claiming from."""
+
+    alert_id: int
+    round: int
+    kind: DeliveryKind
+    message: dict[str, Any]
+
+
+@dataclass
+class _Step:
+    """What one `run_once` call is claiming."""
+
+    alert_id: int | None
+    include_stale: bool
+    current: _Round | None = None
+    done: set[tuple[int, int]] = field(default_factory=set)  # rounds with nothing left
+    ready: deque[Batch] = field(default_factory=deque)  # claimed, waiting for a free slot
 
 
 class DeliveryEngine:
@@ -80,6 +205,9 @@ class DeliveryEngine:
         self.line = line
         self.render = render
         self.settings = settings or EngineSettings()
+        self._rendered: dict[tuple[int, int], dict[str, Any]] = {}
+        self._recorder = _SentRecorder()
+        self._halted: dict[int, str] = {}  # alerts this engine saw LINE halt: their reason
 
     async def run_until_idle(self, alert_id: int | None = None) -> None:
         """Send until nothing is pending (for the CLI and tests)."""
@@ -89,113 +217,442 @@ class DeliveryEngine:
                 return
 
     async def run_once(self, alert_id: int | None = None, include_stale: bool = True) -> int:
-        """Claim one batch (a stale one first) and send it; return how many rows it held."""
-        key = await self._claim_stale(alert_id) if include_stale else None
-        if key is None:
-            key = await self._claim_pending(alert_id)
-        if key is None:
-            return 0
-        return await self._send_batch(key)
+        """Claim batches (stale ones first) and send them, `concurrency` at a time, until
+        nothing is left to claim or the step's `batches_per_step` are claimed; return how
+        many rows they held."""
+        step = _Step(alert_id, include_stale)
+        sending: set[asyncio.Task[None]] = set()
+        failures: list[BaseException] = []
+        handled = claimed = 0
+        try:
+            while claimed < self.settings.batches_per_step:
+                while len(sending) >= max(1, self.settings.concurrency):
+                    done, sending = await asyncio.wait(sending, return_when=asyncio.FIRST_COMPLETED)
+                    failures += _failures(done)
+                if not step.ready:
+                    wanted = min(
+                        self.settings.claim_ahead, self.settings.batches_per_step - claimed
+                    )
+                    step.ready.extend(await self._claim(step, max(1, wanted)))
+                    if not step.ready:
+                        break
+                batch = step.ready.popleft()
+                claimed += 1
+                handled += len(batch.ids)
+                sending.add(asyncio.create_task(self._deliver(batch)))
+        except asyncio.CancelledError:
+            # Shutting down: a batch cut off mid-send, or claimed and not yet sent, keeps its
+            # key and resumes once stale.
+            for task in sending:
+                task.cancel()
+            await asyncio.gather(*sending, return_exceptions=True)
+            await self._recorder.stop()
+            raise
+        finally:
+            if sending and not any(task.cancelled() for task in sending):
+                done, _ = await asyncio.wait(sending)
+                failures += _failures(done)
+        if failures:
+            raise failures[0]
+        return handled
 
-    async def _claim_pending(self, alert_id: int | None) -> str | None:
-        pending = Delivery.filter(status=DeliveryStatus.PENDING, medium=Medium.LINE)
-        if alert_id is not None:
-            pending = pending.filter(alert_id=alert_id)
+    # Claiming
+
+    async def _claim(self, step: _Step, batches: int) -> list[Batch]:
+        if step.include_stale:
+            batch = await self._claim_stale(step.alert_id)
+            if batch is not None:
+                return [batch]
+            step.include_stale = False  # none left: the rest of the step claims fresh rows
+        return await self._claim_pending(step, batches)
+
+    async def _claim_pending(self, step: _Step, batches: int) -> list[Batch]:
         while True:
-            first = await pending.order_by("id").first()
-            if first is None:
+            if step.current is None:
+                step.current = await self._next_round(step)
+                if step.current is None:
+                    return []
+            current = step.current
+            keys = [new_retry_key() for _ in range(batches)]
+            client = connections.get("default")
+            postgres = client.capabilities.dialect == "postgres"
+            rows = await client.execute_query_dict(
+                positional(
+                    client,
+                    CLAIM.format(
+                        order="" if postgres else "ORDER BY id ",
+                        lock=" FOR UPDATE SKIP LOCKED" if postgres else "",
+                        keys=" ".join(f"WHEN {n} THEN ?" for n in range(batches)),
+                    ),
+                ),
+                [
+                    self.settings.batch_size,
+                    DeliveryStatus.PENDING.value,
+                    Medium.LINE.value,
+                    current.alert_id,
+                    current.round,
+                    self.settings.batch_size * batches,
+                    DeliveryStatus.SENDING.value,
+                    datetime.now(UTC),
+                    *keys,
+                    current.alert_id,
+                ],
+            )
+            if rows:
+                by_key: dict[str, list[Any]] = {key: [] for key in keys}
+                for row in sorted(rows, key=lambda row: row["id"]):
+                    by_key[row["batch_key"]].append(row)
+                return [
+                    Batch(
+                        key,
+                        current.alert_id,
+                        current.round,
+                        current.kind,
+                        [row["id"] for row in claimed],
+                        [row["address"] for row in claimed],
+                        max(row["attempts"] for row in claimed),
+                        current.message,
+                    )
+                    for key, claimed in by_key.items()
+                    if claimed
+                ]
+            # This round is sent, halted, or its last rows are another engine's: move on.
+            step.done.add((current.alert_id, current.round))
+            step.current = None
+
+    async def _next_round(self, step: _Step) -> _Round | None:
+        """The alert round of the oldest pending LINE row not yet found finished this step;
+        the pending rows of an alert whose LINE sending halted fail on the way."""
+        while True:
+            pending = Delivery.filter(status=DeliveryStatus.PENDING, medium=Medium.LINE)
+            if step.alert_id is not None:
+                pending = pending.filter(alert_id=step.alert_id)
+            found = await pending.order_by("id").limit(1).values_list("alert_id", "round", "kind")
+            if not found:
                 return None
-            key = str(uuid.uuid4())
-            async with in_transaction():
-                # One multicast carries one message, so a batch holds one alert round's rows.
-                # SKIP LOCKED (PostgreSQL) lets another engine take the next rows meanwhile.
-                rows = (
-                    await pending.filter(alert_id=first.alert_id, round=first.round)
-                    .order_by("id")
-                    .limit(self.settings.batch_size)
-                    .select_for_update(skip_locked=True)
-                    .only("id")
-                )
-                claimed = await Delivery.filter(
-                    id__in=[row.id for row in rows], status=DeliveryStatus.PENDING
-                ).update(status=DeliveryStatus.SENDING, batch_key=key, claimed_at=datetime.now(UTC))
-            if claimed:
-                return key
-            # Another engine took these rows between our look and our claim: look again.
-            await asyncio.sleep(0.01)
+            alert_id, round_, kind = found[0]
+            if (alert_id, round_) in step.done:
+                return None  # its last rows are claimed by another engine right now
+            alert = await Alert.get(id=alert_id)
+            if alert.line_halted_at is None:
+                kind = DeliveryKind(kind)
+                return _Round(alert_id, round_, kind, await self._message(alert, round_, kind))
+            await Delivery.filter(
+                alert_id=alert_id, medium=Medium.LINE, status=DeliveryStatus.PENDING
+            ).update(status=DeliveryStatus.FAILED, reason=alert.line_halted_reason)
 
-    async def _claim_stale(self, alert_id: int | None) -> str | None:
-        cutoff = datetime.now(UTC) - self.settings.stale_after
-        stale = Delivery.filter(
-            status=DeliveryStatus.SENDING, medium=Medium.LINE, claimed_at__lt=cutoff
+    async def _claim_stale(self, alert_id: int | None) -> Batch | None:
+        """Take over a batch whose engine stopped refreshing its claim (it died, or gave up
+        for now), unless its key is too old to re-send: then it is held."""
+        while True:
+            cutoff = datetime.now(UTC) - self.settings.stale_after
+            stale = Delivery.filter(
+                status=DeliveryStatus.SENDING, medium=Medium.LINE, claimed_at__lt=cutoff
+            )
+            if alert_id is not None:
+                stale = stale.filter(alert_id=alert_id)
+            found = await stale.limit(1).values_list("batch_key", "claimed_at")
+            if not found or found[0][0] is None:
+                return None
+            key, claimed_at = found[0]
+            # Take the batch over only if nobody refreshed it since we looked.
+            taken = await Delivery.filter(
+                batch_key=key, status=DeliveryStatus.SENDING, claimed_at=claimed_at
+            ).update(claimed_at=datetime.now(UTC))
+            if not taken:
+                return None
+            batch = await self._load(key)
+            if batch is None:
+                continue
+            if self._key_expired(batch):
+                await self._hold(batch)
+                continue
+            log.warning("resuming delivery batch %s", key)
+            return batch
+
+    async def _load(self, key: str) -> Batch | None:
+        rows = (
+            await Delivery.filter(batch_key=key, status=DeliveryStatus.SENDING)
+            .order_by("id")
+            .values_list("id", "address", "attempts", "alert_id", "round", "kind", "created_at")
         )
-        if alert_id is not None:
-            stale = stale.filter(alert_id=alert_id)
-        row = await stale.order_by("id").first()
-        if row is None or row.batch_key is None:
-            return None
-        # Take the batch over only if nobody refreshed it since we looked.
-        taken = await Delivery.filter(
-            batch_key=row.batch_key, status=DeliveryStatus.SENDING, claimed_at=row.claimed_at
-        ).update(claimed_at=datetime.now(UTC))
-        if not taken:
-            return None
-        log.warning("resuming delivery batch %s", row.batch_key)
-        return row.batch_key
-
-    async def _message(self, row: Delivery) -> dict[str, Any]:
-        alert = await Alert.get(id=row.alert_id)
-        round_ = None
-        if row.kind is not DeliveryKind.ALERT:
-            round_ = await AlertRound.get(alert_id=row.alert_id, round=row.round)
-        return self.render(alert, row.kind, round_)
-
-    async def _send_batch(self, key: str) -> int:
-        rows = await Delivery.filter(batch_key=key, status=DeliveryStatus.SENDING).order_by("id")
         if not rows:
-            return 0
-        message = await self._message(rows[0])
-        user_ids = [row.address for row in rows]
-        result = None
-        for attempt in range(self.settings.attempts_per_claim):
-            result = await self.line.multicast(user_ids, [message], retry_key=key)
-            await Delivery.filter(batch_key=key, status=DeliveryStatus.SENDING).update(
-                attempts=F("attempts") + 1, claimed_at=datetime.now(UTC)
+            return None
+        _, _, _, alert_id, round_, kind, _ = rows[0]
+        kind = DeliveryKind(kind)
+        alert = await Alert.get(id=alert_id)
+        return Batch(
+            key,
+            alert_id,
+            round_,
+            kind,
+            [row[0] for row in rows],
+            [row[1] for row in rows],
+            max(row[2] for row in rows),
+            await self._message(alert, round_, kind),
+            # A key of an earlier release does not say when it was minted; its rows were
+            # written before it, so their age is the safe side.
+            retry_key_minted_at(key) or min(row[6] for row in rows),
+        )
+
+    async def _message(self, alert: Alert, round_: int, kind: DeliveryKind) -> dict[str, Any]:
+        """The round's message, rendered once (an alert is frozen once started)."""
+        message = self._rendered.get((alert.id, round_))
+        if message is None:
+            reminder = None
+            if kind is not DeliveryKind.ALERT:
+                reminder = await AlertRound.get(alert_id=alert.id, round=round_)
+            message = self.render(alert, kind, reminder)
+            if len(self._rendered) >= RENDERED_KEPT:
+                self._rendered.clear()
+            self._rendered[(alert.id, round_)] = message
+        return message
+
+    # Sending
+
+    def _key_expired(self, batch: Batch) -> bool:
+        first_used = batch.first_used or retry_key_minted_at(batch.key)
+        return (
+            first_used is not None
+            and datetime.now(UTC) - first_used > self.settings.retry_key_window
+        )
+
+    async def _deliver(self, batch: Batch) -> None:
+        """Send one batch until LINE settles it, retrying under the same key with backoff.
+
+        Attempts are counted on the rows with the outcome, not one write per retry: a retry
+        writes only to keep its claim fresh (every quarter of `stale_after`), or when it
+        leaves the batch claimed for later."""
+        settings = self.settings
+        if batch.first_used is None and batch.alert_id in self._halted:
+            # Claimed ahead, never sent, and LINE has since halted for the alert.
+            await self._batch_rows(batch).update(
+                status=DeliveryStatus.FAILED, reason=self._halted[batch.alert_id]
             )
-            if result.outcome is not SendOutcome.RETRY:
-                break
-            if rows[0].attempts + attempt + 1 >= self.settings.max_attempts:
-                break
-            delay = min(self.settings.backoff_cap, self.settings.backoff_base * 2**attempt)
-            log.warning("multicast %s: %s, retrying in %.1fs", key, result.detail, delay)
-            await asyncio.sleep(delay)
-        assert result is not None
-        now = datetime.now(UTC)
-        batch = Delivery.filter(batch_key=key, status=DeliveryStatus.SENDING)
-        if result.outcome in (SendOutcome.ACCEPTED, SendOutcome.ALREADY_ACCEPTED):
-            # Billable when LINE accepts: counted with the rows that become sent, in one
-            # transaction, so a resumed batch (409) is never counted twice.
-            day = japan_today()
-            await prepare_day(day)
-            async with in_transaction():
-                sent = await Delivery.filter(batch_key=key, status=DeliveryStatus.SENDING).update(
-                    status=DeliveryStatus.SENT, sent_at=now, reason=None
+            return
+        loop = asyncio.get_running_loop()
+        attempt = unrecorded = 0  # attempts under this claim; of them, not yet on the rows
+        refreshed = loop.time()
+        # Rate limits and LINE's trouble back off apart: a run of 429s says nothing of 5xx.
+        streaks = {True: 0, False: 0}  # rate-limited?: failures so far
+        while True:
+            if self._key_expired(batch):
+                await self._hold(batch, unrecorded)
+                return
+            result = await self.line.multicast(batch.addresses, [batch.message], batch.key)
+            attempt += 1
+            unrecorded += 1
+            log.info(
+                "multicast %s: %s for %d recipients",
+                batch.key,
+                result.outcome.value,
+                len(batch.ids),
+            )
+            if result.outcome in (SendOutcome.ACCEPTED, SendOutcome.ALREADY_ACCEPTED):
+                await self._recorder.sent(batch.key, unrecorded)
+                return
+            if result.quota_spent:
+                await self._halt(batch, result, unrecorded)
+                return
+            if result.outcome is SendOutcome.REJECTED:
+                refused = {i: m for i, m in result.refused_recipients if 0 <= i < len(batch.ids)}
+                if 0 < len(refused) < len(batch.ids):
+                    batch = await self._split(batch, refused, result.status, unrecorded)
+                    attempt = unrecorded = 0
+                    refreshed = loop.time()
+                    continue
+                await self._fail(batch, f"LINE {result.status}: {result.detail}", unrecorded)
+                return
+            if batch.attempts + attempt >= settings.max_attempts:
+                reason = f"gave up after retries: {result.status or ''} {result.detail}"
+                await self._fail(batch, reason.strip(), unrecorded)
+                return
+            retrying = f"retrying: {result.status or ''} {result.detail}".strip()
+            if attempt >= settings.attempts_per_claim:
+                await self._refresh(batch, retrying, unrecorded)
+                return  # left claimed: it resumes under the same key once stale
+            if loop.time() - refreshed > settings.stale_after.total_seconds() / 4:
+                await self._refresh(batch, retrying, unrecorded)
+                unrecorded = 0
+                refreshed = loop.time()
+            rate_limited = result.status == 429
+            streaks[rate_limited] += 1
+            cap = settings.rate_limited_cap if rate_limited else settings.backoff_cap
+            delay = min(cap, settings.backoff_base * 2 ** (streaks[rate_limited] - 1))
+            log.warning("multicast %s: %s, retrying in %.2fs", batch.key, result.detail, delay)
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+
+    def _batch_rows(self, batch: Batch) -> Any:
+        return Delivery.filter(batch_key=batch.key, status=DeliveryStatus.SENDING)
+
+    async def _refresh(self, batch: Batch, reason: str, attempts: int) -> None:
+        """Keep the claim fresh (so nobody takes it over) and count the attempts made."""
+        await self._batch_rows(batch).update(
+            attempts=F("attempts") + attempts, claimed_at=datetime.now(UTC), reason=reason
+        )
+
+    async def _fail(self, batch: Batch, reason: str, attempts: int) -> None:
+        await self._batch_rows(batch).update(
+            status=DeliveryStatus.FAILED, reason=reason, attempts=F("attempts") + attempts
+        )
+
+    async def _split(
+        self, batch: Batch, refused: dict[int, str], status: int | None, attempts: int
+    ) -> Batch:
+        """Fail the recipients LINE refused (by position in the batch); the others go again
+        under a new key (LINE accepted nothing under the old one), stored before they are sent."""
+        key = new_retry_key()
+        async with in_transaction():
+            for position, message in refused.items():
+                await Delivery.filter(
+                    id=batch.ids[position], batch_key=batch.key, status=DeliveryStatus.SENDING
+                ).update(
+                    status=DeliveryStatus.FAILED,
+                    reason=f"LINE {status}: refused this recipient ({message})",
+                    attempts=F("attempts") + attempts,
                 )
-                await add_billable(day, sent)
-        elif result.outcome is SendOutcome.REJECTED:
-            await batch.update(
-                status=DeliveryStatus.FAILED, reason=f"LINE {result.status}: {result.detail}"
+            await self._batch_rows(batch).update(
+                batch_key=key, claimed_at=datetime.now(UTC), attempts=F("attempts") + attempts
             )
-        elif rows[0].attempts + self.settings.attempts_per_claim >= self.settings.max_attempts:
-            await batch.update(
-                status=DeliveryStatus.FAILED,
-                reason=f"gave up after retries: {result.status or ''} {result.detail}".strip(),
+        keep = [i for i in range(len(batch.ids)) if i not in refused]
+        log.warning(
+            "multicast %s: LINE refused %d recipient(s); the other %d go as %s",
+            batch.key,
+            len(refused),
+            len(keep),
+            key,
+        )
+        return replace(
+            batch,
+            key=key,
+            ids=[batch.ids[i] for i in keep],
+            addresses=[batch.addresses[i] for i in keep],
+            attempts=batch.attempts + attempts,
+            first_used=None,
+        )
+
+    async def _hold(self, batch: Batch, attempts: int = 0) -> None:
+        """LINE may have forgotten this key: re-sending might give everyone a second copy,
+        not re-sending might leave them without one. A person decides."""
+        reason = (
+            f"held: retry key {batch.key} is older than LINE remembers (24 hours), so LINE "
+            "may or may not have delivered this batch; a person must decide whether to send "
+            "it again"
+        )
+        held = await self._batch_rows(batch).update(
+            status=DeliveryStatus.HELD, reason=reason, attempts=F("attempts") + attempts
+        )
+        log.warning("multicast %s: %d deliveries held (retry key too old)", batch.key, held)
+
+    async def _halt(self, batch: Batch, result: SendResult, attempts: int) -> None:
+        """The month's quota is spent: stop LINE sending for this alert, once. Its pending rows
+        fail with LINE's reason; rows other batches hold in flight are settled by LINE's answer
+        to each of them (re-sent under their own key, they can never arrive twice)."""
+        reason = f"LINE {result.status}: {result.detail}"
+        self._halted[batch.alert_id] = reason
+        now = datetime.now(UTC)
+        async with in_transaction():
+            halted = await Alert.filter(id=batch.alert_id, line_halted_at=None).update(
+                line_halted_at=now, line_halted_reason=reason
             )
-        else:
-            # Still retryable: leave the batch claimed; it resumes (same key) once stale.
-            await batch.update(reason=f"retrying: {result.status or ''} {result.detail}".strip())
-        log.info("multicast %s: %s for %d recipients", key, result.outcome.value, len(rows))
-        return len(rows)
+            failed = await self._batch_rows(batch).update(
+                status=DeliveryStatus.FAILED, reason=reason, attempts=F("attempts") + attempts
+            )
+            if halted:
+                failed += await Delivery.filter(
+                    alert_id=batch.alert_id, medium=Medium.LINE, status=DeliveryStatus.PENDING
+                ).update(status=DeliveryStatus.FAILED, reason=reason)
+                await audit.record(
+                    "system",
+                    "system",
+                    "line_halted",
+                    target=str(batch.alert_id),
+                    result="failed",
+                    detail={"reason": reason, "failed": failed},
+                )
+        if halted:
+            log.error(
+                "alert %s: LINE sending halted (%s); %d deliveries failed",
+                batch.alert_id,
+                reason,
+                failed,
+            )
+
+
+class _SentRecorder:
+    """Marks accepted batches sent and counts them billable in one transaction, so a batch
+    resumed by another engine (409) is never counted twice. Batches accepted while one
+    transaction commits share the next: one commit for many batches, not one each."""
+
+    def __init__(self) -> None:
+        self._waiting: list[tuple[str, int, asyncio.Future[None]]] = []
+        self._flushing: asyncio.Task[None] | None = None
+        self._usage_day: date | None = None
+
+    async def sent(self, key: str, attempts: int) -> None:
+        """Record one batch as sent, with the attempts it took under this claim; return once
+        it is committed."""
+        future = asyncio.get_running_loop().create_future()
+        self._waiting.append((key, attempts, future))
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.create_task(self._flush())
+        # Shielded: a sender cancelled while waiting does not un-record an accepted batch.
+        await asyncio.shield(future)
+
+    async def stop(self) -> None:
+        """Let the transaction under way finish (shutting down)."""
+        if self._flushing is not None:
+            await asyncio.gather(self._flushing, return_exceptions=True)
+
+    async def _flush(self) -> None:
+        while self._waiting:
+            waiting, self._waiting = self._waiting, []
+            try:
+                await self._record([(key, attempts) for key, attempts, _ in waiting])
+            except Exception as exc:  # the rows stay claimed and resume (LINE answers 409)
+                outcome: BaseException | None = exc
+            else:
+                outcome = None
+            for _, _, future in waiting:
+                if future.done():
+                    continue
+                if outcome is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(outcome)
+
+    async def _record(self, batches: list[tuple[str, int]]) -> None:
+        now = datetime.now(UTC)
+        day = japan_today()
+        if day != self._usage_day:
+            await prepare_day(day)
+            self._usage_day = day
+        by_attempts: dict[int, list[str]] = {}
+        for key, attempts in batches:
+            by_attempts.setdefault(attempts, []).append(key)
+        async with in_transaction():
+            sent = 0
+            for attempts, keys in by_attempts.items():
+                sent += await Delivery.filter(
+                    batch_key__in=keys, status=DeliveryStatus.SENDING
+                ).update(
+                    status=DeliveryStatus.SENT,
+                    sent_at=now,
+                    claimed_at=now,
+                    reason=None,
+                    attempts=F("attempts") + attempts,
+                )
+            await add_billable(day, sent)
+
+
+def _failures(done: set[asyncio.Task[None]]) -> list[BaseException]:
+    """The exceptions of finished sends, logged (the rows keep their key and resume)."""
+    failures = []
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("delivery batch failed: %r", task.exception())
+            failures.append(task.exception())
+    return failures
 
 
 async def delivery_counts(alert_id: int, round_: int | None = None) -> dict[DeliveryStatus, int]:

@@ -12,8 +12,8 @@ from aiohttp import web
 from domain import answers, linking
 from domain.alerts import display_sender, display_title
 from domain.check_items import items_to_json
-from domain.errors import DomainError, NotFound
-from models import AnswerChannel, Employee
+from domain.errors import DomainError
+from models import AnswerChannel
 from web.csrf import exempt
 from web.errors import domain_error_response, json_error
 from web.keys import ID_TOKENS, LIFF
@@ -46,8 +46,8 @@ async def answer_page(request: web.Request) -> web.Response:
     )
 
 
-async def _employee(request: web.Request) -> Employee:
-    """The linked employee behind the request's ID token."""
+async def _line_user(request: web.Request) -> str:
+    """The LINE user ID LINE verified the request's ID token for."""
     header = request.headers.get("Authorization", "")
     token = header[7:].strip() if header.startswith("Bearer ") else ""
     try:
@@ -72,17 +72,7 @@ async def _employee(request: web.Request) -> Employee:
                 "LINEの認証に失敗しました。LINEのトークから回答画面を開き直してください。",
             )
         ) from None
-    employee = await linking.linked_employee(verified.user_id)
-    if employee is None:
-        raise _Refused(
-            json_error(
-                HTTPStatus.FORBIDDEN,
-                "not_linked",
-                "このLINEアカウントは社員情報と連携されていません。"
-                "トークで「連携」と送信して連携してから回答してください。",
-            )
-        )
-    return employee
+    return verified.user_id
 
 
 def _too_large() -> _Refused:
@@ -116,10 +106,7 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
 
 
 def _alert_id(request: web.Request) -> int:
-    alert_id = int(request.match_info["alert_id"])
-    if alert_id >= 2**31:
-        raise NotFound("指定された安否確認が見つかりません。", code="alert_not_found")
-    return alert_id
+    return int(request.match_info["alert_id"])  # the domain finds no alert past its range
 
 
 def _view_json(view: answers.AlertView) -> dict[str, Any]:
@@ -150,8 +137,8 @@ def _view_json(view: answers.AlertView) -> dict[str, Any]:
 async def api_alert(request: web.Request) -> web.Response:
     """The alert, the caller's answer status and current answer."""
     try:
-        employee = await _employee(request)
-        view = await answers.alert_for(_alert_id(request), employee)
+        user_id = await _line_user(request)
+        view = await answers.alert_for_line_user(user_id, _alert_id(request))
     except _Refused as exc:
         return exc.response
     except DomainError as exc:
@@ -164,16 +151,24 @@ async def api_answer(request: web.Request) -> web.Response:
     """Record the caller's answer (replacing an earlier one, which is kept as a revision)."""
     try:
         _check_declared_size(request)
-        employee = await _employee(request)
-        body = await _json_object(request)
+        user_id = await _line_user(request)
     except _Refused as exc:
         return exc.response
     try:
-        alert_id = _alert_id(request)
-        await answers.submit_answer(
-            alert_id, employee, body.get("choices"), body.get("message"), AnswerChannel.LIFF
+        body = await _json_object(request)
+    except _Refused as exc:
+        # Telling an unlinked user to link comes first, as for any other request.
+        if await linking.linked_employee(user_id) is None:
+            return json_error(HTTPStatus.FORBIDDEN, "not_linked", answers.NOT_LINKED)
+        return exc.response
+    try:
+        view = await answers.answer_as_line_user(
+            user_id,
+            _alert_id(request),
+            body.get("choices"),
+            body.get("message"),
+            AnswerChannel.LIFF,
         )
-        view = await answers.alert_for(alert_id, employee)
     except DomainError as exc:
         return domain_error_response(exc)
     return web.json_response(_view_json(view))

@@ -94,6 +94,11 @@ async def _send(request: web.Request, kind: str) -> web.Response:
         fault = sim.take_fault(kind)
         if fault is not None and not fault.deliver:
             raise fault_error(fault)
+        chance = sim.roll_fault(kind)  # set_fault_rates: a random fault of this call
+        if chance == "429":
+            raise LineApiError(429, errors.RATE_LIMITED)
+        if chance == "5xx":
+            raise fault_error(Fault(500, 1, None))
         if not sim.allow_request(kind):
             raise LineApiError(429, errors.RATE_LIMITED)
         body = await read_json(request)
@@ -112,6 +117,11 @@ async def _send(request: web.Request, kind: str) -> web.Response:
         log.info("%s answered %s", kind, error.status)
         raise
     record.status = 200
+    if chance == "drop" and request.transport is not None:
+        # Done, but the answer never arrives: the client sees the connection drop.
+        record.dropped = True
+        log.info("%s done, connection dropped", kind)
+        request.transport.abort()
     return web.json_response(outcome.body)
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import logging
-from collections import defaultdict
+import random
+from collections import Counter, defaultdict
 from typing import Any
 
 from aiohttp import web
@@ -21,6 +23,7 @@ from line_simulator.richmenu import RichMenuStore
 from line_simulator.state import (
     AcceptedRetry,
     Fault,
+    FaultRates,
     LinkTokenRecord,
     ReplyTokenRecord,
     SentRequest,
@@ -49,6 +52,7 @@ class Simulator:
         self.reply_tokens: dict[str, ReplyTokenRecord] = {}
         self.accepted_retry_keys: dict[str, AcceptedRetry] = {}
         self.faults: dict[str, Fault] = {}
+        self.fault_rates: dict[str, FaultRates] = {}
         self.timelines: defaultdict[str, list[TimelineEntry]] = defaultdict(list)
         self.billable_deliveries = 0
         self.signer = IdTokenSigner()
@@ -69,6 +73,23 @@ class Simulator:
     def messages_for(self, user_id: str) -> list[dict[str, Any]]:
         """Return every message object delivered to the user, in order."""
         return [e.message for e in self.timelines.get(user_id, []) if e.sender == "bot"]
+
+    def delivery_counts(self, marker: str) -> Counter[str]:
+        """How many messages each user received whose JSON contains `marker` (e.g. an alert's
+        `alert=12"`), to count lost and duplicated deliveries."""
+        found: dict[int, bool] = {}  # a multicast's message is one object in every timeline
+        counts: Counter[str] = Counter()
+        for user_id, timeline in self.timelines.items():
+            for entry in timeline:
+                if entry.sender != "bot":
+                    continue
+                key = id(entry.message)
+                if key not in found:
+                    text = json.dumps(entry.message, ensure_ascii=False)
+                    found[key] = marker in text
+                if found[key]:
+                    counts[user_id] += 1
+        return counts
 
     def deliver(self, user_id: str, messages: list[dict[str, Any]]) -> bool:
         """Put messages in the user's chat if LINE would; return whether it did."""
@@ -197,6 +218,34 @@ class Simulator:
         if endpoint not in FAULT_ENDPOINTS:
             raise ValueError(f"unknown endpoint {endpoint!r}; use one of {FAULT_ENDPOINTS}")
         self.faults[endpoint] = Fault(status, times, body, deliver, hold)
+
+    def set_fault_rates(
+        self,
+        endpoint: str,
+        *,
+        rate_429: float = 0.0,
+        rate_5xx: float = 0.0,
+        drop_after_accept: float = 0.0,
+        seed: int | None = None,
+    ) -> None:
+        """From now on answer a share of the endpoint's calls LINE's rate-limit 429 or a 500
+        (nothing done), and drop the connection of a share of those it accepted (delivered,
+        retry key remembered, no answer); all zero switches them off. Reply, push, multicast."""
+        if endpoint not in ("reply", "push", "multicast"):
+            raise ValueError(f"fault rates apply to reply, push and multicast, not {endpoint!r}")
+        if rate_429 + rate_5xx + drop_after_accept > 1:
+            raise ValueError("the fault rates add up to more than 1")
+        if not (rate_429 or rate_5xx or drop_after_accept):
+            self.fault_rates.pop(endpoint, None)
+            return
+        self.fault_rates[endpoint] = FaultRates(
+            rate_429, rate_5xx, drop_after_accept, random.Random(seed)
+        )
+
+    def roll_fault(self, endpoint: str) -> str | None:
+        """This call's random fault under `set_fault_rates`: "429", "5xx", "drop" or None."""
+        rates = self.fault_rates.get(endpoint)
+        return rates.roll() if rates is not None else None
 
     def take_fault(self, endpoint: str) -> Fault | None:
         """Return the pending fault of an endpoint, counting this call against it."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -32,6 +33,7 @@ class SentRequest:
     retry_key: str | None
     request_id: str
     status: int
+    dropped: bool = False  # done, then the connection was dropped before the answer
 
 
 class LinkTokenRecord(NamedTuple):
@@ -70,6 +72,31 @@ class Fault:
     body: dict[str, Any] | None
     deliver: bool = False
     hold: asyncio.Event | None = None  # verify: answer only once this is set
+
+
+@dataclass
+class FaultRates:
+    """Random faults of one endpoint, each call on its own: the share answered LINE's
+    rate-limit 429 or a 500 before any work, and the share done (delivered, retry key
+    remembered) whose connection is then dropped before the answer."""
+
+    rate_429: float = 0.0
+    rate_5xx: float = 0.0
+    drop_after_accept: float = 0.0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def roll(self) -> str | None:
+        """Draw this call's fault: "429", "5xx", "drop" or None."""
+        draw = self.rng.random()
+        for name, share in (
+            ("429", self.rate_429),
+            ("5xx", self.rate_5xx),
+            ("drop", self.drop_after_accept),
+        ):
+            if draw < share:
+                return name
+            draw -= share
+        return None
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from typing import Any
 
 from tortoise import Tortoise
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.connection import get_connection
 from tortoise.migrations.api import migrate as run_migrations
@@ -30,10 +31,32 @@ MODEL_MODULES = [
 APP_LABEL = "models"
 
 
+# Tortoise opens SQLite in WAL mode (readers never wait for the writer). In WAL mode
+# synchronous=NORMAL syncs at checkpoints instead of at every commit (a commit here costs 20 µs
+# instead of 170 µs, and all queries share one connection): a crash of the process loses
+# nothing, a power cut may lose the last commits but never corrupts the file. busy_timeout
+# makes a write from another process (the CLI beside `serve`) wait its turn, not fail.
+# A pragma given in the URL (`sqlite://anpi.sqlite3?synchronous=FULL`) wins.
+SQLITE_PRAGMAS: dict[str, Any] = {
+    "journal_mode": "WAL",
+    "synchronous": "NORMAL",
+    "busy_timeout": 5000,
+}
+
+
+def _connection(database_url: str) -> str | dict[str, Any]:
+    if not database_url.startswith("sqlite://"):
+        return database_url
+    config = expand_db_url(database_url)
+    for pragma, value in SQLITE_PRAGMAS.items():
+        config["credentials"].setdefault(pragma, value)
+    return config
+
+
 def tortoise_config(database_url: str) -> dict[str, Any]:
     """The Tortoise config for one database URL."""
     return {
-        "connections": {"default": database_url},
+        "connections": {"default": _connection(database_url)},
         "apps": {
             APP_LABEL: {
                 "models": MODEL_MODULES,

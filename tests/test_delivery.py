@@ -149,7 +149,7 @@ async def test_501_recipients_go_out_as_two_multicasts_each_with_its_own_retry_k
     await engine(bot).run_until_idle()
 
     multicasts = [s for s in sim.sent if s.kind == "multicast"]
-    assert [len(m.to) for m in multicasts] == [500, 1]
+    assert sorted(len(m.to) for m in multicasts) == [1, 500]  # both in flight at once
     assert len({m.retry_key for m in multicasts}) == 2
     assert all(len(flexes(sim, u)) == 1 for u in users)
     assert await Delivery.filter(status=DeliveryStatus.SENT).count() == 501

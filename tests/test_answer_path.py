@@ -1,0 +1,197 @@
+"""The answer path kept short (issue 9): one statement reads who answers and the alert, one
+upsert and one revision row write the answer, and live views hear of every answer; none of it
+changes what an employee, a supervisor or the database sees."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from tortoise import connections
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from domain import answers
+from domain.alerts import start_alert
+from domain.answers import submit_answer
+from domain.errors import Invalid
+from domain.notify import Topic, notifier
+from models import Answer, AnswerChannel, AnswerRevision, Employee, Template
+from models.db import tortoise_config
+from models.sql import is_postgres, postgres_statements, sqlite_transaction
+from tests.conftest import make_company, quick_link, until
+
+GOOD = {"本人": "無事", "家族": "全員無事", "家屋": "被害なし", "出社": "可能"}
+
+
+async def _drill(size: int = 1):
+    company = await make_company({"総務部": [(f"E{n}", f"社員{n}") for n in range(size)]})
+    started = await start_alert(await Template.get(key="earthquake"), drill=True)
+    return started.alert, [company.employees[f"E{n}"] for n in range(size)]
+
+
+async def test_two_answers_at_once_from_one_employee_are_both_kept_in_order(db):
+    alert, (yamada,) = await _drill()
+    await asyncio.gather(
+        *(submit_answer(alert.id, yamada, GOOD, text, AnswerChannel.LIFF) for text in "一二")
+    )
+    answer = await Answer.get(alert_id=alert.id, employee_id=yamada.id)
+    revisions = await AnswerRevision.filter(answer=answer).order_by("revision")
+    assert [r.revision for r in revisions] == [1, 2] and answer.revision == 2
+    assert {r.message for r in revisions} == {"一", "二"}
+    assert answer.message == revisions[-1].message
+
+
+async def test_the_answer_returned_is_the_answer_stored(db):
+    alert, (yamada,) = await _drill()
+    returned = await submit_answer(alert.id, yamada, GOOD, "  無事です ", AnswerChannel.LIFF)
+    stored = await Answer.get(alert_id=alert.id, employee_id=yamada.id)
+    assert (returned.id, returned.revision, returned.choices, returned.message) == (
+        stored.id, stored.revision, stored.choices, stored.message
+    )  # fmt: skip
+    assert returned.answered_at == stored.answered_at and returned.channel == stored.channel
+
+
+async def test_choices_stored_here_group_with_those_the_orm_stores(db):
+    """The tally groups answers by the stored text of their choices."""
+    alert, (yamada, sato) = await _drill(2)
+    await submit_answer(alert.id, yamada, GOOD, "", AnswerChannel.LIFF)
+    await Answer.create(
+        alert=alert, employee=sato, choices=GOOD, channel=AnswerChannel.CONSOLE,
+        answered_at=alert.started_at,
+    )  # fmt: skip
+    groups = await connections.get("default").execute_query_dict(
+        "SELECT COUNT(*) AS n FROM answer GROUP BY choices"
+    )
+    assert [int(group["n"]) for group in groups] == [2]
+
+
+async def test_answers_stored_while_a_notification_is_on_its_way_are_announced_after_it(
+    db, monkeypatch
+):
+    alert, people = await _drill(4)
+    published: list[tuple[Topic, str, int]] = []
+    first_sent = asyncio.Event()
+
+    async def slow_publish(topic: Topic, payload: str = "") -> None:
+        stored = await Answer.filter(alert_id=alert.id).count()
+        published.append((topic, payload, stored))
+        if len(published) == 1:
+            await first_sent.wait()
+
+    monkeypatch.setattr(notifier, "publish", slow_publish)
+    first = asyncio.create_task(submit_answer(alert.id, people[0], GOOD, "", AnswerChannel.LIFF))
+    await until(lambda: published)  # the first answer's notification is on its way
+    for person in people[1:]:  # these do not wait for it, and send none of their own
+        await submit_answer(alert.id, person, GOOD, "", AnswerChannel.LIFF)
+    assert len(published) == 1
+    first_sent.set()
+    await first
+    await until(lambda: not answers._announcing and not answers._follow_ups)
+    assert published == [(Topic.ANSWER, str(alert.id), 1), (Topic.ANSWER, str(alert.id), 4)]
+
+
+async def test_sqlite_writes_the_log_ahead_syncs_at_checkpoints_and_waits_for_other_writers(
+    sqlite_db,
+):
+    client = connections.get("default")
+
+    async def pragma(name: str):
+        (row,) = await client.execute_query_dict(f"PRAGMA {name}")
+        return next(iter(row.values()))
+
+    assert await pragma("journal_mode") == "wal"
+    assert await pragma("synchronous") == 1  # NORMAL
+    assert await pragma("busy_timeout") == 5000
+
+
+def test_a_pragma_in_the_database_url_wins():
+    config = tortoise_config("sqlite://anpi.sqlite3?synchronous=FULL")
+    credentials = config["connections"]["default"]["credentials"]
+    assert credentials["synchronous"] == "FULL" and credentials["busy_timeout"] == 5000
+
+
+# The LIFF API tells an unlinked LINE user to link before anything else
+
+
+@pytest.fixture
+async def stranger(sim, bot):
+    await _drill()
+    return sim.issue_id_token(sim.add_user("だれか").user_id)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/liff/api/alerts/1", None),
+        ("GET", "/liff/api/alerts/2147483648", None),
+        ("POST", "/liff/api/alerts/1/answer", b"not json"),
+        ("POST", "/liff/api/alerts/9999/answer", b'{"choices": {}}'),
+    ],
+    ids=["alert", "alert-past-int", "bad-json", "no-such-alert"],
+)
+async def test_an_unlinked_line_user_is_told_to_link_first(
+    bot, browser_session, stranger, method, path, body
+):
+    async with browser_session.request(
+        method,
+        bot.make_url(path),
+        data=body,
+        headers={"Authorization": f"Bearer {stranger}", "Content-Type": "application/json"},
+    ) as response:
+        assert response.status == 403
+        assert (await response.json())["error"] == "not_linked"
+
+
+async def test_a_linked_employee_off_the_roster_cannot_tell_a_missing_alert_from_another(
+    sim, bot, browser_session
+):
+    company = await make_company({"総務部": [("E1", "山田")], "営業部": [("E2", "佐藤")]})
+    started = await start_alert(
+        await Template.get(key="earthquake"),
+        drill=True,
+        departments=[company.departments["総務部"]],
+    )
+    token = sim.issue_id_token(await quick_link(sim, company.employees["E2"]))
+    bodies = []
+    for alert_id in (started.alert.id, 9999):
+        async with browser_session.post(
+            bot.make_url(f"/liff/api/alerts/{alert_id}/answer"),
+            json={"choices": GOOD},
+            headers={"Authorization": f"Bearer {token}"},
+        ) as response:
+            assert response.status == 404
+            bodies.append(await response.json())
+    assert bodies[0] == bodies[1]
+
+
+# The SQL helpers the path stands on
+
+
+async def test_a_transaction_run_in_sqlites_thread_is_undone_when_it_raises(sqlite_db):
+    _, (yamada,) = await _drill()
+
+    def write_then_refuse(db):
+        db.execute("UPDATE employee SET name = '変更' WHERE id = ?", [yamada.id])
+        raise Invalid("やめます")
+
+    with pytest.raises(Invalid):
+        await sqlite_transaction(write_then_refuse)
+    assert (await Employee.get(id=yamada.id)).name == yamada.name
+    async with in_transaction():  # and it nests in an ORM transaction
+        await sqlite_transaction(lambda db: db.execute("UPDATE employee SET name = '山田'"))
+    assert (await Employee.get(id=yamada.id)).name == "山田"
+
+
+async def test_a_broken_constraint_is_reported_as_the_orm_reports_it(db):
+    alert, (yamada,) = await _drill()
+    await submit_answer(alert.id, yamada, GOOD, "", AnswerChannel.LIFF)
+    duplicate = "INSERT INTO answer_revision (answer_id, revision, choices, message, channel,"
+    duplicate += " answered_at) SELECT answer_id, revision, choices, message, channel,"
+    duplicate += " answered_at FROM answer_revision"
+    with pytest.raises(IntegrityError):
+        if is_postgres():
+            async with postgres_statements() as run:
+                await run(duplicate, [])
+        else:
+            await sqlite_transaction(lambda db: db.execute(duplicate))
