@@ -19,6 +19,7 @@ from bot.config import Config
 from bot.line_api import LineApi
 from domain import admin_groups, audit
 from domain.alerts import close_alert, preview_alert, remind_unanswered
+from domain.delivery_report import delivery_problems
 from domain.errors import DomainError, Forbidden, Invalid
 from domain.scope import Scope
 from domain.tally import tally
@@ -269,8 +270,9 @@ class GroupHandlers:
     async def _status(self, parsed: ParsedCommand, source: GroupSource, _: Employee) -> Outcome:
         alert = await admin_groups.alert_for_command(_alert_number(parsed.args, "/status"))
         result = await tally(alert.id, Scope.everything())
+        deliveries = await delivery_problems(alert.id, Scope.everything())
         detail = {"alert": alert.id, "answered": result.answered, "total": result.total}
-        return group_messages.status(result, alert.is_closed), detail
+        return group_messages.status(result, alert.is_closed, deliveries), detail
 
     async def _remind(
         self, parsed: ParsedCommand, source: GroupSource, employee: Employee
@@ -289,6 +291,7 @@ class GroupHandlers:
             "round": reminder.round,
             "unanswered": reminder.unanswered,
             "line": reminder.line_deliveries,
+            **({"email": reminder.email_deliveries} if reminder.email_deliveries else {}),
         }
         return group_messages.reminded(reminder), detail
 

@@ -5,6 +5,7 @@ from typing import Any
 
 from bot.messages import text
 from domain.alerts import AlertPreview, AlertSummary, Reminder, StartedAlert, display_title
+from domain.delivery_report import DeliveryReport
 from domain.tally import Tally
 from models import Alert
 from web.timefmt import jst
@@ -14,6 +15,7 @@ MAX_TEXT_UTF16 = 5000
 # must stay within 30 KB).
 MAX_MESSAGE_SHOWN = 300
 MAX_TARGETS_SHOWN = 500
+MAX_REASON_SHOWN = 40  # of a failed delivery's reason in /status
 LOWEST_DEPARTMENTS = 3
 
 CONFIRM_ACTION = "group_confirm"
@@ -187,8 +189,11 @@ def cancelled() -> list[dict[str, Any]]:
     return say("発信を取り消しました。")
 
 
-def status(result: Tally, closed: bool) -> list[dict[str, Any]]:
-    """n/N and %, counts per item and choice, and the departments answering least."""
+def status(
+    result: Tally, closed: bool, deliveries: DeliveryReport | None = None
+) -> list[dict[str, Any]]:
+    """n/N and %, counts per item and choice, the departments answering least, and the
+    deliveries that failed (with their reasons)."""
     name = _alert_name(result.alert_id, result.title, result.drill)
     lines = [name + (" (終了)" if closed else "")]
     lines.append(f"回答 {_rate(result.answered, result.total)}  未回答 {result.unanswered}名")
@@ -202,21 +207,42 @@ def status(result: Tally, closed: bool) -> list[dict[str, Any]]:
     if lowest:
         lines.append("回答率の低い部署:")
         lines += [f"・{d.name} {_rate(d.answered, d.total)}" for d in lowest]
+    if deliveries is not None and deliveries.has_problems:
+        lines.append("届かなかった連絡: " + delivery_problems_line(deliveries))
     return say("\n".join(lines))
+
+
+def delivery_problems_line(report: DeliveryReport, limit: int = 3) -> str:
+    """The failed deliveries in one short line: LINE送信失敗 2件(理由)、メール送信失敗 1件(…)"""
+    parts = []
+    if report.line_halted_at is not None:
+        parts.append(f"LINE送信停止({report.line_halted_reason or '上限に達しました'})")
+    for problem in report.problems[:limit]:
+        reason = problem.reason
+        reason = reason if len(reason) <= MAX_REASON_SHOWN else reason[:MAX_REASON_SHOWN] + "…"
+        parts.append(
+            f"{problem.medium_name}{problem.status_name} {problem.count}件"
+            + (f"({reason})" if reason else "")
+        )
+    rest = sum(p.count for p in report.problems[limit:]) + report.more_problems
+    if rest:
+        parts.append(f"ほか {rest}件")
+    return "、".join(parts) + "(詳細は管理画面の未回答者一覧)"
 
 
 def reminded(reminder: Reminder) -> list[dict[str, Any]]:
     """How many non-answerers the reminder reaches."""
     alert = reminder.alert
     name = _alert_name(alert.id, alert.title, alert.drill)
-    if not reminder.line_deliveries:
+    if not reminder.round:
         return say(
-            f"{name}\nLINEで届く未回答者がいないため、再通知は送信していません"
+            f"{name}\nLINE・e-mailで届く未回答者がいないため、再通知は送信していません"
             f"(未回答 {reminder.unanswered}名)。"
         )
+    by_email = f"、e-mailで届く {reminder.email_recipients}名" if reminder.email_recipients else ""
     return say(
         f"{name}\n未回答 {reminder.unanswered}名のうち、LINEで届く "
-        f"{reminder.line_deliveries}名に再通知しました。"
+        f"{reminder.line_deliveries}名{by_email}に再通知しました。"
     )
 
 

@@ -17,7 +17,7 @@ from domain.alerts import AnsweredShare, display_title, find_alert
 from domain.check_items import CheckItem, parse_items
 from domain.errors import Forbidden
 from domain.scope import Scope
-from models import Alert, AlertRecipient, AnswerChannel, Department
+from models import Alert, AlertRecipient, AnswerChannel, DeliveryStatus, Department, Medium
 
 NO_DEPARTMENT = "(所属なし)"
 CHANNEL_NAMES = {
@@ -185,40 +185,133 @@ async def answer_timeline(alert_id: int, scope: Scope) -> list[TimelinePoint]:
 
 @dataclass(frozen=True)
 class Unanswered:
-    """A recipient who has not answered: who, where, and whether LINE is registered."""
+    """A recipient who has not answered: who, where, whether LINE is registered, and how each
+    medium stands for them (`line`, `email`: 送信済, 送信中, 未連携, ブロック, 送信失敗(…)…),
+    with whether that medium cannot reach them."""
 
     code: str
     name: str
     department: str
     line_registered: bool
+    line: str = ""
+    email: str = ""
+    line_unreachable: bool = False
+    email_unreachable: bool = False
+
+    @property
+    def unreachable(self) -> bool:
+        """Neither medium reaches them."""
+        return self.line_unreachable and self.email_unreachable
+
+
+OUT_OF_USE = "対象外"  # the alert does not use this medium
+SENT, SENDING, NOT_YET = "送信済", "送信中", "未送信"
+NOT_LINKED, BLOCKED, HELD, NO_ADDRESS = "未連携", "ブロック", "保留", "なし"
+MAX_REASON_SHOWN = 80
+
+
+def _failed(reason: str | None) -> str:
+    reason = (reason or "").strip()
+    if len(reason) > MAX_REASON_SHOWN:
+        reason = reason[:MAX_REASON_SHOWN] + "…"
+    return f"送信失敗({reason})" if reason else "送信失敗"
+
+
+def _latest(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """An employee's deliveries of one medium in its latest round."""
+    last = max(int(r["round"]) for r in rows)
+    return [r for r in rows if int(r["round"]) == last]
+
+
+def _line_state(alert: Alert, row: dict[str, Any], sent: list[dict[str, Any]]) -> tuple[str, bool]:
+    if not alert.line_enabled:
+        return OUT_OF_USE, True
+    if row["line_id"] is None:
+        return NOT_LINKED, True
+    if row["blocked"] or not row["followed"]:
+        return BLOCKED, True
+    if not sent:
+        if alert.line_halted_at is not None:
+            return _failed(alert.line_halted_reason or "LINEの送信停止"), True
+        return NOT_YET, False
+    statuses = {r["status"] for r in _latest(sent)}
+    if DeliveryStatus.SENT.value in statuses:
+        return SENT, False
+    if statuses & {DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value}:
+        return SENDING, False
+    if DeliveryStatus.HELD.value in statuses:
+        return HELD, True
+    return _failed(_latest(sent)[0]["reason"]), True
+
+
+def _email_state(alert: Alert, row: dict[str, Any], sent: list[dict[str, Any]]) -> tuple[str, bool]:
+    if not alert.email_enabled:
+        return OUT_OF_USE, True
+    if not sent:
+        return (NOT_YET, False) if row["has_email"] else (NO_ADDRESS, True)
+    latest = _latest(sent)
+    statuses = {r["status"] for r in latest}
+    if DeliveryStatus.SENT.value in statuses:
+        return SENT, False
+    if statuses & {DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value}:
+        return SENDING, False
+    return _failed(latest[0]["reason"]), True
 
 
 async def unanswered(alert_id: int, scope: Scope) -> list[Unanswered]:
-    """Recipients in scope without an answer, by department and code. Whether they have LINE
-    registered is a yes/no: the LINE display name is never shown here (seed FAQ Q2)."""
-    await find_alert(alert_id)
+    """Recipients in scope without an answer, by department and code, with how each medium
+    stands for them. Whether they have LINE registered is a yes/no: the LINE display name is
+    never shown here (seed FAQ Q2)."""
+    alert = await find_alert(alert_id)
     if scope.department_ids is not None and not scope.department_ids:
         return []
     where, params = _scope_sql(scope)
-    rows = await _query(
-        "SELECT e.code AS code, e.name AS name, r.department_id AS department_id,"
-        " l.id AS line_id"
+    unanswered_in_scope = (
         " FROM alert_recipient r JOIN employee e ON e.id = r.employee_id"
         " LEFT JOIN answer a ON a.alert_id = r.alert_id AND a.employee_id = r.employee_id"
-        " LEFT JOIN line_account l ON l.employee_id = r.employee_id"
-        f" WHERE r.alert_id = ?{where} AND a.id IS NULL",
-        [alert_id, *params],
     )
+    rows = await _query(
+        "SELECT e.code AS code, e.name AS name, r.department_id AS department_id,"
+        " l.id AS line_id, l.followed AS followed, l.blocked AS blocked,"
+        " CASE WHEN (e.email_enabled = ? AND e.email IS NOT NULL AND e.email <> '')"
+        " OR EXISTS (SELECT 1 FROM employee_email x WHERE x.employee_id = e.id"
+        " AND x.enabled = ?) THEN 1 ELSE 0 END AS has_email, e.id AS employee_id"
+        + unanswered_in_scope
+        + " LEFT JOIN line_account l ON l.employee_id = r.employee_id"
+        f" WHERE r.alert_id = ?{where} AND a.id IS NULL",
+        [True, True, alert_id, *params],
+    )
+    deliveries: dict[tuple[int, str], list[dict[str, Any]]] = {}
+    for d in await _query(
+        "SELECT d.employee_id AS employee_id, d.medium AS medium, d.round AS round,"
+        " d.status AS status, d.reason AS reason"
+        + unanswered_in_scope
+        + " JOIN delivery d ON d.alert_id = r.alert_id AND d.employee_id = r.employee_id"
+        f" WHERE r.alert_id = ?{where} AND a.id IS NULL ORDER BY d.id",
+        [alert_id, *params],
+    ):
+        deliveries.setdefault((d["employee_id"], d["medium"]), []).append(d)
     names = await _department_names({row["department_id"] for row in rows})
-    found = [
-        Unanswered(
-            row["code"],
-            row["name"],
-            names.get(row["department_id"], NO_DEPARTMENT),
-            row["line_id"] is not None,
+    found = []
+    for row in rows:
+        line, line_out = _line_state(
+            alert, row, deliveries.get((row["employee_id"], Medium.LINE.value), [])
         )
-        for row in rows
-    ]
+        email, email_out = _email_state(
+            alert, row, deliveries.get((row["employee_id"], Medium.EMAIL.value), [])
+        )
+        found.append(
+            Unanswered(
+                row["code"],
+                row["name"],
+                names.get(row["department_id"], NO_DEPARTMENT),
+                row["line_id"] is not None,
+                line,
+                email,
+                line_out,
+                email_out,
+            )
+        )
     return sorted(found, key=lambda u: (u.department, u.code))
 
 

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain import audit
+from domain.alerts import MAX_FOLLOW_UP_LENGTH
 from domain.check_items import CheckItem, items_to_json, parse_items
 from domain.errors import Invalid, NotFound
-from models import Template
+from models import EmailMode, Template
 
 KEY_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,49}")
 MAX_TITLE_LENGTH = 200
@@ -18,6 +19,10 @@ REQUIRED_MARKS = ("*", "＊")
 WORRYING_MARKS = ("!", "！")
 LABEL_SEPARATORS = (":", "：")
 CHOICE_SEPARATORS = re.compile(r"[,、，]")
+# E-mail after LINE, and scheduled reminders (re-sent to those who have not answered).
+FALLBACK_DELAY_RANGE = (1, 1440)  # minutes
+MIN_REMINDER_INTERVAL, MAX_REMINDER_INTERVAL = 5, 1440  # minutes, when on (0 = off)
+MAX_REMINDERS = 10
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,12 @@ class TemplateDraft:
     items_text: str = ""
     line_enabled: bool = True
     email_enabled: bool = False
+    # As typed (numbers are checked by the validation, which names what is wrong).
+    email_mode: str = EmailMode.BOTH.value
+    fallback_delay_minutes: str = "30"
+    reminder_interval_minutes: str = "0"
+    reminder_max: str = "0"
+    follow_up_message: str = ""
 
 
 def items_from_text(text: str) -> list[dict[str, Any]]:
@@ -93,7 +104,54 @@ def draft_of(template: Template) -> TemplateDraft:
         items_text=items_to_text(template.items),
         line_enabled=template.line_enabled,
         email_enabled=template.email_enabled,
+        email_mode=template.email_mode.value,
+        fallback_delay_minutes=str(template.fallback_delay_minutes),
+        reminder_interval_minutes=str(template.reminder_interval_minutes),
+        reminder_max=str(template.reminder_max),
+        follow_up_message=template.follow_up_message,
     )
+
+
+def _minutes(raw: str) -> int | None:
+    raw = raw.strip()
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 6 else None
+
+
+def _delivery_options(draft: TemplateDraft, errors: dict[str, str]) -> dict[str, Any]:
+    """The e-mail mode, fallback delay and scheduled reminders of a draft, with what is wrong
+    added to `errors`."""
+    low, high = FALLBACK_DELAY_RANGE
+    delay = _minutes(draft.fallback_delay_minutes)
+    if delay is None or not low <= delay <= high:
+        errors["fallback_delay_minutes"] = (
+            f"LINEの後にe-mailを送るまでの時間は{low}〜{high}分で指定してください。"
+        )
+    interval = _minutes(draft.reminder_interval_minutes)
+    if interval is None or (
+        interval and not MIN_REMINDER_INTERVAL <= interval <= MAX_REMINDER_INTERVAL
+    ):
+        errors["reminder_interval_minutes"] = (
+            f"再通知の間隔は0(しない)か{MIN_REMINDER_INTERVAL}〜{MAX_REMINDER_INTERVAL}分で"
+            "指定してください。"
+        )
+    most = _minutes(draft.reminder_max)
+    if most is None or most > MAX_REMINDERS:
+        errors["reminder_max"] = f"再通知の回数は0〜{MAX_REMINDERS}回で指定してください。"
+    follow_up = draft.follow_up_message.strip()
+    if len(follow_up) > MAX_FOLLOW_UP_LENGTH:
+        errors["follow_up_message"] = (
+            f"二次連絡のメッセージは{MAX_FOLLOW_UP_LENGTH}文字以内にしてください。"
+        )
+    mode = draft.email_mode if draft.email_mode in set(EmailMode) else None
+    if mode is None:
+        errors["email_mode"] = "e-mailの送り方を選択してください。"
+    return {
+        "email_mode": EmailMode(mode or EmailMode.BOTH),
+        "fallback_delay_minutes": delay or 0,
+        "reminder_interval_minutes": interval or 0,
+        "reminder_max": most or 0,
+        "follow_up_message": follow_up,
+    }
 
 
 async def list_templates() -> list[Template]:
@@ -109,8 +167,11 @@ async def get_template(template_id: int) -> Template:
     return template
 
 
-async def _validate(draft: TemplateDraft, template_id: int | None) -> tuple[CheckItem, ...]:
-    """Every problem of a draft at once (Invalid with `fields`), or its parsed items."""
+async def _validate(
+    draft: TemplateDraft, template_id: int | None
+) -> tuple[tuple[CheckItem, ...], dict[str, Any]]:
+    """Every problem of a draft at once (Invalid with `fields`), or its parsed items and its
+    delivery options."""
     errors: dict[str, str] = {}
     key = draft.key.strip()
     if not KEY_PATTERN.fullmatch(key):
@@ -132,14 +193,15 @@ async def _validate(draft: TemplateDraft, template_id: int | None) -> tuple[Chec
         errors["items"] = exc.message
     if not (draft.line_enabled or draft.email_enabled):
         errors["media"] = "連絡媒体を1つ以上選択してください。"
+    options = _delivery_options(draft, errors)
     if errors:
         raise Invalid("入力内容を確認してください。", code="invalid_template", fields=errors)
-    return items
+    return items, options
 
 
 async def create_template(draft: TemplateDraft, actor: str) -> Template:
     """Create a template from a valid draft, with an audit row."""
-    items = await _validate(draft, None)
+    items, options = await _validate(draft, None)
     template = await Template.create(
         key=draft.key.strip(),
         title=draft.title.strip(),
@@ -147,6 +209,7 @@ async def create_template(draft: TemplateDraft, actor: str) -> Template:
         items=items_to_json(items),
         line_enabled=draft.line_enabled,
         email_enabled=draft.email_enabled,
+        **options,
     )
     await audit.record("console", actor, "template_created", target=template.key,
                        detail={"id": template.id})  # fmt: skip
@@ -157,7 +220,7 @@ async def update_template(template_id: int, draft: TemplateDraft, actor: str) ->
     """Change a template (alerts already started keep their own copy), with an audit row
     naming the fields that changed."""
     template = await get_template(template_id)
-    items = await _validate(draft, template.id)
+    items, options = await _validate(draft, template.id)
     changes = {
         "key": draft.key.strip(),
         "title": draft.title.strip(),
@@ -165,6 +228,7 @@ async def update_template(template_id: int, draft: TemplateDraft, actor: str) ->
         "items": items_to_json(items),
         "line_enabled": draft.line_enabled,
         "email_enabled": draft.email_enabled,
+        **options,
     }
     changed = sorted(name for name, value in changes.items() if getattr(template, name) != value)
     if changed:

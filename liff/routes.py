@@ -4,11 +4,14 @@ from pathlib import Path
 
 from aiohttp import web
 
-from liff import views
+from liff import mail_views, views
 
 STATIC_DIR = Path(__file__).parent / "static"
 # An alert number is a positive 31-bit integer (PostgreSQL's int): longer is never an alert.
 ALERT_ID = r"{alert_id:[1-9]\d{0,9}}"
+# A signed answer link from an e-mail (domain.answer_links): anything up to a slash, so a
+# mangled link still reaches the page that explains it.
+ANSWER_TOKEN = r"{token:[^/]{1,400}}"
 
 
 def setup_routes(app: web.Application) -> None:
@@ -17,3 +20,6 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get(f"/api/alerts/{ALERT_ID}", views.api_alert, name="liff_api_alert")
     app.router.add_post(f"/api/alerts/{ALERT_ID}/answer", views.api_answer, name="liff_api_answer")
     app.router.add_static("/static/", STATIC_DIR, name="liff_static")
+    # The e-mail medium's answer page: the same form, server-rendered, opened by a signed link.
+    app.router.add_get(f"/answer/{ANSWER_TOKEN}", mail_views.answer_page, name="mail_answer")
+    app.router.add_post(f"/answer/{ANSWER_TOKEN}", mail_views.submit_answer, name="mail_submit")

@@ -11,7 +11,7 @@ from console.render import render
 from domain import audit, settings, templates, usage
 from domain.errors import Invalid, NotFound
 from models import ConsoleRole
-from web.keys import QUOTA
+from web.keys import QUOTA, WEB
 from web.timefmt import JST
 
 AUDIT_LIMIT = 200
@@ -48,7 +48,18 @@ ACTIONS = {
 RESULTS = {"ok": "成功", "failed": "失敗", "refused": "拒否"}
 
 
+# The template form's delivery fields and how much of each is read.
+DELIVERY_FIELDS = {
+    "email_mode": 20,
+    "fallback_delay_minutes": 20,
+    "reminder_interval_minutes": 20,
+    "reminder_max": 20,
+    "follow_up_message": 5000,
+}
+
+
 def _draft(form: dict) -> templates.TemplateDraft:
+    blank = templates.TemplateDraft()
     return templates.TemplateDraft(
         key=str(form.get("key", ""))[:100],
         title=str(form.get("title", ""))[:1000],
@@ -56,6 +67,11 @@ def _draft(form: dict) -> templates.TemplateDraft:
         items_text=str(form.get("items", ""))[:20000],
         line_enabled=form.get("line_enabled") == "on",
         email_enabled=form.get("email_enabled") == "on",
+        # A form without these fields (an older page) keeps the defaults.
+        **{
+            name: str(form.get(name, getattr(blank, name)))[:limit]
+            for name, limit in DELIVERY_FIELDS.items()
+        },
     )
 
 
@@ -80,6 +96,7 @@ def _form_page(
             "template_id": template_id,
             "error": error.message if error else None,
             "field_errors": error.fields if error else {},
+            "email_on": request.config_dict[WEB].email_on,
         },
         status=HTTPStatus.BAD_REQUEST if error else HTTPStatus.OK,
     )
@@ -93,7 +110,11 @@ async def template_list(request: web.Request) -> web.Response:
     return render(
         request,
         "templates.html",
-        {"templates": rows, "notice": notice.get(request.query.get("done", ""))},
+        {
+            "templates": rows,
+            "notice": notice.get(request.query.get("done", "")),
+            "email_on": request.config_dict[WEB].email_on,
+        },
     )
 
 

@@ -28,6 +28,7 @@ from domain.alerts import (
     sending_options,
     start_alert,
 )
+from domain.delivery_report import delivery_problems
 from domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from domain.notify import Topic, notifier
 from domain.scope import Scope
@@ -106,6 +107,7 @@ async def alert_detail(request: web.Request) -> web.Response:
     alert = await visible_alert(alert_id, viewer.scope)
     result = await tally(alert_id, viewer.scope)
     data = await live_data(alert_id, viewer.scope)
+    deliveries = await delivery_problems(alert_id, viewer.scope)
     return render(
         request,
         "alert.html",
@@ -116,6 +118,7 @@ async def alert_detail(request: web.Request) -> web.Response:
             "data": data,
             "data_json": json.dumps(data, ensure_ascii=False),
             "may_send": viewer.may(ConsoleRole.SENDER),
+            "deliveries": deliveries,
             "notice": NOTICES.get(request.query.get("notice", ""), "").format(
                 n=request.query.get("n", "")
             ),
@@ -249,7 +252,7 @@ async def alert_csv(request: web.Request) -> web.Response:
 NOTICES = {
     "started": "発信しました(対象 {n} 名)。",
     "reminded": "未回答者 {n} 名に再通知しました。",
-    "remind_none": "LINEで届く未回答者がいないため、再通知は送信していません。",
+    "remind_none": "LINE・e-mailで届く未回答者がいないため、再通知は送信していません。",
     "closed": "この安否確認を終了しました。",
 }
 
@@ -351,11 +354,15 @@ async def alert_remind(request: web.Request) -> web.Response:
         viewer.login,
         "alert_reminded",
         target=f"alert:{alert_id}",
-        detail={"round": reminder.round, "line": reminder.line_deliveries},
+        detail={
+            "round": reminder.round,
+            "line": reminder.line_deliveries,
+            **({"email": reminder.email_deliveries} if reminder.email_deliveries else {}),
+        },
     )
     if not reminder.round:
         raise web.HTTPSeeOther(_detail_url(request, alert_id, "remind_none"))
-    raise web.HTTPSeeOther(_detail_url(request, alert_id, "reminded", reminder.line_deliveries))
+    raise web.HTTPSeeOther(_detail_url(request, alert_id, "reminded", reminder.recipients))
 
 
 @requires(ConsoleRole.SENDER)

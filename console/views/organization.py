@@ -10,7 +10,9 @@ import time
 import zlib
 from datetime import timedelta
 
+import segno
 from aiohttp import web
+from markupsafe import Markup
 
 from console.auth import requires
 from console.keys import VIEWER
@@ -301,9 +303,26 @@ async def codes_issue(request: web.Request) -> web.Response:
     await audit.record(
         "console", viewer.login, "codes_issue", target=target, detail={"count": len(issued)}
     )
-    response = render(request, "codes_sheet.html", {"issued": issued})
+    page_url = employee_page_url(request)
+    response = render(
+        request,
+        "codes_sheet.html",
+        {"issued": issued, "page_url": page_url, "page_qr": page_qr(page_url)},
+    )
     response.headers["Cache-Control"] = "no-store"  # the codes in clear must not linger
     return response
+
+
+def employee_page_url(request: web.Request) -> str:
+    """The employee page as employees reach it (PUBLIC_BASE_URL), printed on the sheet."""
+    base = request.config_dict[WEB].public_base_url or str(request.url.origin())
+    return f"{base.rstrip('/')}/me/"
+
+
+def page_qr(url: str) -> Markup:
+    """The URL as an inline SVG QR code (medium error correction, survives a crease)."""
+    svg = segno.make(url, error="m").svg_inline(scale=4, title="社員ページのQRコード")
+    return Markup(svg)  # segno's own markup; the URL inside it is escaped by segno
 
 
 @requires(MAINTAINER)

@@ -1,0 +1,78 @@
+"""What the e-mail medium says (Japanese, plain text and HTML of the same content): the alert
+as the LINE bubble shows it (開始日時, タイトル, 連絡者, 連絡メッセージ, the drill marked
+【訓練】), a reminder's 【再通知】 and follow-up message (二次連絡), and a signed answer link
+for this employee and this alert only. Built from stored fields only, so a resumed send is the
+same message."""
+
+from functools import lru_cache
+
+import jinja2
+
+from domain.alerts import DEFAULT_SENDER, display_sender, display_title
+from domain.answer_links import link_expiry, sign_link
+from domain.email_delivery import Mail
+from models import Alert, AlertRound, Delivery, DeliveryKind
+from web.timefmt import jst
+
+# Where the answer page lives: the LIFF face (mounted at /liff by bot/app.py), route
+# `mail_answer` of liff/routes.py.
+ANSWER_PATH = "/liff/answer/"
+REMINDER_MARK = "【再通知】"
+
+
+@lru_cache(maxsize=1)
+def _templates() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("bot", "templates/mail"),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+
+
+def answer_url(public_base_url: str, token: str) -> str:
+    """The answer page of one signed token."""
+    return f"{public_base_url}{ANSWER_PATH}{token}"
+
+
+def subject(alert: Alert, kind: DeliveryKind) -> str:
+    """The subject line: the title with the drill marking, a reminder marked 【再通知】."""
+    title = display_title(alert.title, alert.drill)
+    return f"{REMINDER_MARK}{title}" if kind is DeliveryKind.REMINDER else title
+
+
+def delivery_mail(
+    alert: Alert,
+    row: Delivery,
+    round_: AlertRound | None,
+    *,
+    public_base_url: str,
+    secret_key: str,
+    mail_from: str,
+) -> Mail:
+    """The e-mail one delivery carries (the e-mail engine's renderer)."""
+    expires = link_expiry(row.created_at)
+    token = sign_link(secret_key, alert.id, row.employee_id, row.round, expires)
+    reminder = row.kind is DeliveryKind.REMINDER
+    context = {
+        "header": (f"{REMINDER_MARK}未回答の方へ" if reminder else "連絡確認 -安否-")
+        + ("(訓練)" if alert.drill else ""),
+        "reminder": reminder,
+        "started_at": jst(alert.started_at),
+        "title": display_title(alert.title, alert.drill),
+        "sender": display_sender(round_.sender_name if round_ else alert.sender_name),
+        "message": alert.message,
+        "follow_up": round_.message if round_ else "",
+        "url": answer_url(public_base_url, token),
+        "expires": jst(expires),
+        "system_name": DEFAULT_SENDER,
+    }
+    env = _templates()
+    domain = mail_from.rpartition("@")[2] or "localhost"
+    return Mail(
+        to=row.address,
+        subject=subject(alert, row.kind),
+        text=env.get_template("alert.txt").render(context),
+        html=env.get_template("alert.html").render(context),
+        message_id=f"<anpi-delivery-{row.id}@{domain}>",
+    )

@@ -1,0 +1,122 @@
+"""What became of an alert's deliveries, as senders are told it: how many went out by each
+medium, and the ones that failed for good (after retries, refused by LINE or by a mail
+server at SMTP time) or are held, grouped by medium and reason, plus LINE's halt for the
+alert when its monthly limit stopped it. The viewer's scope is an argument, as for the tally."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from tortoise.expressions import Subquery
+from tortoise.functions import Count
+
+from domain.alerts import find_alert
+from domain.scope import Scope
+from models import AlertRecipient, Delivery, DeliveryStatus, Medium
+
+MEDIUM_NAMES = {Medium.LINE: "LINE", Medium.EMAIL: "メール"}
+PROBLEM_NAMES = {DeliveryStatus.FAILED: "送信失敗", DeliveryStatus.HELD: "保留"}
+STATUS_NAMES = {
+    DeliveryStatus.SENT: "送信済",
+    DeliveryStatus.PENDING: "送信待ち",
+    DeliveryStatus.SENDING: "送信中",
+    **PROBLEM_NAMES,
+}
+MAX_GROUPS = 20  # reasons listed; the rest are counted together
+
+
+@dataclass(frozen=True)
+class DeliveryProblem:
+    """Deliveries of one medium that failed (or are held) for one reason."""
+
+    medium: Medium
+    status: DeliveryStatus
+    reason: str
+    count: int
+
+    @property
+    def medium_name(self) -> str:
+        """The medium as people name it."""
+        return MEDIUM_NAMES[self.medium]
+
+    @property
+    def status_name(self) -> str:
+        """送信失敗 or 保留."""
+        return PROBLEM_NAMES.get(self.status, self.status.value)
+
+
+@dataclass
+class DeliveryReport:
+    """An alert's deliveries in the viewer's scope: counts per medium and status, and the
+    problems by reason (largest first)."""
+
+    counts: dict[Medium, dict[DeliveryStatus, int]] = field(default_factory=dict)
+    problems: list[DeliveryProblem] = field(default_factory=list)
+    more_problems: int = 0  # failed deliveries under reasons past MAX_GROUPS
+    line_halted_at: datetime | None = None
+    line_halted_reason: str | None = None
+
+    def count(self, medium: Medium, status: DeliveryStatus) -> int:
+        """How many deliveries of this medium stand in this status."""
+        return self.counts.get(medium, {}).get(status, 0)
+
+    def summary(self) -> list[tuple[str, list[tuple[str, int]]]]:
+        """Per medium (LINE first), its non-zero counts by status, as people name them."""
+        return [
+            (
+                MEDIUM_NAMES[medium],
+                [(name, self.count(medium, s)) for s, name in STATUS_NAMES.items()
+                 if self.count(medium, s)],
+            )
+            for medium in Medium
+            if medium in self.counts
+        ]  # fmt: skip
+
+    @property
+    def failed(self) -> int:
+        """Deliveries that failed or are held, every medium."""
+        return sum(p.count for p in self.problems) + self.more_problems
+
+    @property
+    def has_problems(self) -> bool:
+        """Anything a sender should be told about."""
+        return bool(self.failed or self.line_halted_at)
+
+
+async def delivery_problems(alert_id: int, scope: Scope | None = None) -> DeliveryReport:
+    """The alert's delivery counts and problems among the recipients `scope` allows."""
+    scope = scope or Scope.everything()
+    alert = await find_alert(alert_id)
+    report = DeliveryReport(
+        line_halted_at=alert.line_halted_at, line_halted_reason=alert.line_halted_reason
+    )
+    rows = Delivery.filter(alert_id=alert.id)
+    if not scope.is_everything:
+        in_scope = AlertRecipient.filter(
+            alert_id=alert.id, department_id__in=sorted(scope.department_ids or ())
+        ).values("employee_id")
+        rows = rows.filter(employee_id__in=Subquery(in_scope))
+    for row in (
+        await rows.annotate(n=Count("id"))
+        .group_by("medium", "status")
+        .values("medium", "status", "n")
+    ):
+        medium, status = Medium(row["medium"]), DeliveryStatus(row["status"])
+        report.counts.setdefault(medium, {})[status] = int(row["n"])
+    groups = (
+        await rows.filter(status__in=list(PROBLEM_NAMES))
+        .annotate(n=Count("id"))
+        .group_by("medium", "status", "reason")
+        .values("medium", "status", "reason", "n")
+    )
+    groups.sort(key=lambda g: (-int(g["n"]), g["medium"], g["reason"] or ""))
+    for group in groups[:MAX_GROUPS]:
+        report.problems.append(
+            DeliveryProblem(
+                Medium(group["medium"]),
+                DeliveryStatus(group["status"]),
+                group["reason"] or "",
+                int(group["n"]),
+            )
+        )
+    report.more_problems = sum(int(g["n"]) for g in groups[MAX_GROUPS:])
+    return report

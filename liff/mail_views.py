@@ -1,0 +1,125 @@
+"""The answer page reached from an e-mail: the LIFF form's fields and look as a plain
+server-rendered page (no LIFF, no script) at `/answer/{token}`. The signed token alone says
+who answers which alert; the form carries only the choices, the message and the CSRF token.
+Answers are stored with channel e-mail."""
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from domain import answers
+from domain.alerts import display_sender, display_title
+from domain.answer_links import LinkedAlert, linked_alert
+from domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from models import AnswerChannel
+from web.csrf import csrf_token
+from web.keys import WEB
+from web.timefmt import jst
+
+log = logging.getLogger(__name__)
+
+UNANSWERED, ANSWERED = "未回答", "回答済"
+DONE = "回答を受け付けました。内容を変更する場合は、選び直して再度「回答する」を押してください。"
+CLOSED = "この安否確認は終了しています。回答の受付・変更はできません。"
+STATUS_FOR = {
+    Forbidden: HTTPStatus.FORBIDDEN,
+    NotFound: HTTPStatus.NOT_FOUND,
+    Conflict: HTTPStatus.CONFLICT,
+    Invalid: HTTPStatus.UNPROCESSABLE_ENTITY,
+}
+
+
+def _page(
+    request: web.Request, context: dict[str, Any], status: int = HTTPStatus.OK
+) -> web.Response:
+    response = aiohttp_jinja2.render_template(
+        "mail_answer.html", request, {"csrf_token": csrf_token(request), **context}, status=status
+    )
+    # The page shows a person's answer: no cache keeps it.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _refused(request: web.Request, exc: DomainError) -> web.Response:
+    status = next((s for cls, s in STATUS_FOR.items() if isinstance(exc, cls)), 400)
+    return _page(request, {"refusal": exc.message}, status)
+
+
+def _context(
+    linked: LinkedAlert,
+    *,
+    chosen: dict[str, str] | None = None,
+    message: str | None = None,
+    error: DomainError | None = None,
+    done: bool = False,
+) -> dict[str, Any]:
+    alert, answer = linked.view.alert, linked.view.answer
+    if chosen is None:
+        chosen = dict(answer.choices) if answer else {}
+    if message is None:
+        message = answer.message if answer else ""
+    return {
+        "alert": alert,
+        "title": display_title(alert.title, alert.drill),
+        "started_at": jst(alert.started_at),
+        "sender": display_sender(alert.sender_name),
+        "items": linked.view.items,
+        "answer": answer,
+        "answered_at": jst(answer.answered_at) if answer else "",
+        "status": ANSWERED if answer else UNANSWERED,
+        "chosen": chosen,
+        "message": message,
+        "closed": alert.is_closed,
+        "closed_notice": CLOSED,
+        "error": error.message if error else None,
+        "invalid": set(error.fields) if error else set(),
+        "done": DONE if done else None,
+        "employee_name": linked.employee.name,
+    }
+
+
+async def answer_page(request: web.Request) -> web.Response:
+    """The alert the link names, its answer status and the form (or the stored answer)."""
+    try:
+        linked = await linked_alert(
+            request.config_dict[WEB].secret_key, request.match_info["token"]
+        )
+    except DomainError as exc:
+        return _refused(request, exc)
+    return _page(request, _context(linked, done=request.query.get("done") == "1"))
+
+
+async def submit_answer(request: web.Request) -> web.Response:
+    """Store the answer (replacing an earlier one, kept as a revision), then show it."""
+    token = request.match_info["token"]
+    try:
+        linked = await linked_alert(request.config_dict[WEB].secret_key, token)
+    except DomainError as exc:
+        return _refused(request, exc)
+    form = await request.post()
+    chosen = {}
+    for index, item in enumerate(linked.view.items):
+        value = form.get(f"item-{index}")
+        if isinstance(value, str) and value:
+            chosen[item.label] = value
+    raw_message = form.get("message")
+    message = raw_message if isinstance(raw_message, str) else ""
+    try:
+        await answers.submit_answer(
+            linked.view.alert.id, linked.employee, chosen, message, AnswerChannel.EMAIL
+        )
+    except Invalid as exc:
+        context = _context(linked, chosen=chosen, message=message, error=exc)
+        return _page(request, context, HTTPStatus.UNPROCESSABLE_ENTITY)
+    except Conflict as exc:
+        linked = await linked_alert(request.config_dict[WEB].secret_key, token)
+        context = _context(linked, error=exc)
+        return _page(request, context, HTTPStatus.CONFLICT)
+    except DomainError as exc:
+        return _refused(request, exc)
+    log.info("answer by e-mail link for alert %s", linked.view.alert.id)
+    url = request.app.router["mail_answer"].url_for(token=token).with_query(done="1")
+    raise web.HTTPSeeOther(str(url))
