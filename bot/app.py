@@ -4,6 +4,7 @@ cleanup context."""
 
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 from functools import partial
 
@@ -14,16 +15,23 @@ from aiohttp import web
 
 import console.app
 import liff.app
-from bot import link_views, messages, routes
-from bot.config import Config
+import me.app
+from bot import link_views, mail_messages, messages, routes
+from bot.config import Config, ConfigError
 from bot.handlers import EventHandlers
 from bot.keys import CONFIG, LINE, WORKERS
 from bot.line_api import LineApi
+from bot.login_notices import LoginNotices
+from bot.mailer import SmtpMailer
 from bot.workers import Worker, running
+from domain import email_plan, reminder_schedule
 from domain.delivery import DeliveryEngine, EngineSettings
+from domain.email_delivery import EmailEngine
 from domain.housekeeping import tidy
 from domain.inbox import next_retry_in, process_pending
+from domain.line_rate import open_rate_limiter
 from domain.notify import PostgresBridge, Topic, notifier, postgres_dsn
+from me.keys import LoginSettings
 from models.db import close_database, open_database
 from web.csrf import csrf_middleware
 from web.headers import on_response_prepare
@@ -45,6 +53,8 @@ def create_app(config: Config, *, engine_settings: EngineSettings | None = None)
     app[WEB] = WebSettings(
         secret_key=config.secret_key,
         secure_cookies=config.public_base_url.startswith("https://"),
+        public_base_url=config.public_base_url,
+        email_on=bool(config.smtp_url),
     )
     app[LIFF] = LiffSettings(liff_id=config.liff_id, sdk_url=config.liff_sdk_url)
     app[LINK] = LinkSettings(access_base_url=config.line_access_base_url)
@@ -58,12 +68,36 @@ def create_app(config: Config, *, engine_settings: EngineSettings | None = None)
     routes.setup_routes(app)
     app.add_subapp("/liff", liff.app.create_app())
     app.add_subapp("/console", console.app.create_app(app[WEB]))
+    login = LoginSettings(
+        channel_id=config.line_login_channel_id,
+        channel_secret=config.line_login_channel_secret,
+        access_base_url=config.line_access_base_url,
+        api_base_url=config.line_api_base_url,
+        public_base_url=config.public_base_url,
+    )
+    app.add_subapp("/me", me.app.create_app(app[WEB], login, LoginNotices(lambda: app[LINE])))
+    _add_resources(app, engine_settings)
+    return app
+
+
+def create_worker_app(
+    config: Config, *, engine_settings: EngineSettings | None = None
+) -> web.Application:
+    """The background workers alone (`python -m bot worker`): the same database, LINE client,
+    notifier bridge and workers as `create_app`, and no routes (run it without a site)."""
+    app = web.Application()
+    app[CONFIG] = config
+    _add_resources(app, engine_settings)
+    return app
+
+
+def _add_resources(app: web.Application, engine_settings: EngineSettings | None) -> None:
+    """Every resource as a cleanup context, each after those it needs."""
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_clients)
     app.cleanup_ctx.append(_notifier_bridge)
-    if config.workers:
+    if app[CONFIG].workers:
         app.cleanup_ctx.append(partial(_workers, engine_settings=engine_settings))
-    return app
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -74,19 +108,22 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 async def _clients(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
-    app[LINE] = LineApi(
-        config.line_api_base_url,
-        config.line_channel_access_token,
-        config.line_data_api_base_url,
-    )
-    app[QUOTA] = app[LINE]
-    app[HTTP] = aiohttp.ClientSession()
-    app[ID_TOKENS] = IdTokenVerifier(
-        app[HTTP], config.line_api_base_url, config.line_login_channel_id
-    )
-    yield
-    await app[HTTP].close()
-    await app[LINE].close()
+    # One rate limiter for every process on this database (domain/line_rate.py).
+    async with open_rate_limiter(config.database_url) as limiter:
+        app[LINE] = LineApi(
+            config.line_api_base_url,
+            config.line_channel_access_token,
+            config.line_data_api_base_url,
+            limiter=limiter,
+        )
+        app[QUOTA] = app[LINE]
+        app[HTTP] = aiohttp.ClientSession()
+        app[ID_TOKENS] = IdTokenVerifier(
+            app[HTTP], config.line_api_base_url, config.line_login_channel_id
+        )
+        yield
+        await app[HTTP].close()
+        await app[LINE].close()
 
 
 async def _notifier_bridge(app: web.Application) -> AsyncIterator[None]:
@@ -108,6 +145,12 @@ def build_workers(
 ) -> list[Worker]:
     """The workers `config.workers` names, wired to LINE."""
     handlers = EventHandlers(line, config)
+    if engine_settings is None:
+        engine_settings = replace(
+            EngineSettings(),
+            stale_after=timedelta(seconds=config.delivery_stale_seconds),
+            idle_poll=config.delivery_poll_seconds,
+        )
     engine = DeliveryEngine(
         line, partial(messages.delivery_message, liff_url=config.liff_url), engine_settings
     )
@@ -117,8 +160,42 @@ def build_workers(
         "inbox": Worker("inbox", inbox, Topic.INBOX, INBOX_POLL, due=next_retry_in),
         "delivery": Worker("delivery", engine.run_once, Topic.DELIVERY, engine.settings.idle_poll),
         "housekeeping": Worker("housekeeping", purge, None, HOUSEKEEPING_POLL),
+        "reminders": Worker(
+            "reminders",
+            reminder_schedule.send_due_reminders,
+            None,
+            reminder_schedule.REMINDER_POLL,
+            due=reminder_schedule.next_reminder_in,
+        ),
+        **email_workers(config),
     }
-    return [available[name] for name in config.workers]
+    # The e-mail workers exist only where SMTP_URL is set: elsewhere e-mail is off.
+    return [available[name] for name in config.workers if name in available]
+
+
+def email_workers(config: Config) -> dict[str, Worker]:
+    """The e-mail planner and engine, wired to SMTP_URL (none when it is unset)."""
+    if not config.smtp_url:
+        return {}
+    if not config.secret_key:
+        raise ConfigError("SECRET_KEY is not set: e-mail answer links are signed with it")
+    render = partial(
+        mail_messages.delivery_mail,
+        public_base_url=config.public_base_url,
+        secret_key=config.secret_key,
+        mail_from=config.mail_from,
+    )
+    engine = EmailEngine(SmtpMailer.from_url(config.smtp_url, config.mail_from), render)
+    return {
+        "email_plan": Worker(
+            "email_plan",
+            email_plan.plan_emails,
+            Topic.DELIVERY,
+            email_plan.PLAN_POLL,
+            due=email_plan.next_fallback_in,
+        ),
+        "email": Worker("email", engine.run_once, Topic.DELIVERY, engine.settings.idle_poll),
+    }
 
 
 async def _workers(

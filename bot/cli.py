@@ -1,21 +1,32 @@
-"""The command line: `python -m bot serve|migrate|send|remind|tally|close|registration-codes|
+"""The command line: `python -m bot serve|worker|migrate|send|remind|tally|close|registration-codes|
 employees|user|admin-group|richmenu|demo`. Each command parses its arguments, calls domain
 functions and prints the result. The LINE SDK and the web server are imported only by the
 commands that use them, so `tally` and `migrate` start fast."""
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from bot.config import SERVE_REQUIRED, Config, ConfigError, require_https_line_hosts
+from bot.config import (
+    SERVE_REQUIRED,
+    WORKER_REQUIRED,
+    Config,
+    ConfigError,
+    require_https_line_hosts,
+)
 from domain import alerts, linking, organization
 from domain.alerts import DEFAULT_SENDER
 from domain.errors import DomainError
 from models.db import close_database, migrate, open_database, pending_migrations
 from web.timefmt import jst
+
+if TYPE_CHECKING:
+    from bot.line_api import LineApi
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +48,49 @@ async def _with_database(config: Config, work: Callable[[], Awaitable[None]]) ->
     await open_database(config.database_url)
     try:
         await require_migrated(config)
-        await work()
+        async with _notifying_other_processes(config):
+            await work()
     finally:
         await close_database()
+
+
+@contextlib.asynccontextmanager
+async def _notifying_other_processes(config: Config) -> AsyncIterator[None]:
+    """On PostgreSQL, what a command publishes (an alert started) wakes the workers of every
+    other process through NOTIFY, as it does from `serve`."""
+    from domain.notify import PostgresBridge, notifier, postgres_dsn
+
+    dsn = postgres_dsn(config.database_url)
+    if dsn is None:
+        yield
+        return
+    bridge = PostgresBridge(notifier, dsn)
+    await bridge.start()
+    notifier.attach(bridge)
+    try:
+        yield
+    finally:
+        notifier.attach(None)
+        await bridge.stop()
+
+
+@contextlib.asynccontextmanager
+async def _line_api(config: Config) -> AsyncIterator["LineApi"]:
+    """The LINE client, under the rate limits the deployment's processes share."""
+    from bot.line_api import LineApi
+    from domain.line_rate import open_rate_limiter
+
+    async with open_rate_limiter(config.database_url) as limiter:
+        line = LineApi(
+            config.line_api_base_url,
+            config.line_channel_access_token,
+            config.line_data_api_base_url,
+            limiter=limiter,
+        )
+        try:
+            yield line
+        finally:
+            await line.close()
 
 
 async def _deliver_now(config: Config, alert_id: int, round_: int) -> None:
@@ -48,19 +99,11 @@ async def _deliver_now(config: Config, alert_id: int, round_: int) -> None:
     from functools import partial
 
     from bot import messages
-    from bot.line_api import LineApi
     from domain.delivery import DeliveryEngine, delivery_counts
 
-    line = LineApi(
-        config.line_api_base_url,
-        config.line_channel_access_token,
-        config.line_data_api_base_url,
-    )
-    try:
+    async with _line_api(config) as line:
         render = partial(messages.delivery_message, liff_url=config.liff_url)
         await DeliveryEngine(line, render).run_until_idle(alert_id)
-    finally:
-        await line.close()
     counts = await delivery_counts(alert_id, round_)
     print("  deliveries " + ", ".join(f"{s.value} {n}" for s, n in counts.items()))
 
@@ -94,17 +137,19 @@ async def remind(config: Config, args: argparse.Namespace) -> None:
         reminder = await alerts.remind_unanswered(
             args.alert, message=args.message or "", sender_name=args.sender
         )
-        if not reminder.line_deliveries:
+        if not reminder.round:
             print(
-                f"alert {args.alert}: nobody to remind by LINE "
+                f"alert {args.alert}: nobody to remind "
                 f"({reminder.unanswered} not answered); nothing sent"
             )
             return
         print(
             f"alert {args.alert} reminder {reminder.round}: {reminder.unanswered} not answered, "
-            f"by LINE {reminder.line_deliveries}"
+            f"by LINE {reminder.line_deliveries}, by e-mail {reminder.email_recipients} "
+            f"({reminder.email_deliveries} addresses; sent by the e-mail worker)"
         )
-        await _deliver_now(config, args.alert, reminder.round)
+        if reminder.line_deliveries:
+            await _deliver_now(config, args.alert, reminder.round)
 
     await _with_database(config, work)
 
@@ -187,6 +232,35 @@ async def serve(config: Config) -> None:
         except OSError as exc:
             raise CommandError(f"cannot listen on port {config.port}: {exc.strerror}") from None
         print(f"serving on {config.public_base_url} (port {config.port})", flush=True)
+        await wait_for_stop_signal()
+        print("stopping", flush=True)
+    finally:
+        await stop_runners(runner)
+
+
+async def worker(config: Config) -> None:
+    """Run the background workers `WORKERS` names, without the web face, until SIGINT or
+    SIGTERM (on PostgreSQL, beside `serve` and other workers: they share the work)."""
+    config.require(*WORKER_REQUIRED)
+    require_https_line_hosts(config)
+    if not config.workers:
+        raise CommandError("WORKERS is none: a worker process would have nothing to do")
+    await open_database(config.database_url)
+    try:
+        await require_migrated(config)
+    finally:
+        await close_database()
+    from bot.app import create_worker_app
+    from bot.keys import WORKERS
+    from bot.lifecycle import make_runner, stop_runners, wait_for_stop_signal
+
+    # No site: the runner only starts and stops the app's resources and workers.
+    app = create_worker_app(config)
+    runner = make_runner(app)
+    await runner.setup()
+    try:
+        # The names of those that run (the e-mail workers only where SMTP_URL is set).
+        print(f"workers running: {', '.join(w.name for w in app[WORKERS])}", flush=True)
         await wait_for_stop_signal()
         print("stopping", flush=True)
     finally:
@@ -322,21 +396,14 @@ async def richmenu(config: Config, args: argparse.Namespace) -> None:
     """Rich menus: `sync` makes LINE show the menus of bot/richmenu_spec.py (idempotent)."""
     config.require("line_channel_access_token")
     require_https_line_hosts(config)
-    from bot.line_api import LineApi
     from bot.richmenus import RichMenuSyncError, sync
 
     async def work() -> None:
-        line = LineApi(
-            config.line_api_base_url,
-            config.line_channel_access_token,
-            config.line_data_api_base_url,
-        )
-        try:
-            report = await sync(line)
-        except RichMenuSyncError as exc:
-            raise CommandError(str(exc)) from None
-        finally:
-            await line.close()
+        async with _line_api(config) as line:
+            try:
+                report = await sync(line)
+            except RichMenuSyncError as exc:
+                raise CommandError(str(exc)) from None
         for line_text in report.lines():
             print(line_text)
 
@@ -355,6 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Anpi server")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the server")
+    sub.add_parser("worker", help="run the background workers only (no web server)")
     sub.add_parser("migrate", help="apply the database migrations")
     p = sub.add_parser("send", help="start an alert and deliver it")
     p.add_argument("--template", default="earthquake", help="template key or ID")
@@ -426,6 +494,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         commands = {
             "serve": lambda: serve(config),
+            "worker": lambda: worker(config),
             "migrate": lambda: migrate(config.database_url),
             "send": lambda: send(config, args),
             "remind": lambda: remind(config, args),
@@ -442,6 +511,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        # Ctrl-C before the servers were up: still a clean stop for serve and demo.
-        return 0 if args.command in ("serve", "demo") else 130
+        # Ctrl-C before the servers were up: still a clean stop for serve, worker and demo.
+        return 0 if args.command in ("serve", "worker", "demo") else 130
     return 0

@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from urllib.parse import urlsplit
 
-# Background workers a process can run; `WORKERS` names a subset (default: all).
-WORKER_NAMES = ("inbox", "delivery", "housekeeping")
+# Background workers a process can run; `WORKERS` names a subset (default: all). The e-mail
+# ones (`email_plan`, `email`) run only where SMTP_URL is set.
+WORKER_NAMES = ("inbox", "delivery", "housekeeping", "email_plan", "email", "reminders")
 
 
 class ConfigError(Exception):
@@ -23,6 +24,8 @@ class Config:
     line_channel_secret: str = ""
     line_channel_access_token: str = ""
     line_login_channel_id: str = ""
+    # The employee page's LINE ID連携 (LINE Login); unset, the page offers linking in chat only.
+    line_login_channel_secret: str = ""
     liff_id: str = ""
     line_api_base_url: str = "https://api.line.me"
     line_data_api_base_url: str = "https://api-data.line.me"
@@ -30,9 +33,17 @@ class Config:
     liff_base_url: str = "https://liff.line.me"
     public_base_url: str = "http://localhost:8080"
     secret_key: str = ""
+    # The e-mail medium: smtp://user:pass@host:587?starttls=1, smtps://host:465. Unset, no
+    # e-mail is planned or sent (the console says so on templates with e-mail on).
+    smtp_url: str = ""
+    mail_from: str = "anpi@localhost"
     port: int = 8080
     workers: tuple[str, ...] = WORKER_NAMES
     inbox_retention_days: int = 7  # handled webhook events are purged after this
+    # A batch claimed by a process that then fell silent this long (it crashed) is resumed by
+    # another; above the longest silence of a live send (a 15 s request, a 30 s backoff).
+    delivery_stale_seconds: float = 120.0
+    delivery_poll_seconds: float = 2.0  # an idle delivery worker looks again this often
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Config":
@@ -52,6 +63,8 @@ class Config:
                 values["workers"] = parse_workers(raw)
             elif f.name == "inbox_retention_days":
                 values[f.name] = parse_retention_days(raw)
+            elif f.name in ("delivery_stale_seconds", "delivery_poll_seconds"):
+                values[f.name] = parse_seconds(f.name.upper(), raw)
             elif f.name.endswith("_url"):
                 values[f.name] = raw.rstrip("/") if f.name != "database_url" else raw
             else:
@@ -117,6 +130,17 @@ def parse_retention_days(raw: str) -> int:
     return days
 
 
+def parse_seconds(name: str, raw: str) -> float:
+    """A positive number of seconds (fractions allowed)."""
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise ConfigError(f"{name} must be a number of seconds > 0, not {raw!r}")
+    return seconds
+
+
 SERVE_REQUIRED = (
     "line_channel_secret",
     "line_channel_access_token",
@@ -124,6 +148,10 @@ SERVE_REQUIRED = (
     "liff_id",
     "secret_key",
 )
+
+# `python -m bot worker`: the workers send through LINE and link to the LIFF form; they check
+# no webhook signature and serve no page.
+WORKER_REQUIRED = ("line_channel_access_token", "liff_id")
 
 # LINE hosts that vouch for identities (ID-token verify, account linking, LIFF) or receive the
 # channel access token (the data host). Over plain http their answers could be forged and the

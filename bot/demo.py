@@ -2,7 +2,12 @@
 process, with a drill already sent. The only module besides the tests that starts the
 simulator; the product code talks to it over HTTP exactly as it would to LINE."""
 
+import asyncio
+import email
+import email.policy
 import importlib.util
+import logging
+import re
 import secrets
 import shutil
 from dataclasses import replace
@@ -30,6 +35,7 @@ DEMO_DATABASE = f"sqlite://{DEMO_DIR}/anpi-demo.sqlite3"
 DEMO_CHANNEL_SECRET = "demo-channel-secret"
 DEMO_ACCESS_TOKEN = "demo-channel-access-token"
 DEMO_LOGIN_CHANNEL_ID = "2000000000"
+DEMO_LOGIN_CHANNEL_SECRET = "demo-login-channel-secret"
 DEMO_LIFF_ID = "2000000000-DemoAnpi"
 # The local LINE platform lets whoever reaches it act as any employee: this machine only,
 # unless `--host` opens it deliberately.
@@ -66,7 +72,7 @@ PEOPLE = {
         "長谷川 紬",
     ],
 }
-UNLINKED = 4  # the last few employees have no LINE yet
+UNLINKED = 4  # the last few employees have no LINE yet (the very last: e-mail only, for good)
 
 
 async def seed_company(sim) -> tuple[list[tuple[Employee, str]], list[Employee]]:
@@ -137,6 +143,77 @@ async def seed_console_users(department_id: int | None) -> str:
     return password
 
 
+DEMO_MAIL_DIR = DEMO_DIR / "mail"
+MAIL_LINK = re.compile(r"https?://\S+/liff/answer/\S+")
+
+
+class MailSink:
+    """The demo's SMTP server side (an aiosmtpd handler): every e-mail the bot sends is written
+    to `folder` as an .eml file and, for reading, a .txt file of its text part."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.count = 0
+        self.texts: dict[str, list[str]] = {}  # address: the text of each e-mail it received
+        self.arrived = asyncio.Event()
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # aiosmtpd's hook
+        """Keep one received e-mail."""
+        self.count += 1
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        body = message.get_body(("plain",))
+        text = body.get_content() if body is not None else ""
+        stem = self.folder / f"{self.count:04d}"
+        header = f"To: {', '.join(envelope.rcpt_tos)}\nSubject: {message['Subject']}\n\n"
+        await asyncio.to_thread(stem.with_suffix(".eml").write_bytes, envelope.content)
+        await asyncio.to_thread(stem.with_suffix(".txt").write_text, header + text, "utf-8")
+        for address in envelope.rcpt_tos:
+            self.texts.setdefault(address.lower(), []).append(text)
+        self.arrived.set()
+        return "250 Message accepted for delivery"
+
+    async def link_for(self, address: str, within: float = 10.0) -> str | None:
+        """The answer link of the first e-mail to `address`, once it has arrived."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while not self.texts.get(address.lower()):
+            self.arrived.clear()
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None
+            try:
+                async with asyncio.timeout(remaining):
+                    await self.arrived.wait()
+            except TimeoutError:
+                return None
+        found = MAIL_LINK.search(self.texts[address.lower()][0])
+        return found.group(0) if found else None
+
+
+async def start_mail_sink(host: str, port: int) -> tuple[MailSink, asyncio.Server]:
+    """An SMTP server on `host:port` that writes what it receives to .demo/mail/."""
+    from aiosmtpd.smtp import SMTP  # a development tool, like the local LINE platform
+
+    # aiosmtpd logs every SMTP command (addresses included) at INFO: keep the demo readable.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    DEMO_MAIL_DIR.mkdir(parents=True, exist_ok=True)
+    sink = MailSink(DEMO_MAIL_DIR)
+    server = await asyncio.get_running_loop().create_server(
+        lambda: SMTP(sink, hostname="anpi-demo-mail"), host, port
+    )
+    return sink, server
+
+
+async def email_the_earthquake_template() -> None:
+    """The demo's earthquake template also sends e-mail: LINE first, e-mail to those LINE
+    cannot reach at once and to the silent after its delay."""
+    from models import EmailMode, Template
+
+    await Template.filter(key="earthquake").update(
+        email_enabled=True, email_mode=EmailMode.FALLBACK
+    )
+
+
 def reset_demo_dir() -> None:
     """Start every demo from an empty database."""
     shutil.rmtree(DEMO_DIR, ignore_errors=True)
@@ -148,7 +225,7 @@ async def run_demo(base: Config, port: int | None = None, host: str = DEMO_HOST)
     from line_simulator import Simulator, SimulatorConfig
 
     port = port or base.port
-    sim_port = port + 1
+    sim_port, mail_port = port + 1, port + 2
     url_host = _url_host(host)
     bot_url, sim_url = f"http://{url_host}:{port}", f"http://{url_host}:{sim_port}"
     reset_demo_dir()
@@ -158,16 +235,20 @@ async def run_demo(base: Config, port: int | None = None, host: str = DEMO_HOST)
         line_channel_secret=DEMO_CHANNEL_SECRET,
         line_channel_access_token=DEMO_ACCESS_TOKEN,
         line_login_channel_id=DEMO_LOGIN_CHANNEL_ID,
+        line_login_channel_secret=DEMO_LOGIN_CHANNEL_SECRET,
         liff_id=DEMO_LIFF_ID,
         public_base_url=bot_url,
         secret_key=base.secret_key or demo_secret_key(),
         port=port,
+        smtp_url=f"smtp://127.0.0.1:{mail_port}",
     ).on_line_host(sim_url)
     sim = Simulator(
         SimulatorConfig(
             channel_secret=DEMO_CHANNEL_SECRET,
             channel_access_token=DEMO_ACCESS_TOKEN,
             login_channel_id=DEMO_LOGIN_CHANNEL_ID,
+            login_channel_secret=DEMO_LOGIN_CHANNEL_SECRET,
+            login_redirect_uris=[f"{bot_url}/me/line/callback"],
             webhook_url=f"{bot_url}/callback",
             liff_apps={DEMO_LIFF_ID: f"{bot_url}/liff/"},
             public_base_url=sim_url,
@@ -175,10 +256,13 @@ async def run_demo(base: Config, port: int | None = None, host: str = DEMO_HOST)
     )
     await migrate(config.database_url)
     newcomer = sim.add_user("しんにゅう")
+    sim.add_user("はじめて")  # not a friend yet: adds the account on LINE Login's page
 
     sim_runner = make_runner(sim.app, access_log_class=PathOnlyAccessLogger)
     bot_runner = make_runner(create_app(config), access_log_class=PathOnlyAccessLogger)
+    mail_server = None
     try:
+        sink, mail_server = await start_mail_sink("127.0.0.1", mail_port)
         await sim_runner.setup()
         await web.TCPSite(sim_runner, host, sim_port).start()
         await bot_runner.setup()
@@ -193,9 +277,11 @@ async def run_demo(base: Config, port: int | None = None, host: str = DEMO_HOST)
         finally:
             await menus.close()
         await sim.follow(newcomer.user_id)  # greeted in chat, with the 連携 button
+        await email_the_earthquake_template()
         template = await find_template("earthquake")
         started = await start_alert(template, drill=True, sender_name="総務部 防災担当")
         issued = await issue_registration_code(unlinked[0])
+        page_issued = await issue_registration_code(unlinked[1])
         console_password = await seed_console_users(pairs[0][0].department_id)
         admin_group_id = await seed_admin_group(sim, [pairs[0], pairs[6]])
         line = LineApi(sim_url, DEMO_ACCESS_TOKEN)
@@ -208,6 +294,8 @@ async def run_demo(base: Config, port: int | None = None, host: str = DEMO_HOST)
         answer_url = alert_url(config.liff_url, started.alert.id)
         open_as = f"{sim_url}/_sim/open?{urlencode({'user': user_id, 'url': answer_url})}"
         link_url = f"{bot_url}/link?{urlencode({'linkToken': link_token})}"
+        mail_only = unlinked[-1]
+        mail_link = await sink.link_for(mail_only.email or "")
         print(
             f"""
 Anpi demo is running (Ctrl-C to stop). A drill (訓練) was sent to {started.recipients} employees:
@@ -220,8 +308,15 @@ Anpi demo is running (Ctrl-C to stop). A drill (訓練) was sent to {started.rec
   and sign in with employee code {issued.employee_code} and registration code {issued.code}:
       {link_url}
     (or open {sim_url}/_sim/chat/{newcomer.user_id} and send 「連携」)
+  Employee page (the printed sheet's way): open {bot_url}/me/ and sign in as
+  {page_issued.employee_code} ({unlinked[1].name}) with code {page_issued.code}; then LINEアプリ →
+  LINE ID連携 → choose the LINE user 「はじめて」 with 友だち追加 ticked.
   Admin group 「{DEMO_ADMIN_GROUP}」 (senders {pairs[0][0].name} and {pairs[6][0].name}; post
   /help, 訓練, /status …):  {sim_url}/_sim/group/{admin_group_id}
+  E-mail: a local SMTP server (127.0.0.1:{mail_port}) keeps every e-mail the bot sends in
+  {DEMO_MAIL_DIR}/ (.txt to read, .eml as sent). Answer the drill by e-mail as {mail_only.name}
+  ({mail_only.code}, e-mail only, {mail_only.email}):
+      {mail_link or f"the link in the e-mail to {mail_only.email} in {DEMO_MAIL_DIR}/"}
   Tally:  DATABASE_URL={DEMO_DATABASE} {Path(".venv/bin/python")} -m bot tally {started.alert.id}
   Console (watch the tally fill up):  {bot_url}/console/
       sign in as {DEMO_MAINTAINER} (メンテナンス担当者, everything) or {DEMO_SUPERVISOR}
@@ -238,4 +333,6 @@ Anpi demo is running (Ctrl-C to stop). A drill (訓練) was sent to {started.rec
         print("stopping", flush=True)
     finally:
         await stop_runners(bot_runner, sim_runner)
+        if mail_server is not None:
+            mail_server.close()
         await close_database()

@@ -27,6 +27,7 @@ from bot import messages, richmenus
 from bot.config import Config
 from bot.group_handlers import GroupHandlers
 from bot.line_api import LineApi
+from bot.login_notices import push_link_done
 from domain import answers, linking, organization
 from domain.errors import NotFound
 from domain.inbox import UnreadableEvent
@@ -135,8 +136,16 @@ class EventHandlers:
         if user_id is None:
             return
         employee = await linking.record_follow(user_id)
-        reply = messages.welcome_back() if employee is not None else messages.greeting()
-        await self.line.reply(event.reply_token, reply)
+        # Added on LINE Login's page while linking from the employee page: this reply carries
+        # the completion message the link owes (once: whoever claims it sends it).
+        if employee is not None and await linking.claim_link_notice(user_id):
+            if not await self.line.reply(
+                event.reply_token, messages.login_link_done(employee.name)
+            ):
+                await push_link_done(self.line, user_id, employee.name)
+        else:
+            reply = messages.welcome_back() if employee is not None else messages.greeting()
+            await self.line.reply(event.reply_token, reply)
         await richmenus.show_menu(self.line, user_id, linked=employee is not None)
 
     async def on_unfollow(self, event: UnfollowEvent) -> None:

@@ -5,7 +5,9 @@ LINE, to the local LINE platform, or to any other fake."""
 
 import json
 import logging
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from linebot.v3.messaging import (
@@ -15,6 +17,7 @@ from linebot.v3.messaging import (
     Configuration,
     CreateRichMenuAliasRequest,
     MulticastRequest,
+    PushMessageRequest,
     ReplyMessageRequest,
     RichMenuBulkLinkRequest,
     RichMenuRequest,
@@ -23,6 +26,7 @@ from linebot.v3.messaging import (
 from linebot.v3.messaging.exceptions import ApiException
 
 from domain.delivery import SendOutcome, SendResult
+from domain.line_rate import MemoryRateLimiter, RateLimiter, endpoint_of
 from domain.usage import LineQuota
 
 log = logging.getLogger(__name__)
@@ -30,6 +34,7 @@ log = logging.getLogger(__name__)
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=15)
 MONTHLY_LIMIT_MESSAGE = "You have reached your monthly limit."
 BULK_LINK_MAX = 500  # users per bulk link call
+RECIPIENT = re.compile(r"to\[(\d+)\]")  # a 400 detail's property naming one recipient
 
 
 def error_message(exc: ApiException) -> str:
@@ -49,10 +54,27 @@ def error_message(exc: ApiException) -> str:
     return message
 
 
+def refused_recipients(exc: ApiException) -> tuple[tuple[int, str], ...]:
+    """The positions in `to` (with LINE's message) of a 400 whose every detail names a
+    recipient (`to[3]`): the rest of the request was fine."""
+    try:
+        details = json.loads(exc.body or "{}").get("details") or []
+    except (ValueError, AttributeError):
+        return ()
+    found = [
+        (RECIPIENT.fullmatch(str(d.get("property"))), d) for d in details if isinstance(d, dict)
+    ]
+    if exc.status != 400 or not found or not all(match for match, _ in found):
+        return ()
+    return tuple((int(match[1]), str(d.get("message", ""))) for match, d in found if match)
+
+
 def classify(exc: ApiException) -> SendResult:
     """Map an API error to what the sender should do about it."""
     message = error_message(exc)
     status = exc.status
+    if status == 400:
+        return SendResult(SendOutcome.REJECTED, status, message, refused_recipients(exc))
     if status == 409:
         return SendResult(SendOutcome.ALREADY_ACCEPTED, status, message)
     if status == 429 and MONTHLY_LIMIT_MESSAGE not in message:
@@ -62,11 +84,31 @@ def classify(exc: ApiException) -> SendResult:
     return SendResult(SendOutcome.REJECTED, status, message)
 
 
+def _limit_requests(client: AsyncApiClient, line: "LineApi") -> None:
+    """Make every request of an SDK client acquire `line.limiter` first. The SDK sends each
+    call through its REST client's `request`, so one hook covers every method below."""
+    rest = client.rest_client
+    send = rest.request
+
+    async def request(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        await line.limiter.acquire(endpoint_of(method, urlsplit(url).path))
+        return await send(method, url, *args, **kwargs)
+
+    rest.request = request
+
+
 class LineApi:
     """Sends replies, pushes and multicasts, issues link tokens, reads profiles, manages rich
     menus (their images go to the data host)."""
 
-    def __init__(self, base_url: str, access_token: str, data_base_url: str | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        access_token: str,
+        data_base_url: str | None = None,
+        *,
+        limiter: RateLimiter | None = None,
+    ) -> None:
         self._client = AsyncApiClient(Configuration(host=base_url, access_token=access_token))
         self._api = AsyncMessagingApi(self._client)
         # The SDK sends blobs to the host its configuration names, so the data host needs a
@@ -75,6 +117,11 @@ class LineApi:
             Configuration(host=data_base_url or base_url, access_token=access_token)
         )
         self._blob = AsyncMessagingApiBlob(self._data_client)
+        # Every request waits for its endpoint's rate limit (domain/line_rate.py); the
+        # deployment's shared limiter is passed in, else this instance keeps its own.
+        self.limiter: RateLimiter = limiter or MemoryRateLimiter()
+        _limit_requests(self._client, self)
+        _limit_requests(self._data_client, self)
 
     async def close(self) -> None:
         """Close the underlying HTTP sessions."""
@@ -103,6 +150,17 @@ class LineApi:
         request = MulticastRequest.from_dict({"to": user_ids, "messages": messages})
         return await self._send(
             self._api.multicast_with_http_info(
+                request, x_line_retry_key=retry_key, _request_timeout=REQUEST_TIMEOUT
+            )
+        )
+
+    async def push(
+        self, user_id: str, messages: list[dict[str, Any]], retry_key: str
+    ) -> SendResult:
+        """Send to one user under a retry key (billable, unlike a reply)."""
+        request = PushMessageRequest.from_dict({"to": user_id, "messages": messages})
+        return await self._send(
+            self._api.push_message_with_http_info(
                 request, x_line_retry_key=retry_key, _request_timeout=REQUEST_TIMEOUT
             )
         )

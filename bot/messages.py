@@ -503,3 +503,8 @@ def delivery_message(
 ) -> dict[str, Any]:
     """The message one batch of deliveries carries, chosen by its kind."""
     return BUILDERS[kind](alert, round_, liff_url)
+
+
+def login_link_done(employee_name: str) -> list[dict[str, Any]]:
+    """STEP4 after LINE ID連携 on the employee page: the same words as linking in chat."""
+    return link_done(employee_name)

@@ -4,11 +4,15 @@ answered, closing it, and how every face names it (the drill marking, the sender
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
+from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from domain.check_items import parse_items
+from domain.contacts import email_addresses
+from domain.delivery import positional
 from domain.errors import Conflict, Invalid, NotFound
 from domain.notify import Topic, notifier
 from domain.scope import Scope
@@ -47,12 +51,16 @@ class StartedAlert:
 
 @dataclass(frozen=True)
 class Reminder:
-    """A reminder round just written: its number and how many it reaches by LINE."""
+    """A reminder round just written: its number and how many it reaches by which medium
+    (`email_deliveries` counts addresses, `email_recipients` people)."""
 
     alert: Alert
     round: int
     unanswered: int
     line_deliveries: int
+    email_deliveries: int = 0
+    email_recipients: int = 0
+    recipients: int = 0  # people the round reaches by any medium
 
 
 def display_title(title: str, drill: bool) -> str:
@@ -63,6 +71,19 @@ def display_title(title: str, drill: bool) -> str:
 def display_sender(sender_name: str) -> str:
     """連絡者 as the seed's screen writes it: 【総務部】."""
     return f"【{sender_name}】"
+
+
+def template_options(template: Template) -> dict[str, Any]:
+    """The template's delivery settings an alert freezes with it besides its media switches
+    (`Alert.create(..., **template_options(template))`): how e-mail follows LINE, and the
+    scheduled reminders with their follow-up message (二次連絡)."""
+    return {
+        "email_mode": template.email_mode,
+        "fallback_delay_minutes": template.fallback_delay_minutes,
+        "reminder_interval_minutes": template.reminder_interval_minutes,
+        "reminder_max": template.reminder_max,
+        "follow_up_message": template.follow_up_message,
+    }
 
 
 async def find_template(ref: str) -> Template:
@@ -144,6 +165,26 @@ async def preview_alert(
     )
 
 
+# The roster and the LINE outbox of a new alert, written set-based in the alert's transaction
+# (100,000 employees are two statements, not 200,000 ORM objects). `{departments}` narrows
+# both to the targeted departments and those below them.
+ROSTER_SQL = """
+INSERT INTO alert_recipient (alert_id, employee_id, department_id)
+SELECT ?, e.id, e.department_id FROM employee e
+WHERE e.active{departments}
+ORDER BY e.id
+"""
+# Only a reachable LINE account (followed, not blocked) gets a delivery, to its user ID.
+LINE_OUTBOX_SQL = """
+INSERT INTO delivery
+    (alert_id, employee_id, kind, "round", medium, address, status, attempts, created_at)
+SELECT ?, e.id, ?, 0, ?, a.user_id, ?, 0, ?
+FROM employee e JOIN line_account a ON a.employee_id = e.id
+WHERE e.active AND a.followed AND NOT a.blocked{departments}
+ORDER BY e.id
+"""
+
+
 async def start_alert(
     template: Template,
     *,
@@ -155,13 +196,15 @@ async def start_alert(
     then wake the delivery engine."""
     sender_name = _sender(sender_name)
     items = parse_items(template.items)
-    roster = await (await _targets(departments)).order_by("id")
-    if not roster:
+    if not await (await _targets(departments)).exists():
         raise Invalid("対象の社員がいません。部署の指定を確認してください。")
-    accounts = {
-        a.employee_id: a for a in await LineAccount.filter(employee_id__in=[e.id for e in roster])
-    }
-    async with in_transaction():
+    where, scope_ids = "", []
+    if departments:
+        scope = await Scope.departments([d.id for d in departments])
+        scope_ids = sorted(scope.department_ids or ())
+        where = f" AND e.department_id IN ({', '.join('?' * len(scope_ids))})"
+    now = datetime.now(UTC)
+    async with in_transaction() as connection:
         alert = await Alert.create(
             template=template,
             title=template.title,
@@ -171,49 +214,50 @@ async def start_alert(
             drill=drill,
             line_enabled=template.line_enabled,
             email_enabled=template.email_enabled,
-            started_at=datetime.now(UTC),
+            started_at=now,
+            **template_options(template),
         )
         if departments:
             await alert.target_departments.add(*departments)
-        await AlertRecipient.bulk_create(
-            [
-                AlertRecipient(alert=alert, employee_id=e.id, department_id=e.department_id)
-                for e in roster
-            ]
+        await connection.execute_query(
+            positional(connection, ROSTER_SQL.format(departments=where)), [alert.id, *scope_ids]
         )
-        line_rows = []
         if template.line_enabled:
-            line_rows = [
-                Delivery(
-                    alert=alert,
-                    employee_id=e.id,
-                    kind=DeliveryKind.ALERT,
-                    round=0,
-                    medium=Medium.LINE,
-                    address=accounts[e.id].user_id,
-                    status=DeliveryStatus.PENDING,
-                )
-                for e in roster
-                if e.id in accounts and accounts[e.id].reachable
-            ]
-            await Delivery.bulk_create(line_rows, batch_size=1000)
+            await connection.execute_query(
+                positional(connection, LINE_OUTBOX_SQL.format(departments=where)),
+                [
+                    alert.id,
+                    DeliveryKind.ALERT.value,
+                    Medium.LINE.value,
+                    DeliveryStatus.PENDING.value,
+                    now,
+                    *scope_ids,
+                ],
+            )
+        # Counted, not taken from the driver: asyncpg reports an INSERT's OID, not its rows.
+        recipients = await AlertRecipient.filter(alert_id=alert.id).count()
+        line_rows = await Delivery.filter(alert_id=alert.id, medium=Medium.LINE).count()
     log.info(
         "alert %s started (%s): %d recipients, %d by LINE",
         alert.id,
         "drill" if drill else "real",
-        len(roster),
-        len(line_rows),
+        recipients,
+        line_rows,
     )
     if line_rows:
         await notifier.publish(Topic.DELIVERY, str(alert.id))
-    return StartedAlert(alert, len(roster), len(line_rows), len(roster) - len(line_rows))
+    return StartedAlert(alert, recipients, line_rows, recipients - line_rows)
 
 
 async def remind_unanswered(
     alert_id: int, *, message: str = "", sender_name: str = DEFAULT_SENDER
 ) -> Reminder:
     """A new delivery round to everyone on the roster who has not answered, with an optional
-    follow-up message (二次連絡). A reminder that would reach nobody writes nothing."""
+    follow-up message (二次連絡), by each medium the alert allows: LINE to a reachable linked
+    account (unless LINE halted for the alert), e-mail to the enabled addresses of those the
+    e-mail planner put on e-mail (round 0 has an e-mail delivery for them: everyone with an
+    address in `both` mode, those LINE did not reach in `fallback` mode; nobody while e-mail
+    is off). A reminder that would reach nobody writes nothing."""
     alert = await find_alert(alert_id)
     if alert.is_closed:
         raise Conflict("この連絡はすでに終了しているため再通知できません。", code="alert_closed")
@@ -226,11 +270,60 @@ async def remind_unanswered(
     unanswered = [e for e in roster if e not in answered]
     accounts = (
         await LineAccount.filter(employee_id__in=unanswered, followed=True, blocked=False)
-        if alert.line_enabled and unanswered
+        if alert.line_enabled and alert.line_halted_at is None and unanswered
         else []
     )
-    if not accounts:
+    addresses = await _reminder_addresses(alert, set(unanswered))
+    if not accounts and not addresses:
         return Reminder(alert, 0, len(unanswered), 0)
+    reached = len({a.employee_id for a in accounts} | set(addresses))
+    email_rows = sum(len(found) for found in addresses.values())
+    for attempt in range(2):  # a second try covers two reminders racing for one number
+        try:
+            number = await _write_round(alert, message, sender_name, reached, accounts, addresses)
+            break
+        except IntegrityError:
+            if attempt:
+                raise
+    log.info(
+        "alert %s reminder round %d: %d by LINE, %d e-mails",
+        alert.id,
+        number,
+        len(accounts),
+        email_rows,
+    )
+    await notifier.publish(Topic.DELIVERY, str(alert.id))
+    return Reminder(
+        alert, number, len(unanswered), len(accounts), email_rows, len(addresses), reached
+    )
+
+
+async def _reminder_addresses(alert: Alert, unanswered: set[int]) -> dict[int, list[str]]:
+    """{employee: addresses} a reminder round e-mails: the unanswered whom round 0 reached
+    (or tried to reach) by e-mail, at their addresses enabled now."""
+    if not alert.email_enabled or not unanswered:
+        return {}
+    on_email = await (
+        Delivery.filter(alert_id=alert.id, medium=Medium.EMAIL, round=0)
+        .distinct()
+        .values_list("employee_id", flat=True)
+    )
+    wanted = sorted(unanswered.intersection(on_email))
+    found: dict[int, list[str]] = {}
+    for start in range(0, len(wanted), 1000):
+        found.update(await email_addresses(wanted[start : start + 1000]))
+    return found
+
+
+async def _write_round(
+    alert: Alert,
+    message: str,
+    sender_name: str,
+    reached: int,
+    accounts: list[LineAccount],
+    addresses: dict[int, list[str]],
+) -> int:
+    """Write a reminder round and its deliveries in one transaction; return its number."""
     async with in_transaction():
         last = await AlertRound.filter(alert_id=alert.id).order_by("-round").first()
         number = (last.round if last else 0) + 1
@@ -240,27 +333,36 @@ async def remind_unanswered(
             kind=DeliveryKind.REMINDER,
             message=message,
             sender_name=sender_name,
-            recipients=len(accounts),
+            recipients=reached,
             started_at=datetime.now(UTC),
         )
-        await Delivery.bulk_create(
-            [
-                Delivery(
-                    alert=alert,
-                    employee_id=a.employee_id,
-                    kind=DeliveryKind.REMINDER,
-                    round=number,
-                    medium=Medium.LINE,
-                    address=a.user_id,
-                    status=DeliveryStatus.PENDING,
-                )
-                for a in accounts
-            ],
-            batch_size=1000,
-        )
-    log.info("alert %s reminder round %d: %d by LINE", alert.id, number, len(accounts))
-    await notifier.publish(Topic.DELIVERY, str(alert.id))
-    return Reminder(alert, number, len(unanswered), len(accounts))
+        line_rows = [
+            Delivery(
+                alert=alert,
+                employee_id=a.employee_id,
+                kind=DeliveryKind.REMINDER,
+                round=number,
+                medium=Medium.LINE,
+                address=a.user_id,
+                status=DeliveryStatus.PENDING,
+            )
+            for a in accounts
+        ]
+        email_rows = [
+            Delivery(
+                alert=alert,
+                employee_id=employee_id,
+                kind=DeliveryKind.REMINDER,
+                round=number,
+                medium=Medium.EMAIL,
+                address=address,
+                status=DeliveryStatus.PENDING,
+            )
+            for employee_id, found in addresses.items()
+            for address in found
+        ]
+        await Delivery.bulk_create(line_rows + email_rows, batch_size=1000)
+    return number
 
 
 async def close_alert(alert_id: int) -> Alert:

@@ -10,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 from tortoise.transactions import in_transaction
 
 from domain import throttle
-from domain.errors import Invalid, NotFound
+from domain.errors import Conflict, Invalid, NotFound
 from domain.hashing import hash_secret, verify_secret
 from models import Employee, LineAccount, LinkNonce, LinkToken, RegistrationCode
+from models.sql import fetch_models
 
 log = logging.getLogger(__name__)
 
@@ -255,7 +256,7 @@ async def unlink(user_id: str) -> Employee | None:
     async with in_transaction():
         # Conditional: two taps of 解除する racing unlink once.
         done = await LineAccount.filter(id=account.id, employee_id=employee.id).update(
-            employee_id=None, linked_at=None
+            employee_id=None, linked_at=None, link_notice_owed_at=None
         )
         await LinkToken.filter(user_id=user_id, used_at__isnull=True).delete()
     if not done:
@@ -264,12 +265,19 @@ async def unlink(user_id: str) -> Employee | None:
     return employee
 
 
+# The active employee a LINE user is linked to (`?`: the LINE user ID), as SQL: one indexed
+# join, asked by every LIFF request (answers.py reads it in the same statement as the alert).
+# Never cached: unlinking takes effect at once.
+LINKED_EMPLOYEE = (
+    "SELECT e.* FROM line_account l JOIN employee e ON e.id = l.employee_id"
+    " WHERE l.user_id = ? AND e.active"
+)
+
+
 async def linked_employee(user_id: str) -> Employee | None:
     """The active employee this LINE user is linked to, if any."""
-    account = await LineAccount.get_or_none(user_id=user_id).select_related("employee")
-    if account is None or account.employee is None or not account.employee.active:
-        return None
-    return account.employee
+    found = await fetch_models(Employee, LINKED_EMPLOYEE, [user_id])
+    return found[0] if found else None
 
 
 @dataclass(frozen=True)
@@ -333,3 +341,110 @@ async def code_statuses() -> list[CodeStatus]:
         CodeStatus(e.id, e.code, e.name, e.department_id, e.id in linked, open_codes.get(e.id))
         for e in employees
     ]
+
+
+# Linking from the employee page with LINE Login: the same binding and the same rules as the
+# chat's account linking (one LINE account per employee, one employee per LINE account).
+
+ACCOUNT_TAKEN = (
+    "このLINEアカウントは、すでに別の社員の連携に使われています。"
+    "ご自身のLINEアカウントで連携してください。"
+    "心当たりがない場合はメンテナンス担当者にご連絡ください。"
+)
+CONFIRM_REPLACE = "別のLINEアカウントと連携済みです。新しいLINEアカウントに切り替えますか?"
+# The completion message a LINE Login link owes its user is LineAccount.link_notice_owed_at:
+# whoever clears it sends the message (the follow handler by reply, or the page by push),
+# never both.
+
+
+@dataclass(frozen=True)
+class LoginLink:
+    """What linking by LINE Login did."""
+
+    employee: Employee
+    replaced: bool  # an earlier LINE account of the employee was detached
+    # LINE says the user has just added the account, and its follow event has not reached
+    # us yet: that event's reply can carry the completion message.
+    follow_pending: bool
+
+
+async def current_line_user(employee_id: int) -> str | None:
+    """The LINE user ID linked to this employee, if any."""
+    account = await LineAccount.get_or_none(employee_id=employee_id)
+    return account.user_id if account is not None else None
+
+
+async def link_by_login(
+    employee_id: int,
+    user_id: str,
+    display_name: str,
+    *,
+    replace: bool = False,
+    just_followed: bool = False,
+) -> LoginLink:
+    """Bind the LINE user LINE Login vouched for to the signed-in employee and keep its
+    display name (nothing else from LINE); a completion message is then owed to the user.
+
+    A LINE account linked to another active employee is refused (Conflict
+    `line_account_taken`); an employee who has another LINE account is asked first (Conflict
+    `confirm_replace`), and with `replace` the earlier one is detached as relinking in chat
+    does. A retired employee links nothing (NotFound)."""
+    now = _now()
+    async with in_transaction():
+        employee = await Employee.get_or_none(id=employee_id, active=True)
+        if employee is None:
+            raise NotFound("社員が見つかりません。")
+        # Locked: a follow event handled meanwhile waits for this link (PostgreSQL).
+        account = await LineAccount.filter(user_id=user_id).select_for_update().first()
+        if account is not None and account.employee_id not in (None, employee.id):
+            holder = await Employee.get_or_none(id=account.employee_id)
+            if holder is not None and holder.active:
+                raise Conflict(ACCOUNT_TAKEN, code="line_account_taken")
+        earlier = (
+            await LineAccount.filter(employee_id=employee.id).exclude(user_id=user_id).exists()
+        )
+        if earlier and not replace:
+            raise Conflict(CONFIRM_REPLACE, code="confirm_replace")
+        follow_seen = account is not None and account.followed and not account.blocked
+        bound = await _bind(employee, user_id, now)
+        if not just_followed:
+            # LINE Login does not make a friend: what the webhook told us still holds, and a
+            # user never seen to follow is not one (LINE drops messages to them).
+            if account is not None:
+                bound.followed, bound.blocked = account.followed, account.blocked
+            else:
+                bound.followed, bound.blocked = False, False
+        bound.display_name = display_name[:MAX_DISPLAY_NAME]
+        bound.link_notice_owed_at = now
+        await bound.save(
+            update_fields=[
+                "display_name",
+                "followed",
+                "blocked",
+                "link_notice_owed_at",
+                "updated_at",
+            ]
+        )
+    log.info("LINE account linked to employee %s by LINE Login", employee.id)
+    return LoginLink(employee, earlier, just_followed and not follow_seen)
+
+
+async def claim_link_notice(user_id: str) -> bool:
+    """Take the completion message a LINE Login link owes this user: True for exactly one
+    caller (who then sends it), False when none is owed or another caller took it."""
+    return bool(
+        await LineAccount.filter(user_id=user_id, link_notice_owed_at__isnull=False).update(
+            link_notice_owed_at=None
+        )
+    )
+
+
+async def link_notice_owed(user_id: str) -> bool:
+    """Whether the completion message of a LINE Login link is still to be sent."""
+    return await LineAccount.exists(user_id=user_id, link_notice_owed_at__isnull=False)
+
+
+async def line_reachable(user_id: str) -> bool:
+    """Whether, as far as LINE's webhook told us, this user is a friend who has not blocked
+    the account (LINE silently drops messages to anyone else)."""
+    return await LineAccount.exists(user_id=user_id, followed=True, blocked=False)

@@ -28,6 +28,10 @@ class SimulatorConfig:
     channel_access_token: str
     login_channel_id: str
     webhook_url: str | None = None
+    # LINE Login for web pages: the channel secret the token endpoint checks, and the
+    # callback URLs registered on the channel (the authorize page refuses any other).
+    login_channel_secret: str = ""
+    login_redirect_uris: list[str] = field(default_factory=list)
     liff_apps: dict[str, str] = field(default_factory=dict)
     public_base_url: str | None = None
     rate_limits: bool = True

@@ -21,6 +21,9 @@ ROUTES = [
     *groups.ROUTES,
     web.route("*", "/v2/{tail:.*}", messaging.not_found, name="v2_not_found"),
     # api.line.me / access.line.me: LINE Login
+    web.get("/oauth2/v2.1/authorize", login.authorize, name="authorize"),
+    web.post("/oauth2/v2.1/authorize", login.consent, name="authorize_consent"),
+    web.post("/oauth2/v2.1/token", login.token, name="token"),
     web.post("/oauth2/v2.1/verify", login.verify, name="verify"),
     web.get("/oauth2/v2.1/certs", login.certs, name="certs"),
     web.get("/dialog/bot/accountLink", account_link.account_link_dialog, name="account_link"),

@@ -1,6 +1,6 @@
 """Tortoise models and queries: the organisation, LINE accounts, templates, alerts,
 deliveries, answers and the webhook inbox. Models hold data and queries; they never
-talk to LINE."""
+talk to LINE. `models.sql` runs hand-written SQL for the hot paths."""
 
 from models.admin_groups import AdminGroup, GroupBindCode, PendingCommand
 from models.alert_templates import Template

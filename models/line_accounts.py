@@ -18,6 +18,9 @@ class LineAccount(Model):
     followed = fields.BooleanField(default=True)
     blocked = fields.BooleanField(default=False)
     linked_at = fields.DatetimeField(null=True)
+    # Linked from the employee page (LINE Login) and not yet told so in LINE: the completion
+    # message is owed, sent once by whoever clears this (the follow reply or one push).
+    link_notice_owed_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

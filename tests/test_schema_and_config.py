@@ -47,7 +47,15 @@ def test_defaults_follow_the_configuration_contract():
     assert config.line_access_base_url == "https://access.line.me"
     assert config.liff_base_url == "https://liff.line.me"
     assert config.public_base_url == "http://localhost:8080"
-    assert config.port == 8080 and config.workers == ("inbox", "delivery", "housekeeping")
+    assert config.port == 8080 and config.workers == (
+        "inbox",
+        "delivery",
+        "housekeeping",
+        "email_plan",
+        "email",
+        "reminders",
+    )
+    assert config.smtp_url == "" and config.mail_from == "anpi@localhost"
     assert config.liff_sdk_url == "https://static.line-scdn.net/liff/edge/2/sdk.js"
 
 

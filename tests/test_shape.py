@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PRODUCT = {"bot", "domain", "liff", "console", "web", "models", "line_simulator"}
-FACES = {"liff", "console"}  # faces mounted by bot/app.py, the composition root
+PRODUCT = {"bot", "domain", "liff", "console", "me", "web", "models", "line_simulator"}
+FACES = {"liff", "console", "me"}  # faces mounted by bot/app.py, the composition root
 
 
 def imports_of(path: Path) -> list[tuple[int, str]]:
@@ -83,6 +83,9 @@ def test_no_package_imports_what_the_design_forbids():
         ("liff", "liff/views.py", "bot.keys"),
         ("liff", "liff/views.py", "console.views"),
         ("console", "console/views.py", "liff.views"),
+        ("me", "me/views/line.py", "bot.login_notices"),
+        ("me", "me/views/page.py", "console.auth"),
+        ("bot", "bot/handlers.py", "me.keys"),
         ("web", "web/csrf.py", "bot.config"),
         ("bot", "bot/cli.py", "line_simulator"),
         ("bot", "bot/handlers.py", "liff.views"),
@@ -99,6 +102,8 @@ def test_the_import_check_catches_each_forbidden_kind(package, relative, module)
         ("domain", "domain/x.py", "models"),
         ("domain", "domain/x.py", "aiohttp"),  # a client is fine; the web server is not
         ("liff", "liff/views.py", "web.keys"),
+        ("me", "me/views/line.py", "web.line_login"),
+        ("bot", "bot/app.py", "me.app"),
         ("bot", "bot/app.py", "liff.app"),
         ("bot", "bot/demo.py", "line_simulator"),
     ],

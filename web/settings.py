@@ -9,6 +9,8 @@ class WebSettings:
 
     secret_key: str
     secure_cookies: bool  # PUBLIC_BASE_URL is https (TLS may end at a proxy)
+    email_on: bool = False  # SMTP_URL is set: the e-mail medium is sent
+    public_base_url: str = ""  # this server as users reach it (printed URLs, QR codes)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,352 @@
+"""The employee's own page (/me/): signing in with the employee code and a registration code
+(the first time) or a password, and what the page shows and lets the employee change about
+their own record only: contact media (LINE registered or not, e-mail addresses on/off),
+preferred language, and their answers to recent alerts.
+
+Signing in with a registration code: where the organisation uses passwords
+(`OrganizationSettings.employee_passwords`, the default), the employee sets one at once, and
+setting it spends the code; where the organisation keeps codes, signing in does not spend the
+code, which stays usable until it expires or is replaced (linking LINE in chat still spends
+it)."""
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from tortoise.transactions import in_transaction
+
+from domain import linking, throttle
+from domain.alerts import display_title
+from domain.check_items import parse_items
+from domain.employees import EMAIL_PATTERN, MAX_EMAIL
+from domain.errors import Invalid, NotFound
+from domain.hashing import hash_secret, verify_secret
+from domain.settings import get_settings
+from models import (
+    AlertRecipient,
+    Answer,
+    Department,
+    Employee,
+    EmployeeEmail,
+    LineAccount,
+    RegistrationCode,
+)
+
+log = logging.getLogger(__name__)
+
+# Failed sign-ins per employee code, whichever address they come from: after SIGN_IN_LIMIT
+# within SIGN_IN_WINDOW the code is paused for SIGN_IN_BACKOFF (never locked for good).
+SIGN_IN_LIMIT = 5
+SIGN_IN_WINDOW = timedelta(minutes=15)
+SIGN_IN_BACKOFF = timedelta(minutes=15)
+MIN_PASSWORD = 8
+MAX_PASSWORD = 128
+MAX_SECRET = 128  # longer input is neither a password nor a code: not hashed
+MAX_EXTRA_EMAILS = 5
+RECENT_ALERTS = 10
+LANGUAGES = {"ja": "日本語", "en": "English"}
+
+SIGN_IN_FAILED = "社員番号またはパスワード(登録コード)が正しくありません。"
+SIGN_IN_EMPTY = "社員番号とパスワード(はじめての方は登録コード)を入力してください。"
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """Who signed in and how; `password_mark` changes with the password, ending the
+    sessions opened before the change."""
+
+    employee_id: int
+    via_code: bool
+    must_set_password: bool
+    password_mark: str
+
+
+def password_mark(employee: Employee) -> str:
+    """A short digest of the stored password hash (empty hash: no password yet)."""
+    return hashlib.sha256((employee.password_hash or "").encode()).hexdigest()[:16]
+
+
+def _attempts_key(employee_code: str) -> str:
+    return f"me:{employee_code}"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _open_code(employee: Employee | None) -> RegistrationCode | None:
+    """The employee's newest unused, unrevoked, unexpired registration code."""
+    if employee is None:
+        return None
+    code = (
+        await RegistrationCode.filter(employee_id=employee.id, used_at__isnull=True, revoked=False)
+        .order_by("-id")
+        .first()
+    )
+    return code if code is not None and code.expires_at > _now() else None
+
+
+async def sign_in(employee_code: str, secret: str) -> SignedIn:
+    """Check the employee code with a password or a registration code.
+
+    Attempts count per employee code before the check (throttle.Throttled when paused);
+    wrong, unknown and retired are alike (Invalid), and cost the same two hash checks."""
+    employee_code = employee_code.strip()[:64]
+    if not employee_code or not secret.strip():
+        raise Invalid(SIGN_IN_EMPTY)
+    key = _attempts_key(employee_code)
+    await throttle.reserve_attempt(key, SIGN_IN_LIMIT, SIGN_IN_WINDOW, SIGN_IN_BACKOFF)
+    employee = await Employee.get_or_none(code=employee_code, active=True)
+    secret = secret[:MAX_SECRET]
+    by_password = await verify_secret(employee.password_hash if employee else None, secret)
+    code = await _open_code(employee)
+    by_code = await verify_secret(code.code_hash if code else None, linking.normalize_code(secret))
+    if employee is None or not (by_password or by_code):
+        raise Invalid(SIGN_IN_FAILED)
+    await throttle.clear(key)
+    via_code = not by_password
+    settings = await get_settings()
+    return SignedIn(
+        employee.id,
+        via_code=via_code,
+        must_set_password=via_code and settings.employee_passwords,
+        password_mark=password_mark(employee),
+    )
+
+
+async def signed_in_employee(employee_id: int, mark: str) -> Employee | None:
+    """The active employee of a session, unless their password changed since (or gone)."""
+    employee = await Employee.get_or_none(id=employee_id, active=True)
+    if employee is None or password_mark(employee) != mark:
+        return None
+    return employee
+
+
+def _check_password(employee: Employee, new: str, confirm: str) -> None:
+    if new != confirm:
+        raise Invalid("確認用のパスワードが一致しません。", fields={"confirm": "一致しません"})
+    if len(new) < MIN_PASSWORD:
+        raise Invalid(
+            f"パスワードは{MIN_PASSWORD}文字以上にしてください。",
+            fields={"password": "短すぎます"},
+        )
+    if len(new) > MAX_PASSWORD:
+        raise Invalid(
+            f"パスワードは{MAX_PASSWORD}文字以内にしてください。",
+            fields={"password": "長すぎます"},
+        )
+    if new.strip().lower() == employee.code.lower():
+        raise Invalid(
+            "社員番号と同じパスワードは使えません。", fields={"password": "社員番号と同じです"}
+        )
+
+
+async def set_password(
+    employee_id: int, new: str, confirm: str, *, current: str | None = None
+) -> str:
+    """Set the employee's password; return the new password mark.
+
+    `current` is required when the employee already has one and signed in with it (a session
+    opened with a registration code sets it without). Setting a password spends the
+    employee's open registration codes."""
+    employee = await Employee.get_or_none(id=employee_id, active=True)
+    if employee is None:
+        raise NotFound("社員が見つかりません。")
+    _check_password(employee, new, confirm)
+    if current is not None:
+        key = _attempts_key(employee.code)
+        await throttle.reserve_attempt(key, SIGN_IN_LIMIT, SIGN_IN_WINDOW, SIGN_IN_BACKOFF)
+        if not await verify_secret(employee.password_hash, current[:MAX_SECRET]):
+            raise Invalid("現在のパスワードが正しくありません。", fields={"current": "違います"})
+        await throttle.clear(key)
+    password_hash = await hash_secret(new)
+    async with in_transaction():
+        await Employee.filter(id=employee.id).update(password_hash=password_hash)
+        await RegistrationCode.filter(
+            employee_id=employee.id, used_at__isnull=True, revoked=False
+        ).update(used_at=_now())
+    employee.password_hash = password_hash
+    return password_mark(employee)
+
+
+@dataclass(frozen=True)
+class EmailAddress:
+    """One address on the page: the record's (`id` None, kept by the maintainer) or one the
+    employee added."""
+
+    id: int | None
+    address: str
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class RecentAnswer:
+    """An alert that reached the employee, with their answer (None: 未回答)."""
+
+    alert_id: int
+    title: str
+    started_at: datetime
+    closed: bool
+    answered_at: datetime | None
+    choices: tuple[tuple[str, str], ...]
+    message: str
+
+
+@dataclass(frozen=True)
+class MyPage:
+    """Everything the page shows: the employee's own record only."""
+
+    code: str
+    name: str
+    department: str
+    line_registered: bool
+    line_display_name: str  # their own, shown to them only
+    emails: tuple[EmailAddress, ...]
+    can_add_email: bool
+    language: str
+    has_password: bool
+    recent: tuple[RecentAnswer, ...]
+
+
+async def _department_path(department_id: int | None) -> str:
+    names: list[str] = []
+    seen: set[int] = set()
+    while department_id is not None and department_id not in seen:
+        seen.add(department_id)
+        department = await Department.get_or_none(id=department_id)
+        if department is None:
+            break
+        names.append(department.name)
+        department_id = department.parent_id
+    return "/".join(reversed(names))
+
+
+async def _active(employee_id: int) -> Employee:
+    employee = await Employee.get_or_none(id=employee_id, active=True)
+    if employee is None:
+        raise NotFound("社員が見つかりません。")
+    return employee
+
+
+async def recent_answers(employee: Employee, limit: int = RECENT_ALERTS) -> list[RecentAnswer]:
+    """The newest alerts on the employee's roster with their answer, newest first."""
+    recipients = (
+        await AlertRecipient.filter(employee_id=employee.id)
+        .order_by("-alert__started_at", "-alert_id")
+        .limit(limit)
+        .prefetch_related("alert")
+    )
+    alerts = [r.alert for r in recipients]
+    answers = {
+        a.alert_id: a
+        for a in await Answer.filter(employee_id=employee.id, alert_id__in=[a.id for a in alerts])
+    }
+    out = []
+    for alert in alerts:
+        answer = answers.get(alert.id)
+        choices: tuple[tuple[str, str], ...] = ()
+        if answer is not None:
+            choices = tuple(
+                (item.label, answer.choices[item.label])
+                for item in parse_items(alert.items)
+                if item.label in answer.choices
+            )
+        out.append(
+            RecentAnswer(
+                alert_id=alert.id,
+                title=display_title(alert.title, alert.drill),
+                started_at=alert.started_at,
+                closed=alert.is_closed,
+                answered_at=answer.answered_at if answer else None,
+                choices=choices,
+                message=answer.message if answer else "",
+            )
+        )
+    return out
+
+
+async def my_page(employee_id: int) -> MyPage:
+    """What the signed-in employee's page shows."""
+    employee = await _active(employee_id)
+    account = await LineAccount.get_or_none(employee_id=employee.id)
+    emails: list[EmailAddress] = []
+    if employee.email:
+        emails.append(EmailAddress(None, employee.email, employee.email_enabled))
+    extra = await EmployeeEmail.filter(employee_id=employee.id).order_by("id")
+    emails += [EmailAddress(e.id, e.address, e.enabled) for e in extra]
+    return MyPage(
+        code=employee.code,
+        name=employee.name,
+        department=await _department_path(employee.department_id),
+        line_registered=account is not None,
+        line_display_name=account.display_name if account is not None else "",
+        emails=tuple(emails),
+        can_add_email=len(extra) < MAX_EXTRA_EMAILS,
+        language=employee.language if employee.language in LANGUAGES else "ja",
+        has_password=employee.password_hash is not None,
+        recent=tuple(await recent_answers(employee)),
+    )
+
+
+def _clean_address(raw: str) -> str:
+    address = raw.strip()
+    if not address:
+        raise Invalid("メールアドレスを入力してください。", fields={"address": "必須です"})
+    if len(address) > MAX_EMAIL or not EMAIL_PATTERN.match(address):
+        raise Invalid(
+            "メールアドレスの形式が正しくありません。", fields={"address": "形式が違います"}
+        )
+    return address
+
+
+async def add_email(employee_id: int, raw: str) -> EmployeeEmail:
+    """Add an address (on) to the employee's contact media: at most MAX_EXTRA_EMAILS, no
+    address twice."""
+    employee = await _active(employee_id)
+    address = _clean_address(raw)
+    existing = await EmployeeEmail.filter(employee_id=employee.id).values_list("address", flat=True)
+    known = [a.lower() for a in [*existing, employee.email or ""]]
+    if address.lower() in known:
+        raise Invalid("このメールアドレスはすでに登録されています。", fields={"address": "重複"})
+    if len(existing) >= MAX_EXTRA_EMAILS:
+        raise Invalid(f"追加できるメールアドレスは{MAX_EXTRA_EMAILS}件までです。")
+    return await EmployeeEmail.create(employee=employee, address=address, enabled=True)
+
+
+async def set_email_enabled(employee_id: int, email_id: int | None, enabled: bool) -> None:
+    """Switch one address on or off (`email_id` None: the record's address)."""
+    employee = await _active(employee_id)
+    if email_id is None:
+        if not employee.email:
+            raise NotFound("メールアドレスが見つかりません。")
+        await Employee.filter(id=employee.id).update(email_enabled=enabled)
+        return
+    if not await EmployeeEmail.filter(id=email_id, employee_id=employee.id).update(enabled=enabled):
+        raise NotFound("メールアドレスが見つかりません。")
+
+
+async def remove_email(employee_id: int, email_id: int) -> None:
+    """Remove an address the employee added (the record's address stays: the maintainer
+    keeps it; it can be switched off)."""
+    employee = await _active(employee_id)
+    if not await EmployeeEmail.filter(id=email_id, employee_id=employee.id).delete():
+        raise NotFound("メールアドレスが見つかりません。")
+
+
+async def set_language(employee_id: int, language: str) -> None:
+    """The employee's preferred language (one of LANGUAGES)."""
+    employee = await _active(employee_id)
+    if language not in LANGUAGES:
+        raise Invalid("言語を選択してください。")
+    await Employee.filter(id=employee.id).update(language=language)
+
+
+async def unlink_line(employee_id: int) -> str | None:
+    """Unlink the employee's LINE account as 連携解除 in chat does; return its user ID (None
+    when nothing was linked)."""
+    employee = await _active(employee_id)
+    user_id = await linking.current_line_user(employee.id)
+    if user_id is None or await linking.unlink(user_id) is None:
+        return None
+    return user_id

@@ -1,0 +1,87 @@
+"""Who is signed in to the employee page: the session holds the employee's ID, how they
+signed in, a mark of their password (a changed password ends older sessions) and when they
+were last seen (30 idle minutes end it)."""
+
+import functools
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from aiohttp_session import Session, get_session, new_session
+
+from domain.employee_page import SignedIn, signed_in_employee
+from me.keys import EMPLOYEE
+from models import Employee
+
+IDLE_SECONDS = 30 * 60
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def start_session(request: web.Request, signed: SignedIn) -> None:
+    """A fresh session for the employee who just signed in (a new cookie: no fixation)."""
+    session = await new_session(request)
+    session["eid"] = signed.employee_id
+    session["mark"] = signed.password_mark
+    session["via"] = "code" if signed.via_code else "password"
+    session["pw_required"] = signed.must_set_password
+    session["seen"] = int(time.time())
+
+
+async def end_session(request: web.Request) -> None:
+    """Sign out."""
+    (await get_session(request)).invalidate()
+
+
+async def current_employee(request: web.Request) -> Employee | None:
+    """The signed-in, still active employee, or None (idle too long, retired, password
+    changed elsewhere, none)."""
+    session = await get_session(request)
+    eid, seen, mark = session.get("eid"), session.get("seen"), session.get("mark")
+    if not isinstance(eid, int) or not isinstance(seen, int) or not isinstance(mark, str):
+        return None
+    now = int(time.time())
+    if now - seen > IDLE_SECONDS:
+        session.invalidate()
+        return None
+    employee = await signed_in_employee(eid, mark)
+    if employee is None:
+        session.invalidate()
+        return None
+    session["seen"] = now
+    return employee
+
+
+async def session_of(request: web.Request) -> Session:
+    """The request's session (for the views that keep a value in it)."""
+    return await get_session(request)
+
+
+def _to(request: web.Request, name: str) -> str:
+    return str(request.app.router[name].url_for())
+
+
+def signed_in(*, password_step: bool = False) -> Callable[[Handler], Handler]:
+    """A view for the signed-in employee. Anonymous browsers go to the sign-in page; a
+    session opened with a registration code where passwords are used goes to the password
+    page first (`password_step`: the view that is that page)."""
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            employee = await current_employee(request)
+            if employee is None:
+                if request.method == "GET":
+                    raise web.HTTPSeeOther(_to(request, "login"))
+                raise web.HTTPUnauthorized(
+                    text="ログインの有効期限が切れました。もう一度ログインしてください。"
+                )
+            session = await get_session(request)
+            if session.get("pw_required") and not password_step:
+                raise web.HTTPSeeOther(_to(request, "password"))
+            request[EMPLOYEE] = employee
+            return await handler(request)
+
+        return guarded
+
+    return decorate
