@@ -21,8 +21,10 @@ install: $(STAMP)
 demo: install
 	$(PY) -m bot demo $(DEMO_ARGS)
 
+# Two test processes: much of the suite waits on sockets and child processes. Each test makes
+# its own database and picks free ports, so the processes do not share state.
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2
 
 lint: install
 	$(VENV)/bin/ruff check .
