@@ -1,0 +1,47 @@
+"""What a server-rendered face sets up the same way: encrypted cookie sessions of its own and
+a jinja2 environment for its templates."""
+
+import hashlib
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+from aiohttp_session import setup as setup_sessions
+from aiohttp_session.cookie_storage import EncryptedCookieStorage
+
+from web.settings import WebSettings
+from web.timefmt import jst
+
+
+def session_key(secret_key: str, purpose: str) -> bytes:
+    """The 32-byte key of one face's session cookies, derived from SECRET_KEY and the face's
+    name, so a cookie of one face is never a session of another (aiohttp-session makes the
+    Fernet key of it)."""
+    return hashlib.sha256(f"anpi-{purpose}-session:{secret_key}".encode()).digest()
+
+
+def setup_page_app(
+    app: web.Application, settings: WebSettings, *, package: str, cookie: str, path: str
+) -> jinja2.Environment:
+    """Give a face its sessions (HttpOnly, SameSite=Lax, Secure over https, scoped to `path`)
+    and its templates (autoescaped, with the `jst` filter); return the environment."""
+    setup_sessions(
+        app,
+        EncryptedCookieStorage(
+            session_key(settings.secret_key, package),
+            cookie_name=cookie,
+            httponly=True,
+            # Lax: the cookie comes back on a top-level navigation from another site (LINE
+            # sends the browser back to the employee page's callback).
+            samesite="Lax",
+            secure=settings.secure_cookies,
+            path=path,
+        ),
+    )
+    env = aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.PackageLoader(package),
+        autoescape=jinja2.select_autoescape(default=True),
+    )
+    env.filters["jst"] = jst
+    return env
