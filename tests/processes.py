@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -46,6 +48,27 @@ async def read_until(process: asyncio.subprocess.Process, marker: str) -> str:
         assert line, f"exited early:\n{printed}"
         printed += line.decode()
     return printed
+
+
+DEMO_PORTS = 3  # the bot, the local LINE platform (port + 1), the SMTP sink (port + 2)
+
+
+def demo_port() -> int:
+    """A port P with P, P + 1 and P + 2 free, for `demo --port P`. Picked at random below the
+    kernel's ephemeral range, so neither another test process's free-port picks nor its
+    outgoing connections are likely to take P + 1 or P + 2 before the demo binds them."""
+    rng = random.SystemRandom()
+    for _ in range(200):
+        base = rng.randrange(20000, 32000 - DEMO_PORTS)
+        with contextlib.ExitStack() as stack:
+            try:
+                for offset in range(DEMO_PORTS):
+                    sock = stack.enter_context(socket.socket())
+                    sock.bind(("127.0.0.1", base + offset))
+            except OSError:
+                continue
+        return base
+    raise RuntimeError("no three consecutive free ports found")
 
 
 async def start_demo(cwd: Path, port: int) -> tuple[asyncio.subprocess.Process, str]:

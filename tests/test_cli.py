@@ -10,12 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import unused_port
 
 from domain.linking import begin_link, record_link_token
 from models import Alert, Delivery, DeliveryStatus, LinkNonce
 from tests.conftest import ACCESS_TOKEN, LIFF_ID, LOGIN_CHANNEL_ID, SECRET, make_company, quick_link
-from tests.processes import start_demo
+from tests.processes import demo_port, start_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -216,7 +215,7 @@ async def test_the_demo_listens_only_on_this_machine_unless_told_otherwise(tmp_p
     address = lan_address()
     if address is None:
         pytest.skip("this machine has no network address besides loopback")
-    port = unused_port()  # the simulator takes the next one
+    port = demo_port()  # the simulator and the SMTP sink take the next two
     process, _printed = await start_demo(tmp_path, port)
     try:
         for listening in (port, port + 1):

@@ -8,13 +8,12 @@ import signal
 import sys
 
 import aiohttp
-from aiohttp.test_utils import unused_port
 
-from tests.processes import clean_env, start_demo
+from tests.processes import clean_env, demo_port, start_demo
 
 
 async def test_demo_prints_an_answer_form_a_link_page_and_a_tally_that_all_work(tmp_path):
-    port = unused_port()  # the simulator takes the next one
+    port = demo_port()  # the simulator and the SMTP sink take the next two
     process, printed = await start_demo(tmp_path, port)
     try:
         assert "A drill (訓練) was sent to 30 employees" in printed

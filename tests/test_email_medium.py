@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import unused_port
 
 from bot.access_log import shown_path
 from domain.alerts import close_alert, find_departments, remind_unanswered, start_alert
@@ -33,7 +32,7 @@ from tests.mail import (
     smtp_server,
     text_of,
 )
-from tests.processes import start_demo
+from tests.processes import demo_port, start_demo
 
 SECRET_KEY = "test-secret-key"  # tests/conftest.py's bot_config
 SAFE = ["無事", "全員無事", "被害なし", "可能"]
@@ -279,7 +278,7 @@ async def test_the_answer_page_is_not_cached_and_its_path_is_kept_out_of_the_acc
 async def test_the_demo_prints_where_to_read_the_mail_and_an_e_mail_only_employee_answers(
     tmp_path,
 ):
-    port = unused_port()
+    port = demo_port()
     process, printed = await start_demo(tmp_path, port)
     try:
         assert ".demo/mail/" in printed and "e-mail only" in printed

@@ -15,7 +15,7 @@ import pytest
 from aiohttp.test_utils import unused_port
 
 from tests.conftest import ACCESS_TOKEN, LIFF_ID, LOGIN_CHANNEL_ID, SECRET, until
-from tests.processes import clean_env, read_until, spawn_bot, start_demo
+from tests.processes import clean_env, demo_port, read_until, spawn_bot, start_demo
 
 STOP_WITHIN = 5.0  # the promise made to operators (see bot/lifecycle.py)
 CLIENTS = 12
@@ -58,7 +58,7 @@ async def signal_mid_traffic(
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 async def test_demo_stops_quickly_mid_traffic(tmp_path, sig):
-    port = unused_port()
+    port = demo_port()
     process, printed = await start_demo(tmp_path, port)
     try:
         urls = re.findall(r"https?://\S+", printed)
