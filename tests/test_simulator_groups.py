@@ -6,43 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from line_simulator import Simulator, SimulatorConfig
+from line_simulator import Simulator
 from line_simulator.validation import webhook_validator
-from tests.test_line_simulator import ACCESS_TOKEN, AUTH, LOGIN_CHANNEL_ID, SECRET, FakeBot
-
-
-@pytest.fixture
-async def fake_bot(aiohttp_server: Any) -> FakeBot:
-    fake = FakeBot()
-    app = web.Application()
-    app.router.add_post("/callback", fake.callback)
-    server = await aiohttp_server(app)
-    fake.url = str(server.make_url("/callback"))
-    return fake
-
-
-@pytest.fixture
-def sim(fake_bot: FakeBot) -> Simulator:
-    simulator = Simulator(
-        SimulatorConfig(
-            channel_secret=SECRET,
-            channel_access_token=ACCESS_TOKEN,
-            login_channel_id=LOGIN_CHANNEL_ID,
-            webhook_url=fake_bot.url,
-        )
-    )
-    simulator.clock.freeze()
-    return simulator
-
-
-@pytest.fixture
-async def sim_http(aiohttp_client: Any, sim: Simulator) -> TestClient:
-    client = await aiohttp_client(sim.app)
-    sim.config.public_base_url = str(client.make_url("")).rstrip("/")
-    return client
+from tests.test_line_simulator import AUTH, FakeBot, fake_bot, sim, sim_http  # noqa: F401 (fixtures)
 
 
 def text(value: str) -> dict[str, Any]:

@@ -11,44 +11,11 @@ import pytest
 from aiohttp.test_utils import TestClient
 from PIL import Image
 
-from line_simulator import Simulator, SimulatorConfig
+from line_simulator import Simulator
 from line_simulator.validation import webhook_validator
-from tests.test_line_simulator import ACCESS_TOKEN, AUTH, LOGIN_CHANNEL_ID, SECRET, FakeBot
+from tests.test_line_simulator import AUTH, FakeBot, fake_bot, sim, sim_http  # noqa: F401 (fixtures)
 
 USER = "U" + "1" * 32
-
-
-@pytest.fixture
-async def fake_bot(aiohttp_server: Any) -> FakeBot:
-    from aiohttp import web
-
-    fake = FakeBot()
-    app = web.Application()
-    app.router.add_post("/callback", fake.callback)
-    server = await aiohttp_server(app)
-    fake.url = str(server.make_url("/callback"))
-    return fake
-
-
-@pytest.fixture
-def sim(fake_bot: FakeBot) -> Simulator:
-    simulator = Simulator(
-        SimulatorConfig(
-            channel_secret=SECRET,
-            channel_access_token=ACCESS_TOKEN,
-            login_channel_id=LOGIN_CHANNEL_ID,
-            webhook_url=fake_bot.url,
-        )
-    )
-    simulator.clock.freeze()
-    return simulator
-
-
-@pytest.fixture
-async def sim_http(aiohttp_client: Any, sim: Simulator) -> TestClient:
-    client = await aiohttp_client(sim.app)
-    sim.config.public_base_url = str(client.make_url("")).rstrip("/")
-    return client
 
 
 def menu(width: int = 2500, height: int = 843, areas: list[dict] | None = None, **extra) -> dict:
