@@ -32,11 +32,9 @@ import asyncio
 import cProfile
 import json
 import multiprocessing
-import re
 import statistics
 import tempfile
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -49,6 +47,7 @@ import asyncpg
 from aiohttp import web
 from aiohttp.test_utils import unused_port
 
+from benchmarks.databases import drop_postgres, fresh_postgres
 from bot.app import create_app
 from bot.config import Config
 from bot.lifecycle import make_runner
@@ -312,24 +311,6 @@ async def wait_delivered(alert_id: int) -> None:
 
 def asyncpg_dsn(database_url: str) -> str:
     return "postgresql://" + database_url.split("://", 1)[1]
-
-
-async def fresh_postgres(base: str) -> tuple[str, str]:
-    name = f"anpi_bench_{uuid.uuid4().hex[:8]}"
-    connection = await asyncpg.connect(asyncpg_dsn(base))
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-    return re.sub(r"/[^/]*$", f"/{name}", base), name
-
-
-async def drop_postgres(base: str, name: str) -> None:
-    connection = await asyncpg.connect(asyncpg_dsn(base))
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await connection.close()
 
 
 async def serve(app: web.Application, port: int) -> web.AppRunner:

@@ -19,17 +19,16 @@ import re
 import statistics
 import tempfile
 import time
-import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
-import asyncpg
 from aiohttp import web
 from aiohttp.test_utils import unused_port
 from tortoise import connections
 
+from benchmarks.databases import drop_postgres, fresh_postgres
 from bot.app import create_app
 from bot.config import Config
 from domain.console_users import add_user
@@ -193,24 +192,6 @@ async def bench_live(
         f"  answer to event: median {ms(event)} (x{event / post:.1f} the baseline), "
         f"max {ms(max(events))}"
     )
-
-
-async def fresh_postgres(base: str) -> tuple[str, str]:
-    name = f"anpi_bench_{uuid.uuid4().hex[:8]}"
-    connection = await asyncpg.connect(base.replace("postgres://", "postgresql://", 1))
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-    return re.sub(r"/[^/]*$", f"/{name}", base), name
-
-
-async def drop_postgres(base: str, name: str) -> None:
-    connection = await asyncpg.connect(base.replace("postgres://", "postgresql://", 1))
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await connection.close()
 
 
 async def main() -> None:

@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import resource
 import subprocess
 import sys
@@ -40,6 +39,7 @@ from aiohttp import web
 from aiohttp.test_utils import unused_port
 from tortoise import connections
 
+from benchmarks.databases import drop_postgres, fresh_postgres
 from bot.app import create_app
 from bot.config import Config
 from bot.line_api import LineApi
@@ -430,24 +430,6 @@ async def bench_webhook(events: int, config: Config) -> None:
         f"webhook: {events} events stored and answered 200 in {accepted:.2f} s "
         f"= {events / accepted:,.0f} events/s; all handled (replies sent) after {handled:.2f} s"
     )
-
-
-async def fresh_postgres(base: str) -> tuple[str, str]:
-    name = f"anpi_bench_{uuid.uuid4().hex[:8]}"
-    connection = await asyncpg.connect(base.replace("postgres://", "postgresql://", 1))
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-    return re.sub(r"/[^/]*$", f"/{name}", base), name
-
-
-async def drop_postgres(base: str, name: str) -> None:
-    connection = await asyncpg.connect(base.replace("postgres://", "postgresql://", 1))
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await connection.close()
 
 
 async def main(args: argparse.Namespace) -> None:
