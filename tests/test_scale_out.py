@@ -1,5 +1,5 @@
 """`python -m bot worker` runs the background workers without the web face; on PostgreSQL a
-`serve` and two workers share one alert's 20,000 recipients without overlap (SKIP LOCKED),
+`serve` and two workers share one alert's 30,000 recipients without overlap (SKIP LOCKED),
 woken by LISTEN/NOTIFY from the process that started it, and LINE sees everyone once."""
 
 from __future__ import annotations
@@ -30,7 +30,10 @@ from tests.processes import (
 )
 
 MULTICAST = "/v2/bot/message/multicast"
-STAFF = 20_000  # 40 multicasts of 500
+# 60 multicasts of 500: more than one process can hold at once (EngineSettings.concurrency +
+# claim_ahead = 40), so while the first to wake waits in the rendezvous, batches remain for the
+# others however late a loaded machine wakes them.
+STAFF = 30_000
 LONG_POLL = "600"  # seconds: no process looks for work on its own while the test runs
 PATIENCE = 12.0  # seconds a multicast is held waiting for the others (the bot's timeout: 15)
 
