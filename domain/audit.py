@@ -1,27 +1,114 @@
-"""The audit log: every face records what was done, by whom, through which face."""
+"""The audit log. Every action is one domain function that takes an `Actor` and runs its change
+inside `audited(...)`, which writes the action's row in the same transaction: a change without
+its "ok" row cannot be committed, and a refusal or failure is recorded too. Faces never write
+rows; they read them with `entries`."""
 
+import contextlib
+import enum
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from tortoise.transactions import in_transaction
+
+from domain.errors import Forbidden
 from models import AuditEntry
 
-VIAS = ("console", "line", "cli", "system")
+
+class Via(enum.StrEnum):
+    """Which face an action came through."""
+
+    LINE = "line"  # an employee's chat (1:1) or the account-link flow
+    GROUP = "group"  # an admin group's command or confirmation
+    CONSOLE = "console"
+    ME = "me"  # the employee's own page
+    CLI = "cli"
+    SYSTEM = "system"  # a worker acting on its own (limits, schedules, bulletins)
 
 
-async def record(
-    via: str,
-    actor: str,
-    action: str,
-    target: str = "",
-    result: str = "ok",
-    detail: dict[str, Any] | None = None,
-) -> None:
-    """Write one audit row (never a secret or what people wrote in it)."""
-    await AuditEntry.create(
-        via=via, actor=actor[:100], action=action[:64], target=str(target)[:200], result=result,
-        detail=detail,
+VIAS = tuple(v.value for v in Via)
+UNKNOWN = "不明"  # an actor nobody could name (a group event without a user ID)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts and through which face: a console login, an employee code, `cli`, `system`."""
+
+    via: Via
+    name: str
+
+    @classmethod
+    def console(cls, login: str) -> "Actor":
+        return cls(Via.CONSOLE, login)
+
+    @classmethod
+    def me(cls, employee_code: str) -> "Actor":
+        return cls(Via.ME, employee_code)
+
+    @classmethod
+    def line(cls, name: str) -> "Actor":
+        return cls(Via.LINE, name or UNKNOWN)
+
+    @classmethod
+    def group(cls, name: str) -> "Actor":
+        return cls(Via.GROUP, name or UNKNOWN)
+
+    @classmethod
+    def cli(cls) -> "Actor":
+        return cls(Via.CLI, "cli")
+
+    @classmethod
+    def system(cls) -> "Actor":
+        return cls(Via.SYSTEM, "system")
+
+
+@dataclass
+class Audit:
+    """The row an action fills in while it runs: what it touched and how it went (never a
+    secret or what people wrote)."""
+
+    target: str = ""
+    detail: dict[str, Any] | None = None
+    result: str = "ok"  # an action that ends quietly without acting may say "refused"
+
+
+def _row(actor: Actor, action: str, audit: Audit, result: str) -> AuditEntry:
+    return AuditEntry(
+        via=str(actor.via), actor=actor.name[:100], action=action[:64],
+        target=str(audit.target)[:200], result=result, detail=audit.detail,
     )  # fmt: skip
+
+
+def outcome_of(exc: BaseException) -> str:
+    """How an action that raised is recorded: a rule saying no is "refused"; anything else,
+    a broken rule of input or state or a crash, is "failed"."""
+    return "refused" if isinstance(exc, Forbidden) else "failed"
+
+
+@contextlib.asynccontextmanager
+async def audited(actor: Actor, action: str, target: str = "") -> AsyncIterator[Audit]:
+    """Run the body as one transaction that ends by writing this action's row.
+
+    When the body raises, its changes roll back and a "refused"/"failed" row is written on its
+    own (a refusal is worth knowing about: a stranger's bind codes, a supervisor beyond their
+    departments). Work that must follow the commit (waking a worker) goes after the block."""
+    audit = Audit(target=target)
+    try:
+        async with in_transaction() as connection:
+            yield audit
+            await _row(actor, action, audit, audit.result).save(using_db=connection)
+    except BaseException as exc:
+        if isinstance(exc, Exception):
+            with contextlib.suppress(Exception):  # the rollback's reason matters more
+                await _row(actor, action, audit, outcome_of(exc)).save()
+        raise
+
+
+async def log_action(actor: Actor, action: str, target: str = "", result: str = "ok",
+                     detail: dict[str, Any] | None = None) -> None:  # fmt: skip
+    """Write one row for an action that changes nothing (a sign-in refused, an export)."""
+    await _row(actor, action, Audit(target=target, detail=detail), result).save()
 
 
 @dataclass(frozen=True)
@@ -45,3 +132,15 @@ async def entries(query: AuditFilter) -> list[AuditEntry]:
     if query.until is not None:
         rows = rows.filter(at__lt=query.until.astimezone(UTC))
     return await rows.order_by("-at", "-id").limit(max(1, min(query.limit, 1000)))
+
+
+async def record(
+    via: str,
+    actor: str,
+    action: str,
+    target: str = "",
+    result: str = "ok",
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """TRANSITIONAL: the old face-side writer; goes once every caller passes an Actor."""
+    await log_action(Actor(Via(via), actor), action, target, result, detail)
