@@ -4,7 +4,6 @@ cleanup context."""
 
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from datetime import timedelta
 from functools import partial
 
@@ -16,7 +15,7 @@ from aiohttp import web
 import console.app
 import liff.app
 import me.app
-from bot import link_views, mail_messages, messages, routes
+from bot import link_views, mail_messages, resources, routes
 from bot.config import Config, ConfigError
 from bot.handlers import EventHandlers
 from bot.keys import CONFIG, LINE, WORKERS
@@ -25,14 +24,12 @@ from bot.login_notices import LoginNotices
 from bot.mailer import SmtpMailer
 from bot.workers import Worker, running
 from domain import email_plan, reminder_schedule
-from domain.delivery import DeliveryEngine, EngineSettings
+from domain.delivery import EngineSettings
 from domain.email_delivery import EmailEngine
 from domain.housekeeping import tidy
 from domain.inbox import next_retry_in, process_pending
-from domain.line_rate import open_rate_limiter
-from domain.notify import PostgresBridge, Topic, notifier, postgres_dsn
+from domain.notify import Topic, notifier
 from me.keys import LoginSettings
-from models.db import close_database, open_database
 from web.csrf import csrf_middleware
 from web.headers import on_response_prepare
 from web.keys import HTTP, ID_TOKENS, LIFF, LINK, LINK_ATTEMPTS, QUOTA, WEB
@@ -101,43 +98,25 @@ def _add_resources(app: web.Application, engine_settings: EngineSettings | None)
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
-    await open_database(app[CONFIG].database_url)
-    yield
-    await close_database()
+    async with resources.database(app[CONFIG]):
+        yield
 
 
 async def _clients(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
-    # One rate limiter for every process on this database (domain/line_rate.py).
-    async with open_rate_limiter(config.database_url) as limiter:
-        app[LINE] = LineApi(
-            config.line_api_base_url,
-            config.line_channel_access_token,
-            config.line_data_api_base_url,
-            limiter=limiter,
-        )
-        app[QUOTA] = app[LINE]
-        app[HTTP] = aiohttp.ClientSession()
+    async with resources.line_api(config) as line, aiohttp.ClientSession() as http:
+        app[LINE] = line
+        app[QUOTA] = line
+        app[HTTP] = http
         app[ID_TOKENS] = IdTokenVerifier(
-            app[HTTP], config.line_api_base_url, config.line_login_channel_id
+            http, config.line_api_base_url, config.line_login_channel_id
         )
         yield
-        await app[HTTP].close()
-        await app[LINE].close()
 
 
 async def _notifier_bridge(app: web.Application) -> AsyncIterator[None]:
-    """On PostgreSQL, notifications cross processes through LISTEN/NOTIFY."""
-    dsn = postgres_dsn(app[CONFIG].database_url)
-    if dsn is None:
+    async with resources.notifier_bridge(app[CONFIG]):
         yield
-        return
-    bridge = PostgresBridge(notifier, dsn)
-    await bridge.start()
-    notifier.attach(bridge)
-    yield
-    notifier.attach(None)
-    await bridge.stop()
 
 
 def build_workers(
@@ -145,15 +124,7 @@ def build_workers(
 ) -> list[Worker]:
     """The workers `config.workers` names, wired to LINE."""
     handlers = EventHandlers(line, config)
-    if engine_settings is None:
-        engine_settings = replace(
-            EngineSettings(),
-            stale_after=timedelta(seconds=config.delivery_stale_seconds),
-            idle_poll=config.delivery_poll_seconds,
-        )
-    engine = DeliveryEngine(
-        line, partial(messages.delivery_message, liff_url=config.liff_url), engine_settings
-    )
+    engine = resources.delivery_engine(config, line, engine_settings)
     inbox = partial(process_pending, handlers.dispatch)
     purge = partial(tidy, timedelta(days=config.inbox_retention_days))
     available = {

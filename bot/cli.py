@@ -5,13 +5,12 @@ commands that use them, so `tally` and `migrate` start fast."""
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
+from bot import resources
 from bot.config import (
     SERVE_REQUIRED,
     WORKER_REQUIRED,
@@ -22,11 +21,8 @@ from bot.config import (
 from domain import alerts, linking, organization
 from domain.alerts import DEFAULT_SENDER
 from domain.errors import DomainError
-from models.db import close_database, migrate, open_database, pending_migrations
+from models.db import migrate, pending_migrations
 from web.timefmt import jst
-
-if TYPE_CHECKING:
-    from bot.line_api import LineApi
 
 log = logging.getLogger(__name__)
 
@@ -45,65 +41,19 @@ async def require_migrated(config: Config) -> None:
 
 
 async def _with_database(config: Config, work: Callable[[], Awaitable[None]]) -> None:
-    await open_database(config.database_url)
-    try:
+    """Run `work` on the migrated database, its notifications reaching every process."""
+    async with resources.database(config), resources.notifier_bridge(config):
         await require_migrated(config)
-        async with _notifying_other_processes(config):
-            await work()
-    finally:
-        await close_database()
-
-
-@contextlib.asynccontextmanager
-async def _notifying_other_processes(config: Config) -> AsyncIterator[None]:
-    """On PostgreSQL, what a command publishes (an alert started) wakes the workers of every
-    other process through NOTIFY, as it does from `serve`."""
-    from domain.notify import PostgresBridge, notifier, postgres_dsn
-
-    dsn = postgres_dsn(config.database_url)
-    if dsn is None:
-        yield
-        return
-    bridge = PostgresBridge(notifier, dsn)
-    await bridge.start()
-    notifier.attach(bridge)
-    try:
-        yield
-    finally:
-        notifier.attach(None)
-        await bridge.stop()
-
-
-@contextlib.asynccontextmanager
-async def _line_api(config: Config) -> AsyncIterator["LineApi"]:
-    """The LINE client, under the rate limits the deployment's processes share."""
-    from bot.line_api import LineApi
-    from domain.line_rate import open_rate_limiter
-
-    async with open_rate_limiter(config.database_url) as limiter:
-        line = LineApi(
-            config.line_api_base_url,
-            config.line_channel_access_token,
-            config.line_data_api_base_url,
-            limiter=limiter,
-        )
-        try:
-            yield line
-        finally:
-            await line.close()
+        await work()
 
 
 async def _deliver_now(config: Config, alert_id: int, round_: int) -> None:
     """Run the delivery engine for one alert until nothing is pending, and print the counts
     of the round just started."""
-    from functools import partial
+    from domain.delivery import delivery_counts
 
-    from bot import messages
-    from domain.delivery import DeliveryEngine, delivery_counts
-
-    async with _line_api(config) as line:
-        render = partial(messages.delivery_message, liff_url=config.liff_url)
-        await DeliveryEngine(line, render).run_until_idle(alert_id)
+    async with resources.line_api(config) as line:
+        await resources.delivery_engine(config, line).run_until_idle(alert_id)
     counts = await delivery_counts(alert_id, round_)
     print("  deliveries " + ", ".join(f"{s.value} {n}" for s, n in counts.items()))
 
@@ -213,11 +163,8 @@ async def serve(config: Config) -> None:
     """Run the server until SIGINT or SIGTERM; stop within seconds."""
     config.require(*SERVE_REQUIRED)
     require_https_line_hosts(config)
-    await open_database(config.database_url)
-    try:
+    async with resources.database(config):
         await require_migrated(config)
-    finally:
-        await close_database()
     from aiohttp import web
 
     from bot.access_log import PathOnlyAccessLogger
@@ -245,11 +192,8 @@ async def worker(config: Config) -> None:
     require_https_line_hosts(config)
     if not config.workers:
         raise CommandError("WORKERS is none: a worker process would have nothing to do")
-    await open_database(config.database_url)
-    try:
+    async with resources.database(config):
         await require_migrated(config)
-    finally:
-        await close_database()
     from bot.app import create_worker_app
     from bot.keys import WORKERS
     from bot.lifecycle import make_runner, stop_runners, wait_for_stop_signal
@@ -399,7 +343,7 @@ async def richmenu(config: Config, args: argparse.Namespace) -> None:
     from bot.richmenus import RichMenuSyncError, sync
 
     async def work() -> None:
-        async with _line_api(config) as line:
+        async with resources.line_api(config) as line:
             try:
                 report = await sync(line)
             except RichMenuSyncError as exc:
