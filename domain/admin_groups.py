@@ -482,37 +482,51 @@ class Tap:
 # What a command came to; the group face renders each kind.
 @dataclass(frozen=True)
 class Refused:
+    """The command was refused or failed: the rule's own words."""
+
     message: str
 
 
 @dataclass(frozen=True)
 class HelpShown:
+    """The commands (bound) or how to bind (anywhere else)."""
+
     bound: bool
 
 
 @dataclass(frozen=True)
 class Bound:
+    """The group has just become an admin group."""
+
     group: AdminGroup
 
 
 @dataclass(frozen=True)
 class AwaitingConfirmation:
+    """A confirmation card for /drill or /alert, with its buttons' token."""
+
     preview: AlertPreview
     token: str
 
 
 @dataclass(frozen=True)
 class Cancelled:
+    """取消 was tapped: nothing starts."""
+
     command: str
 
 
 @dataclass(frozen=True)
 class Started:
+    """実行 was tapped: the alert has started."""
+
     started: StartedAlert
 
 
 @dataclass(frozen=True)
 class Status:
+    """/status: an alert's tally and deliveries."""
+
     tally: Tally
     closed: bool
     deliveries: DeliveryReport
@@ -520,17 +534,23 @@ class Status:
 
 @dataclass(frozen=True)
 class Reminded:
+    """/remind: the round written (round 0: nobody to remind)."""
+
     reminder: Reminder
 
 
 @dataclass(frozen=True)
 class Closed:
+    """/close: the alert and its final tally."""
+
     alert: Alert
     tally: Tally
 
 
 @dataclass(frozen=True)
 class OpenList:
+    """/list: the open alerts, and how many there are in all."""
+
     summaries: list[AlertSummary]
     count: int
 
