@@ -52,6 +52,7 @@ from bot.app import create_app
 from bot.config import Config
 from bot.lifecycle import make_runner
 from domain.alerts import start_alert
+from domain.audit import Actor
 from line_simulator import Simulator, SimulatorConfig
 from models import Delivery, DeliveryStatus, Department, Employee, LineAccount, Template
 from models.db import migrate
@@ -297,7 +298,7 @@ async def seed(user_ids: list[str]) -> int:
         [LineAccount(user_id=u, employee_id=e) for u, e in zip(user_ids, ids, strict=True)],
         batch_size=1000,
     )
-    started = await start_alert(await Template.get(key="earthquake"), drill=True)
+    started = await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=True)
     return started.alert.id
 
 

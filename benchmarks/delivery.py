@@ -45,6 +45,7 @@ from bot.config import Config
 from bot.line_api import LineApi
 from bot.messages import delivery_message
 from domain.alerts import start_alert
+from domain.audit import Actor
 from domain.delivery import MULTICAST_LIMIT, DeliveryEngine
 from domain.line_rate import LIMITS, open_rate_limiter
 from line_simulator import Simulator, SimulatorConfig
@@ -317,7 +318,7 @@ async def send_alert(platform: Platform, line: LineApi) -> Run:
     before = await platform.report()
     cpu = cpu_seconds()
     t0 = time.perf_counter()
-    started = await start_alert(await Template.get(key="earthquake"), drill=True)
+    started = await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=True)
     written = time.perf_counter() - t0
     render = partial(delivery_message, liff_url=f"{platform.url}/liff/x")
     await DeliveryEngine(line, render).run_until_idle(started.alert.id)

@@ -20,7 +20,8 @@ from bot.config import (
 )
 from domain import alerts, linking, organization
 from domain.alerts import DEFAULT_SENDER
-from domain.errors import DomainError
+from domain.audit import Actor
+from domain.errors import DomainError, NotFound
 from models.db import migrate, pending_migrations
 from web.timefmt import jst
 
@@ -50,7 +51,7 @@ async def _with_database(config: Config, work: Callable[[], Awaitable[None]]) ->
 async def _deliver_now(config: Config, alert_id: int, round_: int) -> None:
     """Run the delivery engine for one alert until nothing is pending, and print the counts
     of the round just started."""
-    from domain.delivery import delivery_counts
+    from domain.delivery_report import delivery_counts
 
     async with resources.line_api(config) as line:
         await resources.delivery_engine(config, line).run_until_idle(alert_id)
@@ -66,7 +67,11 @@ async def send(config: Config, args: argparse.Namespace) -> None:
         template = await alerts.find_template(args.template)
         departments = await alerts.find_departments(args.department or [])
         started = await alerts.start_alert(
-            template, drill=args.drill, sender_name=args.sender, departments=departments
+            Actor.cli(),
+            template,
+            drill=args.drill,
+            sender_name=args.sender,
+            departments=departments,
         )
         alert = started.alert
         print(f"alert {alert.id} started: {'訓練' if alert.drill else '本番'} {alert.title}")
@@ -85,7 +90,7 @@ async def remind(config: Config, args: argparse.Namespace) -> None:
 
     async def work() -> None:
         reminder = await alerts.remind_unanswered(
-            args.alert, message=args.message or "", sender_name=args.sender
+            Actor.cli(), args.alert, message=args.message or "", sender_name=args.sender
         )
         if not reminder.round:
             print(
@@ -125,7 +130,7 @@ async def close(config: Config, args: argparse.Namespace) -> None:
     """Stop accepting answers for an alert."""
 
     async def work() -> None:
-        alert = await alerts.close_alert(args.alert)
+        alert = await alerts.close_alert(Actor.cli(), args.alert)
         print(f"alert {alert.id} closed at {jst(alert.closed_at)}")
 
     await _with_database(config, work)
@@ -310,14 +315,12 @@ async def employees(config: Config, args: argparse.Namespace) -> None:
 
 async def admin_group(config: Config, args: argparse.Namespace) -> None:
     """Admin groups: issue a one-time bind code (shown once), list bound groups, unbind one."""
-    from domain import admin_groups, audit
+    from domain import admin_groups
 
     async def work() -> None:
         if args.action == "code":
-            issued = await admin_groups.issue_bind_code("cli", timedelta(minutes=args.ttl_minutes))
-            await audit.record(
-                "cli", "cli", "group_bind_code_issued", detail={"ttl_minutes": args.ttl_minutes}
-            )
+            ttl = timedelta(minutes=args.ttl_minutes)
+            issued = await admin_groups.issue_bind_code(Actor.cli(), ttl)
             print(f"bind code {issued.code} (valid until {jst(issued.expires_at)}, once)")
             print(f"  in the LINE group, a sender (発信権限者) posts: /bind {issued.code}")
         elif args.action == "list":
@@ -326,9 +329,10 @@ async def admin_group(config: Config, args: argparse.Namespace) -> None:
             for group in groups:
                 print(f"{group.group_id},{group.bound_by},{jst(group.bound_at)}")
         else:
-            if not await admin_groups.unbind_group(args.group_id):
-                raise CommandError(f"no admin group {args.group_id!r}")
-            await audit.record("cli", "cli", "group_unbind", target=args.group_id)
+            try:
+                await admin_groups.unbind_group(Actor.cli(), args.group_id)
+            except NotFound:
+                raise CommandError(f"no admin group {args.group_id!r}") from None
             print(f"group {args.group_id} unbound (the bot stays in it until removed in LINE)")
 
     if args.action == "code" and not 1 <= args.ttl_minutes <= 7 * 24 * 60:

@@ -24,6 +24,7 @@ from bot.line_api import LineApi
 from bot.messages import alert_url
 from bot.richmenus import sync as sync_rich_menus
 from domain.alerts import find_departments, find_template, start_alert
+from domain.audit import Actor
 from domain.console_users import add_user
 from domain.linking import attach_line_account, issue_registration_code, record_link_token
 from domain.organization import add_department, add_employee
@@ -113,7 +114,7 @@ async def seed_admin_group(sim, senders: list[tuple[Employee, str]]) -> str:
     await Employee.filter(id__in=[e.id for e, _ in senders]).update(role=EmployeeRole.SENDER)
     group = sim.groups.create(DEMO_ADMIN_GROUP, [user_id for _, user_id in senders])
     await sim.groups.invite_bot(group.group_id)
-    issued = await issue_bind_code("demo")
+    issued = await issue_bind_code(Actor.cli())
     await sim.groups.text(group.group_id, senders[0][1], f"/bind {issued.code}")
     return group.group_id
 
@@ -279,7 +280,9 @@ async def run_demo(base: Config, port: int | None = None, host: str = DEMO_HOST)
         await sim.follow(newcomer.user_id)  # greeted in chat, with the 連携 button
         await email_the_earthquake_template()
         template = await find_template("earthquake")
-        started = await start_alert(template, drill=True, sender_name="総務部 防災担当")
+        started = await start_alert(
+            Actor.cli(), template, drill=True, sender_name="総務部 防災担当"
+        )
         issued = await issue_registration_code(unlinked[0])
         page_issued = await issue_registration_code(unlinked[1])
         console_password = await seed_console_users(pairs[0][0].department_id)

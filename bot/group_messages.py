@@ -1,9 +1,11 @@
 """What the bot says in an admin group (Japanese), built in one place. Every reply fits
 LINE's limits: a text stays within 5,000 UTF-16 units, a Flex altText within 1,500."""
 
+from collections.abc import Callable
 from typing import Any
 
 from bot.messages import text
+from domain import admin_groups as groups
 from domain.alerts import AlertPreview, AlertSummary, Reminder, StartedAlert, display_title
 from domain.delivery_report import DeliveryReport
 from domain.tally import Tally
@@ -32,8 +34,6 @@ HELP = """安否確認 管理グループのコマンド(発信権限者のみ):
 
 番号を省くと、受付中の最新の連絡が対象です(#12 のようにも書けます)。
 テンプレートを省くと既定のテンプレート、部署を省くと全社員が対象です。"""
-
-UNKNOWN_COMMAND = "そのコマンドはありません。/help でコマンドの一覧を表示します。"
 
 UNBOUND_HELP = """このグループはまだ管理グループとして登録されていません。
 登録するには、メンテナンス担当者から受け取ったコードを発信権限者が
@@ -265,3 +265,22 @@ def open_list(summaries: list[AlertSummary], count: int) -> list[dict[str, Any]]
     if count > len(summaries):
         lines.append(f"ほか {count - len(summaries)}件")
     return say("\n".join(lines))
+
+
+RENDERERS: dict[type, Callable[[Any], list[dict[str, Any]]]] = {
+    groups.Refused: lambda o: refused(o.message),
+    groups.HelpShown: lambda o: help_text(o.bound),
+    groups.Bound: lambda o: bound(),
+    groups.AwaitingConfirmation: lambda o: confirmation(o.preview, o.token),
+    groups.Cancelled: lambda o: cancelled(),
+    groups.Started: lambda o: started(o.started),
+    groups.Status: lambda o: status(o.tally, o.closed, o.deliveries),
+    groups.Reminded: lambda o: reminded(o.reminder),
+    groups.Closed: lambda o: closed(o.alert, o.tally),
+    groups.OpenList: lambda o: open_list(o.summaries, o.count),
+}
+
+
+def outcome(result: groups.Outcome) -> list[dict[str, Any]]:
+    """What the bot replies to a command's outcome."""
+    return RENDERERS[type(result)](result)

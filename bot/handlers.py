@@ -90,7 +90,7 @@ class EventHandlers:
         self.line = line
         self.config = config
         self.public_base_url = config.public_base_url
-        self.groups = GroupHandlers(line, config)
+        self.groups = GroupHandlers(line)
         self.table: dict[type, Callable[[Any], Awaitable[None]]] = {
             FollowEvent: self.on_follow,
             UnfollowEvent: self.on_unfollow,

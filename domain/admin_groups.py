@@ -1,9 +1,12 @@
 """Admin groups: binding a LINE group with a one-time code, who may command from it, the
-confirmations a command waits on, and which alert a command means.
+confirmations a command waits on, which alert a command means, and `run_command`, the one
+call the group face makes for a posted command or a tapped 実行/取消.
 
-The commands themselves call the same functions as the CLI and the console (domain.alerts,
-domain.tally); nothing here starts, reminds or closes an alert any other way."""
+The commands write through the same functions as the CLI and the console (domain.alerts,
+domain.tally); nothing here starts, reminds or closes an alert any other way. Each command
+writes one audit row (`group_<command>`, `group_confirm`, `group_cancel`) in its transaction."""
 
+import enum
 import hashlib
 import logging
 import re
@@ -15,25 +18,33 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
-from tortoise.transactions import in_transaction
 
 from domain import throttle
 from domain.alerts import (
     DEFAULT_SENDER,
+    AlertPreview,
     AlertSummary,
+    Reminder,
     StartedAlert,
+    add_round,
+    create_alert,
+    end_alert,
     find_alert,
     find_template,
-    start_alert,
+    preview_alert,
+    summaries_of,
+    wake_delivery,
 )
-from domain.errors import Conflict, Forbidden, Invalid, NotFound
+from domain.audit import UNKNOWN, Actor, audited, log_action
+from domain.delivery_report import DeliveryReport, delivery_problems
+from domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from domain.hashing import hash_secret, verify_secret
 from domain.linking import CODE_ALPHABET, linked_employee, normalize_code
+from domain.scope import Scope
+from domain.tally import Tally, tally
 from models import (
     AdminGroup,
     Alert,
-    AlertRecipient,
-    Answer,
     Department,
     Employee,
     EmployeeRole,
@@ -82,7 +93,7 @@ async def actor_of(user_id: str | None) -> str:
     """Who an audit row names for a LINE poster: their employee code, 未連携 when their LINE
     is not linked, 不明 when LINE did not say who they are."""
     if not user_id:
-        return "不明"
+        return UNKNOWN
     employee = await linked_employee(user_id)
     return employee.code if employee is not None else "未連携"
 
@@ -140,18 +151,18 @@ def _new_bind_code() -> str:
     return f"{raw[:half]}-{raw[half:]}"
 
 
-async def issue_bind_code(
-    created_by: str, ttl: timedelta = DEFAULT_BIND_CODE_TTL
-) -> IssuedBindCode:
-    """A new one-time bind code (stored as an argon2 hash) valid for `ttl`."""
+async def issue_bind_code(actor: Actor, ttl: timedelta = DEFAULT_BIND_CODE_TTL) -> IssuedBindCode:
+    """A new one-time bind code (stored as an argon2 hash) valid for `ttl`, audited."""
     if not timedelta(minutes=1) <= ttl <= MAX_BIND_CODE_TTL:
         raise Invalid("有効期限は1分から7日の間で指定してください。")
     code = _new_bind_code()
     expires_at = _now() + ttl
-    code_hash = await hash_secret(normalize_code(code))
-    await GroupBindCode.create(
-        code_hash=code_hash, created_by=created_by[:100], expires_at=expires_at
-    )
+    code_hash = await hash_secret(normalize_code(code))  # before the transaction: slow
+    async with audited(actor, "group_bind_code_issued") as row:
+        await GroupBindCode.create(
+            code_hash=code_hash, created_by=actor.name[:100], expires_at=expires_at
+        )
+        row.detail = {"ttl_minutes": int(ttl.total_seconds() // 60)}
     return IssuedBindCode(code, expires_at)
 
 
@@ -160,56 +171,79 @@ async def is_bound(group_id: str) -> bool:
     return await AdminGroup.exists(group_id=group_id)
 
 
-async def bind_group(group_id: str, user_id: str | None, typed_code: str) -> AdminGroup:
+async def bind_group(
+    actor: Actor, group_id: str, user_id: str | None, typed_code: str
+) -> AdminGroup:
     """Bind the group with a one-time code posted by a sender.
 
     A bound group is a Conflict; anyone but a linked sender is NotPermitted; attempts count
     per group before the code is checked (throttle.Throttled past the limit); a wrong,
     expired or used code is Invalid. The code is spent with a conditional update, so two
     groups racing with one code cannot both win."""
+    attempts_key = f"group-bind:{group_id}"
+    try:
+        employee, found = await _bind_code_for(group_id, user_id, typed_code, attempts_key)
+    except DomainError as exc:
+        # Outside the binding's transaction: the attempt just counted must stay counted.
+        await log_action(actor, "group_bind", group_id, _result_of(exc))
+        raise
+    async with audited(actor, "group_bind", target=group_id) as row:
+        spent = await GroupBindCode.filter(id=found.id, used_at__isnull=True).update(
+            used_at=_now(), used_by_group=group_id
+        )
+        if not spent:
+            raise Invalid(BIND_FAILED)
+        try:
+            group = await AdminGroup.create(group_id=group_id, bound_by=employee.code)
+        except IntegrityError:
+            raise Conflict(ALREADY_BOUND, code="already_bound") from None
+        row.detail = {"admin_group": group.id}
+    await throttle.clear(attempts_key)
+    log.info("admin group %s bound", group.id)
+    return group
+
+
+def _result_of(exc: DomainError) -> str:
+    """How a refused command is recorded: a rule saying no (who, how often) is "refused"."""
+    return "refused" if isinstance(exc, Forbidden | throttle.Throttled) else "failed"
+
+
+async def _bind_code_for(
+    group_id: str, user_id: str | None, typed_code: str, attempts_key: str
+) -> tuple[Employee, GroupBindCode]:
+    """The sender and the open bind code they typed, after the checks that come first."""
     if await is_bound(group_id):
         raise Conflict(ALREADY_BOUND, code="already_bound")
     employee = await authorize(user_id)
     typed = normalize_code(typed_code)
     if not typed:
         raise Invalid("コードを指定してください(例: /bind ABCDE-FGHJK)。")
-    attempts_key = f"group-bind:{group_id}"
     await throttle.reserve_attempt(attempts_key, BIND_LIMIT, BIND_WINDOW, BIND_BACKOFF)
-    now = _now()
-    found = None
     # At most the newest few open codes are tried: each is an argon2 verification.
-    open_codes = GroupBindCode.filter(used_at__isnull=True, expires_at__gt=now)
+    open_codes = GroupBindCode.filter(used_at__isnull=True, expires_at__gt=_now())
     for code in await open_codes.order_by("-id").limit(MAX_OPEN_CODES_TRIED):
         if await verify_secret(code.code_hash, typed):
-            found = code
-            break
-    else:
-        await verify_secret(None, typed)  # the same work when no code is open
-    if found is None:
-        raise Invalid(BIND_FAILED)
-    try:
-        async with in_transaction():
-            spent = await GroupBindCode.filter(id=found.id, used_at__isnull=True).update(
-                used_at=now, used_by_group=group_id
-            )
-            if not spent:
-                raise Invalid(BIND_FAILED)
-            group = await AdminGroup.create(group_id=group_id, bound_by=employee.code)
-    except IntegrityError:
-        raise Conflict(ALREADY_BOUND, code="already_bound") from None
-    await throttle.clear(attempts_key)
-    log.info("admin group %s bound", group.id)
-    return group
+            return employee, code
+    await verify_secret(None, typed)  # the same work when no code is open
+    raise Invalid(BIND_FAILED)
 
 
-async def unbind_group(group_id: str) -> bool:
-    """Forget an admin group and the confirmations waiting in it; whether it was bound."""
-    async with in_transaction():
+async def unbind_group(actor: Actor, group_id: str, *, by: str = "") -> None:
+    """Forget an admin group and the confirmations waiting in it, audited; NotFound when
+    the group is not bound."""
+    async with audited(actor, "group_unbind", target=group_id) as row:
         await PendingCommand.filter(group_id=group_id).delete()
-        removed = await AdminGroup.filter(group_id=group_id).delete()
-    if removed:
-        log.info("an admin group was unbound")
-    return bool(removed)
+        if not await AdminGroup.filter(group_id=group_id).delete():
+            raise NotFound("管理グループが見つかりません。", code="group_not_found")
+        row.detail = {"by": by} if by else None
+    log.info("an admin group was unbound")
+
+
+async def group_left(group_id: str) -> None:
+    """The bot was removed from a group: an admin group is unbound (nobody is named: LINE
+    does not say who removed it); any other group leaves no trace."""
+    if await is_bound(group_id):
+        await unbind_group(Actor.group(UNKNOWN), group_id, by="leave")
 
 
 async def admin_group(row_id: int) -> AdminGroup:
@@ -299,23 +333,8 @@ async def open_alerts(limit: int = 10) -> tuple[list[AlertSummary], int]:
     alerts there are in all."""
     rows = Alert.filter(closed_at__isnull=True)
     count = await rows.count()
-    summaries = []
-    for alert in await rows.order_by("-started_at", "-id").limit(limit):
-        total = await AlertRecipient.filter(alert_id=alert.id).count()
-        answered = await Answer.filter(alert_id=alert.id).count()
-        summaries.append(
-            AlertSummary(
-                alert.id,
-                alert.title,
-                alert.drill,
-                alert.sender_name,
-                alert.started_at,
-                alert.closed_at,
-                total,
-                answered,
-            )
-        )
-    return summaries, count
+    alerts = await rows.order_by("-started_at", "-id").limit(limit)
+    return await summaries_of(alerts, Scope.everything()), count
 
 
 # Confirmations (実行 / 取消)
@@ -361,8 +380,8 @@ async def consume_pending(token: str, group_id: str, user_id: str) -> PendingCom
     return row
 
 
-async def start_pending(pending: PendingCommand, employee: Employee) -> StartedAlert:
-    """Start the alert a confirmed command described, as the sender who confirmed it."""
+async def _start_pending(pending: PendingCommand, employee: Employee) -> StartedAlert:
+    """Write the alert a confirmed command described, as the sender who confirmed it."""
     payload = pending.payload if isinstance(pending.payload, dict) else {}
     template = await Template.get_or_none(id=int(payload.get("template", 0)))
     if template is None:
@@ -371,7 +390,7 @@ async def start_pending(pending: PendingCommand, employee: Employee) -> StartedA
     departments = await Department.filter(id__in=department_ids) if department_ids else []
     if len(departments) != len(department_ids):
         raise NotFound("対象の部署が削除されたため発信できません。")
-    return await start_alert(
+    return await create_alert(
         template,
         drill=bool(payload.get("drill")),
         sender_name=await sender_name(employee),
@@ -386,3 +405,309 @@ async def purge_expired(older_than: timedelta = timedelta(days=1)) -> int:
     pending = await PendingCommand.filter(Q(expires_at__lt=cutoff) | Q(used_at__lt=cutoff)).delete()
     codes = await GroupBindCode.filter(expires_at__lt=cutoff).delete()
     return pending + codes
+
+
+# Commands: what a group may ask, and the one call that runs it
+
+
+class GroupCommand(enum.Enum):
+    """A command posted in a group."""
+
+    HELP = "help"
+    BIND = "bind"
+    DRILL = "drill"
+    ALERT = "alert"
+    STATUS = "status"
+    REMIND = "remind"
+    CLOSE = "close"
+    LIST = "list"
+    UNKNOWN = "unknown"
+
+
+COMMAND_WORDS = {
+    "/help": GroupCommand.HELP,
+    "ヘルプ": GroupCommand.HELP,
+    "/bind": GroupCommand.BIND,
+    "/drill": GroupCommand.DRILL,
+    "訓練": GroupCommand.DRILL,
+    "/alert": GroupCommand.ALERT,
+    "発信": GroupCommand.ALERT,
+    "/status": GroupCommand.STATUS,
+    "状況": GroupCommand.STATUS,
+    "/remind": GroupCommand.REMIND,
+    "再通知": GroupCommand.REMIND,
+    "/close": GroupCommand.CLOSE,
+    "終了": GroupCommand.CLOSE,
+    "/list": GroupCommand.LIST,
+    "一覧": GroupCommand.LIST,
+}
+UNKNOWN_COMMAND = "そのコマンドはありません。/help でコマンドの一覧を表示します。"
+
+
+@dataclass(frozen=True)
+class ParsedCommand:
+    """A command word and what followed it (`rest` as typed, `args` split on any space)."""
+
+    command: GroupCommand
+    rest: str = ""
+
+    @property
+    def args(self) -> list[str]:
+        """The arguments, separated by ASCII or full-width spaces."""
+        return self.rest.split()
+
+
+def parse_command(message: str) -> ParsedCommand | None:
+    """The command a group message carries; None for ordinary chat. A word starting with a
+    slash that is not a command is UNKNOWN."""
+    parts = message.strip().split(maxsplit=1)
+    if not parts:
+        return None
+    word = unicodedata.normalize("NFKC", parts[0]).lower()  # ／ＨＥＬＰ is /help
+    rest = parts[1].strip() if len(parts) > 1 else ""
+    command = COMMAND_WORDS.get(word)
+    if command is None:
+        return ParsedCommand(GroupCommand.UNKNOWN) if word.startswith("/") else None
+    return ParsedCommand(command, rest)
+
+
+@dataclass(frozen=True)
+class Tap:
+    """実行 (`confirm`) or 取消 tapped on a confirmation card, with the card's token."""
+
+    confirm: bool
+    token: str
+
+
+# What a command came to; the group face renders each kind.
+@dataclass(frozen=True)
+class Refused:
+    """The command was refused or failed: the rule's own words."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class HelpShown:
+    """The commands (bound) or how to bind (anywhere else)."""
+
+    bound: bool
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The group has just become an admin group."""
+
+    group: AdminGroup
+
+
+@dataclass(frozen=True)
+class AwaitingConfirmation:
+    """A confirmation card for /drill or /alert, with its buttons' token."""
+
+    preview: AlertPreview
+    token: str
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    """取消 was tapped: nothing starts."""
+
+    command: str
+
+
+@dataclass(frozen=True)
+class Started:
+    """実行 was tapped: the alert has started."""
+
+    started: StartedAlert
+
+
+@dataclass(frozen=True)
+class Status:
+    """/status: an alert's tally and deliveries."""
+
+    tally: Tally
+    closed: bool
+    deliveries: DeliveryReport
+
+
+@dataclass(frozen=True)
+class Reminded:
+    """/remind: the round written (round 0: nobody to remind)."""
+
+    reminder: Reminder
+
+
+@dataclass(frozen=True)
+class Closed:
+    """/close: the alert and its final tally."""
+
+    alert: Alert
+    tally: Tally
+
+
+@dataclass(frozen=True)
+class OpenList:
+    """/list: the open alerts, and how many there are in all."""
+
+    summaries: list[AlertSummary]
+    count: int
+
+
+Outcome = (
+    Refused | HelpShown | Bound | AwaitingConfirmation | Cancelled | Started | Status | Reminded
+    | Closed | OpenList
+)  # fmt: skip
+Detail = dict[str, Any] | None
+
+
+async def run_command(
+    group_id: str, user_id: str | None, command: ParsedCommand | Tap | str
+) -> Outcome | None:
+    """Run what was posted (text or a parsed command) or tapped in a group, as the sender
+    `user_id`: authorised, done and audited in one transaction, then the delivery engine is
+    woken. A refusal comes back as `Refused` with the rule's words; None means the bot says
+    nothing (chat, or anything but /bind and /help in a group that is not an admin group)."""
+    if isinstance(command, str):
+        command = parse_command(command)
+        if command is None:
+            return None
+    if isinstance(command, ParsedCommand) and command.command is GroupCommand.BIND:
+        actor = Actor.group(await actor_of(user_id))
+        try:
+            return Bound(await bind_group(actor, group_id, user_id, command.rest))
+        except DomainError as exc:
+            return Refused(exc.message)
+    if not await is_bound(group_id):
+        if isinstance(command, ParsedCommand) and command.command is GroupCommand.HELP:
+            return HelpShown(bound=False)  # how to bind; stores nothing
+        return None
+    if isinstance(command, Tap):
+        action = "group_confirm" if command.confirm else "group_cancel"
+    else:
+        action = f"group_{command.command.value}"
+    actor = Actor.group(await actor_of(user_id))
+    try:
+        async with audited(actor, action, target=group_id) as row:
+            employee = await authorize(user_id)
+            if isinstance(command, Tap):
+                outcome, row.detail = await _tapped(command, group_id, user_id or "", employee)
+            else:
+                run = _COMMANDS[command.command]
+                outcome, row.detail = await run(command, group_id, user_id or "", employee)
+    except DomainError as exc:
+        return Refused(exc.message)
+    if isinstance(outcome, Started):
+        await wake_delivery(outcome.started)
+    elif isinstance(outcome, Reminded):
+        await wake_delivery(outcome.reminder)
+    return outcome
+
+
+async def _tapped(
+    tap: Tap, group_id: str, user_id: str, employee: Employee
+) -> tuple[Outcome, Detail]:
+    pending = await consume_pending(tap.token, group_id, user_id)
+    if not tap.confirm:
+        return Cancelled(pending.command), {"command": pending.command}
+    started = await _start_pending(pending, employee)
+    detail = {
+        "command": pending.command,
+        "alert": started.alert.id,
+        "recipients": started.recipients,
+        "line": started.line_deliveries,
+    }
+    return Started(started), detail
+
+
+def _alert_number(args: list[str], example: str) -> int | None:
+    """The alert number of /status and /close (None: the latest open one)."""
+    if not args:
+        return None
+    number = alert_number(args[0]) if len(args) == 1 else None
+    if number is None:
+        raise Invalid(f"連絡の番号を数字で指定してください(例: {example} 12)。")
+    return number
+
+
+async def _help(
+    parsed: ParsedCommand, group_id: str, user_id: str, employee: Employee
+) -> tuple[Outcome, Detail]:
+    return HelpShown(bound=True), None
+
+
+async def _unknown(
+    parsed: ParsedCommand, group_id: str, user_id: str, employee: Employee
+) -> tuple[Outcome, Detail]:
+    raise Invalid(UNKNOWN_COMMAND)
+
+
+async def _confirm(
+    parsed: ParsedCommand, group_id: str, user_id: str, employee: Employee
+) -> tuple[Outcome, Detail]:
+    """/drill and /alert: a confirmation card; the alert starts only when its asker taps 実行."""
+    drill = parsed.command is GroupCommand.DRILL
+    template, departments = await command_targets(parsed.args)
+    preview = await preview_alert(template, drill=drill, departments=departments)
+    payload = {"template": template.id, "departments": [d.id for d in departments], "drill": drill}
+    token = await create_pending(group_id, user_id, employee, parsed.command.value, payload)
+    detail = {**payload, "recipients": preview.recipients, "stage": "confirmation"}
+    return AwaitingConfirmation(preview, token), detail
+
+
+async def _status(
+    parsed: ParsedCommand, group_id: str, user_id: str, employee: Employee
+) -> tuple[Outcome, Detail]:
+    alert = await alert_for_command(_alert_number(parsed.args, "/status"))
+    result = await tally(alert.id, Scope.everything())
+    deliveries = await delivery_problems(alert.id, Scope.everything())
+    detail = {"alert": alert.id, "answered": result.answered, "total": result.total}
+    return Status(result, alert.is_closed, deliveries), detail
+
+
+async def _remind(
+    parsed: ParsedCommand, group_id: str, user_id: str, employee: Employee
+) -> tuple[Outcome, Detail]:
+    """`/remind [alert] [message]`: a first argument that is a number names the alert."""
+    number, message = None, parsed.rest
+    if parsed.args and alert_number(parsed.args[0]) is not None:
+        number = alert_number(parsed.args[0])
+        message = parsed.rest.split(maxsplit=1)[1] if len(parsed.args) > 1 else ""
+    alert = await alert_for_command(number, open_only=True)
+    reminder = await add_round(alert.id, message=message, sender_name=await sender_name(employee))
+    detail = {
+        "alert": alert.id,
+        "round": reminder.round,
+        "unanswered": reminder.unanswered,
+        "line": reminder.line_deliveries,
+        **({"email": reminder.email_deliveries} if reminder.email_deliveries else {}),
+    }
+    return Reminded(reminder), detail
+
+
+async def _close(
+    parsed: ParsedCommand, group_id: str, user_id: str, employee: Employee
+) -> tuple[Outcome, Detail]:
+    alert = await alert_for_command(_alert_number(parsed.args, "/close"), open_only=True)
+    alert = await end_alert(alert.id)
+    return Closed(alert, await tally(alert.id, Scope.everything())), {"alert": alert.id}
+
+
+async def _list(
+    parsed: ParsedCommand, group_id: str, user_id: str, employee: Employee
+) -> tuple[Outcome, Detail]:
+    summaries, count = await open_alerts()
+    return OpenList(summaries, count), {"count": count}
+
+
+_COMMANDS = {
+    GroupCommand.HELP: _help,
+    GroupCommand.DRILL: _confirm,
+    GroupCommand.ALERT: _confirm,
+    GroupCommand.STATUS: _status,
+    GroupCommand.REMIND: _remind,
+    GroupCommand.CLOSE: _close,
+    GroupCommand.LIST: _list,
+    GroupCommand.UNKNOWN: _unknown,
+}

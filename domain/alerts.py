@@ -10,9 +10,9 @@ from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
+from domain.audit import Actor, audited
 from domain.check_items import parse_items
 from domain.contacts import email_addresses
-from domain.delivery import positional
 from domain.errors import Conflict, Invalid, NotFound
 from domain.notify import Topic, notifier
 from domain.scope import Scope
@@ -30,6 +30,7 @@ from models import (
     Medium,
     Template,
 )
+from models.sql import fetch, positional
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,15 @@ DEFAULT_SENDER = "安否確認システム"
 DRILL_MARK = "【訓練】"
 MAX_SENDER_LENGTH = 100
 MAX_FOLLOW_UP_LENGTH = 1000
+
+
+class NoRecipients(Invalid):
+    """An alert (or its preview) would reach nobody: the one refusal every face shows."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "対象の社員がいません。部署の指定を確認してください。", code="no_recipients"
+        )
 
 
 @dataclass(frozen=True)
@@ -130,8 +140,7 @@ async def _targets(departments: list[Department] | None) -> QuerySet[Employee]:
     """Who an alert to these departments (and those nested below them) reaches."""
     employees = Employee.filter(active=True)
     if departments:
-        scope = await Scope.departments([d.id for d in departments])
-        employees = employees.filter(department_id__in=list(scope.department_ids or ()))
+        employees = (await Scope.departments([d.id for d in departments])).filter(employees)
     return employees
 
 
@@ -151,17 +160,19 @@ async def preview_alert(
     template: Template, *, drill: bool, departments: list[Department] | None = None
 ) -> AlertPreview:
     """The title (with the drill marking), message and number of people an alert would
-    reach; nothing is written."""
+    reach; nothing is written. An alert reaching nobody is NoRecipients."""
     parse_items(template.items)
     departments = departments or []
-    roster = await _targets(departments)
+    recipients = await (await _targets(departments)).count()
+    if not recipients:
+        raise NoRecipients()
     return AlertPreview(
         template,
         departments,
         drill,
         display_title(template.title, drill),
         template.message,
-        await roster.count(),
+        recipients,
     )
 
 
@@ -186,23 +197,54 @@ ORDER BY e.id
 
 
 async def start_alert(
+    actor: Actor,
     template: Template,
     *,
     drill: bool,
     sender_name: str = DEFAULT_SENDER,
     departments: list[Department] | None = None,
 ) -> StartedAlert:
-    """Freeze the template into an alert and write its roster and deliveries atomically;
-    then wake the delivery engine."""
+    """Freeze the template into an alert and write its roster, deliveries and audit row
+    atomically; then wake the delivery engine."""
+    async with audited(actor, "alert_started") as audit:
+        started = await create_alert(
+            template, drill=drill, sender_name=sender_name, departments=departments
+        )
+        audit.target = f"alert:{started.alert.id}"
+        audit.detail = {
+            "drill": drill,
+            "template": template.key,
+            "departments": [d.id for d in departments or []],
+            "recipients": started.recipients,
+        }
+    await wake_delivery(started)
+    return started
+
+
+async def wake_delivery(started: "StartedAlert | Reminder") -> None:
+    """Tell the delivery engines (every process) that an alert or round has LINE work; call
+    after the transaction that wrote it has committed."""
+    if started.line_deliveries:
+        await notifier.publish(Topic.DELIVERY, str(started.alert.id))
+
+
+async def create_alert(
+    template: Template,
+    *,
+    drill: bool,
+    sender_name: str = DEFAULT_SENDER,
+    departments: list[Department] | None = None,
+) -> StartedAlert:
+    """Write a new alert with its roster and LINE deliveries, within the caller's audited
+    transaction (`start_alert`, or an admin group's confirmation); wakes nobody."""
     sender_name = _sender(sender_name)
     items = parse_items(template.items)
     if not await (await _targets(departments)).exists():
-        raise Invalid("対象の社員がいません。部署の指定を確認してください。")
+        raise NoRecipients()
     where, scope_ids = "", []
     if departments:
         scope = await Scope.departments([d.id for d in departments])
-        scope_ids = sorted(scope.department_ids or ())
-        where = f" AND e.department_id IN ({', '.join('?' * len(scope_ids))})"
+        where, scope_ids = scope.where("e.department_id")
     now = datetime.now(UTC)
     async with in_transaction() as connection:
         alert = await Alert.create(
@@ -244,20 +286,40 @@ async def start_alert(
         recipients,
         line_rows,
     )
-    if line_rows:
-        await notifier.publish(Topic.DELIVERY, str(alert.id))
     return StartedAlert(alert, recipients, line_rows, recipients - line_rows)
 
 
 async def remind_unanswered(
+    actor: Actor, alert_id: int, *, message: str = "", sender_name: str = DEFAULT_SENDER
+) -> Reminder:
+    """A new delivery round to everyone on the roster who has not answered (`add_round`),
+    written with its audit row; then the delivery engine is woken."""
+    async with audited(actor, "alert_reminded", target=f"alert:{alert_id}") as audit:
+        reminder = await add_round(alert_id, message=message, sender_name=sender_name)
+        audit.detail = reminder_detail(reminder)
+    await wake_delivery(reminder)
+    return reminder
+
+
+def reminder_detail(reminder: Reminder) -> dict[str, int]:
+    """What an audit row keeps of a reminder (never the message people wrote)."""
+    return {
+        "round": reminder.round,
+        "line": reminder.line_deliveries,
+        **({"email": reminder.email_deliveries} if reminder.email_deliveries else {}),
+    }
+
+
+async def add_round(
     alert_id: int, *, message: str = "", sender_name: str = DEFAULT_SENDER
 ) -> Reminder:
-    """A new delivery round to everyone on the roster who has not answered, with an optional
-    follow-up message (二次連絡), by each medium the alert allows: LINE to a reachable linked
-    account (unless LINE halted for the alert), e-mail to the enabled addresses of those the
-    e-mail planner put on e-mail (round 0 has an e-mail delivery for them: everyone with an
-    address in `both` mode, those LINE did not reach in `fallback` mode; nobody while e-mail
-    is off). A reminder that would reach nobody writes nothing."""
+    """Write a reminder round within the caller's audited transaction: everyone on the roster
+    who has not answered, with an optional follow-up message (二次連絡), by each medium the
+    alert allows: LINE to a reachable linked account (unless LINE halted for the alert),
+    e-mail to the enabled addresses of those the e-mail planner put on e-mail (round 0 has an
+    e-mail delivery for them: everyone with an address in `both` mode, those LINE did not
+    reach in `fallback` mode; nobody while e-mail is off). A reminder that would reach nobody
+    writes nothing."""
     alert = await find_alert(alert_id)
     if alert.is_closed:
         raise Conflict("この連絡はすでに終了しているため再通知できません。", code="alert_closed")
@@ -292,7 +354,6 @@ async def remind_unanswered(
         len(accounts),
         email_rows,
     )
-    await notifier.publish(Topic.DELIVERY, str(alert.id))
     return Reminder(
         alert, number, len(unanswered), len(accounts), email_rows, len(addresses), reached
     )
@@ -365,8 +426,14 @@ async def _write_round(
     return number
 
 
-async def close_alert(alert_id: int) -> Alert:
-    """Stop accepting answers for an alert."""
+async def close_alert(actor: Actor, alert_id: int) -> Alert:
+    """Stop accepting answers for an alert, with its audit row."""
+    async with audited(actor, "alert_closed", target=f"alert:{alert_id}"):
+        return await end_alert(alert_id)
+
+
+async def end_alert(alert_id: int) -> Alert:
+    """Close an alert within the caller's audited transaction."""
     alert = await find_alert(alert_id)
     if alert.is_closed:
         raise Conflict("この連絡はすでに終了しています。", code="alert_closed")
@@ -408,35 +475,54 @@ class AlertSummary(AnsweredShare):
     answered: int
 
 
+# The roster joined to its answers: a recipient has answered when the join finds a row. The
+# tally, the alert list and the admin group's /list all count from it.
+ROSTER_ANSWERS = (
+    " FROM alert_recipient r LEFT JOIN answer a"
+    " ON a.alert_id = r.alert_id AND a.employee_id = r.employee_id"
+)
+
+
+async def answered_counts(alert_ids: list[int], scope: Scope) -> dict[int, tuple[int, int]]:
+    """(answered, total) per alert among the recipients `scope` allows, in one statement;
+    an alert that reached nobody in scope is left out."""
+    if not alert_ids:
+        return {}
+    where, params = scope.where("r.department_id")
+    rows = await fetch(
+        "SELECT r.alert_id AS alert_id, COUNT(a.id) AS answered, COUNT(*) AS total"
+        + ROSTER_ANSWERS
+        + f" WHERE r.alert_id IN ({', '.join('?' * len(alert_ids))}){where}"
+        " GROUP BY r.alert_id",
+        [*alert_ids, *params],
+    )
+    return {int(r["alert_id"]): (int(r["answered"]), int(r["total"])) for r in rows}
+
+
+async def summaries_of(alerts: list[Alert], scope: Scope) -> list[AlertSummary]:
+    """These alerts with answered/total in `scope`; a scoped viewer sees only alerts that
+    reached their departments."""
+    counts = await answered_counts([a.id for a in alerts], scope)
+    return [
+        AlertSummary(
+            alert.id,
+            alert.title,
+            alert.drill,
+            alert.sender_name,
+            alert.started_at,
+            alert.closed_at,
+            counts.get(alert.id, (0, 0))[1],
+            counts.get(alert.id, (0, 0))[0],
+        )
+        for alert in alerts
+        if scope.is_everything or alert.id in counts
+    ]
+
+
 async def alert_summaries(scope: Scope, limit: int = 200) -> list[AlertSummary]:
     """Alerts newest first with answered/total counted among the recipients `scope` allows."""
     alerts = await Alert.all().order_by("-started_at", "-id").limit(limit)
-    summaries = []
-    for alert in alerts:
-        recipients = AlertRecipient.filter(alert_id=alert.id)
-        if not scope.is_everything:
-            recipients = recipients.filter(department_id__in=list(scope.department_ids or ()))
-        roster = await recipients.values_list("employee_id", flat=True)
-        answered = (
-            await Answer.filter(alert_id=alert.id, employee_id__in=list(roster)).count()
-            if roster
-            else 0
-        )
-        if not roster and not scope.is_everything:
-            continue  # a scoped viewer sees only alerts that reached their departments
-        summaries.append(
-            AlertSummary(
-                alert.id,
-                alert.title,
-                alert.drill,
-                alert.sender_name,
-                alert.started_at,
-                alert.closed_at,
-                len(roster),
-                answered,
-            )
-        )
-    return summaries
+    return await summaries_of(alerts, scope)
 
 
 @dataclass(frozen=True)

@@ -26,13 +26,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from tortoise import connections
-from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from domain import audit
+from domain.audit import Actor, audited
 from domain.usage import add_billable, japan_today, prepare_day
 from models import Alert, AlertRound, Delivery, DeliveryKind, DeliveryStatus, Medium
+from models.sql import positional
 
 log = logging.getLogger(__name__)
 
@@ -124,14 +124,6 @@ def retry_key_minted_at(key: str) -> datetime | None:
     if value.version != 7:
         return None
     return datetime.fromtimestamp((value.int >> 80) / 1000, UTC)
-
-
-def positional(client: BaseDBAsyncClient, sql: str) -> str:
-    """`sql` written with `?` placeholders, numbered `$1, $2 …` for PostgreSQL."""
-    if client.capabilities.dialect != "postgres":
-        return sql
-    parts = sql.split("?")
-    return parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], start=1))
 
 
 # Claim the next batches of one alert round in one statement (one commit), each under its own
@@ -558,18 +550,13 @@ class DeliveryEngine:
             failed = await self._batch_rows(batch).update(
                 status=DeliveryStatus.FAILED, reason=reason, attempts=F("attempts") + attempts
             )
-            if halted:
-                failed += await Delivery.filter(
-                    alert_id=batch.alert_id, medium=Medium.LINE, status=DeliveryStatus.PENDING
-                ).update(status=DeliveryStatus.FAILED, reason=reason)
-                await audit.record(
-                    "system",
-                    "system",
-                    "line_halted",
-                    target=str(batch.alert_id),
-                    result="failed",
-                    detail={"reason": reason, "failed": failed},
-                )
+            if halted:  # the halt and its row commit together, once per alert
+                async with audited(Actor.system(), "line_halted", str(batch.alert_id)) as row:
+                    failed += await Delivery.filter(
+                        alert_id=batch.alert_id, medium=Medium.LINE, status=DeliveryStatus.PENDING
+                    ).update(status=DeliveryStatus.FAILED, reason=reason)
+                    row.result = "failed"
+                    row.detail = {"reason": reason, "failed": failed}
         if halted:
             log.error(
                 "alert %s: LINE sending halted (%s); %d deliveries failed",
@@ -653,17 +640,3 @@ def _failures(done: set[asyncio.Task[None]]) -> list[BaseException]:
             log.error("delivery batch failed: %r", task.exception())
             failures.append(task.exception())
     return failures
-
-
-async def delivery_counts(alert_id: int, round_: int | None = None) -> dict[DeliveryStatus, int]:
-    """How many of an alert's deliveries (of one round, or all) stand in each status (zero
-    counts left out)."""
-    rows = Delivery.filter(alert_id=alert_id)
-    if round_ is not None:
-        rows = rows.filter(round=round_)
-    counts: dict[DeliveryStatus, int] = {}
-    for status in DeliveryStatus:
-        n = await rows.filter(status=status).count()
-        if n:
-            counts[status] = n
-    return counts

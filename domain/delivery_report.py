@@ -11,7 +11,7 @@ from tortoise.functions import Count
 
 from domain.alerts import find_alert
 from domain.scope import Scope
-from models import AlertRecipient, Delivery, DeliveryStatus, Medium
+from models import Alert, AlertRecipient, Delivery, DeliveryStatus, Medium
 
 MEDIUM_NAMES = {Medium.LINE: "LINE", Medium.EMAIL: "メール"}
 PROBLEM_NAMES = {DeliveryStatus.FAILED: "送信失敗", DeliveryStatus.HELD: "保留"}
@@ -82,18 +82,30 @@ class DeliveryReport:
         return bool(self.failed or self.line_halted_at)
 
 
+async def delivery_counts(alert_id: int, round_: int | None = None) -> dict[DeliveryStatus, int]:
+    """How many of an alert's deliveries (of one round, or all) stand in each status (zero
+    counts left out)."""
+    rows = Delivery.filter(alert_id=alert_id)
+    if round_ is not None:
+        rows = rows.filter(round=round_)
+    found = await rows.annotate(n=Count("id")).group_by("status").values("status", "n")
+    counts = {DeliveryStatus(r["status"]): int(r["n"]) for r in found}
+    return {status: counts[status] for status in DeliveryStatus if counts.get(status)}
+
+
 async def delivery_problems(alert_id: int, scope: Scope | None = None) -> DeliveryReport:
     """The alert's delivery counts and problems among the recipients `scope` allows."""
-    scope = scope or Scope.everything()
-    alert = await find_alert(alert_id)
+    return await report_of(await find_alert(alert_id), scope or Scope.everything())
+
+
+async def report_of(alert: Alert, scope: Scope) -> DeliveryReport:
+    """`delivery_problems` of an alert already found (and checked against the scope)."""
     report = DeliveryReport(
         line_halted_at=alert.line_halted_at, line_halted_reason=alert.line_halted_reason
     )
     rows = Delivery.filter(alert_id=alert.id)
     if not scope.is_everything:
-        in_scope = AlertRecipient.filter(
-            alert_id=alert.id, department_id__in=sorted(scope.department_ids or ())
-        ).values("employee_id")
+        in_scope = scope.filter(AlertRecipient.filter(alert_id=alert.id)).values("employee_id")
         rows = rows.filter(employee_id__in=Subquery(in_scope))
     for row in (
         await rows.annotate(n=Count("id"))

@@ -12,6 +12,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from domain.alerts import remind_unanswered
+from domain.audit import Actor
 from domain.errors import Conflict, Invalid
 from models import Alert
 
@@ -51,7 +52,10 @@ async def send_due_reminders(now: datetime | None = None) -> int:
         claimed += 1
         try:
             reminder = await remind_unanswered(
-                alert.id, message=alert.follow_up_message, sender_name=alert.sender_name
+                Actor.system(),
+                alert.id,
+                message=alert.follow_up_message,
+                sender_name=alert.sender_name,
             )
         except Conflict:  # closed meanwhile
             continue

@@ -6,18 +6,18 @@ Counting happens in the database (one GROUP BY over the roster LEFT JOIN answers
 alert with a hundred thousand recipients is tallied without loading its answers."""
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from tortoise import connections
-
-from domain.alerts import AnsweredShare, display_title, find_alert
+from domain.alerts import ROSTER_ANSWERS, AnsweredShare, display_title, find_alert
+from domain.audit import Actor, log_action
 from domain.check_items import CheckItem, parse_items
+from domain.delivery_report import DeliveryReport, report_of
 from domain.errors import Forbidden
 from domain.scope import Scope
 from models import Alert, AlertRecipient, AnswerChannel, DeliveryStatus, Department, Medium
+from models.sql import fetch, is_postgres
 
 NO_DEPARTMENT = "(所属なし)"
 CHANNEL_NAMES = {
@@ -62,23 +62,6 @@ class Tally(AnsweredShare):
         return self.total - self.answered
 
 
-async def _query(sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
-    """Run a SELECT written with `?` placeholders on whichever database is configured."""
-    client = connections.get("default")
-    if client.capabilities.dialect == "postgres":
-        parts = sql.split("?")
-        sql = parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], start=1))
-    return await client.execute_query_dict(sql, list(params))
-
-
-def _scope_sql(scope: Scope) -> tuple[str, list[int]]:
-    """The roster filter for a scope (an empty scope is handled before any query)."""
-    if scope.is_everything:
-        return "", []
-    ids = sorted(scope.department_ids or ())
-    return f" AND r.department_id IN ({', '.join('?' * len(ids))})", ids
-
-
 def _choices(raw: Any) -> dict[str, Any]:
     if isinstance(raw, str):
         raw = json.loads(raw)
@@ -95,19 +78,20 @@ async def _department_names(ids: set[int | None]) -> dict[int | None, str]:
 
 async def tally(alert_id: int, scope: Scope | None = None) -> Tally:
     """Count an alert's answers among the recipients `scope` lets the viewer see."""
-    scope = scope or Scope.everything()
-    alert = await find_alert(alert_id)
+    return await _tally(await find_alert(alert_id), scope or Scope.everything())
+
+
+async def _tally(alert: Alert, scope: Scope) -> Tally:
     items = parse_items(alert.items)
     choice_counts = {item.label: dict.fromkeys(item.choices, 0) for item in items}
     result = Tally(alert.id, alert.title, alert.drill, 0, 0, items, choice_counts)
-    if scope.department_ids is not None and not scope.department_ids:
+    if scope.is_empty:
         return result
-    where, params = _scope_sql(scope)
-    rows = await _query(
+    where, params = scope.where("r.department_id")
+    rows = await fetch(
         "SELECT r.department_id AS department_id, a.choices AS choices, COUNT(*) AS n"
-        " FROM alert_recipient r LEFT JOIN answer a"
-        " ON a.alert_id = r.alert_id AND a.employee_id = r.employee_id"
-        f" WHERE r.alert_id = ?{where} GROUP BY r.department_id, a.choices",
+        + ROSTER_ANSWERS
+        + f" WHERE r.alert_id = ?{where} GROUP BY r.department_id, a.choices",
         [alert.id, *params],
     )
     by_department: dict[int | None, DepartmentTally] = {}
@@ -142,13 +126,41 @@ async def visible_alert(alert_id: int, scope: Scope) -> Alert:
     """The alert, if the viewer may see it: a scoped viewer sees only alerts that reached
     someone in their departments (Forbidden for any other)."""
     alert = await find_alert(alert_id)
-    if scope.is_everything:
-        return alert
-    if not await AlertRecipient.filter(
-        alert_id=alert.id, department_id__in=list(scope.department_ids or ())
-    ).exists():
-        raise Forbidden(f"連絡 {alert_id} を見る権限がありません。", code="out_of_scope")
+    if (
+        not scope.is_everything
+        and not await scope.filter(AlertRecipient.filter(alert_id=alert.id)).exists()
+    ):
+        raise OutOfScope(alert.id)
     return alert
+
+
+class OutOfScope(Forbidden):
+    """A scoped viewer asked for an alert that reached nobody in their departments."""
+
+    def __init__(self, alert_id: int) -> None:
+        super().__init__(f"連絡 {alert_id} を見る権限がありません。", code="out_of_scope")
+
+
+@dataclass(frozen=True)
+class AlertPage:
+    """Everything the console's page of one alert shows, in the viewer's scope."""
+
+    alert: Alert
+    tally: Tally
+    timeline: list["TimelinePoint"]
+    deliveries: DeliveryReport
+
+
+async def alert_page(alert_id: int, scope: Scope) -> AlertPage:
+    """One alert as a viewer may see it: the tally (whose roster count is the scope check:
+    a scoped viewer sees only alerts that reached their departments), the timeline and the
+    deliveries."""
+    alert = await find_alert(alert_id)
+    result = await _tally(alert, scope)
+    if not scope.is_everything and not result.total:
+        raise OutOfScope(alert.id)
+    timeline = await answer_timeline(alert.id, scope)
+    return AlertPage(alert, result, timeline, await report_of(alert, scope))
 
 
 @dataclass(frozen=True)
@@ -161,14 +173,14 @@ class TimelinePoint:
 
 async def answer_timeline(alert_id: int, scope: Scope) -> list[TimelinePoint]:
     """The cumulative count of first answers per minute, within the scope."""
-    if scope.department_ids is not None and not scope.department_ids:
+    if scope.is_empty:
         return []
-    where, params = _scope_sql(scope)
-    if connections.get("default").capabilities.dialect == "postgres":
+    where, params = scope.where("r.department_id")
+    if is_postgres():
         minute = "to_char(v.answered_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')"
     else:  # SQLite keeps datetimes as ISO text in UTC
         minute = "substr(v.answered_at, 1, 16)"
-    rows = await _query(
+    rows = await fetch(
         f"SELECT {minute} AS minute, COUNT(*) AS n FROM alert_recipient r"
         " JOIN answer a ON a.alert_id = r.alert_id AND a.employee_id = r.employee_id"
         " JOIN answer_revision v ON v.answer_id = a.id AND v.revision = 1"
@@ -263,14 +275,14 @@ async def unanswered(alert_id: int, scope: Scope) -> list[Unanswered]:
     stands for them. Whether they have LINE registered is a yes/no: the LINE display name is
     never shown here (seed FAQ Q2)."""
     alert = await find_alert(alert_id)
-    if scope.department_ids is not None and not scope.department_ids:
+    if scope.is_empty:
         return []
-    where, params = _scope_sql(scope)
+    where, params = scope.where("r.department_id")
     unanswered_in_scope = (
         " FROM alert_recipient r JOIN employee e ON e.id = r.employee_id"
         " LEFT JOIN answer a ON a.alert_id = r.alert_id AND a.employee_id = r.employee_id"
     )
-    rows = await _query(
+    rows = await fetch(
         "SELECT e.code AS code, e.name AS name, r.department_id AS department_id,"
         " l.id AS line_id, l.followed AS followed, l.blocked AS blocked,"
         " CASE WHEN (e.email_enabled = ? AND e.email IS NOT NULL AND e.email <> '')"
@@ -282,7 +294,7 @@ async def unanswered(alert_id: int, scope: Scope) -> list[Unanswered]:
         [True, True, alert_id, *params],
     )
     deliveries: dict[tuple[int, str], list[dict[str, Any]]] = {}
-    for d in await _query(
+    for d in await fetch(
         "SELECT d.employee_id AS employee_id, d.medium AS medium, d.round AS round,"
         " d.status AS status, d.reason AS reason"
         + unanswered_in_scope
@@ -343,15 +355,28 @@ class AnswerSheet:
         return display_title(self.title, self.drill)
 
 
+async def export_answers(actor: Actor, alert_id: int, scope: Scope) -> AnswerSheet:
+    """The answer sheet for a download, with the export's audit row (who took how many
+    rows; never what they say)."""
+    sheet = await answer_sheet(alert_id, scope)
+    await log_action(
+        actor,
+        "answers_exported",
+        f"alert:{alert_id}",
+        detail={"rows": len(sheet.rows), "scoped": not scope.is_everything},
+    )
+    return sheet
+
+
 async def answer_sheet(alert_id: int, scope: Scope) -> AnswerSheet:
     """Every answer among the recipients in scope, by department and employee code."""
     alert = await find_alert(alert_id)
     labels = tuple(item.label for item in parse_items(alert.items))
     sheet = AnswerSheet(alert.title, alert.drill, labels, [])
-    if scope.department_ids is not None and not scope.department_ids:
+    if scope.is_empty:
         return sheet
-    where, params = _scope_sql(scope)
-    rows = await _query(
+    where, params = scope.where("r.department_id")
+    rows = await fetch(
         "SELECT e.code AS code, e.name AS name, r.department_id AS department_id,"
         " a.choices AS choices, a.message AS message, a.answered_at AS answered_at,"
         " a.channel AS channel"

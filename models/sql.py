@@ -37,14 +37,18 @@ def _numbered(sql: str) -> str:
     return parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], start=1))
 
 
+def positional(connection: BaseDBAsyncClient, sql: str) -> str:
+    """`sql` written with `?` placeholders as this connection takes it (`$1, $2 …` for
+    PostgreSQL)."""
+    return _numbered(sql) if is_postgres(connection) else sql
+
+
 async def fetch(
     sql: str, params: Sequence[Any], connection: BaseDBAsyncClient | None = None
 ) -> list[dict[str, Any]]:
     """Run one statement written with `?` placeholders; return its rows."""
     connection = connection or connections.get("default")
-    if is_postgres(connection):
-        sql = _numbered(sql)
-    return await connection.execute_query_dict(sql, list(params))
+    return await connection.execute_query_dict(positional(connection, sql), list(params))
 
 
 Run = Callable[[str, Sequence[Any]], Awaitable[list[dict[str, Any]]]]

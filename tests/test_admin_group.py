@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from bot.group_handlers import GroupCommand, parse_command
 from domain import admin_groups
 from domain.alerts import DEFAULT_SENDER, close_alert, start_alert
 from domain.answers import submit_answer
+from domain.audit import Actor
 from domain.housekeeping import tidy
 from models import (
     AdminGroup,
@@ -162,7 +162,7 @@ async def unbound(sim, bot) -> Room:
 @pytest.fixture
 async def room(unbound: Room) -> Room:
     """An admin group bound by 山田 (a sender)."""
-    issued = await admin_groups.issue_bind_code("test")
+    issued = await admin_groups.issue_bind_code(Actor.cli())
     reply = await unbound.say("山田", f"/bind {issued.code}")
     assert "管理グループとして登録しました" in reply
     return unbound
@@ -178,7 +178,7 @@ async def test_join_greets_once_with_how_to_bind(unbound):
 
 
 async def test_a_sender_binds_the_group_with_a_fresh_code(unbound):
-    issued = await admin_groups.issue_bind_code("maintainer")
+    issued = await admin_groups.issue_bind_code(Actor.cli())
     assert re.fullmatch(r"[A-Z2-9]{5}-[A-Z2-9]{5}", issued.code)
     stored = await GroupBindCode.get()
     assert issued.code.replace("-", "") not in stored.code_hash  # only a hash is kept
@@ -191,11 +191,11 @@ async def test_a_sender_binds_the_group_with_a_fresh_code(unbound):
     stored = await GroupBindCode.get()
     assert stored.used_at is not None and stored.used_by_group == unbound.group_id
     row = await AuditEntry.get(action="group_bind")
-    assert (row.via, row.actor, row.target, row.result) == ("line", "E1", unbound.group_id, "ok")
+    assert (row.via, row.actor, row.target, row.result) == ("group", "E1", unbound.group_id, "ok")
 
 
 async def test_a_used_code_does_not_bind_a_second_group(unbound, sim):
-    issued = await admin_groups.issue_bind_code("test")
+    issued = await admin_groups.issue_bind_code(Actor.cli())
     assert "管理グループとして登録しました" in await unbound.say("山田", f"/bind {issued.code}")
     second = Room(sim, await join(sim, unbound.users), unbound.users)
 
@@ -208,7 +208,7 @@ async def test_a_used_code_does_not_bind_a_second_group(unbound, sim):
 
 
 async def test_an_expired_code_does_not_bind(unbound):
-    issued = await admin_groups.issue_bind_code("test")
+    issued = await admin_groups.issue_bind_code(Actor.cli())
     await GroupBindCode.all().update(expires_at=datetime.now(UTC) - timedelta(seconds=1))
 
     reply = await unbound.say("山田", f"/bind {issued.code}")
@@ -227,7 +227,7 @@ async def test_an_expired_code_does_not_bind(unbound):
     ],
 )
 async def test_only_a_linked_sender_may_bind(unbound, who, with_user_id, actor, expected):
-    issued = await admin_groups.issue_bind_code("test")
+    issued = await admin_groups.issue_bind_code(Actor.cli())
 
     reply = await unbound.say(who, f"/bind {issued.code}", with_user_id=with_user_id)
 
@@ -239,7 +239,7 @@ async def test_only_a_linked_sender_may_bind(unbound, who, with_user_id, actor, 
 
 
 async def test_bind_attempts_are_limited_per_group(unbound):
-    issued = await admin_groups.issue_bind_code("test")
+    issued = await admin_groups.issue_bind_code(Actor.cli())
     for _ in range(admin_groups.BIND_LIMIT):
         assert await unbound.say("山田", "/bind WRONG-CODE0") == admin_groups.BIND_FAILED
 
@@ -252,7 +252,7 @@ async def test_bind_attempts_are_limited_per_group(unbound):
 
 
 async def test_a_bound_group_says_so_when_bound_again(room):
-    issued = await admin_groups.issue_bind_code("test")
+    issued = await admin_groups.issue_bind_code(Actor.cli())
     assert await room.say("山田", f"/bind {issued.code}") == admin_groups.ALREADY_BOUND
     assert await AdminGroup.all().count() == 1
     assert await GroupBindCode.filter(used_at__isnull=True).count() == 1  # still unused
@@ -340,7 +340,7 @@ COMMANDS = [
 async def test_every_command_is_refused_to_anyone_but_a_linked_sender(
     room, who, with_user_id, actor, expected
 ):
-    started = await start_alert(await Template.get(key="earthquake"), drill=True)
+    started = await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=True)
     await AuditEntry.all().delete()
 
     for text, _ in COMMANDS:
@@ -466,7 +466,7 @@ async def test_cancelling_starts_nothing_and_spends_the_confirmation(room):
 async def test_a_confirmation_from_another_group_does_nothing(room, sim):
     _, buttons = await room.confirmation("山田", "/drill")
     other = Room(sim, await join(sim, room.users), room.users)
-    issued = await admin_groups.issue_bind_code("test")
+    issued = await admin_groups.issue_bind_code(Actor.cli())
     await other.say("山田", f"/bind {issued.code}")
 
     assert await other.tap("山田", buttons["実行"]) == admin_groups.PENDING_GONE
@@ -491,7 +491,7 @@ async def test_a_confirmation_from_another_group_does_nothing(room, sim):
     ],
 )
 async def test_bad_input_gets_a_clear_reply_and_changes_nothing(room, text, expected):
-    await start_alert(await Template.get(key="earthquake"), drill=True)
+    await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=True)
 
     assert expected in await room.say("山田", text)
 
@@ -504,8 +504,8 @@ async def test_bad_input_gets_a_clear_reply_and_changes_nothing(room, text, expe
 
 @pytest.mark.parametrize("text", ["/status", "/remind", "/close"])
 async def test_commands_without_an_open_alert_say_there_is_none(room, text):
-    started = await start_alert(await Template.get(key="earthquake"), drill=True)
-    await close_alert(started.alert.id)
+    started = await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=True)
+    await close_alert(Actor.cli(), started.alert.id)
     assert await room.say("山田", text) == admin_groups.NO_OPEN_ALERT
     assert not await AlertRound.exists()
 
@@ -521,7 +521,7 @@ async def test_an_alert_reaching_nobody_asks_for_no_confirmation(room):
 
 async def answered_drill(room: Room) -> Alert:
     """A drill to everyone: 山田 answers 無事, 鈴木 軽傷; the rest not."""
-    started = await start_alert(await Template.get(key="earthquake"), drill=True)
+    started = await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=True)
     employees = {e.code: e for e in await Employee.all()}
     await submit_answer(started.alert.id, employees["E1"], GOOD, "", AnswerChannel.LIFF)
     await submit_answer(started.alert.id, employees["E3"], HURT, "", AnswerChannel.LIFF)
@@ -549,10 +549,10 @@ async def test_status_shows_the_share_the_choices_and_the_departments_answering_
 
 
 async def test_status_names_the_latest_open_alert_when_no_number_is_given(room):
-    first = await start_alert(await Template.get(key="earthquake"), drill=True)
-    second = await start_alert(await Template.get(key="earthquake"), drill=False)
+    first = await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=True)
+    second = await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=False)
     assert (await room.say("山田", "/status")).startswith(f"#{second.alert.id} 【地震】")
-    await close_alert(second.alert.id)
+    await close_alert(Actor.cli(), second.alert.id)
     assert (await room.say("山田", "/status")).startswith(f"#{first.alert.id} 【訓練】")
     closed = await room.say("山田", f"/status {second.alert.id}")
     assert "(終了)" in closed  # a closed alert's tally can still be read
@@ -599,10 +599,10 @@ async def test_close_then_remind_is_refused(room):
 
 
 async def test_list_shows_the_open_alerts_newest_first(room):
-    first = await start_alert(await Template.get(key="earthquake"), drill=True)
-    closed = await start_alert(await Template.get(key="earthquake"), drill=True)
-    await close_alert(closed.alert.id)
-    latest = await start_alert(await Template.get(key="earthquake"), drill=False)
+    first = await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=True)
+    closed = await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=True)
+    await close_alert(Actor.cli(), closed.alert.id)
+    latest = await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=False)
 
     reply = await room.say("山田", "一覧")
 
@@ -628,21 +628,21 @@ async def test_help_lists_every_command(room):
 @pytest.mark.parametrize(
     ("text", "command", "args"),
     [
-        ("/alert earthquake 総務部", GroupCommand.ALERT, ["earthquake", "総務部"]),
-        ("発信　総務部　営業部", GroupCommand.ALERT, ["総務部", "営業部"]),
-        ("／ｓｔａｔｕｓ　＃１２", GroupCommand.STATUS, ["＃１２"]),
-        ("  訓練  ", GroupCommand.DRILL, []),
-        ("/nope", GroupCommand.UNKNOWN, []),
+        ("/alert earthquake 総務部", admin_groups.GroupCommand.ALERT, ["earthquake", "総務部"]),
+        ("発信　総務部　営業部", admin_groups.GroupCommand.ALERT, ["総務部", "営業部"]),
+        ("／ｓｔａｔｕｓ　＃１２", admin_groups.GroupCommand.STATUS, ["＃１２"]),
+        ("  訓練  ", admin_groups.GroupCommand.DRILL, []),
+        ("/nope", admin_groups.GroupCommand.UNKNOWN, []),
     ],
 )
 def test_commands_are_parsed_with_ascii_and_full_width_spaces(text, command, args):
-    parsed = parse_command(text)
+    parsed = admin_groups.parse_command(text)
     assert parsed is not None and (parsed.command, parsed.args) == (command, args)
 
 
 @pytest.mark.parametrize("text", ["こんにちは", "訓練お疲れさま", "", "   "])
 def test_chat_is_not_a_command(text):
-    assert parse_command(text) is None
+    assert admin_groups.parse_command(text) is None
 
 
 @pytest.mark.parametrize(
@@ -667,8 +667,8 @@ async def test_housekeeping_purges_expired_confirmations_and_bind_codes(db):
     long_ago = datetime.now(UTC) - timedelta(days=2)
     await admin_groups.create_pending("C" + "0" * 32, "U1", employee, "drill", {})
     fresh = await admin_groups.create_pending("C" + "0" * 32, "U1", employee, "drill", {})
-    await admin_groups.issue_bind_code("test")
-    await admin_groups.issue_bind_code("test")
+    await admin_groups.issue_bind_code(Actor.cli())
+    await admin_groups.issue_bind_code(Actor.cli())
     await PendingCommand.filter(id=1).update(expires_at=long_ago)
     await GroupBindCode.filter(id=1).update(expires_at=long_ago)
 

@@ -14,6 +14,7 @@ from tortoise.transactions import in_transaction
 from domain import answers
 from domain.alerts import start_alert
 from domain.answers import submit_answer
+from domain.audit import Actor
 from domain.errors import Invalid
 from domain.notify import Topic, notifier
 from models import Answer, AnswerChannel, AnswerRevision, Employee, Template
@@ -26,7 +27,7 @@ GOOD = {"本人": "無事", "家族": "全員無事", "家屋": "被害なし", 
 
 async def _drill(size: int = 1):
     company = await make_company({"総務部": [(f"E{n}", f"社員{n}") for n in range(size)]})
-    started = await start_alert(await Template.get(key="earthquake"), drill=True)
+    started = await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=True)
     return started.alert, [company.employees[f"E{n}"] for n in range(size)]
 
 
@@ -148,6 +149,7 @@ async def test_a_linked_employee_off_the_roster_cannot_tell_a_missing_alert_from
 ):
     company = await make_company({"総務部": [("E1", "山田")], "営業部": [("E2", "佐藤")]})
     started = await start_alert(
+        Actor.cli(),
         await Template.get(key="earthquake"),
         drill=True,
         departments=[company.departments["総務部"]],

@@ -15,6 +15,7 @@ from aiohttp.test_utils import unused_port
 
 from domain.alerts import start_alert
 from domain.answers import MAX_NAMED_PROBLEMS, validate_answer
+from domain.audit import Actor
 from domain.check_items import parse_items
 from domain.errors import Invalid
 from models import Alert, Answer, Template
@@ -48,7 +49,7 @@ class Reply:
 async def drill(sim, bot) -> Drill:
     company = await make_company({"総務部": [("E1", "山田 太郎")]})
     user_id = await quick_link(sim, company.employees["E1"])
-    started = await start_alert(await Template.get(key="earthquake"), drill=True)
+    started = await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=True)
     await until(lambda: sim.messages_for(user_id))  # the drill reached their LINE
     return Drill(started.alert, user_id)
 

@@ -9,6 +9,7 @@ import pytest
 
 from bot.messages import alert_url
 from domain.alerts import start_alert
+from domain.audit import Actor
 from models import Answer, Template
 from tests.browser import database_url, needs_chromium, page  # noqa: F401 (fixtures)
 from tests.conftest import LIFF_ID, make_company, quick_link
@@ -30,7 +31,7 @@ async def test_employee_answers_the_drill_in_the_browser_and_sees_answered(sim, 
     company = await make_company({"総務部": [("E1", "山田 太郎")]})
     user_id = await quick_link(sim, company.employees["E1"], "たろう")
     started = await start_alert(
-        await Template.get(key="earthquake"), drill=True, sender_name="総務部 防災担当"
+        Actor.cli(), await Template.get(key="earthquake"), drill=True, sender_name="総務部 防災担当"
     )
     await open_answer_form(page, sim, user_id, started.alert.id)
 
@@ -66,7 +67,7 @@ async def test_employee_answers_the_drill_in_the_browser_and_sees_answered(sim, 
 async def test_submitting_without_a_required_item_says_which_one(sim, bot, page):
     company = await make_company({"総務部": [("E1", "山田 太郎")]})
     user_id = await quick_link(sim, company.employees["E1"])
-    started = await start_alert(await Template.get(key="earthquake"), drill=True)
+    started = await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=True)
     await open_answer_form(page, sim, user_id, started.alert.id)
 
     for label in ["無事", "全員無事", "可能"]:

@@ -8,6 +8,7 @@ import aiohttp
 from playwright.async_api import expect
 
 from domain.alerts import start_alert
+from domain.audit import Actor
 from models import Template
 from tests.browser import database_url, needs_chromium, page  # noqa: F401 (fixtures)
 from tests.conftest import (
@@ -26,7 +27,7 @@ async def test_a_supervisor_sees_the_count_move_when_an_answer_arrives(sim, bot,
         {"総務部": [("E1", "山田 太郎"), ("E2", "佐藤 花子")], "営業部": [("E3", "鈴木 一郎")]}
     )
     user_id = await quick_link(sim, company.employees["E1"])
-    alert = (await start_alert(await Template.get(key="earthquake"), drill=True)).alert
+    alert = (await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=True)).alert
     await make_console_user("soumu", "supervisor", [company.departments["総務部"]])
 
     await page.goto(str(bot.make_url("/console/login")))

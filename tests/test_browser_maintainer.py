@@ -5,6 +5,7 @@ another department's alert URL is refused. No errors in the browser console."""
 from __future__ import annotations
 
 from domain.alerts import start_alert
+from domain.audit import Actor
 from models import Template
 from tests.browser import database_url, needs_chromium, page  # noqa: F401 (fixtures)
 from tests.conftest import (
@@ -65,7 +66,9 @@ async def test_the_setting_shows_and_hides_display_names_and_a_template_is_edite
 async def test_a_supervisor_typing_another_departments_alert_is_refused(sim, bot, page):
     company = await make_company({"総務部": [("E1", "山田")], "営業部": [("E2", "佐藤")]})
     template = await Template.get(key="earthquake")
-    eigyo = await start_alert(template, drill=True, departments=[company.departments["営業部"]])
+    eigyo = await start_alert(
+        Actor.cli(), template, drill=True, departments=[company.departments["営業部"]]
+    )
     await make_console_user("soumu", "supervisor", [company.departments["総務部"]])
     await sign_in(page, bot, "soumu")
     assert f"/console/alerts/{eigyo.alert.id}" not in await page.content()

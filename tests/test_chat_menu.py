@@ -10,6 +10,7 @@ import pytest
 
 from domain.alerts import close_alert, start_alert
 from domain.answers import submit_answer
+from domain.audit import Actor
 from models import AnswerChannel, Delivery, LineAccount, Template
 from tests.conftest import LIFF_ID, make_company, quick_link, until
 from tests.test_reminders import flex_text
@@ -65,7 +66,7 @@ def alert_of(uri: str) -> int:
 
 
 async def started(*, drill: bool = False, departments=None):
-    return (await start_alert(await Template.get(key="earthquake"), drill=drill)).alert
+    return (await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=drill)).alert
 
 
 # 最新の安否確認に回答
@@ -78,7 +79,7 @@ async def test_answer_lists_open_alerts_addressed_to_me_newest_first(sim, bot, c
     older = await started(drill=True)
     closed = await started()
     newer = await started()
-    await close_alert(closed.id)
+    await close_alert(Actor.cli(), closed.id)
     await submit_answer(older.id, yamada, GOOD, "", AnswerChannel.LIFF)
     await until(lambda: len(sim.messages_for(user_id)) == 3)  # the three alerts arrived
 
@@ -97,7 +98,7 @@ async def test_answer_lists_open_alerts_addressed_to_me_newest_first(sim, bot, c
 async def test_answer_with_no_open_alert_says_so(sim, bot, company):
     user_id = await quick_link(sim, company.employees["E001"])
     alert = await started()
-    await close_alert(alert.id)
+    await close_alert(Actor.cli(), alert.id)
 
     (reply,) = await tap(sim, user_id, "postback", "action=answer")
 
@@ -109,7 +110,9 @@ async def test_answer_does_not_show_alerts_sent_to_other_departments(sim, bot, c
     from domain.alerts import find_departments
 
     template = await Template.get(key="earthquake")
-    await start_alert(template, drill=False, departments=await find_departments(["総務部"]))
+    await start_alert(
+        Actor.cli(), template, drill=False, departments=await find_departments(["総務部"])
+    )
 
     (reply,) = await tap(sim, user_id, "text", "回答")
 

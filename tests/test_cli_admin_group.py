@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from domain import admin_groups
+from domain.audit import Actor
 from domain.errors import Invalid
 from models import AdminGroup, AuditEntry, Employee, EmployeeRole, GroupBindCode, LineAccount
 from tests.conftest import make_company
@@ -34,9 +35,9 @@ async def test_a_bind_code_from_the_command_line_binds_one_group_then_lists_and_
     await Employee.filter(id=company.employees["E1"].id).update(role=EmployeeRole.SENDER)
     user_id = "U" + "1" * 32
     await LineAccount.create(user_id=user_id, employee=company.employees["E1"])
-    await admin_groups.bind_group(GROUP_ID, user_id, bind_code)
+    await admin_groups.bind_group(Actor.group("E1"), GROUP_ID, user_id, bind_code)
     with pytest.raises(Invalid):  # once only
-        await admin_groups.bind_group("C" + "2" * 32, user_id, bind_code)
+        await admin_groups.bind_group(Actor.group("E1"), "C" + "2" * 32, user_id, bind_code)
 
     code, out, err = await run("admin-group", "list", env=env)
     assert code == 0, err

@@ -15,6 +15,7 @@ import pytest
 
 from domain.alerts import start_alert
 from domain.answers import submit_answer
+from domain.audit import Actor
 from models import AnswerChannel, AuditEntry, Template
 from tests.conftest import make_company, make_console_user, quick_link, until
 
@@ -41,9 +42,13 @@ async def scene(sim, bot) -> Scene:
         "E3": await quick_link(sim, company.employees["E3"], "すずきLINE名"),
     }
     template = await Template.get(key="earthquake")
-    alert = (await start_alert(template, drill=True, sender_name="総務部 防災担当")).alert
+    alert = (
+        await start_alert(Actor.cli(), template, drill=True, sender_name="総務部 防災担当")
+    ).alert
     eigyo = (
-        await start_alert(template, drill=False, departments=[company.departments["営業部"]])
+        await start_alert(
+            Actor.cli(), template, drill=False, departments=[company.departments["営業部"]]
+        )
     ).alert
     await make_console_user("boss", "maintainer")
     await make_console_user("sender", "sender")

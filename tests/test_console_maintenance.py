@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from domain.alerts import start_alert
+from domain.audit import Actor
 from domain.templates import items_from_text, items_to_text
 from models import Alert, AuditEntry, OrganizationSettings, Template
 from tests.conftest import make_company, make_console_user
@@ -148,7 +149,7 @@ async def test_an_invalid_template_shows_the_form_again_with_the_input_kept(
 
 async def test_editing_a_template_changes_it_but_not_an_alert_already_started(console, users):
     template = await Template.get(key="earthquake")
-    started = await start_alert(template, drill=True)
+    started = await start_alert(Actor.cli(), template, drill=True)
     await console.sign_in("boss")
     status, html = await console.get(f"/console/templates/{template.id}")
     # The editor's text form, the seed's worrying choices marked.

@@ -7,6 +7,7 @@ import pytest
 
 from domain.alerts import start_alert
 from domain.answers import submit_answer
+from domain.audit import Actor
 from models import Alert, AlertRound, AnswerChannel, AuditEntry, Delivery, Template
 from tests.conftest import make_company, make_console_user, quick_link
 
@@ -90,7 +91,7 @@ async def test_starting_without_a_template_re_shows_the_form_with_the_error(cons
     ],
 )
 async def test_a_supervisor_may_not_send_remind_or_close(console, company, method, path):
-    alert = (await start_alert(await Template.get(key="earthquake"), drill=True)).alert
+    alert = (await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=True)).alert
     await console.sign_in("soumu")
     path = path.format(id=alert.id)
     if method == "get":
@@ -103,7 +104,7 @@ async def test_a_supervisor_may_not_send_remind_or_close(console, company, metho
 
 @pytest.mark.parametrize("path", ["/console/alerts/start", "/console/alerts/{id}/close"])
 async def test_state_changes_without_the_csrf_token_are_forbidden(console, company, path):
-    alert = (await start_alert(await Template.get(key="earthquake"), drill=True)).alert
+    alert = (await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=True)).alert
     await console.sign_in("sender")
     response = await console.post(
         path.format(id=alert.id), {"template": await template_id()}, csrf=False
@@ -113,7 +114,7 @@ async def test_state_changes_without_the_csrf_token_are_forbidden(console, compa
 
 
 async def test_reminding_reaches_only_those_who_have_not_answered(console, company):
-    alert = (await start_alert(await Template.get(key="earthquake"), drill=True)).alert
+    alert = (await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=True)).alert
     await submit_answer(alert.id, company.employees["E1"], SAFE, "", AnswerChannel.LIFF)
     await console.sign_in("sender")
     response = await console.post(
@@ -129,7 +130,7 @@ async def test_reminding_reaches_only_those_who_have_not_answered(console, compa
 
 
 async def test_a_reminder_that_would_reach_nobody_sends_nothing_and_says_so(console, company):
-    alert = (await start_alert(await Template.get(key="earthquake"), drill=True)).alert
+    alert = (await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=True)).alert
     for employee in company.employees.values():
         await submit_answer(alert.id, employee, SAFE, "", AnswerChannel.LIFF)
     await console.sign_in("sender")
@@ -141,7 +142,7 @@ async def test_a_reminder_that_would_reach_nobody_sends_nothing_and_says_so(cons
 
 
 async def test_closing_stops_answers_and_closing_twice_is_a_conflict(console, company):
-    alert = (await start_alert(await Template.get(key="earthquake"), drill=True)).alert
+    alert = (await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=True)).alert
     await console.sign_in("sender")
     response = await console.post(f"/console/alerts/{alert.id}/close")
     assert response.status == 303

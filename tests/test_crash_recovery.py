@@ -18,6 +18,7 @@ from aiohttp.test_utils import unused_port
 
 from bot.config import Config, ConfigError
 from domain.alerts import find_template, start_alert
+from domain.audit import Actor
 from domain.delivery import EngineSettings
 from line_simulator import Simulator
 from models import Delivery, DeliveryStatus
@@ -105,7 +106,7 @@ async def test_a_serve_killed_mid_send_resumes_and_everyone_gets_the_alert_once(
     staff = await linked_staff(sim, STAFF)
     first = await serve(tmp_path, sim_url, db)
     try:
-        await start_alert(await find_template("earthquake"), drill=True)
+        await start_alert(Actor.cli(), await find_template("earthquake"), drill=True)
         await until(stop.held.is_set, within=120)
     finally:
         await first.kill()

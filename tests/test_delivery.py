@@ -13,6 +13,7 @@ import pytest
 from bot.keys import CONFIG, LINE
 from bot.messages import delivery_message
 from domain.alerts import find_departments, find_template, start_alert
+from domain.audit import Actor
 from domain.delivery import DeliveryEngine
 from domain.errors import Invalid, NotFound
 from models import Alert, AlertRecipient, Delivery, DeliveryStatus, LineAccount, Template
@@ -45,7 +46,7 @@ async def test_starting_an_alert_writes_roster_and_line_deliveries_together(sim,
     await LineAccount.filter(user_id=blocked).update(blocked=True, followed=False)
     await company.employees["E4"].update_from_dict({"active": False}).save()
 
-    started = await start_alert(await earthquake(), drill=True)
+    started = await start_alert(Actor.cli(), await earthquake(), drill=True)
 
     assert (started.recipients, started.line_deliveries, started.unreachable) == (3, 1, 2)
     roster = await AlertRecipient.filter(alert_id=started.alert.id).values_list(
@@ -59,7 +60,7 @@ async def test_starting_an_alert_writes_roster_and_line_deliveries_together(sim,
 async def test_alert_freezes_the_template_so_later_edits_do_not_change_it(sim, bot):
     await make_company({"総務部": [("E1", "山田")]})
     template = await earthquake()
-    started = await start_alert(template, drill=False)
+    started = await start_alert(Actor.cli(), template, drill=False)
     template.title = "変更後"
     template.items = [{"label": "本人", "required": True, "choices": ["無事"]}]
     await template.save()
@@ -79,7 +80,7 @@ async def test_targeting_a_department_includes_the_departments_below_it(sim, bot
         parents={"総務部": "本社", "総務課": "総務部"},
     )
     started = await start_alert(
-        await earthquake(), drill=True, departments=await find_departments(["総務部"])
+        Actor.cli(), await earthquake(), drill=True, departments=await find_departments(["総務部"])
     )
     codes = await AlertRecipient.filter(alert_id=started.alert.id).values_list(
         "employee__code", flat=True
@@ -107,7 +108,7 @@ async def test_an_alert_with_nobody_to_ask_is_refused_and_writes_nothing(sim, bo
     company = await make_company({"総務部": [("E1", "山田")], "営業部": []})
     with pytest.raises(Invalid):
         await start_alert(
-            await earthquake(), drill=True, departments=[company.departments["営業部"]]
+            Actor.cli(), await earthquake(), drill=True, departments=[company.departments["営業部"]]
         )
     assert await Alert.all().count() == 0
 
@@ -115,7 +116,9 @@ async def test_an_alert_with_nobody_to_ask_is_refused_and_writes_nothing(sim, bo
 async def test_the_alert_message_shows_the_seed_fields_and_the_answer_button(sim, bot):
     company = await make_company({"総務部": [("E1", "山田")]})
     user_id = await quick_link(sim, company.employees["E1"])
-    started = await start_alert(await earthquake(), drill=True, sender_name="総務部 防災担当")
+    started = await start_alert(
+        Actor.cli(), await earthquake(), drill=True, sender_name="総務部 防災担当"
+    )
     await engine(bot).run_until_idle()
 
     [flex] = flexes(sim, user_id)
@@ -145,7 +148,7 @@ async def test_501_recipients_go_out_as_two_multicasts_each_with_its_own_retry_k
     people = [(f"E{n:04d}", f"社員{n}") for n in range(501)]
     company = await make_company({"本社": people})
     users = [await quick_link(sim, e) for e in company.employees.values()]
-    await start_alert(await earthquake(), drill=True)
+    await start_alert(Actor.cli(), await earthquake(), drill=True)
     await engine(bot).run_until_idle()
 
     multicasts = [s for s in sim.sent if s.kind == "multicast"]
@@ -158,7 +161,7 @@ async def test_501_recipients_go_out_as_two_multicasts_each_with_its_own_retry_k
 async def test_a_server_error_is_retried_under_the_same_retry_key_and_delivered_once(sim, bot):
     company = await make_company({"総務部": [("E1", "山田")]})
     user_id = await quick_link(sim, company.employees["E1"])
-    await start_alert(await earthquake(), drill=True)
+    await start_alert(Actor.cli(), await earthquake(), drill=True)
     sim.inject_fault("multicast", status=500, times=2)
     await engine(bot).run_until_idle()
 
@@ -173,14 +176,14 @@ async def test_a_server_error_is_retried_under_the_same_retry_key_and_delivered_
 async def test_the_rate_limit_429_is_retried_but_the_monthly_limit_is_not(sim, bot):
     company = await make_company({"総務部": [("E1", "山田"), ("E2", "佐藤")]})
     first = await quick_link(sim, company.employees["E1"])
-    await start_alert(await earthquake(), drill=True)
+    await start_alert(Actor.cli(), await earthquake(), drill=True)
     sim.inject_fault("multicast", status=429, times=1)  # LINE's rate-limit body
     await engine(bot).run_until_idle()
     assert len(flexes(sim, first)) == 1
     assert (await Delivery.get()).status == DeliveryStatus.SENT
 
     second = await quick_link(sim, company.employees["E2"])
-    started = await start_alert(await earthquake(), drill=True)
+    started = await start_alert(Actor.cli(), await earthquake(), drill=True)
     sim.inject_fault(
         "multicast", status=429, times=1, body={"message": "You have reached your monthly limit."}
     )
@@ -194,7 +197,7 @@ async def test_the_rate_limit_429_is_retried_but_the_monthly_limit_is_not(sim, b
 async def test_a_request_line_rejects_is_marked_failed_with_the_reason(sim, bot):
     company = await make_company({"総務部": [("E1", "山田")]})
     await quick_link(sim, company.employees["E1"])
-    await start_alert(await earthquake(), drill=True)
+    await start_alert(Actor.cli(), await earthquake(), drill=True)
     sim.inject_fault("multicast", status=400, body={"message": "The request body has 1 error(s)"})
     await engine(bot).run_until_idle()
     row = await Delivery.get()
@@ -205,7 +208,7 @@ async def test_a_request_line_rejects_is_marked_failed_with_the_reason(sim, bot)
 async def test_a_lost_response_resumes_under_the_same_key_and_nobody_gets_two_copies(sim, bot):
     company = await make_company({"総務部": [("E1", "山田")]})
     user_id = await quick_link(sim, company.employees["E1"])
-    await start_alert(await earthquake(), drill=True)
+    await start_alert(Actor.cli(), await earthquake(), drill=True)
     # LINE accepts the multicast but the answer never reaches us, and we give up this round.
     sim.inject_fault("multicast", status=500, deliver=True)
     await engine(bot, attempts_per_claim=1).run_until_idle()
@@ -223,7 +226,7 @@ async def test_a_lost_response_resumes_under_the_same_key_and_nobody_gets_two_co
 async def test_a_process_that_died_after_claiming_is_resumed_with_the_stored_key(sim, bot):
     company = await make_company({"総務部": [("E1", "山田")]})
     user_id = await quick_link(sim, company.employees["E1"])
-    await start_alert(await earthquake(), drill=True)
+    await start_alert(Actor.cli(), await earthquake(), drill=True)
     key = "6f9619ff-8b86-4011-b42d-00c04fc964ff"
     await Delivery.all().update(
         status=DeliveryStatus.SENDING,
@@ -239,7 +242,7 @@ async def test_a_process_that_died_after_claiming_is_resumed_with_the_stored_key
 async def test_a_fresh_claim_of_another_process_is_left_alone(sim, bot):
     company = await make_company({"総務部": [("E1", "山田")]})
     await quick_link(sim, company.employees["E1"])
-    await start_alert(await earthquake(), drill=True)
+    await start_alert(Actor.cli(), await earthquake(), drill=True)
     await Delivery.all().update(
         status=DeliveryStatus.SENDING, batch_key="k", claimed_at=datetime.now(UTC)
     )
@@ -251,7 +254,7 @@ async def test_two_engines_sharing_the_database_send_each_person_one_copy(sim, b
     people = [(f"E{n:04d}", f"社員{n}") for n in range(1200)]
     company = await make_company({"本社": people})
     users = [await quick_link(sim, e) for e in company.employees.values()]
-    await start_alert(await earthquake(), drill=True)
+    await start_alert(Actor.cli(), await earthquake(), drill=True)
     await asyncio.gather(
         engine(bot, batch_size=100).run_until_idle(),
         engine(bot, batch_size=100).run_until_idle(),

@@ -18,6 +18,7 @@ import pytest
 from bot.line_api import LineApi
 from bot.messages import delivery_message
 from domain.alerts import find_departments, start_alert
+from domain.audit import Actor
 from domain.delivery import DeliveryEngine, new_retry_key, retry_key_minted_at
 from domain.usage import japan_today
 from line_simulator import Simulator
@@ -93,7 +94,7 @@ async def counted_today() -> int:
 
 async def test_2000_people_get_the_alert_exactly_once_through_random_faults(sim, line_api):
     users = await staff(sim, 2000)
-    started = await start_alert(await earthquake(), drill=True)
+    started = await start_alert(Actor.cli(), await earthquake(), drill=True)
     sim.set_fault_rates("multicast", rate_429=0.3, rate_5xx=0.05, drop_after_accept=0.05, seed=7)
     sender = engine(sim, line_api, batch_size=100, concurrency=8)
     renders = []
@@ -118,8 +119,8 @@ async def test_2000_people_get_the_alert_exactly_once_through_random_faults(sim,
 
 async def test_a_spent_monthly_quota_halts_that_alert_once_and_other_alerts_still_go(sim, line_api):
     users = await staff(sim, 300)
-    first = await start_alert(await earthquake(), drill=True)
-    second = await start_alert(await earthquake(), drill=True)
+    first = await start_alert(Actor.cli(), await earthquake(), drill=True)
+    second = await start_alert(Actor.cli(), await earthquake(), drill=True)
     sim.inject_fault("multicast", status=429, body=MONTHLY_LIMIT)  # the next multicast only
 
     await engine(sim, line_api, batch_size=100, concurrency=1).run_until_idle()
@@ -140,7 +141,7 @@ async def test_a_spent_monthly_quota_halts_that_alert_once_and_other_alerts_stil
 
 async def test_a_quota_refusal_of_batches_in_flight_halts_the_alert_once(sim, line_api):
     await staff(sim, 300)
-    started = await start_alert(await earthquake(), drill=True)
+    started = await start_alert(Actor.cli(), await earthquake(), drill=True)
     sim.inject_fault("multicast", status=429, times=100, body=MONTHLY_LIMIT)  # from now on
     sender = engine(sim, line_api, batch_size=50, concurrency=3)
 
@@ -156,7 +157,7 @@ async def test_a_quota_refusal_of_batches_in_flight_halts_the_alert_once(sim, li
 
 async def test_rows_added_to_a_halted_alert_fail_without_a_multicast(sim, line_api):
     await staff(sim, 10)
-    started = await start_alert(await earthquake(), drill=True)
+    started = await start_alert(Actor.cli(), await earthquake(), drill=True)
     await Alert.filter(id=started.alert.id).update(
         line_halted_at=datetime.now(UTC), line_halted_reason="LINE 429: monthly limit"
     )
@@ -170,7 +171,7 @@ async def test_one_malformed_recipient_fails_alone_and_the_other_499_are_deliver
     users = await staff(sim, 500)
     bad = users[3]
     await LineAccount.filter(user_id=bad).update(user_id="U-not-a-line-user-id")
-    started = await start_alert(await earthquake(), drill=True)
+    started = await start_alert(Actor.cli(), await earthquake(), drill=True)
 
     await engine(sim, line_api).run_until_idle()
 
@@ -202,7 +203,7 @@ async def test_a_batch_older_than_lines_memory_of_its_key_is_held_not_sent(
     sim, line_api, key, written_ago
 ):
     await staff(sim, 3)
-    await start_alert(await earthquake(), drill=True)
+    await start_alert(Actor.cli(), await earthquake(), drill=True)
     await Delivery.all().update(
         status=DeliveryStatus.SENDING,
         batch_key=key,
@@ -269,7 +270,9 @@ async def test_the_set_based_start_targets_whom_the_rules_say(sim, db, targets):
     await LineAccount.create(user_id=sim.add_user("unlinked").user_id)  # no employee
     departments = await find_departments(targets)
 
-    started = await start_alert(await earthquake(), drill=False, departments=departments)
+    started = await start_alert(
+        Actor.cli(), await earthquake(), drill=False, departments=departments
+    )
 
     # The old ORM rules, spelled out: active employees of the targeted subtrees; LINE for
     # those whose account is followed and not blocked.

@@ -17,6 +17,7 @@ from bot.mail_messages import delivery_mail
 from bot.mailer import SmtpMailer, parse_smtp_url
 from domain import admin_groups
 from domain.alerts import start_alert
+from domain.audit import Actor
 from domain.delivery_report import delivery_problems
 from domain.email_delivery import EmailEngine, EmailSettings
 from domain.email_plan import plan_emails
@@ -60,7 +61,7 @@ async def outbox(db, people: int = 3) -> Alert:
     template = await Template.get(key="earthquake")
     template.email_enabled = True
     await template.save()
-    alert = (await start_alert(template, drill=True)).alert
+    alert = (await start_alert(Actor.cli(), template, drill=True)).alert
     await plan_emails()
     return alert
 
@@ -221,7 +222,7 @@ async def bounced(sim, bot, smtp):
     template = await Template.get(key="earthquake")
     template.email_enabled = True
     await template.save()
-    alert = (await start_alert(template, drill=True)).alert
+    alert = (await start_alert(Actor.cli(), template, drill=True)).alert
     await until(lambda: Delivery.filter(address="gone@example.com", status="failed").exists())
     return company, users, alert
 
@@ -265,7 +266,7 @@ async def test_the_bounced_employee_is_listed_unreachable_by_e_mail(bounced, con
 async def test_status_in_the_admin_group_tells_the_failures(bounced, sim):
     _company, users, alert = bounced
     room = Room(sim, await join(sim, users), users)
-    issued = await admin_groups.issue_bind_code("test")
+    issued = await admin_groups.issue_bind_code(Actor.cli())
     await room.say("山田", f"/bind {issued.code}")
     reply = await room.say("山田", f"/status {alert.id}")
     assert "届かなかった連絡: メール送信失敗 1件(SMTP: 550" in reply

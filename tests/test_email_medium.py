@@ -17,6 +17,7 @@ import pytest
 from bot.access_log import shown_path
 from domain.alerts import close_alert, find_departments, remind_unanswered, start_alert
 from domain.answer_links import sign_link
+from domain.audit import Actor
 from models import Alert, Answer, AnswerChannel, AnswerRevision, Employee, Template
 from tests.conftest import make_company
 from tests.mail import (
@@ -67,7 +68,9 @@ async def company(bot):
 async def drill(sender: str = "総務部", departments: list[str] | None = None) -> Alert:
     template = await Template.get(key="earthquake")
     found = await find_departments(departments) if departments else None
-    return (await start_alert(template, drill=True, sender_name=sender, departments=found)).alert
+    return (
+        await start_alert(Actor.cli(), template, drill=True, sender_name=sender, departments=found)
+    ).alert
 
 
 async def test_an_employee_with_only_an_address_answers_the_drill_through_the_emailed_link(
@@ -231,7 +234,7 @@ async def test_a_closed_alert_s_link_shows_the_answer_and_takes_no_more(
     url = link_in((await received(smtp, ADDRESS))[0])
     await answer_by_link(browser_session, url, SAFE)
     _, page = await open_page(browser_session, url)
-    await close_alert(alert.id)
+    await close_alert(Actor.cli(), alert.id)
     status, closed_page = await open_page(browser_session, url)
     assert status == 200 and "終了しています" in closed_page and "本人: 無事" in closed_page
     assert 'type="radio"' not in closed_page
@@ -248,7 +251,7 @@ async def test_a_reminder_e_mail_is_marked_and_carries_the_follow_up_message(
     alert = await drill()
     await received(smtp, ADDRESS)
     reminder = await remind_unanswered(
-        alert.id, message="至急回答してください", sender_name="人事部"
+        Actor.cli(), alert.id, message="至急回答してください", sender_name="人事部"
     )
     assert (reminder.line_deliveries, reminder.email_recipients) == (0, 2)
     mail = (await received(smtp, ADDRESS, 2))[1]

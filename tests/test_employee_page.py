@@ -11,6 +11,7 @@ import pytest
 from domain import contacts
 from domain.alerts import start_alert
 from domain.answers import submit_answer
+from domain.audit import Actor
 from domain.employee_page import SIGN_IN_FAILED, SIGN_IN_LIMIT
 from domain.linking import issue_registration_code
 from domain.settings import get_settings
@@ -206,8 +207,8 @@ async def test_a_retired_employees_session_ends(sim, bot, phone, company):
 async def test_the_page_shows_recent_answers_and_unanswered(sim, bot, phone, company):
     yamada = company.employees["E001"]
     template = await Template.get(key="earthquake")
-    first = await start_alert(template, drill=True, sender_name="総務部")
-    await start_alert(template, drill=False, sender_name="総務部")
+    first = await start_alert(Actor.cli(), template, drill=True, sender_name="総務部")
+    await start_alert(Actor.cli(), template, drill=False, sender_name="総務部")
     await submit_answer(
         first.alert.id,
         yamada,

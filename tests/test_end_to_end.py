@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from domain.alerts import start_alert
+from domain.audit import Actor
 from domain.tally import tally
 from models import Answer, Delivery, DeliveryStatus, LineAccount, Template
 from tests.conftest import make_company, until
@@ -34,7 +35,7 @@ async def test_employee_links_line_and_answers_a_drill_end_to_end(sim, bot, line
 
     # The drill goes out as a multicast with a retry key and the answer button.
     started = await start_alert(
-        await Template.get(key="earthquake"), drill=True, sender_name="総務部 防災担当"
+        Actor.cli(), await Template.get(key="earthquake"), drill=True, sender_name="総務部 防災担当"
     )
     alert = started.alert
     await until(lambda: Delivery.exists(alert_id=alert.id, status=DeliveryStatus.SENT))
@@ -81,6 +82,6 @@ async def test_employee_links_line_and_answers_a_drill_end_to_end(sim, bot, line
 async def test_background_engine_delivers_an_alert_without_being_asked(sim, bot, line):
     company = await make_company({"営業部": [("E010", "鈴木 一郎")]})
     user_id = await line.linked_friend(company.employees["E010"])
-    started = await start_alert(await Template.get(key="earthquake"), drill=False)
+    started = await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=False)
     await until(lambda: any(m.get("type") == "flex" for m in sim.messages_for(user_id)))
     await until(lambda: Delivery.exists(alert_id=started.alert.id, status=DeliveryStatus.SENT))

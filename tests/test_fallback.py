@@ -14,6 +14,7 @@ import pytest
 
 from domain.alerts import close_alert, start_alert, template_options
 from domain.answers import submit_answer
+from domain.audit import Actor
 from domain.email_plan import next_fallback_in, plan_emails
 from models import (
     Alert,
@@ -71,7 +72,7 @@ async def start(mode: EmailMode, *, delay: int = 30, line: bool = True) -> Alert
     template.email_enabled, template.email_mode = True, mode
     template.fallback_delay_minutes, template.line_enabled = delay, line
     await template.save()
-    alert = (await start_alert(template, drill=True)).alert
+    alert = (await start_alert(Actor.cli(), template, drill=True)).alert
     await Alert.filter(id=alert.id).update(**template_options(template))
     return await Alert.get(id=alert.id)
 
@@ -178,12 +179,12 @@ async def test_an_alert_without_line_e_mails_everyone_with_an_address_at_once(pe
 
 async def test_a_closed_alert_or_one_without_e_mail_plans_nothing(people):
     alert = await start(EmailMode.BOTH)
-    await close_alert(alert.id)
+    await close_alert(Actor.cli(), alert.id)
     await plan_emails()
     template = await Template.get(key="earthquake")
     template.email_enabled = False
     await template.save()
-    no_email = (await start_alert(template, drill=True)).alert
+    no_email = (await start_alert(Actor.cli(), template, drill=True)).alert
     await plan_emails()
     assert not await Delivery.filter(medium=Medium.EMAIL).exists()
     assert no_email.email_enabled is False

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pytest
 
 from domain.alerts import start_alert
+from domain.audit import Actor
 from domain.linking import unlink
 from models import Answer, LineAccount, Template
 from tests.conftest import make_company, quick_link
@@ -43,7 +44,7 @@ class Clock:
 async def drill(sim, bot) -> Drill:
     company = await make_company({"総務部": [("E1", "山田 太郎"), ("E2", "佐藤 花子")]})
     user_id = await quick_link(sim, company.employees["E1"])
-    started = await start_alert(await Template.get(key="earthquake"), drill=True)
+    started = await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=True)
     return Drill(started.alert.id, user_id, company.employees["E1"].id, company.employees["E2"].id)
 
 

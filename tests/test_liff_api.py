@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pytest
 
 from domain.alerts import close_alert, start_alert
+from domain.audit import Actor
 from domain.tally import tally
 from models import Alert, Answer, AnswerRevision, Template
 from tests.conftest import LIFF_ID, make_company, quick_link
@@ -28,7 +29,7 @@ async def drill(sim, bot) -> Drill:
     company = await make_company({"総務部": [("E1", "山田 太郎"), ("E2", "佐藤 花子")]})
     user_id = await quick_link(sim, company.employees["E1"])
     other = await quick_link(sim, company.employees["E2"])
-    started = await start_alert(await Template.get(key="earthquake"), drill=True)
+    started = await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=True)
     return Drill(
         started.alert, user_id, company.employees["E1"].id, other, company.employees["E2"].id
     )
@@ -154,7 +155,7 @@ async def test_a_body_that_is_not_json_is_refused(sim, drill, api):
 
 
 async def test_a_closed_alert_shows_closed_and_refuses_answers(sim, drill, api):
-    await close_alert(drill.alert.id)
+    await close_alert(Actor.cli(), drill.alert.id)
     token = sim.issue_id_token(drill.user_id)
     status, view = await api("GET", f"/liff/api/alerts/{drill.alert.id}", token)
     assert status == 200 and view["alert"]["closed"] is True
@@ -196,6 +197,7 @@ async def test_someone_outside_the_roster_cannot_see_or_answer_the_alert(sim, bo
     company = await make_company({"総務部": [("E1", "山田")], "営業部": [("E2", "佐藤")]})
     outsider = await quick_link(sim, company.employees["E2"])
     started = await start_alert(
+        Actor.cli(),
         await Template.get(key="earthquake"),
         drill=True,
         departments=[company.departments["総務部"]],

@@ -7,6 +7,7 @@ import pytest
 
 from domain.alerts import close_alert, remind_unanswered, start_alert
 from domain.answers import submit_answer
+from domain.audit import Actor
 from domain.errors import Conflict, NotFound
 from models import AlertRound, AnswerChannel, Delivery, DeliveryKind, DeliveryStatus, Template
 from tests.conftest import make_company, quick_link, until
@@ -42,7 +43,7 @@ async def drill_with_three(sim, bot):
     """E1 answers, E2 is linked and silent, E3 has no LINE."""
     company = await make_company({"総務部": [("E1", "山田"), ("E2", "佐藤"), ("E3", "鈴木")]})
     users = {code: await quick_link(sim, company.employees[code]) for code in ("E1", "E2")}
-    started = await start_alert(await Template.get(key="earthquake"), drill=True)
+    started = await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=True)
     await until(lambda: all(flexes(sim, u) for u in users.values()))
     await submit_answer(started.alert.id, company.employees["E1"], GOOD, "", AnswerChannel.LIFF)
     return started.alert, company, users
@@ -51,7 +52,7 @@ async def drill_with_three(sim, bot):
 async def test_a_reminder_reaches_only_those_who_have_not_answered(sim, drill_with_three):
     alert, _company, users = drill_with_three
     reminder = await remind_unanswered(
-        alert.id, message="至急回答してください", sender_name="総務部"
+        Actor.cli(), alert.id, message="至急回答してください", sender_name="総務部"
     )
     assert (reminder.round, reminder.unanswered, reminder.line_deliveries) == (1, 2, 1)
     await until(lambda: len(flexes(sim, users["E2"])) == 2)
@@ -66,8 +67,8 @@ async def test_a_reminder_reaches_only_those_who_have_not_answered(sim, drill_wi
 
 async def test_a_second_reminder_is_a_new_round_for_the_same_employee(sim, drill_with_three):
     alert, _company, users = drill_with_three
-    await remind_unanswered(alert.id)
-    second = await remind_unanswered(alert.id, message="再度のお願いです")
+    await remind_unanswered(Actor.cli(), alert.id)
+    second = await remind_unanswered(Actor.cli(), alert.id, message="再度のお願いです")
     assert second.round == 2
     await until(lambda: len(flexes(sim, users["E2"])) == 3)
     assert await AlertRound.filter(alert_id=alert.id).count() == 2
@@ -78,7 +79,7 @@ async def test_a_reminder_that_would_reach_nobody_sends_nothing(sim, drill_with_
     alert, company, _users = drill_with_three
     await submit_answer(alert.id, company.employees["E2"], GOOD, "", AnswerChannel.LIFF)
     before = len(sim.sent)
-    reminder = await remind_unanswered(alert.id)
+    reminder = await remind_unanswered(Actor.cli(), alert.id)
     assert (reminder.round, reminder.line_deliveries, reminder.unanswered) == (0, 0, 1)
     assert await AlertRound.filter(alert_id=alert.id).count() == 0
     assert await Delivery.filter(alert_id=alert.id).count() == 2
@@ -87,11 +88,11 @@ async def test_a_reminder_that_would_reach_nobody_sends_nothing(sim, drill_with_
 
 async def test_a_closed_or_unknown_alert_cannot_be_reminded(drill_with_three):
     alert, _company, _users = drill_with_three
-    await close_alert(alert.id)
+    await close_alert(Actor.cli(), alert.id)
     with pytest.raises(Conflict):
-        await remind_unanswered(alert.id)
+        await remind_unanswered(Actor.cli(), alert.id)
     with pytest.raises(NotFound):
-        await remind_unanswered(alert.id + 1000)
+        await remind_unanswered(Actor.cli(), alert.id + 1000)
 
 
 @pytest.mark.no_delivery_engine
@@ -99,7 +100,7 @@ async def test_remind_command_sends_the_round_and_says_how_many(sim, bot, databa
     company = await make_company({"総務部": [("E1", "山田"), ("E2", "佐藤")]})
     silent = await quick_link(sim, company.employees["E2"])
     await quick_link(sim, company.employees["E1"])
-    started = await start_alert(await Template.get(key="earthquake"), drill=False)
+    started = await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=False)
     await submit_answer(started.alert.id, company.employees["E1"], GOOD, "", AnswerChannel.LIFF)
     env = line_env(sim, database_url)
     code, out, err = await run("remind", str(started.alert.id), "--message", "安否を", env=env)

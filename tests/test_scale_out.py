@@ -14,6 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import unused_port
 
 from domain.alerts import find_template, start_alert
+from domain.audit import Actor
 from domain.notify import postgres_dsn
 from models import Delivery, DeliveryStatus
 from models.db import close_database, open_database
@@ -61,7 +62,7 @@ async def test_a_worker_process_delivers_an_alert_and_stops_cleanly(tmp_path, db
     )
     try:
         assert "workers running: inbox, delivery, housekeeping" in worker.output  # all
-        await start_alert(await find_template("earthquake"), drill=True)
+        await start_alert(Actor.cli(), await find_template("earthquake"), drill=True)
         await until(all_sent, within=60)
     finally:
         code = await worker.stop(sig)

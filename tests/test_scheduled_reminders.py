@@ -12,6 +12,7 @@ import pytest
 
 from domain.alerts import close_alert, start_alert, template_options
 from domain.answers import submit_answer
+from domain.audit import Actor
 from domain.reminder_schedule import next_reminder_in, send_due_reminders
 from domain.usage import japan_today
 from models import (
@@ -67,7 +68,7 @@ async def start(*, interval: int = 10, most: int = 2, follow_up: str = FOLLOW_UP
     template.reminder_interval_minutes, template.reminder_max = interval, most
     template.follow_up_message = follow_up
     await template.save()
-    alert = (await start_alert(template, drill=True, sender_name="総務部")).alert
+    alert = (await start_alert(Actor.cli(), template, drill=True, sender_name="総務部")).alert
     await Alert.filter(id=alert.id).update(**template_options(template))
     return await Alert.get(id=alert.id)
 
@@ -137,7 +138,7 @@ async def test_each_reminder_waits_its_interval_from_the_one_before(people):
 async def test_closing_the_alert_stops_its_scheduled_reminders(people):
     alert = await start(interval=10, most=5)
     await send_due_reminders(minutes_after(alert, 10))
-    await close_alert(alert.id)
+    await close_alert(Actor.cli(), alert.id)
     assert await send_due_reminders(minutes_after(alert, 60)) == 0
     assert await rounds(alert) == [1]
 

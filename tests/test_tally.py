@@ -6,6 +6,7 @@ import pytest
 
 from domain.alerts import start_alert
 from domain.answers import submit_answer
+from domain.audit import Actor
 from domain.errors import NotFound
 from domain.scope import Scope
 from domain.tally import tally
@@ -28,7 +29,7 @@ async def answered(db):
         },
         parents={"総務部": "本社", "庶務課": "総務部"},
     )
-    started = await start_alert(await Template.get(key="earthquake"), drill=True)
+    started = await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=True)
     alert_id = started.alert.id
     await submit_answer(alert_id, company.employees["E3"], HURT, "", AnswerChannel.LIFF)
     await submit_answer(alert_id, company.employees["E4"], SAFE, "", AnswerChannel.LIFF)

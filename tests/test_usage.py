@@ -13,6 +13,7 @@ import pytest
 from bot.keys import CONFIG, LINE
 from bot.messages import delivery_message
 from domain.alerts import start_alert
+from domain.audit import Actor
 from domain.delivery import DeliveryEngine
 from domain.settings import update_settings
 from domain.usage import (
@@ -47,7 +48,7 @@ async def counted_today() -> int:
 
 async def test_a_multicast_to_n_recipients_counts_n_on_todays_japan_date(sim, bot):
     await linked_staff(sim, 3)
-    await start_alert(await Template.get(key="earthquake"), drill=True)
+    await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=True)
     await engine(bot).run_until_idle()
     assert sim.billable_deliveries == 3
     assert await UsageDay.all().values_list("day", "messages") == [(japan_today(), 3)]
@@ -55,7 +56,7 @@ async def test_a_multicast_to_n_recipients_counts_n_on_todays_japan_date(sim, bo
 
 async def test_a_resumed_batch_that_line_answers_409_is_counted_exactly_once(sim, bot):
     await linked_staff(sim, 2)
-    await start_alert(await Template.get(key="earthquake"), drill=True)
+    await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=True)
     # LINE accepts the multicast but its answer is lost: nothing is counted yet.
     sim.inject_fault("multicast", status=500, deliver=True)
     await engine(bot, attempts_per_claim=1).run_until_idle()
@@ -72,7 +73,7 @@ async def test_a_resumed_batch_that_line_answers_409_is_counted_exactly_once(sim
 
 async def test_a_batch_line_rejects_is_not_counted(sim, bot):
     await linked_staff(sim, 2)
-    await start_alert(await Template.get(key="earthquake"), drill=True)
+    await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=True)
     sim.inject_fault("multicast", status=400, body={"message": "The request body has 1 error(s)"})
     await engine(bot).run_until_idle()
     assert await counted_today() == 0
@@ -158,7 +159,7 @@ async def test_the_report_covers_this_month_by_day_with_cost_and_projection(db):
 async def test_the_usage_page_shows_our_count_and_lines_own_figures(sim, bot, console):
     await make_console_user("boss", "maintainer")
     await linked_staff(sim, 3)
-    await start_alert(await Template.get(key="earthquake"), drill=True)
+    await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=True)
     await engine(bot).run_until_idle()
     await console.sign_in("boss")
     status, html = await console.get("/console/usage")

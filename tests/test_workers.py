@@ -16,6 +16,7 @@ from bot.config import WORKER_NAMES, Config, ConfigError, parse_workers
 from bot.keys import WORKERS
 from bot.workers import Worker
 from domain.alerts import find_template, start_alert
+from domain.audit import Actor
 from domain.notify import Topic, notifier, postgres_dsn
 from tests.conftest import FAST_ENGINE, bot_config, make_company, quick_link, start_bot, until
 
@@ -44,11 +45,11 @@ async def test_an_alert_started_while_the_engine_sleeps_is_sent_at_once(sim, sle
     await quick_link(sim, company.employees["E1"])
     await quick_link(sim, company.employees["E2"])
     template = await find_template("earthquake")
-    await start_alert(template, drill=True)
+    await start_alert(Actor.cli(), template, drill=True)
     await until(lambda: len(multicasts(sim)) == 1)
     # The engine has sent everything and gone back to sleep for LONG_POLL seconds.
     await until(lambda: worker(sleepy_bot, "delivery").idle.is_set())
-    second = await start_alert(template, drill=False)
+    second = await start_alert(Actor.cli(), template, drill=False)
     sent = await until(lambda: len(multicasts(sim)) == 2 and multicasts(sim)[1], within=15)
     assert f"alert={second.alert.id}" in json.dumps(sent.messages)
 
@@ -89,7 +90,7 @@ async def test_on_postgres_an_alert_started_here_wakes_other_processes(
     other = await asyncpg.connect(postgres_dsn(postgres_url))  # plays a worker process
     try:
         await other.add_listener("anpi_delivery", lambda *args: heard.append(args[3]))
-        started = await start_alert(await find_template("earthquake"), drill=True)
+        started = await start_alert(Actor.cli(), await find_template("earthquake"), drill=True)
         await until(lambda: heard == [str(started.alert.id)])
     finally:
         await other.close()
@@ -143,7 +144,7 @@ async def test_stopping_the_app_right_after_an_alert_cancels_every_worker(sim, d
     for employee in company.employees.values():
         await quick_link(sim, employee)
     workers = list(server.app[WORKERS])
-    await start_alert(await find_template("earthquake"), drill=True)
+    await start_alert(Actor.cli(), await find_template("earthquake"), drill=True)
     # A guard against a hang, not a speed test: the old loop never stopped at all.
     async with asyncio.timeout(30):
         await server.close()

@@ -6,7 +6,8 @@ from aiohttp import web
 from console.auth import requires
 from console.keys import VIEWER
 from console.render import render
-from domain import admin_groups, audit
+from domain import admin_groups
+from domain.audit import Actor
 from domain.errors import NotFound
 from models import ConsoleRole
 
@@ -41,8 +42,7 @@ async def group_list(request: web.Request) -> web.Response:
 async def code_issue(request: web.Request) -> web.Response:
     """Issue a bind code and show it once (only its hash is stored)."""
     viewer = request[VIEWER]
-    issued = await admin_groups.issue_bind_code(viewer.login)
-    await audit.record("console", viewer.login, "group_bind_code_issued")
+    issued = await admin_groups.issue_bind_code(Actor.console(viewer.login))
     return await _page(request, issued=issued)
 
 
@@ -61,7 +61,9 @@ async def unbind(request: web.Request) -> web.Response:
             "admin_groups_unbind.html",
             {"group": group, "short_id": short_id(group.group_id)},
         )
-    await admin_groups.unbind_group(group.group_id)
-    await audit.record("console", viewer.login, "group_unbind", target=group.group_id)
+    try:
+        await admin_groups.unbind_group(Actor.console(viewer.login), group.group_id)
+    except NotFound as exc:  # unbound meanwhile
+        raise web.HTTPNotFound(text=exc.message) from None
     url = request.app.router["admin_groups"].url_for().with_query(done="unbound")
     raise web.HTTPSeeOther(str(url))

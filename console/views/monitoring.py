@@ -17,7 +17,6 @@ from aiohttp import web
 from console.auth import requires
 from console.keys import VIEWER
 from console.render import render
-from domain import audit
 from domain.alerts import (
     AlertPreview,
     close_alert,
@@ -28,12 +27,21 @@ from domain.alerts import (
     sending_options,
     start_alert,
 )
-from domain.delivery_report import delivery_problems
+from domain.audit import Actor
 from domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from domain.notify import Topic, notifier
 from domain.scope import Scope
-from domain.tally import Tally, answer_sheet, answer_timeline, tally, unanswered, visible_alert
-from models import ConsoleRole
+from domain.tally import (
+    Tally,
+    TimelinePoint,
+    alert_page,
+    answer_timeline,
+    export_answers,
+    tally,
+    unanswered,
+    visible_alert,
+)
+from models import Alert, ConsoleRole
 from web.timefmt import jst
 
 log = logging.getLogger(__name__)
@@ -50,16 +58,18 @@ def _alert_id(request: web.Request) -> int:
     return int(request.match_info["alert_id"])
 
 
-async def _visible(request: web.Request) -> int:
-    """The alert ID of the URL if the viewer may see it; 404 unknown, 403 out of scope."""
-    alert_id = _alert_id(request)
+async def _visible(request: web.Request) -> Alert:
+    """The alert of the URL if the viewer may see it; 404 unknown, 403 out of scope."""
     try:
-        await visible_alert(alert_id, request[VIEWER].scope)
-    except NotFound as exc:
-        raise web.HTTPNotFound(text=exc.message) from exc
-    except Forbidden as exc:
-        raise web.HTTPForbidden(text=exc.message) from exc
-    return alert_id
+        return await visible_alert(_alert_id(request), request[VIEWER].scope)
+    except (NotFound, Forbidden) as exc:
+        raise _http_error(exc) from exc
+
+
+def _http_error(exc: NotFound | Forbidden) -> web.HTTPException:
+    if isinstance(exc, NotFound):
+        return web.HTTPNotFound(text=exc.message)
+    return web.HTTPForbidden(text=exc.message)
 
 
 def _worrying_columns(result: Tally) -> list[tuple[str, str]]:
@@ -67,9 +77,12 @@ def _worrying_columns(result: Tally) -> list[tuple[str, str]]:
 
 
 async def live_data(alert_id: int, scope: Scope) -> dict[str, Any]:
-    """The tally and timeline as the page's script draws them."""
-    result = await tally(alert_id, scope)
-    timeline = await answer_timeline(alert_id, scope)
+    """The fresh tally and timeline as the page's script draws them."""
+    return live_data_of(await tally(alert_id, scope), await answer_timeline(alert_id, scope))
+
+
+def live_data_of(result: Tally, timeline: list[TimelinePoint]) -> dict[str, Any]:
+    """A tally and timeline as the page's script draws them."""
     worrying = _worrying_columns(result)
     return {
         "total": result.total,
@@ -102,23 +115,23 @@ async def live_data(alert_id: int, scope: Scope) -> dict[str, Any]:
 @requires()
 async def alert_detail(request: web.Request) -> web.Response:
     """The tally of one alert in the viewer's scope: charts, departments, live updates."""
-    alert_id = await _visible(request)
     viewer = request[VIEWER]
-    alert = await visible_alert(alert_id, viewer.scope)
-    result = await tally(alert_id, viewer.scope)
-    data = await live_data(alert_id, viewer.scope)
-    deliveries = await delivery_problems(alert_id, viewer.scope)
+    try:
+        page = await alert_page(_alert_id(request), viewer.scope)
+    except (NotFound, Forbidden) as exc:
+        raise _http_error(exc) from exc
+    data = live_data_of(page.tally, page.timeline)
     return render(
         request,
         "alert.html",
         {
-            "alert": alert,
-            "tally": result,
-            "worrying": _worrying_columns(result),
+            "alert": page.alert,
+            "tally": page.tally,
+            "worrying": _worrying_columns(page.tally),
             "data": data,
             "data_json": json.dumps(data, ensure_ascii=False),
             "may_send": viewer.may(ConsoleRole.SENDER),
-            "deliveries": deliveries,
+            "deliveries": page.deliveries,
             "notice": NOTICES.get(request.query.get("notice", ""), "").format(
                 n=request.query.get("n", "")
             ),
@@ -141,7 +154,7 @@ def live_events(streams: set[_Stream]) -> Handler:
     @requires()
     async def alert_events(request: web.Request) -> web.StreamResponse:
         """Send `event: tally` with the scoped tally whenever an answer to the alert arrives."""
-        alert_id = await _visible(request)
+        alert_id = (await _visible(request)).id
         scope = request[VIEWER].scope
         if len(streams) >= MAX_STREAMS:
             raise web.HTTPServiceUnavailable(headers={"Retry-After": "5"})
@@ -202,19 +215,17 @@ def _end_streams(streams: set[_Stream]) -> Callable[[web.Application], Awaitable
 @requires()
 async def alert_unanswered(request: web.Request) -> web.Response:
     """Who in the viewer's scope has not answered, with LINE registered yes/no."""
-    alert_id = await _visible(request)
-    viewer = request[VIEWER]
-    alert = await visible_alert(alert_id, viewer.scope)
-    people = await unanswered(alert_id, viewer.scope)
+    alert = await _visible(request)
+    people = await unanswered(alert.id, request[VIEWER].scope)
     return render(request, "unanswered.html", {"alert": alert, "people": people})
 
 
 @requires()
 async def alert_csv(request: web.Request) -> web.Response:
     """The answers in the viewer's scope as CSV (UTF-8 with BOM, so Excel reads Japanese)."""
-    alert_id = await _visible(request)
+    alert_id = (await _visible(request)).id
     viewer = request[VIEWER]
-    sheet = await answer_sheet(alert_id, viewer.scope)
+    sheet = await export_answers(Actor.console(viewer.login), alert_id, viewer.scope)
     out = io.StringIO()
     out.write("\ufeff")
     writer = csv.writer(out)
@@ -234,13 +245,6 @@ async def alert_csv(request: web.Request) -> web.Response:
                 row.channel,
             ]
         )
-    await audit.record(
-        "console",
-        viewer.login,
-        "answers_exported",
-        target=f"alert:{alert_id}",
-        detail={"rows": len(sheet.rows), "scoped": not viewer.scope.is_everything},
-    )
     return web.Response(
         body=out.getvalue().encode("utf-8"),
         content_type="text/csv",
@@ -300,10 +304,6 @@ async def alert_confirm(request: web.Request) -> web.Response:
         preview = await _preview(chosen)
     except DomainError as exc:
         return await _refill(request, exc.message, chosen)
-    if not preview.recipients:
-        return await _refill(
-            request, "対象の社員がいません。部署の指定を確認してください。", chosen
-        )
     return render(request, "alert_confirm.html", {"preview": preview, "form": chosen})
 
 
@@ -315,6 +315,7 @@ async def alert_start(request: web.Request) -> web.Response:
     try:
         preview = await _preview(chosen)
         started = await start_alert(
+            Actor.console(viewer.login),
             preview.template,
             drill=preview.drill,
             sender_name=viewer.name,
@@ -322,18 +323,6 @@ async def alert_start(request: web.Request) -> web.Response:
         )
     except DomainError as exc:
         return await _refill(request, exc.message, chosen)
-    await audit.record(
-        "console",
-        viewer.login,
-        "alert_started",
-        target=f"alert:{started.alert.id}",
-        detail={
-            "drill": preview.drill,
-            "template": preview.template.key,
-            "departments": [d.id for d in preview.departments],
-            "recipients": started.recipients,
-        },
-    )
     raise web.HTTPSeeOther(_detail_url(request, started.alert.id, "started", started.recipients))
 
 
@@ -341,25 +330,17 @@ async def alert_start(request: web.Request) -> web.Response:
 async def alert_remind(request: web.Request) -> web.Response:
     """Remind those who have not answered, with an optional follow-up message."""
     viewer = request[VIEWER]
-    alert_id = await _visible(request)
+    alert_id = (await _visible(request)).id
     form = await request.post()
     try:
         reminder = await remind_unanswered(
-            alert_id, message=str(form.get("message", "")), sender_name=viewer.name
+            Actor.console(viewer.login),
+            alert_id,
+            message=str(form.get("message", "")),
+            sender_name=viewer.name,
         )
     except (Conflict, Invalid) as exc:
         raise web.HTTPConflict(text=exc.message) from exc
-    await audit.record(
-        "console",
-        viewer.login,
-        "alert_reminded",
-        target=f"alert:{alert_id}",
-        detail={
-            "round": reminder.round,
-            "line": reminder.line_deliveries,
-            **({"email": reminder.email_deliveries} if reminder.email_deliveries else {}),
-        },
-    )
     if not reminder.round:
         raise web.HTTPSeeOther(_detail_url(request, alert_id, "remind_none"))
     raise web.HTTPSeeOther(_detail_url(request, alert_id, "reminded", reminder.recipients))
@@ -369,12 +350,11 @@ async def alert_remind(request: web.Request) -> web.Response:
 async def alert_close(request: web.Request) -> web.Response:
     """Stop accepting answers."""
     viewer = request[VIEWER]
-    alert_id = await _visible(request)
+    alert_id = (await _visible(request)).id
     try:
-        await close_alert(alert_id)
+        await close_alert(Actor.console(viewer.login), alert_id)
     except Conflict as exc:
         raise web.HTTPConflict(text=exc.message) from exc
-    await audit.record("console", viewer.login, "alert_closed", target=f"alert:{alert_id}")
     raise web.HTTPSeeOther(_detail_url(request, alert_id, "closed"))
 
 
