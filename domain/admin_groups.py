@@ -35,7 +35,7 @@ from domain.alerts import (
     summaries_of,
     wake_delivery,
 )
-from domain.audit import UNKNOWN, Actor, audited, log_action
+from domain.audit import UNKNOWN, Actor, audited, log_action, outcome_of
 from domain.delivery_report import DeliveryReport, delivery_problems
 from domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from domain.hashing import hash_secret, verify_secret
@@ -185,7 +185,7 @@ async def bind_group(
         employee, found = await _bind_code_for(group_id, user_id, typed_code, attempts_key)
     except DomainError as exc:
         # Outside the binding's transaction: the attempt just counted must stay counted.
-        await log_action(actor, "group_bind", group_id, _result_of(exc))
+        await log_action(actor, "group_bind", group_id, outcome_of(exc))
         raise
     async with audited(actor, "group_bind", target=group_id) as row:
         spent = await GroupBindCode.filter(id=found.id, used_at__isnull=True).update(
@@ -201,11 +201,6 @@ async def bind_group(
     await throttle.clear(attempts_key)
     log.info("admin group %s bound", group.id)
     return group
-
-
-def _result_of(exc: DomainError) -> str:
-    """How a refused command is recorded: a rule saying no (who, how often) is "refused"."""
-    return "refused" if isinstance(exc, Forbidden | throttle.Throttled) else "failed"
 
 
 async def _bind_code_for(

@@ -13,6 +13,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from domain.errors import Forbidden
+from domain.throttle import Throttled
 from models import AuditEntry
 
 
@@ -81,9 +82,9 @@ def _row(actor: Actor, action: str, audit: Audit, result: str) -> AuditEntry:
 
 
 def outcome_of(exc: BaseException) -> str:
-    """How an action that raised is recorded: a rule saying no is "refused"; anything else,
-    a broken rule of input or state or a crash, is "failed"."""
-    return "refused" if isinstance(exc, Forbidden) else "failed"
+    """How an action that raised is recorded: a rule saying no (who may, how often) is
+    "refused"; anything else, a broken rule of input or state or a crash, is "failed"."""
+    return "refused" if isinstance(exc, Forbidden | Throttled) else "failed"
 
 
 @contextlib.asynccontextmanager
