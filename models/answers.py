@@ -23,6 +23,8 @@ class Answer(Model):
     channel = fields.CharEnumField(AnswerChannel, max_length=16)
     revision = fields.IntField(default=1)
     answered_at = fields.DatetimeField()
+    # 代理回答: the console user who entered it for the employee (null: the employee did).
+    entered_by = fields.CharField(max_length=100, null=True)
 
     class Meta:
         table = "answer"
@@ -41,6 +43,7 @@ class AnswerRevision(Model):
     message = fields.TextField(default="")
     channel = fields.CharEnumField(AnswerChannel, max_length=16)
     answered_at = fields.DatetimeField()
+    entered_by = fields.CharField(max_length=100, null=True)
 
     class Meta:
         table = "answer_revision"

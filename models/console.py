@@ -22,6 +22,8 @@ class ConsoleUser(Model):
     )
     created_at = fields.DatetimeField(auto_now_add=True)
     last_login_at = fields.DatetimeField(null=True)
+    # Raised by sign-out, a password change, disabling or a role change: older sessions end.
+    session_generation = fields.IntField(default=0)
 
     class Meta:
         table = "console_user"

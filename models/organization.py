@@ -39,6 +39,9 @@ class Employee(Model):
     email_enabled = fields.BooleanField(default=True)  # the employee may turn `email` off
     language = fields.CharField(max_length=8, default="ja")  # preferred language
     password_hash = fields.CharField(max_length=200, null=True)  # the employee page (argon2)
+    phone = fields.CharField(max_length=32, default="")  # as imported; shown where allowed
+    # Raised by sign-out, a password change or retirement: every older page session ends.
+    session_generation = fields.IntField(default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -57,6 +60,7 @@ class EmployeeEmail(Model):
     )
     address = fields.CharField(max_length=254)
     enabled = fields.BooleanField(default=True)
+    confirmed_at = fields.DatetimeField(null=True)  # no alert goes there before the link
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
