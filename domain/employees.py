@@ -46,12 +46,12 @@ MAX_CODE = 32
 MAX_NAME = 100
 MAX_DEPARTMENT = 100
 MAX_DEPARTMENT_DEPTH = 10
+MAX_EMAIL = 254
 # An import that would retire more than this share of the active employees, and more than
 # this many people, needs the count typed to confirm it (a one-row file must not retire all).
 MASS_DEACTIVATION_SHARE = 0.10
 MASS_DEACTIVATION_PEOPLE = 5
 IMPORT_ACTION = "employees_import"
-MAX_EMAIL = 254
 DEPARTMENT_SEPARATOR = "/"
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.][^@\s]*$")
 CODE_PATTERN = re.compile(r"^\S+$")
