@@ -276,22 +276,40 @@ async def employees(config: Config, args: argparse.Namespace) -> None:
     """Import or export the organisation as CSV (the console's format and validation)."""
     from os.path import basename
 
-    from domain import audit
     from domain import employees as staff
+    from domain.audit import Actor
 
     data = _read_file(args.file) if args.action == "import" else b""
 
+    def mass_deactivation(summary: staff.ImportSummary) -> str:
+        return (
+            f"this would deactivate {summary.deactivated} of {summary.active_before} active"
+            f" employees; to do it, run again with --confirm-deactivate {summary.deactivated}"
+        )
+
     async def work() -> None:
         if args.action == "export":
-            await asyncio.to_thread(_write_output, args.file, await staff.export_csv())
-            await audit.record("cli", "cli", "employees_export", target=args.file or "-")
+            exported = await staff.export_csv(actor=Actor.cli(), target=args.file or "-")
+            await asyncio.to_thread(_write_output, args.file, exported)
             return
-        run = staff.preview_import if args.dry_run else staff.import_employees
         try:
-            summary = await run(data, deactivate_missing=args.deactivate_missing)
+            if args.dry_run:
+                summary = await staff.preview_import(
+                    data, deactivate_missing=args.deactivate_missing
+                )
+            else:
+                summary = await staff.import_employees(
+                    data,
+                    actor=Actor.cli(),
+                    target=basename(args.file),
+                    deactivate_missing=args.deactivate_missing,
+                    confirm_deactivate=args.confirm_deactivate,
+                )
             errors = summary.errors
         except staff.ImportInvalid as exc:
             errors = exc.errors
+        except staff.MassDeactivation as exc:
+            raise CommandError(mass_deactivation(exc.summary)) from None
         if errors:
             for error in errors:
                 print(error, file=sys.stderr)
@@ -302,13 +320,10 @@ async def employees(config: Config, args: argparse.Namespace) -> None:
         )
         if args.dry_run:
             print(f"dry run (nothing written): {counts}")
+            if summary.needs_confirmation:
+                print(mass_deactivation(summary))
             return
         print(f"imported: {counts}")
-        await audit.record(
-            "cli", "cli", "employees_import", target=basename(args.file),
-            detail={"new": summary.new, "updated": summary.updated,
-                    "unchanged": summary.unchanged, "deactivated": summary.deactivated},
-        )  # fmt: skip
 
     await _with_database(config, work)
 
@@ -403,6 +418,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument(
         "--deactivate-missing", action="store_true", help="deactivate employees not in the file"
     )
+    q.add_argument(
+        "--confirm-deactivate", type=int, metavar="N",
+        help="confirm deactivating N employees (asked when more than 10%% and 5 people)",
+    )  # fmt: skip
     q.add_argument("--dry-run", action="store_true", help="check and count; write nothing")
     q = actions.add_parser("export", help="write every employee as CSV (UTF-8 with BOM)")
     q.add_argument("file", nargs="?", help="output file (default: standard output)")

@@ -31,7 +31,8 @@ async def callback(request: web.Request) -> web.Response:
         events = payload["events"]
         if not isinstance(events, list):
             raise TypeError
-    except (ValueError, KeyError, TypeError):
+    # A signed body nested past Python's recursion limit is malformed, not a crash.
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise web.HTTPBadRequest(text="malformed body") from None
     await store_events([e for e in events if isinstance(e, dict)])
     return web.Response(status=HTTPStatus.OK, text="OK")

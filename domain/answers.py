@@ -36,19 +36,20 @@ NOT_LINKED = (
     "このLINEアカウントは社員情報と連携されていません。"
     "トークで「連携」と送信して連携してから回答してください。"
 )
-# Who may see an alert and answer it: an employee on its roster. The LIFF face names them by
-# the LINE user its ID token was verified for: then the same statement also reads whether that
-# user is linked to an active employee (`linking.LINKED_EMPLOYEE`). A row: the answerer's
-# employee ID and the alert's columns (NULL when not on the roster); no row: not linked.
-_BY_EMPLOYEE = (
-    "SELECT r.employee_id AS answerer_id, a.* FROM alert_recipient r"
-    " JOIN alert a ON a.id = r.alert_id WHERE r.employee_id = ? AND r.alert_id = ?"
-)
-_BY_LINE_USER = (
-    f"SELECT e.id AS answerer_id, a.* FROM ({LINKED_EMPLOYEE}) e"
+RETIRED = "この社員情報は無効になっているため回答できません。"
+# Who may see an alert and answer it: an active employee on its roster, whichever way they come.
+# The LIFF face names them by the LINE user its ID token was verified for
+# (`linking.LINKED_EMPLOYEE`, active only), an e-mail link by the employee's ID
+# (`_ACTIVE_EMPLOYEE`, the same rule). A row: the answerer's employee ID and the alert's
+# columns (NULL when not on the roster); no row: no active employee (not linked, or retired).
+_ACTIVE_EMPLOYEE = "SELECT e.* FROM employee e WHERE e.id = ? AND e.active"
+_ON_ROSTER = (
+    "SELECT e.id AS answerer_id, a.* FROM ({answerer}) e"
     " LEFT JOIN alert_recipient r ON r.employee_id = e.id AND r.alert_id = ?"
     " LEFT JOIN alert a ON a.id = r.alert_id"
 )
+_BY_EMPLOYEE = _ON_ROSTER.format(answerer=_ACTIVE_EMPLOYEE)
+_BY_LINE_USER = _ON_ROSTER.format(answerer=LINKED_EMPLOYEE)
 _ANSWER = "SELECT * FROM answer WHERE alert_id = ? AND employee_id = ?"
 
 
@@ -71,10 +72,12 @@ class _Answerer:
 
     def recipient(self, row: Any) -> tuple[int, Alert, tuple[CheckItem, ...]]:
         """The answerer's employee ID, the alert and its items from a row of `sql`, or the
-        refusal: not linked (LINE users only), then not found (no enumeration)."""
+        refusal: not linked or retired, then not found (no enumeration)."""
         if row is None and self.by_line_user:
             raise Forbidden(NOT_LINKED, code="not_linked")
-        if row is None or row["id"] is None:
+        if row is None:
+            raise Forbidden(RETIRED, code="retired")
+        if row["id"] is None:
             raise NotFound(NOT_FOUND, code="alert_not_found")
         alert = as_model(Alert, row)
         return row["answerer_id"], alert, parse_items(alert.items)
@@ -102,7 +105,8 @@ async def _view(answerer: _Answerer, alert_id: int) -> AlertView:
 
 
 async def alert_for(alert_id: int, employee: Employee) -> AlertView:
-    """The alert if this employee is on its roster; NotFound otherwise (no enumeration)."""
+    """The alert if this employee is active and on its roster; Forbidden (`retired`) for a
+    retired employee, NotFound otherwise (no enumeration)."""
     return await _view(_Answerer(employee.id), alert_id)
 
 

@@ -1,18 +1,21 @@
 """Employees as maintainers manage them: CSV import (validated whole before anything is
-written) and export, listing and search, editing and deactivating."""
+written) and export, listing and search, editing and deactivating. Each change writes its
+audit row in its own transaction (`domain.audit.audited`)."""
 
 import csv
+import hashlib
 import io
 import re
 from dataclasses import dataclass, field
 
 from tortoise.expressions import Q
-from tortoise.transactions import in_transaction
 
+from domain import spreadsheet
+from domain.audit import Actor, audited, log_action
 from domain.console_users import Viewer
-from domain.errors import Invalid, NotFound
+from domain.errors import Conflict, Invalid, NotFound
 from domain.settings import get_settings
-from models import ConsoleRole, Department, Employee, EmployeeRole, LineAccount
+from models import AuditEntry, ConsoleRole, Department, Employee, EmployeeRole, LineAccount
 
 COLUMNS = ("code", "name", "department", "email", "role", "active")
 REQUIRED_COLUMNS = ("code", "name", "department", "email", "role")
@@ -37,20 +40,18 @@ ACTIVE_ALIASES = {
     "": True, "1": True, "true": True, "yes": True, "有効": True,
     "0": False, "false": False, "no": False, "無効": False,
 }  # fmt: skip
-COLUMN_LABELS = {
-    "code": "社員番号",
-    "name": "氏名",
-    "department": "部署",
-    "email": "メールアドレス",
-    "role": "役割",
-    "active": "有効",
-}
 MAX_FILE_BYTES = 1024 * 1024
 MAX_ROWS = 20000
 MAX_CODE = 32
 MAX_NAME = 100
 MAX_DEPARTMENT = 100
+MAX_DEPARTMENT_DEPTH = 10
 MAX_EMAIL = 254
+# An import that would retire more than this share of the active employees, and more than
+# this many people, needs the count typed to confirm it (a one-row file must not retire all).
+MASS_DEACTIVATION_SHARE = 0.10
+MASS_DEACTIVATION_PEOPLE = 5
+IMPORT_ACTION = "employees_import"
 DEPARTMENT_SEPARATOR = "/"
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.][^@\s]*$")
 CODE_PATTERN = re.compile(r"^\S+$")
@@ -105,11 +106,33 @@ class ImportSummary:
     deactivated: int = 0
     deactivate_missing: bool = False
     errors: list[RowError] = field(default_factory=list)
+    active_before: int = 0  # active employees before the import
 
     @property
     def valid(self) -> bool:
         """Whether the file can be imported."""
         return not self.errors
+
+    @property
+    def needs_confirmation(self) -> bool:
+        """Whether it retires so many that the count must be typed to confirm."""
+        return (
+            self.deactivated > MASS_DEACTIVATION_PEOPLE
+            and self.deactivated > self.active_before * MASS_DEACTIVATION_SHARE
+        )
+
+
+class MassDeactivation(Invalid):
+    """The import would retire many people and the count typed to confirm does not match."""
+
+    def __init__(self, summary: ImportSummary):
+        super().__init__(
+            f"ファイルにない社員 {summary.deactivated} 名を無効にします"
+            f"(有効な社員 {summary.active_before} 名のうち)。"
+            f"よろしければ確認のため人数 {summary.deactivated} を入力してください。",
+            code="confirm_deactivate",
+        )
+        self.summary = summary
 
 
 def decode_csv(data: bytes) -> str:
@@ -157,6 +180,8 @@ def _check_fields(values: dict[str, str], line: int) -> tuple[EmployeeRow | None
         department = _department_path(raw_department)
         if any(not part for part in department):
             fail("department", "部署の階層に空の名前があります(例: 本社/総務部)")
+        elif len(department) > MAX_DEPARTMENT_DEPTH:
+            fail("department", f"部署の階層は{MAX_DEPARTMENT_DEPTH}段までにしてください")
         elif any(len(part) > MAX_DEPARTMENT for part in department):
             fail("department", f"部署名は{MAX_DEPARTMENT}文字以内にしてください")
     email = values.get("email", "").strip() or None
@@ -204,7 +229,11 @@ def parse_csv(data: bytes) -> tuple[list[EmployeeRow], list[RowError]]:
     for index, record in enumerate(records[1:], start=2):
         if not any(cell.strip() for cell in record):
             continue  # blank lines (Excel leaves them at the end)
-        values = {c: record[i] if i < len(record) else "" for c, i in positions.items()}
+        # Our export quotes cells that start like a formula: read them back as they were.
+        values = {
+            c: spreadsheet.restore_cell(record[i]) if i < len(record) else ""
+            for c, i in positions.items()
+        }
         row, row_errors = _check_fields(values, index)
         errors.extend(row_errors)
         code = values["code"].strip()
@@ -261,7 +290,10 @@ async def _plan(
     """Compare valid rows with the database: counts, existing employees, who to deactivate."""
     paths, _ = await _department_paths()
     existing = {e.code: e for e in await Employee.all()}
-    summary = ImportSummary(deactivate_missing=deactivate_missing)
+    summary = ImportSummary(
+        deactivate_missing=deactivate_missing,
+        active_before=sum(1 for e in existing.values() if e.active),
+    )
     for row in rows:
         employee = existing.get(row.code)
         if employee is None:
@@ -287,15 +319,44 @@ async def preview_import(data: bytes, *, deactivate_missing: bool = False) -> Im
     return summary
 
 
-async def import_employees(data: bytes, *, deactivate_missing: bool = False) -> ImportSummary:
-    """Import the file in one transaction: create or update employees by code, create
-    departments by path as needed, and deactivate the unlisted only when asked. A file with
-    any error raises ImportInvalid and writes nothing."""
-    rows, errors = parse_csv(data)
-    if errors:
-        raise ImportInvalid(errors)
-    async with in_transaction():
+def _confirmation_target(confirmation: str) -> str:
+    return "confirmation:" + hashlib.sha256(confirmation.encode()).hexdigest()
+
+
+async def import_employees(
+    data: bytes,
+    *,
+    actor: Actor,
+    target: str = "",
+    deactivate_missing: bool = False,
+    confirm_deactivate: int | None = None,
+    confirmation: str | None = None,
+) -> ImportSummary:
+    """Import the file in one transaction with its audit row: create or update employees by
+    code, create departments by path as needed, and deactivate the unlisted only when asked.
+
+    A file with any error raises ImportInvalid and writes nothing; retiring many
+    (`needs_confirmation`) raises MassDeactivation unless `confirm_deactivate` is that count.
+    A `confirmation` (the console's signed preview) imports once: a second use is Conflict."""
+    if confirmation is not None:
+        target = _confirmation_target(confirmation)
+    async with audited(actor, IMPORT_ACTION, target=target) as audit:
+        if confirmation is not None:
+            # Used once, without a table of its own: the "ok" row of the import that used it
+            # carries its digest as target, written in the same transaction as the import.
+            # Two confirmations racing on PostgreSQL may both pass; both import the same file.
+            used = AuditEntry.filter(action=IMPORT_ACTION, result="ok", target=target)
+            if await used.exists():
+                raise Conflict(
+                    "この取り込みは実行済みです。もう一度取り込むときはファイルを選び直してください。",
+                    code="import_used",
+                )
+        rows, errors = parse_csv(data)
+        if errors:
+            raise ImportInvalid(errors)
         summary, existing, missing = await _plan(rows, deactivate_missing)
+        if summary.needs_confirmation and confirm_deactivate != summary.deactivated:
+            raise MassDeactivation(summary)
         _, department_ids = await _department_paths()
         for row in rows:
             department_id = (
@@ -319,6 +380,10 @@ async def import_employees(data: bytes, *, deactivate_missing: bool = False) -> 
                 await Employee.filter(id=employee.id).update(**changes)
         if missing:
             await Employee.filter(id__in=missing).update(active=False)
+        audit.detail = {
+            "new": summary.new, "updated": summary.updated, "unchanged": summary.unchanged,
+            "deactivated": summary.deactivated,
+        }  # fmt: skip
     return summary
 
 
@@ -335,11 +400,12 @@ async def _ensure_department(path: tuple[str, ...], ids: dict[tuple[str, ...], i
     return parent_id
 
 
-async def export_csv() -> bytes:
-    """Every employee in the import format, UTF-8 with BOM so Excel opens it."""
+async def export_csv(*, actor: Actor, target: str = "") -> bytes:
+    """Every employee in the import format, UTF-8 with BOM so Excel opens it (cells safe for
+    spreadsheets, read back as they were); the export is audited."""
     paths, _ = await _department_paths()
     out = io.StringIO(newline="")
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = spreadsheet.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     for employee in await Employee.all().order_by("code"):
         writer.writerow(
@@ -352,6 +418,7 @@ async def export_csv() -> bytes:
                 "1" if employee.active else "0",
             ]
         )
+    await log_action(actor, "employees_export", target=target)
     return b"\xef\xbb\xbf" + out.getvalue().encode("utf-8")
 
 
@@ -382,8 +449,7 @@ async def list_employees(viewer: Viewer, search: str = "", limit: int = 500) -> 
     """Employees matching the search (code, name or department path), by code."""
     paths, _ = await _department_paths()
     rows = Employee.all()
-    if not viewer.scope.is_everything:
-        rows = rows.filter(department_id__in=list(viewer.scope.department_ids or ()))
+    rows = viewer.scope.filter(rows)
     search = search.strip()[:100]
     if search:
         needle = search.lower()
@@ -435,6 +501,7 @@ async def employee_view(viewer: Viewer, employee_id: int) -> EmployeeView:
 async def update_employee(
     employee_id: int,
     *,
+    actor: Actor,
     name: str,
     department: str,
     email: str,
@@ -443,20 +510,20 @@ async def update_employee(
 ) -> Employee:
     """Change one employee (the department by path, created as needed), validated like a row
     of the import file."""
-    employee = await Employee.get_or_none(id=employee_id)
-    if employee is None:
-        raise NotFound("社員が見つかりません。")
-    values = {
-        "code": employee.code, "name": name, "department": department, "email": email,
-        "role": role, "active": "1" if active else "0",
-    }  # fmt: skip
-    row, errors = _check_fields(values, 0)
-    if row is None:
-        raise Invalid(
-            "入力内容を確認してください。",
-            fields={e.column: e.message for e in errors},
-        )
-    async with in_transaction():
+    async with audited(actor, "employee_update", target=str(employee_id)):
+        employee = await Employee.get_or_none(id=employee_id)
+        if employee is None:
+            raise NotFound("社員が見つかりません。")
+        values = {
+            "code": employee.code, "name": name, "department": department, "email": email,
+            "role": role, "active": "1" if active else "0",
+        }  # fmt: skip
+        row, errors = _check_fields(values, 0)
+        if row is None:
+            raise Invalid(
+                "入力内容を確認してください。",
+                fields={e.column: e.message for e in errors},
+            )
         _, ids = await _department_paths()
         employee.department_id = (  # type: ignore[assignment]
             await _ensure_department(row.department, ids) if row.department else None
@@ -467,13 +534,15 @@ async def update_employee(
     return employee
 
 
-async def deactivate_employee(employee_id: int) -> Employee:
-    """Retire an employee: no more alerts, no more linking; the record stays."""
-    employee = await Employee.get_or_none(id=employee_id)
-    if employee is None:
-        raise NotFound("社員が見つかりません。")
-    employee.active = False
-    await employee.save(update_fields=["active"])
+async def deactivate_employee(employee_id: int, *, actor: Actor) -> Employee:
+    """Retire an employee: no more alerts, no more linking, no more answers; the record stays."""
+    async with audited(actor, "employee_deactivate", target=str(employee_id)) as audit:
+        employee = await Employee.get_or_none(id=employee_id)
+        if employee is None:
+            raise NotFound("社員が見つかりません。")
+        audit.target = employee.code
+        employee.active = False
+        await employee.save(update_fields=["active"])
     return employee
 
 

@@ -301,3 +301,30 @@ async def test_even_an_unhandled_error_page_names_no_versions(sim, sqlite_db):
             assert response.headers["X-Frame-Options"] == "DENY"
     finally:
         await server.close()
+
+
+@pytest.mark.parametrize(("base", "hsts"), [("https://anpi.example", True), ("http://x", False)])
+async def test_hsts_is_sent_on_every_response_only_when_served_over_https(
+    sim, sqlite_db, base, hsts
+):
+    from aiohttp.test_utils import TestServer
+
+    from bot.app import create_app
+    from tests.conftest import bot_config
+
+    port = unused_port()
+    config = replace(bot_config(sim, sqlite_db, port), workers=(), public_base_url=base)
+    server = TestServer(create_app(config), port=port)
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session:
+            for path in ["/healthz", "/console/login", "/me/", "/liff/static/answer.js", "/nope"]:
+                async with session.get(server.make_url(path), allow_redirects=False) as response:
+                    value = response.headers.get("Strict-Transport-Security")
+                    if hsts:
+                        max_age = int(value.split("max-age=")[1].split(";")[0])
+                        assert max_age >= 365 * 24 * 3600, path
+                    else:
+                        assert value is None, path
+    finally:
+        await server.close()

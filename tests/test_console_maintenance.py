@@ -246,6 +246,13 @@ async def test_a_malformed_date_in_the_audit_filter_is_named_not_an_error(consol
     assert status == 200 and "YYYY-MM-DD" in html
 
 
+@pytest.mark.parametrize("query", ["until=9999-12-31", "since=0001-01-01", "since=9999-12-31"])
+async def test_a_date_at_the_end_of_the_calendar_is_named_not_an_error(console, users, query):
+    await console.sign_in("boss")
+    status, html = await console.get(f"/console/audit?{query}")
+    assert status == 200 and "1900年から9999年までの範囲" in html
+
+
 @pytest.mark.parametrize(
     "text",
     ["本人*: 無事, 軽傷, 重傷!\n出社: 可能, 不可能!", "家屋*: 被害なし, 一部倒壊!, 全壊!"],

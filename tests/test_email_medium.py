@@ -215,6 +215,19 @@ async def test_a_tampered_expired_or_other_alert_link_is_refused(
     assert not await Answer.exists()
 
 
+async def test_a_retired_employee_cannot_answer_through_their_link(company, smtp, browser_session):
+    alert = await drill()
+    url = link_in((await received(smtp, ADDRESS))[0])
+    _, page = await open_page(browser_session, url)  # the browser has its CSRF cookie
+    await Employee.filter(code="E1").update(active=False)  # retired after the e-mail went out
+    status, refused = await open_page(browser_session, url)
+    assert status == 403 and "無効" in refused and "回答する" not in refused
+    form = {"csrf_token": csrf_of(page), **{f"item-{i}": c for i, c in enumerate(SAFE)}}
+    async with browser_session.post(url, data=form) as response:
+        assert response.status == 403
+    assert not await Answer.filter(alert_id=alert.id).exists()
+
+
 async def test_a_link_for_an_alert_the_employee_was_not_sent_is_refused(
     company, smtp, browser_session
 ):

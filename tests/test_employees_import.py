@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import pytest
 
+from domain.audit import Actor
 from domain.employees import ImportInvalid, export_csv, import_employees, preview_import
 from domain.errors import Invalid
 from models import AuditEntry, Department, Employee, EmployeeRole
 from tests.test_cli import run
 
+CLI = Actor.cli()
 HEADER = "code,name,department,email,role\n"
 GOOD = (
     HEADER
@@ -40,7 +42,7 @@ async def department_path(employee: Employee) -> str:
     ids=["utf-8", "utf-8-bom", "shift_jis"],
 )
 async def test_a_file_in_any_excel_encoding_loads_the_company(db, encode):
-    summary = await import_employees(encode(GOOD))
+    summary = await import_employees(encode(GOOD), actor=CLI)
     assert (summary.new, summary.updated, summary.unchanged) == (3, 0, 0)
     yamada = await Employee.get(code="E001")
     assert yamada.name == "山田 太郎" and yamada.email == "yamada@example.com"
@@ -64,7 +66,7 @@ async def test_a_file_in_any_excel_encoding_loads_the_company(db, encode):
 )
 async def test_a_file_in_another_encoding_is_refused_and_nothing_written(db, data):
     with pytest.raises(Invalid) as refused:
-        await import_employees(data)
+        await import_employees(data, actor=CLI)
     assert "文字コード" in refused.value.message
     assert await Employee.all().count() == 0
 
@@ -79,7 +81,7 @@ async def test_every_bad_row_is_named_by_line_and_column_and_nothing_is_written(
         + "E001,田中,本社,,\n"
     ).encode()
     with pytest.raises(ImportInvalid) as refused:
-        await import_employees(data)
+        await import_employees(data, actor=CLI)
     messages = [str(error) for error in refused.value.errors]
     assert "3行目 email: メールアドレスの形式が正しくありません" in messages
     assert "4行目 code: 社員番号は必須です" in messages
@@ -105,12 +107,12 @@ async def test_every_bad_row_is_named_by_line_and_column_and_nothing_is_written(
 )
 async def test_headers_and_lengths_are_checked(db, text, expected):
     with pytest.raises(ImportInvalid) as refused:
-        await import_employees(text.encode())
+        await import_employees(text.encode(), actor=CLI)
     assert expected in [str(e) for e in refused.value.errors]
 
 
 async def test_a_reimport_updates_by_code_and_deactivates_nobody_unless_asked(db):
-    await import_employees(GOOD.encode())
+    await import_employees(GOOD.encode(), actor=CLI)
     changed = (
         HEADER
         + "E001,山田 太郎,本社/総務部,yamada@example.com,sender\n"
@@ -121,28 +123,28 @@ async def test_a_reimport_updates_by_code_and_deactivates_nobody_unless_asked(db
     assert (preview.new, preview.updated, preview.unchanged, preview.deactivated) == (1, 1, 1, 0)
     assert await Employee.all().count() == 3  # a preview writes nothing
 
-    summary = await import_employees(changed)
+    summary = await import_employees(changed, actor=CLI)
     assert (summary.new, summary.updated, summary.unchanged) == (1, 1, 1)
     sato = await Employee.get(code="E002")
     assert sato.email == "hanako@example.com" and await department_path(sato) == "本社/人事部"
     assert (await Employee.get(code="E003")).active  # not in the file, still active
 
-    summary = await import_employees(changed, deactivate_missing=True)
+    summary = await import_employees(changed, deactivate_missing=True, actor=CLI)
     assert (summary.unchanged, summary.deactivated) == (3, 1)
     assert not (await Employee.get(code="E003")).active
     assert await Employee.filter(active=True).count() == 3
 
 
 async def test_export_writes_the_import_format_with_a_bom_and_reimports_unchanged(db):
-    await import_employees(GOOD.encode())
+    await import_employees(GOOD.encode(), actor=CLI)
     await Employee.filter(code="E002").update(active=False)
-    data = await export_csv()
+    data = await export_csv(actor=CLI)
     assert data.startswith(b"\xef\xbb\xbf")
     lines = data.decode("utf-8-sig").splitlines()
     assert lines[0] == "code,name,department,email,role,active"
     assert "E001,山田 太郎,本社/総務部,yamada@example.com,sender,1" in lines
     assert "E002,佐藤 花子,本社/総務部,,member,0" in lines
-    summary = await import_employees(data)
+    summary = await import_employees(data, actor=CLI)
     assert (summary.new, summary.updated, summary.unchanged) == (0, 0, 3)
 
 
@@ -174,7 +176,7 @@ async def test_cli_prints_every_error_and_exits_2_writing_nothing(db, tmp_path):
 
 
 async def test_cli_deactivates_missing_only_when_asked_and_exports(db, tmp_path):
-    await import_employees(GOOD.encode())
+    await import_employees(GOOD.encode(), actor=CLI)
     path = tmp_path / "one.csv"
     path.write_text(HEADER + "E001,山田 太郎,本社/総務部,yamada@example.com,sender\n")
     code, _, err = await run("employees", "import", str(path), env={"DATABASE_URL": db})

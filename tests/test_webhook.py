@@ -128,8 +128,9 @@ async def test_webhook_without_a_valid_signature_is_refused_and_nothing_stored(
         b"[]",
         b"null",
         b"\xff\xfe\x00not utf-8",
+        b'{"destination": "U0", "events": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
     ],
-    ids=["not-json", "no-events", "events-not-a-list", "array", "null", "non-utf8"],
+    ids=["not-json", "no-events", "events-not-a-list", "array", "null", "non-utf8", "nested"],
 )
 async def test_signed_but_malformed_body_is_refused(bot, browser_session, body):
     headers = {"X-Line-Signature": sign(SECRET, body)}

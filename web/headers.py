@@ -1,17 +1,20 @@
 """Security headers on every response: no framing, a Content-Security-Policy that fits our
-pages, no referrer, no MIME sniffing, and a `Server` header that names no versions."""
+pages, no referrer, no MIME sniffing, HTTPS only once served over HTTPS (HSTS), and a `Server`
+header that names no versions."""
 
 from functools import lru_cache
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from web.keys import LIFF
+from web.keys import LIFF, WEB
 
 SERVER = "Anpi"
 # LINE's real LIFF SDK comes from its CDN and talks to LINE's own hosts.
 LINE_CDN = "https://static.line-scdn.net"
 LINE_HOSTS = "https://*.line.me https://*.line-scdn.net"
+# A year, as HSTS preload lists ask; subdomains are left alone (they may be other services).
+HSTS = "max-age=31536000"
 
 
 @lru_cache(maxsize=8)
@@ -48,6 +51,9 @@ def apply_security_headers(request: web.Request, response: web.StreamResponse) -
     # Link and LIFF URLs carry one-time tokens: never hand them to another site.
     headers["Referrer-Policy"] = "no-referrer"
     headers["Content-Security-Policy"] = content_security_policy(request.config_dict[LIFF].sdk_url)
+    settings = request.config_dict.get(WEB)
+    if settings is not None and settings.public_base_url.startswith("https://"):
+        headers["Strict-Transport-Security"] = HSTS
 
 
 async def on_response_prepare(request: web.Request, response: web.StreamResponse) -> None:

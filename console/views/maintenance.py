@@ -15,6 +15,8 @@ from web.keys import QUOTA, WEB
 from web.timefmt import JST
 
 AUDIT_LIMIT = 200
+# The audit filter's dates: beyond these a bound (the day after `until`, in UTC) overflows.
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9999, 12, 30)
 
 # How the audit log names actions (others are shown as recorded).
 ACTIONS = {
@@ -170,9 +172,10 @@ async def usage_page(request: web.Request) -> web.Response:
 
 def _day(value: str) -> date | None:
     try:
-        return date.fromisoformat(value) if value else None
+        day = date.fromisoformat(value) if value else None
     except ValueError:
         return None
+    return day if day is None or FIRST_DAY <= day <= LAST_DAY else None
 
 
 @requires(ConsoleRole.MAINTAINER)
@@ -183,7 +186,10 @@ async def audit_page(request: web.Request) -> web.Response:
     since, until = _day(since_raw), _day(until_raw)
     error = None
     if (since_raw and since is None) or (until_raw and until is None):
-        error = "日付はYYYY-MM-DDの形式で入力してください。"
+        error = (
+            f"日付はYYYY-MM-DDの形式で、{FIRST_DAY.year}年から{LAST_DAY.year}年までの"
+            "範囲で入力してください。"
+        )
     # Bounds in UTC: SQLite compares stored moments as text, so the offset must match.
     query = audit.AuditFilter(
         actor=actor,

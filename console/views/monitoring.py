@@ -3,7 +3,6 @@ not answered, the CSV of answers; and, for senders, starting, reminding and clos
 
 import asyncio
 import contextlib
-import csv
 import io
 import json
 import logging
@@ -17,6 +16,7 @@ from aiohttp import web
 from console.auth import requires
 from console.keys import VIEWER
 from console.render import render
+from domain import spreadsheet
 from domain.alerts import (
     AlertPreview,
     close_alert,
@@ -228,7 +228,7 @@ async def alert_csv(request: web.Request) -> web.Response:
     sheet = await export_answers(Actor.console(viewer.login), alert_id, viewer.scope)
     out = io.StringIO()
     out.write("\ufeff")
-    writer = csv.writer(out)
+    writer = spreadsheet.writer(out)
     writer.writerow(
         ["件名", "社員番号", "氏名", "部署", *sheet.labels, "メッセージ", "回答日時", "回答経路"]
     )

@@ -19,7 +19,8 @@ from console.keys import VIEWER
 from console.render import render
 from domain import audit, linking
 from domain import employees as staff
-from domain.errors import DomainError, Invalid, NotFound
+from domain.audit import Actor
+from domain.errors import Conflict, DomainError, Invalid, NotFound
 from models import ConsoleRole, EmployeeRole
 from web.keys import WEB
 
@@ -102,6 +103,7 @@ async def employee_update(request: web.Request) -> web.Response:
     try:
         await staff.update_employee(
             employee_id,
+            actor=Actor.console(viewer.login),
             name=str(form.get("name", "")),
             department=str(form.get("department", "")),
             email=str(form.get("email", "")),
@@ -117,27 +119,24 @@ async def employee_update(request: web.Request) -> web.Response:
             "employees_edit.html",
             _edit_context(employee, exc.fields, error=exc.message, form=form),
         )
-    await audit.record("console", viewer.login, "employee_update", target=str(employee_id))
     raise web.HTTPSeeOther(_to(request, "employees") + "?done=1")
 
 
 @requires(MAINTAINER)
 async def employee_deactivate(request: web.Request) -> web.Response:
     """Retire one employee (POST from the edit page)."""
-    viewer = request[VIEWER]
+    actor = Actor.console(request[VIEWER].login)
     try:
-        employee = await staff.deactivate_employee(_employee_id(request))
+        await staff.deactivate_employee(_employee_id(request), actor=actor)
     except NotFound as exc:
         raise web.HTTPNotFound(text=exc.message) from None
-    await audit.record("console", viewer.login, "employee_deactivate", target=employee.code)
     raise web.HTTPSeeOther(_to(request, "employees") + "?done=1")
 
 
 @requires(MAINTAINER)
 async def employee_export(request: web.Request) -> web.Response:
     """Every employee as CSV (UTF-8 with BOM), in the import format."""
-    data = await staff.export_csv()
-    await audit.record("console", request[VIEWER].login, "employees_export")
+    data = await staff.export_csv(actor=Actor.console(request[VIEWER].login))
     return web.Response(
         body=data,
         content_type="text/csv",
@@ -217,32 +216,43 @@ async def import_preview(request: web.Request) -> web.Response:
     return render(request, "employees_import.html", context)
 
 
+def _confirm_count(raw: object) -> int | None:
+    text = str(raw or "").strip()
+    return int(text) if text.isdigit() and len(text) < 9 else None
+
+
 @requires(MAINTAINER)
 async def import_confirm(request: web.Request) -> web.Response:
-    """Import the previewed file, all or nothing."""
-    viewer = request[VIEWER]
+    """Import the previewed file, all or nothing, once; retiring many needs the count typed."""
     form = await request.post()
+    token = str(form.get("token", ""))
     try:
-        data, deactivate_missing = _unseal(request, str(form.get("token", "")))
-        summary = await staff.import_employees(data, deactivate_missing=deactivate_missing)
+        data, deactivate_missing = _unseal(request, token)
+        summary = await staff.import_employees(
+            data,
+            actor=Actor.console(request[VIEWER].login),
+            deactivate_missing=deactivate_missing,
+            confirm_deactivate=_confirm_count(form.get("confirm_deactivate")),
+            confirmation=token,
+        )
     except staff.ImportInvalid as exc:
-        await audit.record("console", viewer.login, "employees_import", result="failed")
         return render(
             request,
             "employees_import.html",
             {"step": "preview", "summary": staff.ImportSummary(errors=exc.errors)},
         )
-    except Invalid as exc:
+    except staff.MassDeactivation as exc:
+        return render(
+            request,
+            "employees_import.html",
+            {"step": "preview", "summary": exc.summary, "token": token, "error": exc.message},
+        )
+    except (Invalid, Conflict) as exc:
         return render(
             request,
             "employees_import.html",
             {"step": "upload", "error": exc.message},
         )
-    await audit.record(
-        "console", viewer.login, "employees_import",
-        detail={"new": summary.new, "updated": summary.updated, "unchanged": summary.unchanged,
-                "deactivated": summary.deactivated},
-    )  # fmt: skip
     return render(request, "employees_import.html", {"step": "done", "summary": summary})
 
 
