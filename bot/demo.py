@@ -24,6 +24,7 @@ from bot.line_api import LineApi
 from bot.messages import alert_url
 from bot.richmenus import sync as sync_rich_menus
 from domain.alerts import find_departments, find_template, start_alert
+from domain.audit import Actor
 from domain.console_users import add_user
 from domain.linking import attach_line_account, issue_registration_code, record_link_token
 from domain.organization import add_department, add_employee
@@ -138,8 +139,9 @@ async def seed_console_users(department_id: int | None) -> str:
     """A maintainer and a supervisor of one department; return their (fresh) password."""
     password = f"demo-{secrets.token_hex(4)}"
     departments = await find_departments([str(department_id)]) if department_id else []
-    await add_user(DEMO_MAINTAINER, "管理者", password, ConsoleRole.MAINTAINER, [])
-    await add_user(DEMO_SUPERVISOR, "総務部長", password, ConsoleRole.SUPERVISOR, departments)
+    seed = Actor.system()
+    await add_user(DEMO_MAINTAINER, "管理者", password, ConsoleRole.MAINTAINER, [], seed)
+    await add_user(DEMO_SUPERVISOR, "総務部長", password, ConsoleRole.SUPERVISOR, departments, seed)
     return password
 
 

@@ -287,22 +287,19 @@ async def codes_issue(request: web.Request) -> web.Response:
     try:
         ttl = _ttl(form.get("days", linking.DEFAULT_CODE_TTL.days))
         if form.get("employee_code"):
-            target = str(form["employee_code"])[:64]
-            issued = [await linking.issue_code_for(target, ttl)]
+            employee_code = str(form["employee_code"])[:64]
+            issued = [await linking.issue_code_for(employee_code, ttl, viewer.actor)]
         elif str(form.get("department_id", "")).isdigit():
-            target = f"department:{form['department_id']}"
             issued = await linking.issue_codes_for_department(
                 int(str(form["department_id"])[:9]),
                 only_unlinked=form.get("only_unlinked") == "1",
                 ttl=ttl,
+                actor=viewer.actor,
             )
         else:
             raise Invalid("社員番号か部署を指定してください。")
     except DomainError as exc:
         return await _codes_page(request, error=exc.message)
-    await audit.record(
-        "console", viewer.login, "codes_issue", target=target, detail={"count": len(issued)}
-    )
     page_url = employee_page_url(request)
     response = render(
         request,
@@ -333,8 +330,5 @@ async def codes_revoke(request: web.Request) -> web.Response:
     raw = str(form.get("employee_id", ""))
     if not raw.isdigit() or len(raw) > 9:
         raise web.HTTPBadRequest(text="社員を指定してください。")
-    revoked = await linking.revoke_open_codes(int(raw))
-    await audit.record(
-        "console", viewer.login, "codes_revoke", target=raw, detail={"count": revoked}
-    )
+    await linking.revoke_open_codes(int(raw), viewer.actor)
     raise web.HTTPSeeOther(_to(request, "codes") + "?revoked=1")
