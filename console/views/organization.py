@@ -3,8 +3,6 @@ with a preview and CSV export) and registration codes (issue, print, revoke)."""
 
 import base64
 import binascii
-import hashlib
-import hmac
 import json
 import time
 import zlib
@@ -20,6 +18,7 @@ from console.render import render
 from domain import audit, linking
 from domain import employees as staff
 from domain.errors import DomainError, Invalid, NotFound
+from domain.signing import CONSOLE_IMPORT, sign, unsign
 from models import ConsoleRole, EmployeeRole
 from web.keys import WEB
 
@@ -152,11 +151,6 @@ async def import_form(request: web.Request) -> web.Response:
     return render(request, "employees_import.html", {"step": "upload"})
 
 
-def _import_key(request: web.Request) -> bytes:
-    secret = request.config_dict[WEB].secret_key
-    return hashlib.sha256(f"anpi-console-import:{secret}".encode()).digest()
-
-
 def _seal(request: web.Request, data: bytes, deactivate_missing: bool) -> str:
     """A token carrying the previewed file, signed so the confirmation imports exactly it."""
     payload = json.dumps(
@@ -168,15 +162,13 @@ def _seal(request: web.Request, data: bytes, deactivate_missing: bool) -> str:
         }
     ).encode()
     body = base64.urlsafe_b64encode(payload).decode()
-    signature = hmac.new(_import_key(request), body.encode(), hashlib.sha256).hexdigest()
-    return f"{body}.{signature}"
+    return sign(request.config_dict[WEB].secret_key, CONSOLE_IMPORT, body)
 
 
 def _unseal(request: web.Request, token: str) -> tuple[bytes, bool]:
     """The file and option of a token this server signed for this user, not yet too old."""
-    body, _, signature = token.rpartition(".")
-    expected = hmac.new(_import_key(request), body.encode(), hashlib.sha256).hexdigest()
-    if not body or not hmac.compare_digest(expected, signature):
+    body = unsign(request.config_dict[WEB].secret_key, CONSOLE_IMPORT, token)
+    if not body:
         raise Invalid("取り込みの確認情報が正しくありません。もう一度ファイルを選んでください。")
     try:
         payload = json.loads(base64.urlsafe_b64decode(body))
