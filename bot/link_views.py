@@ -9,7 +9,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from domain import linking
-from domain.errors import Invalid, NotFound
+from domain.errors import NotFound
 from domain.linking import LINK_EXPIRED
 from domain.throttle import Throttled, wait_phrase
 from web.csrf import csrf_token
@@ -90,18 +90,15 @@ async def link_submit(request: web.Request) -> web.Response:
             lambda: linking.begin_link(
                 token, employee_code, str(form.get("registration_code", ""))[:64]
             ),
-            paused,
+            # A wrong answer keeps the form, to correct and send again.
+            lambda error, status: _page(
+                request, status, link_token=token, employee_code=employee_code, error=error
+            ),
+            paused=paused,
+            refused=HTTPStatus.UNPROCESSABLE_ENTITY,
         )
     except NotFound as exc:
         return _page(request, HTTPStatus.BAD_REQUEST, error=exc.message)
-    except Invalid as exc:
-        return _page(
-            request,
-            HTTPStatus.UNPROCESSABLE_ENTITY,
-            link_token=token,
-            employee_code=employee_code,
-            error=exc.message,
-        )
     if isinstance(nonce, web.Response):
         return nonce
     query = urlencode({"linkToken": token, "nonce": nonce})

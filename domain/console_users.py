@@ -122,17 +122,11 @@ async def sign_in(login: str, password: str) -> Viewer:
     alike. The count is kept outside the audited transaction: a failure must not undo it."""
     actor = Actor.console(login.strip()[:64])
     login = actor.name
-    try:
+    async with throttle.sign_in_check(actor):
         await throttle.reserve_attempt(_key(login), SIGN_IN_LIMIT, SIGN_IN_WINDOW, SIGN_IN_BACKOFF)
         user = await ConsoleUser.get_or_none(login=login, active=True) if login else None
         if not await verify_secret(user.password_hash if user else None, password[:MAX_PASSWORD]):
             raise Invalid(SIGN_IN_FAILED, code="sign_in_failed")
-    except throttle.Throttled:
-        await log_action(actor, "sign_in", result="refused")
-        raise
-    except Invalid:
-        await log_action(actor, "sign_in", result="failed")
-        raise
     assert user is not None
     await throttle.clear(_key(login))
     async with audited(actor, "sign_in"):

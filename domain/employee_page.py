@@ -94,14 +94,8 @@ async def sign_in(employee_code: str, secret: str) -> SignedIn:
     wrong, unknown and retired are alike (Invalid), and cost the same two hash checks."""
     employee_code = employee_code.strip()[:64]
     actor = Actor.me(employee_code)
-    try:
+    async with throttle.sign_in_check(actor):
         employee, by_password = await _check_sign_in(employee_code, secret)
-    except throttle.Throttled:
-        await log_action(actor, "sign_in", result="refused")
-        raise
-    except Invalid:
-        await log_action(actor, "sign_in", result="failed")
-        raise
     via_code = not by_password
     settings = await get_settings()
     await log_action(actor, "sign_in", detail={"via": "code" if via_code else "password"})

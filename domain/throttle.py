@@ -1,12 +1,15 @@
 """Attempt limits shared by every process: at most `limit` attempts per key in a window, then
 a back-off that expires (never a permanent lock). Used by sign-in forms."""
 
+import contextlib
 import math
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 from tortoise.expressions import Case, F, Q, When
 
-from domain.errors import DomainError
+from domain.audit import Actor, log_action
+from domain.errors import DomainError, Invalid
 from models import Throttle
 
 
@@ -82,3 +85,17 @@ async def purge_stale(older_than: timedelta = timedelta(days=1)) -> int:
     return await Throttle.filter(
         Q(blocked_until__lt=cutoff) | Q(blocked_until__isnull=True, window_started_at__lt=cutoff)
     ).delete()
+
+
+@contextlib.asynccontextmanager
+async def sign_in_check(actor: Actor) -> AsyncIterator[None]:
+    """Audit the check of a sign-in: a pause is "refused", a wrong answer "failed". Rows of
+    their own, outside any transaction: the attempt's count must stay."""
+    try:
+        yield
+    except Throttled:
+        await log_action(actor, "sign_in", result="refused")
+        raise
+    except Invalid:
+        await log_action(actor, "sign_in", result="failed")
+        raise

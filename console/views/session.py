@@ -8,10 +8,8 @@ from console.auth import current_viewer, start_session
 from console.keys import SIGN_IN_ATTEMPTS
 from console.render import render
 from domain import console_users
-from domain.errors import Invalid
-from domain.throttle import Throttled
 from web.sessions import end_session
-from web.sign_in import paused_message, sign_in_flow
+from web.sign_in import sign_in_flow
 
 
 def _next(value: object) -> str:
@@ -40,18 +38,12 @@ async def login_submit(request: web.Request) -> web.Response:
             request, "login.html", {"error": error, "next": target, "login": login}, status=status
         )
 
-    def paused(exc: Throttled) -> web.Response:
-        return page(paused_message(exc.retry_after), HTTPStatus.TOO_MANY_REQUESTS)
-
-    try:
-        viewer = await sign_in_flow(
-            request,
-            SIGN_IN_ATTEMPTS,
-            lambda: console_users.sign_in(login, str(form.get("password", ""))),
-            paused,
-        )
-    except Invalid as exc:
-        return page(exc.message, HTTPStatus.UNAUTHORIZED)
+    viewer = await sign_in_flow(
+        request,
+        SIGN_IN_ATTEMPTS,
+        lambda: console_users.sign_in(login, str(form.get("password", ""))),
+        page,
+    )
     if isinstance(viewer, web.Response):
         return viewer
     await start_session(request, viewer)

@@ -14,7 +14,7 @@ from me.auth import current_employee, signed_in, start_session
 from me.keys import EMPLOYEE, SIGN_IN_ATTEMPTS
 from me.render import render, url
 from web.sessions import end_session
-from web.sign_in import paused_message, sign_in_flow
+from web.sign_in import sign_in_flow
 
 
 async def login_form(request: web.Request) -> web.Response:
@@ -32,18 +32,12 @@ async def login_submit(request: web.Request) -> web.Response:
     def page(error: str, status: HTTPStatus) -> web.Response:
         return render(request, "login.html", {"error": error, "employee_code": code}, status=status)
 
-    def paused(exc: Throttled) -> web.Response:
-        return page(paused_message(exc.retry_after), HTTPStatus.TOO_MANY_REQUESTS)
-
-    try:
-        signed = await sign_in_flow(
-            request,
-            SIGN_IN_ATTEMPTS,
-            lambda: employee_page.sign_in(code, str(form.get("secret", ""))),
-            paused,
-        )
-    except Invalid as exc:
-        return page(exc.message, HTTPStatus.UNAUTHORIZED)
+    signed = await sign_in_flow(
+        request,
+        SIGN_IN_ATTEMPTS,
+        lambda: employee_page.sign_in(code, str(form.get("secret", ""))),
+        page,
+    )
     if isinstance(signed, web.Response):
         return signed
     await start_session(request, signed)
