@@ -353,12 +353,14 @@ async def remove_email(employee_id: int, email_id: int, actor: Actor) -> None:
             raise NotFound("メールアドレスが見つかりません。")
 
 
-async def set_language(employee_id: int, language: str) -> None:
+async def set_language(employee_id: int, language: str, actor: Actor) -> None:
     """The employee's preferred language (one of LANGUAGES)."""
-    employee = await _active(employee_id)
     if language not in LANGUAGES:
         raise Invalid("言語を選択してください。")
-    await Employee.filter(id=employee.id).update(language=language)
+    async with audited(actor, "language_set") as entry:
+        employee = await _active(employee_id)
+        await Employee.filter(id=employee.id).update(language=language)
+        entry.detail = {"language": language}
 
 
 async def unlink_line(employee_id: int, actor: Actor) -> str | None:

@@ -321,6 +321,6 @@ async def codes_revoke(request: web.Request) -> web.Response:
     form = await request.post()
     raw = str(form.get("employee_id", ""))
     if not raw.isdigit() or len(raw) > 9:
-        raise web.HTTPBadRequest(text="社員を指定してください。")
+        raise Invalid("社員を指定してください。")
     await linking.revoke_open_codes(int(raw), viewer.actor)
     raise web.HTTPSeeOther(_to(request, "codes") + "?revoked=1")

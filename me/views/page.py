@@ -46,7 +46,7 @@ def _email_id(raw: object) -> int | None:
         return None
     if value.isdigit() and len(value) <= 9:
         return int(value)
-    raise web.HTTPBadRequest(text="メールアドレスを指定してください。")
+    raise Invalid("メールアドレスを指定してください。")
 
 
 @signed_in()
@@ -83,7 +83,7 @@ async def email_remove(request: web.Request) -> web.Response:
     form = await request.post()
     email_id = _email_id(form.get("email_id"))
     if email_id is None:
-        raise web.HTTPBadRequest(text="このメールアドレスは削除できません。")
+        raise Invalid("このメールアドレスは削除できません。")
     await employee_page.remove_email(employee.id, email_id, Actor.me(employee.code))
     raise web.HTTPSeeOther(url(request, "home", done="email"))
 
@@ -94,7 +94,9 @@ async def language(request: web.Request) -> web.Response:
     employee = request[EMPLOYEE]
     form = await request.post()
     try:
-        await employee_page.set_language(employee.id, str(form.get("language", "")))
+        await employee_page.set_language(
+            employee.id, str(form.get("language", "")), Actor.me(employee.code)
+        )
     except Invalid as exc:
         return await _home(request, error=exc.message)
     raise web.HTTPSeeOther(url(request, "home", done="language"))
