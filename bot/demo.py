@@ -139,8 +139,9 @@ async def seed_console_users(department_id: int | None) -> str:
     """A maintainer and a supervisor of one department; return their (fresh) password."""
     password = f"demo-{secrets.token_hex(4)}"
     departments = await find_departments([str(department_id)]) if department_id else []
-    await add_user(DEMO_MAINTAINER, "管理者", password, ConsoleRole.MAINTAINER, [])
-    await add_user(DEMO_SUPERVISOR, "総務部長", password, ConsoleRole.SUPERVISOR, departments)
+    seed = Actor.system()
+    await add_user(DEMO_MAINTAINER, "管理者", password, ConsoleRole.MAINTAINER, [], seed)
+    await add_user(DEMO_SUPERVISOR, "総務部長", password, ConsoleRole.SUPERVISOR, departments, seed)
     return password
 
 

@@ -7,7 +7,6 @@ from console.auth import requires
 from console.keys import VIEWER
 from console.render import render
 from domain import admin_groups
-from domain.audit import Actor
 from domain.errors import NotFound
 from models import ConsoleRole
 
@@ -42,7 +41,7 @@ async def group_list(request: web.Request) -> web.Response:
 async def code_issue(request: web.Request) -> web.Response:
     """Issue a bind code and show it once (only its hash is stored)."""
     viewer = request[VIEWER]
-    issued = await admin_groups.issue_bind_code(Actor.console(viewer.login))
+    issued = await admin_groups.issue_bind_code(viewer.actor)
     return await _page(request, issued=issued)
 
 
@@ -62,7 +61,7 @@ async def unbind(request: web.Request) -> web.Response:
             {"group": group, "short_id": short_id(group.group_id)},
         )
     try:
-        await admin_groups.unbind_group(Actor.console(viewer.login), group.group_id)
+        await admin_groups.unbind_group(viewer.actor, group.group_id)
     except NotFound as exc:  # unbound meanwhile
         raise web.HTTPNotFound(text=exc.message) from None
     url = request.app.router["admin_groups"].url_for().with_query(done="unbound")

@@ -27,7 +27,6 @@ from domain.alerts import (
     sending_options,
     start_alert,
 )
-from domain.audit import Actor
 from domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from domain.notify import Topic, notifier
 from domain.scope import Scope
@@ -225,7 +224,7 @@ async def alert_csv(request: web.Request) -> web.Response:
     """The answers in the viewer's scope as CSV (UTF-8 with BOM, so Excel reads Japanese)."""
     alert_id = (await _visible(request)).id
     viewer = request[VIEWER]
-    sheet = await export_answers(Actor.console(viewer.login), alert_id, viewer.scope)
+    sheet = await export_answers(viewer.actor, alert_id, viewer.scope)
     out = io.StringIO()
     out.write("\ufeff")
     writer = spreadsheet.writer(out)
@@ -315,7 +314,7 @@ async def alert_start(request: web.Request) -> web.Response:
     try:
         preview = await _preview(chosen)
         started = await start_alert(
-            Actor.console(viewer.login),
+            viewer.actor,
             preview.template,
             drill=preview.drill,
             sender_name=viewer.name,
@@ -334,7 +333,7 @@ async def alert_remind(request: web.Request) -> web.Response:
     form = await request.post()
     try:
         reminder = await remind_unanswered(
-            Actor.console(viewer.login),
+            viewer.actor,
             alert_id,
             message=str(form.get("message", "")),
             sender_name=viewer.name,
@@ -352,7 +351,7 @@ async def alert_close(request: web.Request) -> web.Response:
     viewer = request[VIEWER]
     alert_id = (await _visible(request)).id
     try:
-        await close_alert(Actor.console(viewer.login), alert_id)
+        await close_alert(viewer.actor, alert_id)
     except Conflict as exc:
         raise web.HTTPConflict(text=exc.message) from exc
     raise web.HTTPSeeOther(_detail_url(request, alert_id, "closed"))
