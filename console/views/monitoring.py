@@ -27,7 +27,7 @@ from domain.alerts import (
     sending_options,
     start_alert,
 )
-from domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from domain.errors import DomainError
 from domain.notify import Topic, notifier
 from domain.scope import Scope
 from domain.tally import (
@@ -59,16 +59,7 @@ def _alert_id(request: web.Request) -> int:
 
 async def _visible(request: web.Request) -> Alert:
     """The alert of the URL if the viewer may see it; 404 unknown, 403 out of scope."""
-    try:
-        return await visible_alert(_alert_id(request), request[VIEWER].scope)
-    except (NotFound, Forbidden) as exc:
-        raise _http_error(exc) from exc
-
-
-def _http_error(exc: NotFound | Forbidden) -> web.HTTPException:
-    if isinstance(exc, NotFound):
-        return web.HTTPNotFound(text=exc.message)
-    return web.HTTPForbidden(text=exc.message)
+    return await visible_alert(_alert_id(request), request[VIEWER].scope)
 
 
 def _worrying_columns(result: Tally) -> list[tuple[str, str]]:
@@ -115,10 +106,7 @@ def live_data_of(result: Tally, timeline: list[TimelinePoint]) -> dict[str, Any]
 async def alert_detail(request: web.Request) -> web.Response:
     """The tally of one alert in the viewer's scope: charts, departments, live updates."""
     viewer = request[VIEWER]
-    try:
-        page = await alert_page(_alert_id(request), viewer.scope)
-    except (NotFound, Forbidden) as exc:
-        raise _http_error(exc) from exc
+    page = await alert_page(_alert_id(request), viewer.scope)
     data = live_data_of(page.tally, page.timeline)
     return render(
         request,
@@ -331,15 +319,9 @@ async def alert_remind(request: web.Request) -> web.Response:
     viewer = request[VIEWER]
     alert_id = (await _visible(request)).id
     form = await request.post()
-    try:
-        reminder = await remind_unanswered(
-            viewer.actor,
-            alert_id,
-            message=str(form.get("message", "")),
-            sender_name=viewer.name,
-        )
-    except (Conflict, Invalid) as exc:
-        raise web.HTTPConflict(text=exc.message) from exc
+    reminder = await remind_unanswered(
+        viewer.actor, alert_id, message=str(form.get("message", "")), sender_name=viewer.name
+    )
     if not reminder.round:
         raise web.HTTPSeeOther(_detail_url(request, alert_id, "remind_none"))
     raise web.HTTPSeeOther(_detail_url(request, alert_id, "reminded", reminder.recipients))
@@ -350,10 +332,7 @@ async def alert_close(request: web.Request) -> web.Response:
     """Stop accepting answers."""
     viewer = request[VIEWER]
     alert_id = (await _visible(request)).id
-    try:
-        await close_alert(viewer.actor, alert_id)
-    except Conflict as exc:
-        raise web.HTTPConflict(text=exc.message) from exc
+    await close_alert(viewer.actor, alert_id)  # a closed one is a Conflict page
     raise web.HTTPSeeOther(_detail_url(request, alert_id, "closed"))
 
 

@@ -74,17 +74,14 @@ async def employee_list(request: web.Request) -> web.Response:
 def _employee_id(request: web.Request) -> int:
     raw = request.match_info["id"]
     if len(raw) > 9:
-        raise web.HTTPNotFound(text="社員が見つかりません。")
+        raise NotFound("社員が見つかりません。")
     return int(raw)
 
 
 @requires(MAINTAINER)
 async def employee_form(request: web.Request) -> web.Response:
     """The edit form of one employee."""
-    try:
-        employee = await staff.employee_view(request[VIEWER], _employee_id(request))
-    except NotFound as exc:
-        raise web.HTTPNotFound(text=exc.message) from None
+    employee = await staff.employee_view(request[VIEWER], _employee_id(request))
     return render(request, "employees_edit.html", _edit_context(employee, {}))
 
 
@@ -108,8 +105,6 @@ async def employee_update(request: web.Request) -> web.Response:
             role=str(form.get("role", "")),
             active=form.get("active") == "1",
         )
-    except NotFound as exc:
-        raise web.HTTPNotFound(text=exc.message) from None
     except Invalid as exc:
         employee = await staff.employee_view(viewer, employee_id)
         return render(
@@ -124,10 +119,7 @@ async def employee_update(request: web.Request) -> web.Response:
 async def employee_deactivate(request: web.Request) -> web.Response:
     """Retire one employee (POST from the edit page)."""
     actor = request[VIEWER].actor
-    try:
-        await staff.deactivate_employee(_employee_id(request), actor=actor)
-    except NotFound as exc:
-        raise web.HTTPNotFound(text=exc.message) from None
+    await staff.deactivate_employee(_employee_id(request), actor=actor)
     raise web.HTTPSeeOther(_to(request, "employees") + "?done=1")
 
 
