@@ -14,7 +14,7 @@ from urllib.parse import parse_qs
 
 from linebot.v3.webhooks import GroupSource, TextMessageContent
 
-from bot import group_messages
+from bot import group_messages, jma_group
 from bot.config import Config
 from bot.line_api import LineApi
 from domain import admin_groups, audit
@@ -179,6 +179,9 @@ class GroupHandlers:
 
     async def on_postback(self, event: Any) -> None:
         """実行 / 取消 tapped on a confirmation card in an admin group."""
+        if jma_group.is_jma_postback(event.postback.data):  # a JMA notice's button
+            await jma_group.on_postback(self.line, event)
+            return
         source = _group_source(event)
         tapped = parse_group_postback(event.postback.data)
         if source is None or tapped is None:

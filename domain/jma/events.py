@@ -14,9 +14,10 @@ from datetime import UTC, datetime, timedelta
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from domain import admin_groups
 from domain.alerts import StartedAlert, preview_alert, start_alert
-from domain.audit import Actor, audited
-from domain.errors import Conflict, DomainError, NotFound
+from domain.audit import Actor, audited, log_action
+from domain.errors import Conflict, DomainError, Forbidden, NotFound
 from domain.jma.areas import (
     PREFECTURES,
     TSUNAMI_LABELS,
@@ -450,3 +451,21 @@ async def recent_events(limit: int = 50) -> list[JmaEvent]:
 async def recent_bulletins(limit: int = 50) -> list[JmaBulletin]:
     """The latest bulletins received, newest first."""
     return await JmaBulletin.all().order_by("-id").limit(limit)
+
+
+async def tap_from_group(user_id: str | None, action: str, event_id: int) -> str:
+    """A tap on a notice's button in an admin group: a linked sender (発信権限者) starts the
+    alert a suppression window held back, or cancels a delayed one; the reply's text. Anyone
+    else is refused (and the refusal recorded)."""
+    actor = Actor.group(await admin_groups.actor_of(user_id))
+    name = "jma_start_anyway" if action == START_ACTION else "jma_alert_cancelled"
+    try:
+        await admin_groups.authorize(user_id)
+    except Forbidden:
+        await log_action(actor, name, str(event_id), "refused")
+        raise
+    if action == START_ACTION:
+        started = await start_suppressed(actor, event_id)
+        return f"連絡 #{started.alert.id} を開始しました(対象 {started.recipients}名)。"
+    await cancel_pending(actor, event_id)
+    return "自動発信を取りやめました。"
