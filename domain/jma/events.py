@@ -138,7 +138,14 @@ async def _decide(bulletin: Bulletin, row: JmaBulletin) -> Outcome:
     event = await _event_for(bulletin, bulletin.event_key)
     if bulletin.is_cancel:
         return await _withdrawn(bulletin, event)
-    event.summary = summarize(bulletin)
+    summary = summarize(bulletin)
+    if event.alert_id and "震源:" in summary and "震源:" not in event.summary:
+        # 震度速報 started it before JMA knew the epicentre: the admin groups get it now.
+        mark = "【訓練】" if event.drill else ""
+        await JmaNotice.create(
+            event=event, text=f"{mark}【続報】連絡 #{event.alert_id} の地震\n{summary}"
+        )
+    event.summary = summary
     await event.save(update_fields=["summary"])
     drill = bulletin.status == "訓練"
     rules = await JmaRule.filter(active=True, kind=RULE_KINDS[bulletin.kind]).order_by("id")
