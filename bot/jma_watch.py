@@ -156,7 +156,9 @@ class JmaWatcher:
         ) if fresh else set()  # fmt: skip
         handled = 0
         # Oldest first, so a correction is read after what it corrects.
-        for entry in sorted(fresh, key=lambda e: e.updated or datetime.min.replace(tzinfo=UTC)):
+        for entry in sorted(
+            reversed(fresh), key=lambda e: e.updated or datetime.min.replace(tzinfo=UTC)
+        ):
             if entry.id in known:
                 feed.seen.add(entry.id)
                 continue
@@ -176,7 +178,7 @@ class JmaWatcher:
                 data = await read_bounded(response, MAX_BULLETIN_BYTES)
         except (FetchRefused, aiohttp.ClientError, TimeoutError) as exc:
             log.warning("jma bulletin %s not fetched: %s", entry.url, str(exc) or type(exc))
-            return not isinstance(exc, FetchRefused) or "too large" not in str(exc)
+            return "too large" in str(exc)  # it will not shrink; anything else is retried
         try:
             outcome = await events.handle_bulletin(data, entry_id=entry.id)
         except BulletinRefused as exc:
