@@ -35,6 +35,7 @@ class JmaFeed:
     modified: datetime = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0))
     failures: list[int] = field(default_factory=list)  # statuses the next feed requests get
     feed_requests: list[dict[str, str]] = field(default_factory=list)  # their headers
+    feed_request_times: list[float] = field(default_factory=list)  # monotonic, for benchmarks
     bulletin_requests: list[str] = field(default_factory=list)
     published_at: dict[str, float] = field(default_factory=dict)  # name -> monotonic time
 
@@ -63,6 +64,7 @@ class JmaFeed:
 
     async def _feed(self, request: web.Request) -> web.Response:
         self.feed_requests.append(dict(request.headers))
+        self.feed_request_times.append(time.monotonic())
         if self.failures:
             return web.Response(status=self.failures.pop(0), text="simulated failure")
         headers = {"ETag": self._etag(), "Last-Modified": format_datetime(self.modified, True)}
