@@ -7,13 +7,22 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from email.utils import format_datetime, parsedate_to_datetime
+from pathlib import Path
 from xml.sax.saxutils import escape
 
 from aiohttp import web
 
 FEED_KEEPS = 25
+SAMPLES = Path(__file__).parent / "jma_samples"
+# The demo's buttons: a 震度速報 for a new earthquake, then its 震源・震度に関する情報.
+DEMO_BULLETINS = {
+    "VXSE51": ("VXSE51_20210219_real_Iwate_max4.xml", "震度速報(岩手県 震度4・新しい地震)"),
+    "VXSE53": ("VXSE53_20210219_real_Iwate_max4_3prefs.xml", "震源・震度に関する情報(同じ地震)"),
+}
+SAMPLE_EVENT_ID = "20210219181113"
+JST = timezone(timedelta(hours=9))
 
 
 @dataclass
@@ -43,6 +52,9 @@ class JmaFeed:
         self.app = web.Application()
         self.app.router.add_get("/feed.xml", self._feed)
         self.app.router.add_get("/data/{name}", self._bulletin)
+        self.app.router.add_get("/", self._page)
+        self.app.router.add_post("/publish", self._publish_sample)
+        self.event_id = SAMPLE_EVENT_ID
 
     def publish(self, name: str, data: bytes, title: str = "") -> None:
         """Add a bulletin (file name like JMA's, `..._VXSE53_...xml`) as the newest entry."""
@@ -51,6 +63,44 @@ class JmaFeed:
         self.published_at[name] = time.monotonic()
         self.version += 1
         self.modified = max(now, self.modified)
+
+    def publish_sample(self, type_code: str) -> str:
+        """Publish a demo bulletin; a 震度速報 is a new earthquake (a fresh EventID), a
+        震源・震度に関する情報 follows the last one. Return its file name."""
+        file, title = DEMO_BULLETINS[type_code]
+        if type_code == "VXSE51":
+            self.event_id = datetime.now(JST).strftime("%Y%m%d%H%M%S")
+        data = (
+            (SAMPLES / file).read_bytes().replace(SAMPLE_EVENT_ID.encode(), self.event_id.encode())
+        )
+        name = f"{datetime.now(UTC):%Y%m%d%H%M%S}_{len(self.published)}_{type_code}_010000.xml"
+        self.publish(name, data, title.split("(")[0])
+        return name
+
+    async def _page(self, request: web.Request) -> web.Response:
+        buttons = "".join(
+            f'<form method="post" action="{request.path.rstrip("/")}/publish">'
+            f'<button name="type" value="{code}">{escape(title)}</button></form>'
+            for code, (_, title) in DEMO_BULLETINS.items()
+        )
+        items = "".join(
+            f"<li>{p.updated:%H:%M:%S} {escape(p.title)} ({escape(p.name)})</li>"
+            for p in reversed(self.published)
+        )
+        html = (
+            '<!doctype html><meta charset="utf-8"><title>JMA feed (local)</title>'
+            "<h1>気象庁 防災情報XML フィード(ローカル)</h1>"
+            f'<p><a href="{request.path.rstrip("/")}/feed.xml">feed.xml</a></p>{buttons}'
+            f"<h2>発表済み</h2><ul>{items or '<li>まだありません</li>'}</ul>"
+        )
+        return web.Response(text=html, content_type="text/html")
+
+    async def _publish_sample(self, request: web.Request) -> web.Response:
+        code = str((await request.post()).get("type", ""))
+        if code not in DEMO_BULLETINS:
+            raise web.HTTPBadRequest(text="unknown bulletin")
+        self.publish_sample(code)
+        raise web.HTTPSeeOther(request.path.rsplit("/", 1)[0] + "/")
 
     def fail_next(self, *statuses: int) -> None:
         """The next feed requests answer these statuses (500, 503 …), one each."""
