@@ -363,3 +363,15 @@ async def test_a_refused_bulletin_starts_nothing(sim, bot):
     else:
         raise AssertionError("an unknown type was read")
     assert not await Alert.exists() and not await JmaEvent.exists()
+
+
+async def test_a_paused_rule_starts_nothing(sim, bot):
+    await arrange_offices(sim)
+    await rule()
+    paused = rules.RuleDraft(name="岩手震度4", min_intensity="4", areas=("岩手県",), active=False)
+    await rules.update_rule(Actor.cli(), (await rules.find_rule("岩手震度4")).id, paused)
+
+    outcome = await events.handle_bulletin(sample(IWATE_SOKUHOU))
+
+    assert outcome.text.startswith("無視: 条件を満たすルールなし")
+    assert not await Alert.exists()

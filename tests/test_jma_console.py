@@ -51,6 +51,26 @@ async def test_a_maintainer_adds_a_rule_and_sees_it_listed(sim, console):
     assert (row.via, row.actor) == ("console", "admin")
 
 
+async def test_a_maintainer_edits_a_rule_and_can_pause_it(sim, console):
+    await maintainer(console)
+    await console.post("/console/jma/rules", RULE_FORM)
+    rule = await JmaRule.get()
+    status, html = await console.get(f"/console/jma/rules/{rule.id}/edit")
+    assert status == 200 and "岩手県\n宮城県</textarea>" in html
+
+    form = {**RULE_FORM, "min_intensity": "5+", "areas": "石川県", "suppress_minutes": "60"}
+    response = await console.post(f"/console/jma/rules/{rule.id}", form)  # `active` unticked
+
+    assert response.status == 303
+    rule = await JmaRule.get()
+    assert (rule.min_intensity, rule.areas, rule.suppress_minutes) == ("5+", ["石川県"], 60)
+    assert not rule.active
+    _, html = await console.get("/console/jma?done=saved_rule")
+    assert "ルールを保存しました。" in html and "停止中" in html
+    row = await AuditEntry.get(action="jma_rule_edit")
+    assert (row.via, row.actor, row.target) == ("console", "admin", "岩手の事業所")
+
+
 async def test_a_bad_rule_is_shown_again_with_what_is_wrong(sim, console):
     await maintainer(console)
 

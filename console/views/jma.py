@@ -30,6 +30,7 @@ DONE = {
     "added": "ルールを追加しました。",
     "deleted": "ルールを削除しました。",
     "saved": "都道府県を保存しました。",
+    "saved_rule": "ルールを保存しました。",
 }
 
 
@@ -37,13 +38,15 @@ def setup_routes(app: web.Application) -> None:
     """Register this module's named routes."""
     app.router.add_get("/jma", jma_page, name="jma")
     app.router.add_post("/jma/rules", rule_add, name="jma_rule_add")
+    app.router.add_get(r"/jma/rules/{id:\d{1,9}}/edit", rule_edit, name="jma_rule_edit")
+    app.router.add_post(r"/jma/rules/{id:\d{1,9}}", rule_update, name="jma_rule_update")
     app.router.add_post(r"/jma/rules/{id:\d{1,9}}/delete", rule_delete, name="jma_rule_delete")
     app.router.add_post(r"/jma/rules/{id:\d{1,9}}/test", rule_test, name="jma_rule_test")
     app.router.add_get("/jma/offices", office_list, name="jma_offices")
     app.router.add_post(r"/jma/offices/{id:\d{1,9}}", office_save, name="jma_office_save")
 
 
-def _draft(form: dict) -> rules.RuleDraft:
+def _draft(form: dict, *, editing: bool = False) -> rules.RuleDraft:
     def number(name: str, default: int) -> int:
         raw = str(form.get(name, "")).strip()
         return int(raw) if raw.isdigit() and len(raw) < 7 else default
@@ -59,6 +62,7 @@ def _draft(form: dict) -> rules.RuleDraft:
         suppress_minutes=number("suppress_minutes", -1),
         delay_minutes=number("delay_minutes", -1),
         drills=form.get("drills") == "on",
+        active=form.get("active") == "on" if editing else True,
     )
 
 
@@ -92,6 +96,55 @@ async def rule_add(request: web.Request) -> web.Response:
     except DomainError as exc:
         return await _page(request, HTTPStatus.BAD_REQUEST, error=exc.message, draft=draft)
     raise web.HTTPSeeOther(str(request.app.router["jma"].url_for().with_query(done="added")))
+
+
+async def _edit_page(
+    request: web.Request, rule_id: int, draft: rules.RuleDraft, error: str | None = None
+) -> web.Response:
+    context = {
+        "rule_id": rule_id,
+        "draft": draft,
+        "error": error,
+        "templates": await list_templates(),
+        "intensities": [(i, INTENSITY_LABELS.get(i, i)) for i in INTENSITIES],
+    }
+    return render(
+        request,
+        "jma_rule_edit.html",
+        context,
+        status=HTTPStatus.BAD_REQUEST if error else HTTPStatus.OK,
+    )
+
+
+@requires(MAINTAINER)
+async def rule_edit(request: web.Request) -> web.Response:
+    """The rule's form, filled in."""
+    try:
+        rule = await rules.find_rule(request.match_info["id"])
+    except NotFound as exc:
+        raise web.HTTPNotFound(text=exc.message) from None
+    await rule.fetch_related("template")
+    draft = rules.RuleDraft(
+        name=rule.name, kind=rule.kind.value, min_intensity=rule.min_intensity or "",
+        areas=tuple(rule.areas), template=rule.template.key if rule.template else "",
+        offices_only=rule.offices_only, suppress_minutes=rule.suppress_minutes,
+        delay_minutes=rule.delay_minutes, drills=rule.drills, active=rule.active,
+    )  # fmt: skip
+    return await _edit_page(request, rule.id, draft)
+
+
+@requires(MAINTAINER)
+async def rule_update(request: web.Request) -> web.Response:
+    """Save a rule, or show its form again with what is wrong."""
+    rule_id = int(request.match_info["id"])
+    draft = _draft(dict(await request.post()), editing=True)
+    try:
+        await rules.update_rule(Actor.console(request[VIEWER].login), rule_id, draft)
+    except NotFound as exc:
+        raise web.HTTPNotFound(text=exc.message) from None
+    except DomainError as exc:
+        return await _edit_page(request, rule_id, draft, exc.message)
+    raise web.HTTPSeeOther(str(request.app.router["jma"].url_for().with_query(done="saved_rule")))
 
 
 @requires(MAINTAINER)

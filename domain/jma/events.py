@@ -94,7 +94,7 @@ def bulletin_label(bulletin: Bulletin) -> str:
 async def _event_for(bulletin: Bulletin, key: str) -> JmaEvent:
     # A tsunami bulletin may name several EventIDs: the earthquake's event is any of them.
     prefix = "drill:" if bulletin.status == "訓練" else ""
-    keys = [f"{prefix}eq:{i}" for i in bulletin.event_ids] if bulletin.event_ids else [key]
+    keys = [f"{prefix}eq:{i}" for i in bulletin.event_ids] if bulletin.event_ids else [prefix + key]
     existing = await JmaEvent.filter(key__in=keys).order_by("id").first()
     if existing is not None:
         return existing
@@ -122,7 +122,11 @@ async def handle_bulletin(data: bytes, *, entry_id: str | None = None) -> Outcom
         )  # fmt: skip
     except IntegrityError:
         return Outcome("既に処理済みの電文です(同時に受信)")
-    outcome = await _decide(bulletin, row)
+    try:
+        outcome = await _decide(bulletin, row)
+    except BaseException:
+        await row.delete()  # not read after all: the next fetch or replay tries it again
+        raise
     outcome.bulletin_id = row.id
     row.outcome = outcome.text[:1000]
     await row.save(update_fields=["outcome"])
