@@ -33,7 +33,7 @@ from domain.audit import Actor
 from domain.jma import rules
 from line_simulator import Simulator, SimulatorConfig
 from line_simulator.jma_feed import JmaFeed
-from models import Employee, LineAccount
+from models import Delivery, DeliveryStatus, Employee, LineAccount
 from models.db import migrate
 
 SECRET, TOKEN, LOGIN, LIFF_ID = "bench-secret", "bench-token", "1000000000", "1000000000-bench"
@@ -162,6 +162,14 @@ async def main(args: argparse.Namespace) -> None:
                 sim, feed, bulletin(samples, run, "anpi"), f"{run}_0_VXSE51_anpi.xml", args.poll
             )
         )
+    # Let the last alert's deliveries finish before stopping (they are recorded after LINE
+    # accepted them; stopping mid-record only makes noise here).
+    for _ in range(2000):
+        if not await Delivery.filter(
+            status__in=(DeliveryStatus.PENDING, DeliveryStatus.SENDING)
+        ).exists():
+            break
+        await asyncio.sleep(0.01)
     for runner in reversed(runners):
         await runner.cleanup()
 
