@@ -161,3 +161,21 @@ async def test_without_an_active_rule_the_feed_is_not_asked(sim, bot, feed):
     await watch.step()
 
     assert jma.feed_requests == []
+
+
+async def test_jma_watch_runs_the_poller_alone_and_stops_on_sigterm(sim, db, feed):
+    from tests.processes import ROOT, BotProcess, clean_env
+    from tests.test_cli import line_env
+
+    jma, url = feed
+    await arrange_offices(sim)  # delivering is another process's work (`serve`, `worker`)
+    await iwate_rule()
+    env = clean_env(**line_env(sim, db), JMA_FEED_URL=url, JMA_POLL_SECONDS="0.2")
+    watch = await BotProcess.start("jma-watch", cwd=ROOT, env=env, ready="workers running: jma")
+    try:
+        jma.publish("20210219091253_0_VXSE51_010000.xml", sample(IWATE_SOKUHOU), "震度速報")
+
+        await until(lambda: Alert.exists(), within=30)
+        assert (await JmaBulletin.get()).outcome.startswith("開始: 連絡 #1")
+    finally:
+        assert await watch.stop() == 0
