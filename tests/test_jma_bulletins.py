@@ -176,6 +176,17 @@ def test_the_real_feed_lists_entries_with_their_type_codes():
     assert not any(e.wanted for e in entries if e.type_code == "VFVO53")
 
 
+@pytest.mark.parametrize("code", ["VPWW53", "VPWW54", "VPWW55", "VPWW61"])
+def test_weather_warning_types_old_and_new_are_wanted(code):
+    feed = (
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><entry><id>x</id>'
+        b'<link href="http://example.invalid/data/20260601000000_0_'
+        + code.encode()
+        + b'_130000.xml"/></entry></feed>'
+    )
+    assert parse_feed(feed)[0].wanted
+
+
 def test_a_feed_with_a_dtd_is_refused():
     with pytest.raises(BulletinRefused):
         parse_feed(BILLION_LAUGHS.replace(b"Report", b"feed"))

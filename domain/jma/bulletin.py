@@ -29,7 +29,9 @@ class BulletinKind(enum.StrEnum):
     INTENSITY = "VXSE51"  # 震度速報
     QUAKE = "VXSE53"  # 震源・震度に関する情報
     TSUNAMI = "VTSE41"  # 津波警報・注意報・予報
-    WEATHER = "VPWW54"  # 気象警報・注意報（Ｈ２７）: 特別警報 among them (VPWW53 before it)
+    # 気象警報・注意報: 特別警報 among them (VPWW55-61 （Ｒ０６） since 2026-05, VPWW54 （Ｈ２７）
+    # and VPWW53 in transition); told apart from the rest by their 特別警報 kinds.
+    WEATHER = "VPWW"
 
 
 KIND_LABELS = {

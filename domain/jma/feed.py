@@ -15,8 +15,12 @@ MAX_FEED_BYTES = 2 * 1024 * 1024  # JMA's feeds are tens of kilobytes
 ATOM = "{http://www.w3.org/2005/Atom}"
 TYPE_IN_NAME = re.compile(r"_(V[A-Z]{3}\d{2})_")
 # The bulletins rules act on: 震度速報, 震源・震度に関する情報, 津波警報・注意報・予報, and the
-# weather warnings that carry 特別警報 (VPWW54 since 2015; VPWW53 in older samples).
-WANTED_TYPES = frozenset({"VXSE51", "VXSE53", "VTSE41", "VPWW53", "VPWW54"})
+# weather warnings that carry 特別警報. Since 2026-05-28 JMA issues those as
+# 気象警報・注意報（Ｒ０６） per phenomenon (VPWW55 大雨 … VPWW61 その他); VPWW54 （Ｈ２７） and
+# VPWW53 continue for a transition until FY2028 and carry the same 特別警報 (one event: same
+# areas, same report time).
+WEATHER_TYPES = frozenset({"VPWW53", "VPWW54", *(f"VPWW{n}" for n in range(55, 62))})
+WANTED_TYPES = frozenset({"VXSE51", "VXSE53", "VTSE41"}) | WEATHER_TYPES
 
 
 @dataclass(frozen=True)
