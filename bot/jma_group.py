@@ -6,6 +6,7 @@ from typing import Any
 from linebot.v3.webhooks import GroupSource
 
 from bot import jma_messages
+from bot.jma_watch import push_notices
 from bot.line_api import LineApi
 from domain import admin_groups
 from domain.errors import DomainError
@@ -29,5 +30,9 @@ async def on_postback(line: LineApi, event: Any) -> None:
     try:
         text = await events.tap_from_group(source.user_id, action, event_id)
     except DomainError as exc:
-        text = exc.message
+        await line.reply(event.reply_token, jma_messages.text(exc.message))
+        return
     await line.reply(event.reply_token, jma_messages.text(text))
+    # The other admin groups hear of it now, not at the JMA worker's next round (each push
+    # has its own retry key, so a worker pushing the same notice at once sends no copy).
+    await push_notices(line)

@@ -126,12 +126,12 @@ def group_button(sim: Any, group_id: str) -> str:
 
 
 async def tap(sim: Any, group_id: str, user_id: str, data: str) -> str:
-    """A member taps a button; return the bot's reply."""
+    """A member taps a button; return the bot's reply (the first message after the tap)."""
     before = len(sim.groups.messages(group_id))
     await sim.groups.postback(group_id, user_id, data)
     await until(lambda: len(sim.groups.messages(group_id)) > before)
     await until(lambda: _settled())
-    return sim.groups.messages(group_id)[-1]["text"]
+    return sim.groups.messages(group_id)[before]["text"]
 
 
 async def _settled() -> bool:

@@ -185,6 +185,7 @@ async def test_an_aftershock_inside_the_window_is_suppressed_and_one_tap_starts_
     assert await Alert.all().count() == 1
     started = await tap(sim, group, users["岩手太郎"], button)
     assert started.startswith("連絡 #2 を開始しました")
+    await until(lambda: "【手動発信(抑止解除)】" in group_texts(sim, group)[-1])  # every group
     again = await tap(sim, group, users["東京一郎"], button)
     assert again == "すでに連絡 #2 を開始しています。"
     assert await Alert.all().count() == 2
