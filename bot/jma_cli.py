@@ -112,13 +112,20 @@ async def replay(config: Config, data: bytes) -> None:
         outcome = await events.handle_bulletin(data)
     except BulletinRefused as exc:
         raise cli.CommandError(f"refused: {exc.message}") from None
-    print(outcome.text)
+    print(said(outcome))
     async with cli._line_api(config) as line:
         for started in outcome.started:
             await cli._deliver_now(config, started.alert.id, 0)
         told = await push_notices(line)
     if told:
         print(f"  admin groups told: {told}")
+
+
+def said(outcome: events.Outcome) -> str:
+    """What a replayed bulletin did: a word for scripts, then the Japanese line."""
+    if outcome.did is events.Did.STARTED:
+        return f"started alert {outcome.alert_id}: {outcome.text}"
+    return f"{outcome.did.value}: {outcome.text}"
 
 
 async def departments(config: Config, args: argparse.Namespace) -> None:

@@ -82,16 +82,16 @@ async def test_replay_starts_delivers_and_tells_the_admin_groups(sim, bot, datab
     code, out, err = await run("jma", "replay", str(SAMPLES / IWATE_SOKUHOU), env=env)
 
     assert code == 0, err
-    assert out.splitlines()[0] == "開始: 連絡 #1(ルール「岩手の事業所」、対象 2名)"
+    assert out.splitlines()[0] == "started alert 1: 開始: 連絡 #1(ルール「岩手の事業所」、対象 2名)"
     assert "admin groups told: 1" in out
     await until(lambda: sim.messages_for(users["盛岡次郎"]))
     assert sim.messages_for(users["大阪花子"]) == []
     assert "連絡 #1 を開始しました" in group_texts(sim, group)[-1]
 
     code, out, _ = await run("jma", "replay", str(SAMPLES / IWATE_SHINGEN), env=env)
-    assert out.splitlines()[0] == "この地震はすでに対応済みです(連絡 #1)"
+    assert out.splitlines()[0] == "already decided: この地震はすでに対応済みです(連絡 #1)"
     code, out, _ = await run("jma", "replay", str(SAMPLES / IWATE_SHINGEN), env=env)
-    assert out.splitlines()[0].startswith("既に処理済みの電文です")
+    assert out.splitlines()[0].startswith("already read: 既に処理済みの電文です")
     assert await Alert.all().count() == 1
 
 
@@ -108,7 +108,7 @@ async def test_replay_says_why_a_bulletin_is_ignored(sim, bot, database_url):
     )
 
     assert code == 0
-    assert out.strip() == "無視: 条件を満たすルールなし、最大震度1"
+    assert out.strip() == "ignored: 無視: 条件を満たすルールなし、最大震度1"
 
 
 @pytest.mark.parametrize(

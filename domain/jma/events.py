@@ -6,6 +6,7 @@ turns an aftershock into a notice with a one-tap start, and its delay into a pen
 admin groups may cancel. Every message to the admin groups is a JmaNotice row written with the
 decision, pushed by the JMA worker."""
 
+import enum
 import hashlib
 import logging
 from dataclasses import dataclass, field
@@ -47,11 +48,26 @@ CANCEL_ACTION = "cancel"  # the button on a delayed alert's notice
 UNDECIDED = (JmaEventState.SEEN, JmaEventState.NO_TARGET)
 
 
+class Did(enum.StrEnum):
+    """What a bulletin did, in a word (the CLI prints it before the Japanese line)."""
+
+    STARTED = "started"
+    DELAYED = "delayed"
+    SUPPRESSED = "suppressed"
+    IGNORED = "ignored"
+    DECIDED = "already decided"  # its earthquake already has its alert (or was held back)
+    DUPLICATE = "already read"
+    WITHDRAWN = "cancelled by JMA"
+    NO_TARGET = "no office hit"
+    FAILED = "not started"
+
+
 @dataclass
 class Outcome:
     """What one bulletin did, in one line for the CLI and the console."""
 
     text: str
+    did: Did = Did.IGNORED
     bulletin_id: int | None = None
     alert_id: int | None = None
     started: list[StartedAlert] = field(default_factory=list)
@@ -111,7 +127,8 @@ async def handle_bulletin(data: bytes, *, entry_id: str | None = None) -> Outcom
     digest = hashlib.sha256(data).hexdigest()
     seen = await JmaBulletin.get_or_none(digest=digest)
     if seen is not None:
-        return Outcome(f"既に処理済みの電文です(電文 {seen.id}: {seen.outcome})", seen.id)
+        text = f"既に処理済みの電文です(電文 {seen.id}: {seen.outcome})"
+        return Outcome(text, Did.DUPLICATE, seen.id)
     bulletin = parse_bulletin(data)
     key = bulletin.event_key
     try:
@@ -121,7 +138,7 @@ async def handle_bulletin(data: bytes, *, entry_id: str | None = None) -> Outcom
             serial=bulletin.serial[:16], report_time=bulletin.report_time,
         )  # fmt: skip
     except IntegrityError:
-        return Outcome("既に処理済みの電文です(同時に受信)")
+        return Outcome("既に処理済みの電文です(同時に受信)", Did.DUPLICATE)
     try:
         outcome = await _decide(bulletin, row)
     except BaseException:
@@ -157,7 +174,9 @@ async def _decide(bulletin: Bulletin, row: JmaBulletin) -> Outcome:
         rules = [r for r in rules if r.drills]
     if event.state not in UNDECIDED:
         alert = f"連絡 #{event.alert_id}" if event.alert_id else _STATE_WORDS[event.state]
-        return Outcome(f"この地震はすでに対応済みです({alert})", alert_id=event.alert_id)
+        return Outcome(
+            f"この地震はすでに対応済みです({alert})", Did.DECIDED, alert_id=event.alert_id
+        )
     found = next((m for m in (match(rule, bulletin) for rule in rules) if m), None)
     if found is None:
         why = "訓練電文(訓練を受け付けるルールなし)" if drill else "条件を満たすルールなし"
@@ -200,7 +219,7 @@ async def _fire(found: RuleMatch, bulletin: Bulletin, row: JmaBulletin, event: J
             await JmaNotice.create(
                 event=event, text=f"{header}\n対象の都道府県に事業所(部署)がないため発信しません。"
             )
-        return Outcome(f"発信なし: ルール「{rule.name}」の対象の事業所がありません")
+        return Outcome(f"発信なし: ルール「{rule.name}」の対象の事業所がありません", Did.NO_TARGET)
     window = now - timedelta(minutes=rule.suppress_minutes)
     recent = (
         await JmaEvent.filter(
@@ -220,7 +239,7 @@ async def _fire(found: RuleMatch, bulletin: Bulletin, row: JmaBulletin, event: J
                 state=JmaEventState.SUPPRESSED, **claim
             ):
                 a.result = "refused"  # another process decided this event a moment ago
-                return Outcome("この地震はすでに対応済みです")
+                return Outcome("この地震はすでに対応済みです", Did.DECIDED)
             earlier = f"連絡 #{recent.alert_id}" if recent.alert_id else "発信待ちの連絡"
             await JmaNotice.create(
                 event=event, action=START_ACTION,
@@ -228,7 +247,8 @@ async def _fire(found: RuleMatch, bulletin: Bulletin, row: JmaBulletin, event: J
                 f"({earlier}の後)。発信する場合は下のボタンを押してください。",
             )  # fmt: skip
             a.detail = {"rule": rule.name, "after": recent.key}
-        return Outcome(f"抑止: ルール「{rule.name}」の再通知抑止時間内です({earlier}の後)")
+        text = f"抑止: ルール「{rule.name}」の再通知抑止時間内です({earlier}の後)"
+        return Outcome(text, Did.SUPPRESSED)
     if rule.delay_minutes:
         due = now + timedelta(minutes=rule.delay_minutes)
         async with audited(Actor.system(), "jma_alert_delayed", target=event.key) as a:
@@ -236,23 +256,24 @@ async def _fire(found: RuleMatch, bulletin: Bulletin, row: JmaBulletin, event: J
                 state=JmaEventState.PENDING, due_at=due, **claim
             ):
                 a.result = "refused"
-                return Outcome("この地震はすでに対応済みです")
+                return Outcome("この地震はすでに対応済みです", Did.DECIDED)
             await JmaNotice.create(
                 event=event, action=CANCEL_ACTION,
                 text=f"{header}\n{_jst(due)} に自動発信します。"
                 "誤報などで取りやめる場合は下のボタンを押してください。",
             )  # fmt: skip
             a.detail = {"rule": rule.name, "due": due.isoformat()}
-        return Outcome(f"発信待ち: ルール「{rule.name}」、{_jst(due)} に開始します")
+        return Outcome(f"発信待ち: ルール「{rule.name}」、{_jst(due)} に開始します", Did.DELAYED)
     event.rule_id, event.bulletin_id, event.departments = rule.id, row.id, departments or []
     try:
         started = await _start(event, UNDECIDED, header, extra=claim)
     except DomainError as exc:  # e.g. nobody to reach: the next bulletin may try again
-        return Outcome(f"発信できません: {exc.message}")
+        return Outcome(f"発信できません: {exc.message}", Did.FAILED)
     if started is None:
-        return Outcome("この地震はすでに対応済みです")
+        return Outcome("この地震はすでに対応済みです", Did.DECIDED)
     return Outcome(
         f"開始: 連絡 #{started.alert.id}(ルール「{rule.name}」、対象 {started.recipients}名)",
+        Did.STARTED,
         alert_id=started.alert.id,
         started=[started],
     )
@@ -331,7 +352,7 @@ async def _withdrawn(bulletin: Bulletin, event: JmaEvent) -> Outcome:
             result = "取消: この地震による連絡はありません"
         await JmaNotice.create(event=event, text=text)
         a.detail = {"alert": event.alert_id, "cancelled_pending": bool(cancelled)}
-    return Outcome(result, alert_id=event.alert_id)
+    return Outcome(result, Did.WITHDRAWN, alert_id=event.alert_id)
 
 
 async def start_due(now: datetime | None = None) -> list[StartedAlert]:
