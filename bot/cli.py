@@ -390,6 +390,8 @@ def alert_number(raw: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bot import jma_cli
+
     """The argument parser for every command."""
     parser = argparse.ArgumentParser(prog="python -m bot", description="Anpi server")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -443,6 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("group_id")
     p = sub.add_parser("richmenu", help="rich menus: sync them to LINE")
     p.add_argument("action", choices=["sync"], help="create or update the menus (idempotent)")
+    jma_cli.add_parsers(sub)  # jma rule|replay, jma-watch, departments
     p = sub.add_parser("demo", help="run the bot, the local LINE platform and a demo company")
     p.add_argument("--port", type=int, default=None, help="bot port (simulator uses port+1)")
     p.add_argument(
@@ -468,6 +471,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise CommandError(SIMULATOR_MISSING)
             asyncio.run(run_demo(config, args.port, args.host))
             return 0
+        from bot import jma_cli
+
         commands = {
             "serve": lambda: serve(config),
             "worker": lambda: worker(config),
@@ -481,6 +486,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "employees": lambda: employees(config, args),
             "admin-group": lambda: admin_group(config, args),
             "richmenu": lambda: richmenu(config, args),
+            **jma_cli.commands(config, args),
         }
         asyncio.run(commands[args.command]())
     except (ConfigError, CommandError, DomainError) as exc:

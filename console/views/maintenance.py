@@ -46,6 +46,17 @@ ACTIONS = {
     "group_close": "管理グループ: 終了",
     "group_list": "管理グループ: 一覧",
     "group_unknown": "管理グループ: 不明なコマンド",
+    "jma_rule_add": "気象庁連携: ルール追加",
+    "jma_rule_edit": "気象庁連携: ルール変更",
+    "jma_rule_delete": "気象庁連携: ルール削除",
+    "jma_alert_started": "気象庁連携: 自動発信",
+    "jma_alert_delayed": "気象庁連携: 発信待ち",
+    "jma_suppressed": "気象庁連携: 再通知抑止",
+    "jma_start_anyway": "気象庁連携: 抑止中の発信",
+    "jma_alert_cancelled": "気象庁連携: 自動発信の取りやめ",
+    "jma_withdrawn": "気象庁連携: 取消電文",
+    "department_prefecture": "部署の都道府県",
+    "departments_prefecture_import": "部署の都道府県インポート",
 }
 RESULTS = {"ok": "成功", "failed": "失敗", "refused": "拒否"}
 
