@@ -18,7 +18,7 @@ import me.app
 from bot import link_views, mail_messages, resources, routes
 from bot.config import Config, ConfigError
 from bot.handlers import EventHandlers
-from bot.keys import CONFIG, LINE, WORKERS
+from bot.keys import CONFIG, LINE, WORKER_TASKS, WORKERS
 from bot.line_api import LineApi
 from bot.login_notices import LoginNotices
 from bot.mailer import SmtpMailer
@@ -173,5 +173,6 @@ async def _workers(
     app: web.Application, *, engine_settings: EngineSettings | None
 ) -> AsyncIterator[None]:
     app[WORKERS] = build_workers(app[CONFIG], app[LINE], engine_settings)
-    async with running(app[WORKERS], notifier):
+    async with running(app[WORKERS], notifier) as tasks:
+        app[WORKER_TASKS] = tasks
         yield
