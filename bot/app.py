@@ -29,6 +29,7 @@ from domain.email_delivery import EmailEngine
 from domain.housekeeping import tidy
 from domain.inbox import next_retry_in, process_pending
 from domain.notify import Topic, notifier
+from domain.retention import Retention, apply_retention
 from me.keys import LoginSettings
 from web.csrf import csrf_middleware
 from web.headers import on_response_prepare
@@ -126,7 +127,16 @@ def build_workers(
     handlers = EventHandlers(line, config)
     engine = resources.delivery_engine(config, line, engine_settings)
     inbox = partial(process_pending, handlers.dispatch)
-    purge = partial(tidy, timedelta(days=config.inbox_retention_days))
+    retention = Retention(
+        answers=_days(config.answer_retention_days),
+        line_data=_days(config.line_data_retention_days),
+    )
+
+    async def purge() -> int:
+        return await tidy(timedelta(days=config.inbox_retention_days)) + await apply_retention(
+            retention
+        )
+
     available = {
         "inbox": Worker("inbox", inbox, Topic.INBOX, INBOX_POLL, due=next_retry_in),
         "delivery": Worker("delivery", engine.run_once, Topic.DELIVERY, engine.settings.idle_poll),
@@ -142,6 +152,10 @@ def build_workers(
     }
     # The e-mail workers exist only where SMTP_URL is set: elsewhere e-mail is off.
     return [available[name] for name in config.workers if name in available]
+
+
+def _days(days: int) -> timedelta | None:
+    return timedelta(days=days) if days else None
 
 
 def email_workers(config: Config) -> dict[str, Worker]:

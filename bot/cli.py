@@ -1,5 +1,5 @@
 """The command line: `python -m bot serve|worker|migrate|send|remind|tally|close|registration-codes|
-employees|user|admin-group|richmenu|demo`. Each command parses its arguments, calls domain
+employees|user|admin-group|richmenu|backup|demo`. Each command parses its arguments, calls domain
 functions and prints the result. The LINE SDK and the web server are imported only by the
 commands that use them, so `tally` and `migrate` start fast."""
 
@@ -211,6 +211,20 @@ async def worker(config: Config) -> None:
         await stop_runners(runner)
 
 
+async def backup(config: Config, args: argparse.Namespace) -> None:
+    """Copy the SQLite database while the server runs (PostgreSQL: pg_dump, says how)."""
+    from bot.backup import BackupRefused, backup_sqlite
+    from domain.audit import Actor, log_action
+
+    try:
+        pages = await backup_sqlite(config.database_url, args.path)
+    except BackupRefused as exc:
+        raise CommandError(str(exc)) from None
+    async with resources.database(config):
+        await log_action(Actor.cli(), "database_backup", target=args.path[-200:])
+    print(f"backed up {pages} pages to {args.path}")
+
+
 def _read_password(args: argparse.Namespace) -> str:
     """The new password: from standard input with --password-stdin, else asked twice."""
     if args.password_stdin:
@@ -411,6 +425,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("group_id")
     p = sub.add_parser("richmenu", help="rich menus: sync them to LINE")
     p.add_argument("action", choices=["sync"], help="create or update the menus (idempotent)")
+    p = sub.add_parser("backup", help="copy the SQLite database, online (PostgreSQL: pg_dump)")
+    p.add_argument("path", help="the new file to write")
     p = sub.add_parser("demo", help="run the bot, the local LINE platform and a demo company")
     p.add_argument("--port", type=int, default=None, help="bot port (simulator uses port+1)")
     p.add_argument(
@@ -449,6 +465,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "employees": lambda: employees(config, args),
             "admin-group": lambda: admin_group(config, args),
             "richmenu": lambda: richmenu(config, args),
+            "backup": lambda: backup(config, args),
         }
         asyncio.run(commands[args.command]())
     except (ConfigError, CommandError, DomainError) as exc:

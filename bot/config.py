@@ -44,6 +44,10 @@ class Config:
     # another; above the longest silence of a live send (a 15 s request, a 30 s backoff).
     delivery_stale_seconds: float = 120.0
     delivery_poll_seconds: float = 2.0  # an idle delivery worker looks again this often
+    # Retention (0 = keep): answers and deliveries of alerts closed this many days ago, and
+    # what LINE told us about people who unfollowed or unlinked this many days ago.
+    answer_retention_days: int = 0
+    line_data_retention_days: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Config":
@@ -63,6 +67,8 @@ class Config:
                 values["workers"] = parse_workers(raw)
             elif f.name == "inbox_retention_days":
                 values[f.name] = parse_retention_days(raw)
+            elif f.name in ("answer_retention_days", "line_data_retention_days"):
+                values[f.name] = parse_days_to_keep(f.name.upper(), raw)
             elif f.name in ("delivery_stale_seconds", "delivery_poll_seconds"):
                 values[f.name] = parse_seconds(f.name.upper(), raw)
             elif f.name.endswith("_url"):
@@ -127,6 +133,17 @@ def parse_retention_days(raw: str) -> int:
         days = 0
     if days < 1:
         raise ConfigError(f"INBOX_RETENTION_DAYS must be a number of days >= 1, not {raw!r}")
+    return days
+
+
+def parse_days_to_keep(name: str, raw: str) -> int:
+    """A retention in whole days; 0 keeps the data for ever."""
+    try:
+        days = int(raw)
+    except ValueError:
+        days = -1
+    if days < 0:
+        raise ConfigError(f"{name} must be a number of days >= 0 (0 keeps for ever), not {raw!r}")
     return days
 
 
