@@ -22,6 +22,7 @@ from bot.keys import CONFIG, LINE, WORKER_TASKS, WORKERS
 from bot.line_api import LineApi
 from bot.login_notices import LoginNotices
 from bot.mailer import SmtpMailer
+from bot.metrics import counted_dispatch, counted_worker, webhook_timing
 from bot.workers import Worker, running
 from domain import email_plan, reminder_schedule
 from domain.delivery import EngineSettings
@@ -45,7 +46,7 @@ HOUSEKEEPING_POLL = 3600.0
 
 def create_app(config: Config, *, engine_settings: EngineSettings | None = None) -> web.Application:
     """Build the app; `config.workers` names the background workers it runs."""
-    app = web.Application(middlewares=[csrf_middleware])
+    app = web.Application(middlewares=[webhook_timing, csrf_middleware])
     app.on_response_prepare.append(on_response_prepare)
     app[CONFIG] = config
     app[WEB] = WebSettings(
@@ -126,7 +127,7 @@ def build_workers(
     """The workers `config.workers` names, wired to LINE."""
     handlers = EventHandlers(line, config)
     engine = resources.delivery_engine(config, line, engine_settings)
-    inbox = partial(process_pending, handlers.dispatch)
+    inbox = partial(process_pending, counted_dispatch(handlers.dispatch))
     retention = Retention(
         answers=_days(config.answer_retention_days),
         line_data=_days(config.line_data_retention_days),
@@ -151,7 +152,7 @@ def build_workers(
         **email_workers(config),
     }
     # The e-mail workers exist only where SMTP_URL is set: elsewhere e-mail is off.
-    return [available[name] for name in config.workers if name in available]
+    return [counted_worker(available[name]) for name in config.workers if name in available]
 
 
 def _days(days: int) -> timedelta | None:

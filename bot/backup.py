@@ -4,7 +4,6 @@ SQLite's online backup API copies page by page under the database's own locking,
 are never blocked for long and the copy is a database as of one moment (a plain file copy of
 a WAL database can be torn). PostgreSQL has its own tool for this, pg_dump."""
 
-import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -47,8 +46,9 @@ def _copy(source: Path, target: Path) -> int:
     return pages
 
 
-async def backup_sqlite(database_url: str, target: str) -> int:
-    """Copy the database to `target` (which must not exist); return the pages copied."""
+def backup_sqlite(database_url: str, target: str) -> int:
+    """Copy the database to `target` (which must not exist); return the pages copied.
+    Blocking: run it in a thread."""
     source = sqlite_path(database_url)
     if not source.exists():
         raise BackupRefused(f"no database at {source}")
@@ -58,7 +58,7 @@ async def backup_sqlite(database_url: str, target: str) -> int:
     if not destination.parent.is_dir():
         raise BackupRefused(f"no directory {destination.parent}")
     try:
-        return await asyncio.to_thread(_copy, source, destination)
+        return _copy(source, destination)
     except sqlite3.Error as exc:
         destination.unlink(missing_ok=True)
         raise BackupRefused(f"backup failed: {exc}") from None

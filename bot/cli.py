@@ -217,7 +217,7 @@ async def backup(config: Config, args: argparse.Namespace) -> None:
     from domain.audit import Actor, log_action
 
     try:
-        pages = await backup_sqlite(config.database_url, args.path)
+        pages = await asyncio.to_thread(backup_sqlite, config.database_url, args.path)
     except BackupRefused as exc:
         raise CommandError(str(exc)) from None
     async with resources.database(config):

@@ -48,6 +48,7 @@ class Config:
     # what LINE told us about people who unfollowed or unlinked this many days ago.
     answer_retention_days: int = 0
     line_data_retention_days: int = 0
+    metrics_token: str = ""  # /metrics for `Authorization: Bearer <it>` only; unset, not served
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Config":

@@ -25,6 +25,7 @@ from linebot.v3.messaging import (
 )
 from linebot.v3.messaging.exceptions import ApiException
 
+from bot.metrics import endpoint_label, observe_line_call
 from domain.delivery import SendOutcome, SendResult
 from domain.line_rate import MemoryRateLimiter, RateLimiter, endpoint_of
 from domain.usage import LineQuota
@@ -84,15 +85,42 @@ def classify(exc: ApiException) -> SendResult:
     return SendResult(SendOutcome.REJECTED, status, message)
 
 
+def line_call_done(
+    method: str, path: str, status: int | None, headers: Any, failure: str = ""
+) -> None:
+    """Log and count one call to LINE, with the `x-line-request-id` LINE support asks for
+    (the path's IDs left out: they name people)."""
+    request_id = headers.get("x-line-request-id", "-") if headers else "-"
+    observe_line_call(method, path, status)
+    log.info(
+        "LINE %s %s -> %s x-line-request-id=%s",
+        method.upper(),
+        endpoint_label(path),
+        status if status is not None else failure or "no answer",
+        request_id,
+    )
+
+
 def _limit_requests(client: AsyncApiClient, line: "LineApi") -> None:
-    """Make every request of an SDK client acquire `line.limiter` first. The SDK sends each
-    call through its REST client's `request`, so one hook covers every method below."""
+    """Make every request of an SDK client acquire `line.limiter` first, then log and count
+    it. The SDK sends each call through its REST client's `request`, so one hook covers every
+    method below."""
     rest = client.rest_client
     send = rest.request
 
     async def request(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        await line.limiter.acquire(endpoint_of(method, urlsplit(url).path))
-        return await send(method, url, *args, **kwargs)
+        path = urlsplit(url).path
+        await line.limiter.acquire(endpoint_of(method, path))
+        try:
+            response = await send(method, url, *args, **kwargs)
+        except ApiException as exc:
+            line_call_done(method, path, exc.status, exc.headers)
+            raise
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            line_call_done(method, path, None, None, type(exc).__name__)
+            raise
+        line_call_done(method, path, response.status, response.getheaders())
+        return response
 
     rest.request = request
 

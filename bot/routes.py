@@ -2,7 +2,7 @@
 
 from aiohttp import web
 
-from bot import health, link_views, webhook
+from bot import health, link_views, metrics, webhook
 
 
 def setup_routes(app: web.Application) -> None:
@@ -10,5 +10,6 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/callback", webhook.callback, name="callback")
     app.router.add_get("/healthz", health.healthz, name="health")
     app.router.add_get("/readyz", health.readyz, name="ready")
+    app.router.add_get("/metrics", metrics.metrics, name="metrics")
     app.router.add_get("/link", link_views.link_form, name="link")
     app.router.add_post("/link", link_views.link_submit, name="link_submit")
