@@ -23,6 +23,7 @@ from bot.line_api import LineApi
 from bot.login_notices import LoginNotices
 from bot.mailer import SmtpMailer
 from bot.metrics import counted_dispatch, counted_worker, webhook_timing
+from bot.request_ids import request_ids
 from bot.workers import Worker, running
 from domain import email_plan, reminder_schedule
 from domain.delivery import EngineSettings
@@ -46,7 +47,7 @@ HOUSEKEEPING_POLL = 3600.0
 
 def create_app(config: Config, *, engine_settings: EngineSettings | None = None) -> web.Application:
     """Build the app; `config.workers` names the background workers it runs."""
-    app = web.Application(middlewares=[webhook_timing, csrf_middleware])
+    app = web.Application(middlewares=[request_ids, webhook_timing, csrf_middleware])
     app.on_response_prepare.append(on_response_prepare)
     app[CONFIG] = config
     app[WEB] = WebSettings(

@@ -18,6 +18,7 @@ from bot.config import (
     ConfigError,
     require_https_line_hosts,
 )
+from bot.logs import setup_logging
 from domain import alerts, linking, organization
 from domain.alerts import DEFAULT_SENDER
 from domain.errors import DomainError
@@ -441,10 +442,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; print a one-line error and return 2 when it cannot go on."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("tortoise").setLevel(logging.WARNING)
+    setup_logging()  # plain until the configuration says otherwise
     try:
         config = Config.from_env()
+        setup_logging(config.log_format)
         if args.command == "demo":
             from bot.demo import SIMULATOR_MISSING, run_demo, simulator_available
 

@@ -48,6 +48,7 @@ class Config:
     # what LINE told us about people who unfollowed or unlinked this many days ago.
     answer_retention_days: int = 0
     line_data_retention_days: int = 0
+    log_format: str = "plain"  # or json: one JSON object per line
     metrics_token: str = ""  # /metrics for `Authorization: Bearer <it>` only; unset, not served
 
     @classmethod
@@ -68,6 +69,10 @@ class Config:
                 values["workers"] = parse_workers(raw)
             elif f.name == "inbox_retention_days":
                 values[f.name] = parse_retention_days(raw)
+            elif f.name == "log_format":
+                if raw not in ("plain", "json"):
+                    raise ConfigError(f"LOG_FORMAT must be plain or json, not {raw!r}")
+                values[f.name] = raw
             elif f.name in ("answer_retention_days", "line_data_retention_days"):
                 values[f.name] = parse_days_to_keep(f.name.upper(), raw)
             elif f.name in ("delivery_stale_seconds", "delivery_poll_seconds"):

@@ -21,6 +21,15 @@ CERTS_TIMEOUT = aiohttp.ClientTimeout(total=5)
 KEYS_LIFETIME = 24 * 3600  # seconds the keys are trusted before being fetched again
 REFETCH_INTERVAL = 60.0  # an unknown key ID fetches the keys again at most this often
 ALGORITHM = "ES256"
+CERTS_PATH = "/oauth2/v2.1/certs"
+
+
+def log_line_call(method: str, path: str, status: int, headers: Any) -> None:
+    """One log line per LINE Login call, with the `x-line-request-id` LINE support asks for."""
+    log.info(
+        "LINE %s %s -> %s x-line-request-id=%s",
+        method, path, status, headers.get("x-line-request-id", "-"),
+    )  # fmt: skip
 
 
 class KeysUnavailable(Exception):
@@ -42,7 +51,7 @@ class LineKeys:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.http = http
-        self.url = f"{api_base_url}/oauth2/v2.1/certs"
+        self.url = f"{api_base_url}{CERTS_PATH}"
         self._clock = clock
         self._keys: dict[str, Any] = {}
         self._fetched_at: float | None = None
@@ -67,6 +76,7 @@ class LineKeys:
     async def _fetch(self) -> None:
         try:
             async with self.http.get(self.url, timeout=CERTS_TIMEOUT) as response:
+                log_line_call("GET", CERTS_PATH, response.status, response.headers)
                 if response.status != 200:
                     raise KeysUnavailable(f"certs answered HTTP {response.status}")
                 body = await response.json(content_type=None)

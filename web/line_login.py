@@ -16,7 +16,14 @@ from urllib.parse import urlencode
 import aiohttp
 
 from web.id_token_cache import VerifiedTokens
-from web.line_keys import BadSignature, KeysUnavailable, LineKeys, unverified_kid, verify_with_key
+from web.line_keys import (
+    BadSignature,
+    KeysUnavailable,
+    LineKeys,
+    log_line_call,
+    unverified_kid,
+    verify_with_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +154,7 @@ class IdTokenVerifier:
                 timeout=self.timeout,
             ) as response:
                 status = response.status
+                log_line_call("POST", "/oauth2/v2.1/verify", status, response.headers)
                 if status == 429 or status >= 500:
                     raise LineUnavailable(f"HTTP {status}", _retry_after(response))
                 body = await response.json(content_type=None)
