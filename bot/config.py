@@ -23,6 +23,9 @@ class Config:
     database_url: str = "sqlite://anpi.sqlite3"
     line_channel_secret: str = ""
     line_channel_access_token: str = ""
+    # Set, the bot issues itself short-lived (stateless, 15-minute) channel access tokens from
+    # this channel ID and LINE_CHANNEL_SECRET, as LINE recommends, instead of a long-lived one.
+    line_channel_id: str = ""
     line_login_channel_id: str = ""
     # The employee page's LINE ID連携 (LINE Login); unset, the page offers linking in chat only.
     line_login_channel_secret: str = ""
@@ -84,12 +87,22 @@ class Config:
         return cls(**values)  # type: ignore[arg-type]
 
     def require(self, *names: str) -> None:
-        """Raise ConfigError naming the first of these settings that is empty."""
+        """Raise ConfigError naming the first of these settings that is empty (a channel
+        access token is there when LINE_CHANNEL_ID and LINE_CHANNEL_SECRET can issue one)."""
         for name in names:
+            if name == "line_channel_access_token" and self.issues_channel_tokens:
+                if self.line_channel_secret:
+                    continue
+                name = "line_channel_secret"
             if not getattr(self, name):
                 raise ConfigError(
                     f"{name.upper()} is not set: export it (see README, configuration)"
                 )
+
+    @property
+    def issues_channel_tokens(self) -> bool:
+        """Whether LINE_CHANNEL_ID is set: short-lived tokens instead of a long-lived one."""
+        return bool(self.line_channel_id)
 
     def on_line_host(self, base_url: str) -> "Config":
         """This configuration with every LINE host at one URL (the local LINE platform)."""

@@ -6,7 +6,7 @@ LINE, to the local LINE platform, or to any other fake."""
 import json
 import logging
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -29,6 +29,9 @@ from bot.metrics import endpoint_label, observe_line_call
 from domain.delivery import SendOutcome, SendResult
 from domain.line_rate import MemoryRateLimiter, RateLimiter, endpoint_of
 from domain.usage import LineQuota
+
+if TYPE_CHECKING:
+    from bot.channel_token import ChannelToken
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +88,10 @@ def classify(exc: ApiException) -> SendResult:
     return SendResult(SendOutcome.REJECTED, status, message)
 
 
+class TokenUnavailable(aiohttp.ClientError):
+    """No channel access token could be had: to a caller, LINE cannot be reached."""
+
+
 def line_call_done(
     method: str, path: str, status: int | None, headers: Any, failure: str = ""
 ) -> None:
@@ -111,6 +118,8 @@ def _limit_requests(client: AsyncApiClient, line: "LineApi") -> None:
     async def request(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         path = urlsplit(url).path
         await line.limiter.acquire(endpoint_of(method, path))
+        if line.token is not None and kwargs.get("headers") is not None:
+            kwargs["headers"]["Authorization"] = f"Bearer {await line.token.current()}"
         try:
             response = await send(method, url, *args, **kwargs)
         except ApiException as exc:
@@ -136,7 +145,10 @@ class LineApi:
         data_base_url: str | None = None,
         *,
         limiter: RateLimiter | None = None,
+        token: "ChannelToken | None" = None,
     ) -> None:
+        # Short-lived tokens (bot/channel_token.py) replace `access_token` on every call.
+        self.token = token
         self._client = AsyncApiClient(Configuration(host=base_url, access_token=access_token))
         self._api = AsyncMessagingApi(self._client)
         # The SDK sends blobs to the host its configuration names, so the data host needs a
@@ -155,6 +167,8 @@ class LineApi:
         """Close the underlying HTTP sessions."""
         await self._client.close()
         await self._data_client.close()
+        if self.token is not None:
+            await self.token.close()
 
     async def reply(self, reply_token: str | None, messages: list[dict[str, Any]]) -> bool:
         """Reply (free of charge); False when LINE refused (e.g. an expired token)."""
