@@ -84,9 +84,10 @@ def create_worker_app(
     config: Config, *, engine_settings: EngineSettings | None = None
 ) -> web.Application:
     """The background workers alone (`python -m bot worker`): the same database, LINE client,
-    notifier bridge and workers as `create_app`, and no routes (run it without a site)."""
-    app = web.Application()
+    notifier bridge and workers as `create_app`; its only routes are the probes and metrics."""
+    app = web.Application(middlewares=[request_ids])
     app[CONFIG] = config
+    routes.setup_probes(app)  # served only where WORKER_PORT is set
     _add_resources(app, engine_settings)
     return app
 

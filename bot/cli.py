@@ -195,15 +195,27 @@ async def worker(config: Config) -> None:
         raise CommandError("WORKERS is none: a worker process would have nothing to do")
     async with resources.database(config):
         await require_migrated(config)
+    from bot.access_log import PathOnlyAccessLogger
     from bot.app import create_worker_app
     from bot.keys import WORKERS
     from bot.lifecycle import make_runner, stop_runners, wait_for_stop_signal
 
-    # No site: the runner only starts and stops the app's resources and workers.
+    # No public site: the runner starts and stops the app's resources and workers, and only
+    # where WORKER_PORT is set serves the probes and metrics there.
     app = create_worker_app(config)
-    runner = make_runner(app)
+    runner = make_runner(app, access_log_class=PathOnlyAccessLogger)
     await runner.setup()
     try:
+        if config.worker_port:
+            from aiohttp import web
+
+            try:
+                await web.TCPSite(runner, port=config.worker_port).start()
+            except OSError as exc:
+                raise CommandError(
+                    f"cannot listen on port {config.worker_port}: {exc.strerror}"
+                ) from None
+            print(f"probes and metrics on port {config.worker_port}", flush=True)
         # The names of those that run (the e-mail workers only where SMTP_URL is set).
         print(f"workers running: {', '.join(w.name for w in app[WORKERS])}", flush=True)
         await wait_for_stop_signal()

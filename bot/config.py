@@ -53,6 +53,8 @@ class Config:
     line_data_retention_days: int = 0
     log_format: str = "plain"  # or json: one JSON object per line
     metrics_token: str = ""  # /metrics for `Authorization: Bearer <it>` only; unset, not served
+    # `worker` serves /healthz, /readyz and /metrics on this port (0: no port, as before).
+    worker_port: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Config":
@@ -63,11 +65,11 @@ class Config:
             raw = environ.get(f.name.upper())
             if raw is None or raw == "":
                 continue
-            if f.name == "port":
+            if f.name in ("port", "worker_port"):
                 try:
-                    values["port"] = int(raw)
+                    values[f.name] = int(raw)
                 except ValueError:
-                    raise ConfigError(f"PORT must be a number, not {raw!r}") from None
+                    raise ConfigError(f"{f.name.upper()} must be a number, not {raw!r}") from None
             elif f.name == "workers":
                 values["workers"] = parse_workers(raw)
             elif f.name == "inbox_retention_days":

@@ -40,6 +40,7 @@ def test_compose_runs_postgresql_two_web_processes_and_a_worker():
             "condition": "service_completed_successfully"
         }
     assert "python -m bot migrate" in " ".join(commands["release"])
+    assert services["worker"]["environment"]["WORKER_PORT"] == "8080"  # for the HEALTHCHECK
 
 
 def test_procfile_has_a_release_step_a_web_and_a_worker_process():

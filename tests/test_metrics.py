@@ -141,3 +141,32 @@ def test_endpoint_labels_name_no_one():
         "/v2/bot/user/{id}/richmenu/{id}"
     )
     assert endpoint_label("/v2/bot/message/multicast") == "/v2/bot/message/multicast"
+
+
+async def test_a_worker_process_serves_probes_and_metrics_on_its_worker_port(
+    tmp_path, db, browser_session
+):
+    from tests.processes import WORKER_READY, BotProcess, line_env, simulator_on_ports
+
+    async with simulator_on_ports(1) as (_, urls):
+        port = unused_port()
+        env = line_env(urls[0], db, WORKER_PORT=str(port), METRICS_TOKEN=TOKEN)
+        worker = await BotProcess.start("worker", cwd=tmp_path, env=env, ready=WORKER_READY)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            async with browser_session.get(f"{base}/readyz") as response:
+                assert response.status == 200
+                assert (await response.json())["checks"]["delivery"] == "running"
+            async with browser_session.get(f"{base}/metrics") as response:
+                assert response.status == 401
+            async with browser_session.get(
+                f"{base}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}
+            ) as response:
+                assert response.status == 200
+                text = await response.text()
+            async with browser_session.get(f"{base}/callback") as response:
+                assert response.status == 404  # no web face on this port
+        finally:
+            assert await worker.stop() == 0
+    assert value(text, "anpi_worker_steps_total", worker="delivery", outcome="idle") >= 1
+    assert "anpi_open_alerts 0.0" in text
