@@ -92,7 +92,8 @@ async def pending_migrations(database_url: str) -> list[str]:
     return [f"{step.migration.app_label}.{step.migration.name}" for step in steps]
 
 
-def _migration_config(database_url: str) -> dict[str, Any]:
+def migration_config(database_url: str) -> dict[str, Any]:
+    """The Tortoise config to apply migrations with (on SQLite: foreign keys off)."""
     config = tortoise_config(database_url)
     connection = config["connections"]["default"]
     if isinstance(connection, dict):  # SQLite
@@ -107,7 +108,7 @@ def _migration_config(database_url: str) -> dict[str, Any]:
 async def migrate(database_url: str) -> None:
     """Apply the committed migrations, then make sure the default template exists."""
     try:
-        await run_migrations(config=_migration_config(database_url))
+        await run_migrations(config=migration_config(database_url))
         if database_url.startswith("sqlite://"):
             _, broken = await get_connection("default").execute_query("PRAGMA foreign_key_check")
             if broken:
