@@ -21,6 +21,7 @@ from bot.handlers import EventHandlers
 from bot.keys import CONFIG, LINE, WORKER_TASKS, WORKERS
 from bot.line_api import LineApi
 from bot.login_notices import LoginNotices
+from bot.logs import traced_worker
 from bot.mailer import SmtpMailer
 from bot.metrics import counted_dispatch, counted_worker, webhook_timing
 from bot.request_ids import request_ids
@@ -154,7 +155,11 @@ def build_workers(
         **email_workers(config),
     }
     # The e-mail workers exist only where SMTP_URL is set: elsewhere e-mail is off.
-    return [counted_worker(available[name]) for name in config.workers if name in available]
+    return [
+        counted_worker(traced_worker(available[name]))
+        for name in config.workers
+        if name in available
+    ]
 
 
 def _days(days: int) -> timedelta | None:

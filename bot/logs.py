@@ -1,5 +1,7 @@
 """Logging for operators: one line per event, plain or JSON (`LOG_FORMAT=json`), each with the
-request ID of the web request it belongs to (`bot/request_ids.py` sets it).
+request ID of the web request it belongs to (`bot/request_ids.py` sets it), or of the worker
+step that wrote it (`delivery-…`), so the lines of one multicast or one webhook event's
+handling can be found together.
 
 Imports no web server: every command sets its logging up, and `tally` must start fast.
 
@@ -11,8 +13,14 @@ import contextvars
 import json
 import logging
 import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.workers import Worker
 
 LOG_FORMATS = ("plain", "json")
 PLAIN = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
@@ -69,3 +77,14 @@ def setup_logging(log_format: str = "plain", level: int = logging.INFO) -> None:
     root.setLevel(level)
     for name in QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def traced_worker(worker: "Worker") -> "Worker":
+    """The worker with a fresh request ID (`<name>-<12 hex>`) for each step's log lines."""
+    step: Callable[[], Awaitable[int]] = worker.step
+
+    async def traced() -> int:
+        request_id.set(f"{worker.name}-{uuid.uuid4().hex[:12]}")
+        return await step()
+
+    return replace(worker, step=traced)

@@ -129,6 +129,8 @@ async def test_serve_logs_json_lines_with_request_ids_and_no_secrets(tmp_path, d
     assert line_calls and all("x-line-request-id=" in m for m in line_calls)
     messaging = [m for m in line_calls if " /v2/" in m and "-> 200" in m]
     assert messaging and not any(m.endswith("x-line-request-id=-") for m in messaging)
+    multicasts = [e for e in entries if e["message"].startswith("LINE POST /v2/bot/message/multi")]
+    assert multicasts and all(e["request_id"].startswith("delivery-") for e in multicasts)
     answered = [e for e in entries if e["request_id"] == request_id]
     assert any("/answer 200" in e["message"] for e in answered)  # the access log line
     text = served.output
