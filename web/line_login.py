@@ -11,7 +11,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 
@@ -255,6 +255,7 @@ async def _post_form(
     try:
         async with http.post(url, data=form, timeout=limit) as response:
             status = response.status
+            log_line_call("POST", urlsplit(url).path, status, response.headers)
             if status == 429 or status >= 500:
                 raise LineUnavailable(f"HTTP {status}", _retry_after(response))
             try:
