@@ -236,14 +236,14 @@ async def worker(config: Config) -> None:
 async def backup(config: Config, args: argparse.Namespace) -> None:
     """Copy the SQLite database while the server runs (PostgreSQL: pg_dump, says how)."""
     from bot.backup import BackupRefused, backup_sqlite
-    from domain.audit import Actor, log_action
+    from domain.housekeeping import record_backup
 
     try:
         pages = await asyncio.to_thread(backup_sqlite, config.database_url, args.path)
     except BackupRefused as exc:
         raise CommandError(str(exc)) from None
     async with resources.database(config):
-        await log_action(Actor.cli(), "database_backup", target=args.path[-200:])
+        await record_backup(Actor.cli(), args.path, pages)
     print(f"backed up {pages} pages to {args.path}")
 
 

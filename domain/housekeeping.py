@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from domain import admin_groups, inbox, linking, throttle
+from domain.audit import Actor, log_action
 
 
 async def tidy(inbox_retention: timedelta) -> int:
@@ -15,3 +16,8 @@ async def tidy(inbox_retention: timedelta) -> int:
         + await throttle.purge_stale()
         + await admin_groups.purge_expired()
     )
+
+
+async def record_backup(actor: Actor, path: str, pages: int) -> None:
+    """An operator copied the database: the audit log says who, where to and how much."""
+    await log_action(actor, "database_backup", target=path[-200:], detail={"pages": pages})

@@ -16,6 +16,7 @@ from bot.channel_token import RENEW_BEFORE
 from bot.config import Config, ConfigError
 from bot.keys import LINE
 from domain.alerts import start_alert
+from domain.audit import Actor
 from line_simulator.channel_tokens import STATELESS_LIFETIME
 from models import Delivery, DeliveryStatus, Template
 from tests.conftest import FAST_ENGINE, LIFF_ID, SECRET, bot_config, make_company, quick_link, until
@@ -105,7 +106,7 @@ async def test_the_bot_replies_and_delivers_with_one_issued_token(sim, served):
     assert await sim.follow(user.user_id) == 200
     await until(lambda: sim.messages_for(user.user_id))  # the greeting: a reply
     linked = [await quick_link(sim, e) for e in company.employees.values()]
-    await start_alert(await Template.get(key="earthquake"), drill=True)
+    await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=True)
     await until(lambda: all(sim.messages_for(u) for u in linked))  # a multicast
     assert len(sim.issued_tokens) == 1
     assert served.app[LINE].token.issued == 1
@@ -140,7 +141,7 @@ async def test_deliveries_wait_out_a_token_endpoint_outage(sim, served):
     sim.inject_fault("token", 500, times=3)
     company = await make_company({"総務部": [("E1", "山田")]})
     user_id = await quick_link(sim, company.employees["E1"])
-    await start_alert(await Template.get(key="earthquake"), drill=True)
+    await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=True)
     await until(lambda: Delivery.filter(status=DeliveryStatus.SENT).exists(), within=30)
     assert len(sim.messages_for(user_id)) == 1
 

@@ -12,6 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from domain.alerts import start_alert
+from domain.audit import Actor
 from models import Answer, Template
 from tests.conftest import LOGIN_CHANNEL_ID, make_company, quick_link
 
@@ -23,7 +24,7 @@ MANY = 1000
 async def drill(sim, bot) -> tuple[int, str]:
     company = await make_company({"総務部": [("E1", "山田 太郎")]})
     user_id = await quick_link(sim, company.employees["E1"])
-    started = await start_alert(await Template.get(key="earthquake"), drill=True)
+    started = await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=True)
     return started.alert.id, user_id
 
 

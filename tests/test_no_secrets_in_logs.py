@@ -11,6 +11,7 @@ from aiohttp.test_utils import unused_port
 
 from bot.access_log import PathOnlyAccessLogger
 from bot.app import create_app
+from domain.audit import Actor
 from domain.linking import issue_registration_code, record_link_token
 from tests.conftest import bot_config, make_company, until
 
@@ -97,7 +98,9 @@ async def test_serve_logs_json_lines_with_request_ids_and_no_secrets(tmp_path, d
             url = await line.link_url(user_id)
             await line.sign_in(url, "E1", wrong)
             await line.link(user_id, company.employees["E1"])
-            started = await start_alert(await Template.get(key="earthquake"), drill=True)
+            started = await start_alert(
+                Actor.cli(), await Template.get(key="earthquake"), drill=True
+            )
             await until(lambda: any(m.get("type") == "flex" for m in sim.messages_for(user_id)))
             token = sim.issue_id_token(user_id)
             good = {"本人": "無事", "家族": "全員無事", "家屋": "被害なし", "出社": "可能"}

@@ -15,6 +15,7 @@ from bot.app import create_app
 from bot.config import Config, ConfigError
 from bot.keys import CONFIG, WORKERS
 from domain.alerts import start_alert
+from domain.audit import Actor
 from domain.linking import record_unfollow, unlink
 from models import Alert, Answer, AnswerChannel, AuditEntry, Delivery, LineAccount, Template
 from models.db import close_database, open_database
@@ -26,7 +27,7 @@ GOOD = {"本人": "無事", "家族": "全員無事", "家屋": "被害なし", 
 
 
 async def _alert_with_answers(company, closed_days_ago: int | None) -> int:
-    started = await start_alert(await Template.get(key="earthquake"), drill=True)
+    started = await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=True)
     for employee in company.employees.values():
         await Answer.create(
             alert_id=started.alert.id, employee=employee, choices=GOOD, message="無事です",
