@@ -569,7 +569,8 @@ async def test_remind_reaches_only_those_who_have_not_answered(room, sim):
     assert "未回答 4名のうち、LINEで届く 3名に再通知しました。" in reply
     assert "【訓練】" in reply
     round_ = await AlertRound.get()
-    assert round_.message == "至急　回答してください" and round_.sender_name == "総務部"
+    assert round_.message == "至急　回答してください"
+    assert round_.sender_name == alert.sender_name  # the original 連絡者, not the reminder's
     await until(lambda: len(sim.messages_for(users["佐藤"])) == 2)
     assert "【再通知】" in said(sim.messages_for(users["佐藤"])[-1])
     assert len(sim.messages_for(users["山田"])) == 1  # answered: not reminded
