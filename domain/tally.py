@@ -38,11 +38,12 @@ class DepartmentTally:
     """Answered and total counts for one department, and its choices per item."""
 
     department_id: int | None
-    name: str  # the full path, 本社/営業部
+    name: str
     total: int = 0
     answered: int = 0
     choice_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     subtotal: bool = False  # a parent's row summing the departments below it
+    path: str = ""  # the full path, 本社/営業部
 
     @property
     def unanswered(self) -> int:
@@ -63,16 +64,17 @@ def with_subtotals(departments: list[DepartmentTally]) -> list[DepartmentTally]:
     for dept in departments:
         if dept.department_id is None:
             continue
-        parts = dept.name.split("/")
+        parts = dept.path.split("/")
         for depth in range(1, len(parts) + 1):
             path = "/".join(parts[:depth])
             sub = subtotals.get(path)
             if sub is None:
                 sub = subtotals[path] = DepartmentTally(
                     None,
-                    path,
+                    path.rsplit("/", 1)[-1],
                     choice_counts={k: dict.fromkeys(v, 0) for k, v in dept.choice_counts.items()},
                     subtotal=True,
+                    path=path,
                 )
             covered[path] = covered.get(path, 0) + 1
             sub.total += dept.total
@@ -82,7 +84,7 @@ def with_subtotals(departments: list[DepartmentTally]) -> list[DepartmentTally]:
                     sub.choice_counts[label][choice] += n
     rows = list(departments) + [s for p, s in subtotals.items() if covered[p] > 1]
     return sorted(
-        rows, key=lambda d: (d.department_id is None and not d.subtotal, d.name, not d.subtotal)
+        rows, key=lambda d: (d.department_id is None and not d.subtotal, d.path, not d.subtotal)
     )
 
 
@@ -112,7 +114,7 @@ def _choices(raw: Any) -> dict[str, Any]:
 
 
 async def _department_names(ids: set[int | None]) -> dict[int | None, str]:
-    """Departments by their full path (本社/営業部)."""
+    """Departments by their full path (本社/営業部), as lists of people name them."""
     names: dict[int | None, str] = {None: NO_DEPARTMENT}
     if any(i is not None for i in ids):
         names.update(await department_paths())
@@ -156,9 +158,10 @@ async def _tally(alert: Alert, scope: Scope) -> Tally:
             if counts is not None and choice in counts:
                 counts[choice] += n
                 dept.choice_counts[label][choice] += n
-    names = await _department_names(set(by_department))
+    paths = await _department_names(set(by_department))
     for key, dept in by_department.items():
-        dept.name = names.get(key, NO_DEPARTMENT)
+        dept.path = paths.get(key, NO_DEPARTMENT)
+        dept.name = dept.path.rsplit("/", 1)[-1] if key is not None else NO_DEPARTMENT
     result.departments = sorted(
         by_department.values(), key=lambda d: (d.department_id is None, d.name)
     )

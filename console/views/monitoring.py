@@ -145,7 +145,7 @@ def live_data_of(
         "worrying": [f"{label}:{choice}" for label, choice in worrying],
         "departments": [
             {
-                "name": d.name,
+                "name": d.path,
                 "answered": d.answered,
                 "total": d.total,
                 "subtotal": d.subtotal,
