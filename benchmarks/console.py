@@ -31,6 +31,7 @@ from tortoise import connections
 from benchmarks.databases import drop_postgres, fresh_postgres
 from bot.app import create_app
 from bot.config import Config
+from domain.audit import Actor
 from domain.console_users import add_user
 from domain.scope import Scope
 from domain.tally import tally
@@ -165,7 +166,7 @@ async def next_tally(response: aiohttp.ClientResponse) -> None:
 async def bench_live(
     base: str, sim: Simulator, alert_id: int, probes: list[tuple[str, int]]
 ) -> None:
-    await add_user("bench", "bench", PASSWORD, ConsoleRole.MAINTAINER, [])
+    await add_user("bench", "bench", PASSWORD, ConsoleRole.MAINTAINER, [], Actor.cli())
     jar = aiohttp.CookieJar(unsafe=True)
     async with aiohttp.ClientSession(cookie_jar=jar) as console, aiohttp.ClientSession() as phone:
         await sign_in(console, base)

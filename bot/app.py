@@ -18,6 +18,7 @@ import me.app
 from bot import link_views, mail_messages, resources, routes
 from bot.config import Config, ConfigError
 from bot.handlers import EventHandlers
+from bot.jma_watch import JmaWatcher
 from bot.keys import CONFIG, LINE, WORKERS
 from bot.line_api import LineApi
 from bot.login_notices import LoginNotices
@@ -138,10 +139,17 @@ def build_workers(
             reminder_schedule.REMINDER_POLL,
             due=reminder_schedule.next_reminder_in,
         ),
+        "jma": jma_worker(config, line),
         **email_workers(config),
     }
     # The e-mail workers exist only where SMTP_URL is set: elsewhere e-mail is off.
     return [available[name] for name in config.workers if name in available]
+
+
+def jma_worker(config: Config, line: LineApi) -> Worker:
+    """The JMA feed watcher (bot/jma_watch.py), asking each feed once per JMA_POLL_SECONDS."""
+    watcher = JmaWatcher(config.jma_feeds, config.jma_poll_seconds, line)
+    return Worker("jma", watcher.step, None, config.jma_poll_seconds, due=watcher.due)
 
 
 def email_workers(config: Config) -> dict[str, Worker]:

@@ -138,6 +138,7 @@ async def close(config: Config, args: argparse.Namespace) -> None:
 
 async def registration_codes(config: Config, args: argparse.Namespace) -> None:
     """Issue one-time registration codes and print them (they are stored only hashed)."""
+    from domain.audit import Actor
 
     async def work() -> None:
         if args.employee:
@@ -151,9 +152,12 @@ async def registration_codes(config: Config, args: argparse.Namespace) -> None:
             employees = await organization.unlinked_employees()
         else:
             raise CommandError("name employee codes, or pass --all-unlinked")
+        target = ",".join(args.employee) if args.employee else "all-unlinked"
+        codes = await linking.issue_codes(
+            employees, timedelta(days=args.ttl_days), Actor.cli(), target=target[:200]
+        )
         print("employee_code,name,registration_code,expires_at")
-        for employee in employees:
-            issued = await linking.issue_registration_code(employee, timedelta(days=args.ttl_days))
+        for issued in codes:
             print(
                 f"{issued.employee_code},{issued.employee_name},{issued.code},"
                 f"{jst(issued.expires_at)}"
@@ -230,7 +234,8 @@ def _read_password(args: argparse.Namespace) -> str:
 
 async def user(config: Config, args: argparse.Namespace) -> None:
     """Manage console users: add, passwd, disable."""
-    from domain import audit, console_users
+    from domain import console_users
+    from domain.audit import Actor
     from models import ConsoleRole
 
     password = _read_password(args) if args.action in ("add", "passwd") else ""
@@ -239,16 +244,20 @@ async def user(config: Config, args: argparse.Namespace) -> None:
         if args.action == "add":
             departments = await alerts.find_departments(args.department or [])
             added = await console_users.add_user(
-                args.login, args.name or args.login, password, ConsoleRole(args.role), departments
+                args.login,
+                args.name or args.login,
+                password,
+                ConsoleRole(args.role),
+                departments,
+                Actor.cli(),
             )
             print(f"user {added.login} added ({added.role.value})")
         elif args.action == "passwd":
-            await console_users.set_password(args.login, password)
+            await console_users.set_password(args.login, password, Actor.cli())
             print(f"password of {args.login} changed")
         else:
-            await console_users.disable_user(args.login)
+            await console_users.disable_user(args.login, Actor.cli())
             print(f"user {args.login} disabled")
-        await audit.record("cli", "cli", f"user_{args.action}", target=args.login)
 
     await _with_database(config, work)
 
@@ -381,6 +390,8 @@ def alert_number(raw: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bot import jma_cli
+
     """The argument parser for every command."""
     parser = argparse.ArgumentParser(prog="python -m bot", description="Anpi server")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -434,6 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("group_id")
     p = sub.add_parser("richmenu", help="rich menus: sync them to LINE")
     p.add_argument("action", choices=["sync"], help="create or update the menus (idempotent)")
+    jma_cli.add_parsers(sub)  # jma rule|replay, jma-watch, departments
     p = sub.add_parser("demo", help="run the bot, the local LINE platform and a demo company")
     p.add_argument("--port", type=int, default=None, help="bot port (simulator uses port+1)")
     p.add_argument(
@@ -459,6 +471,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise CommandError(SIMULATOR_MISSING)
             asyncio.run(run_demo(config, args.port, args.host))
             return 0
+        from bot import jma_cli
+
         commands = {
             "serve": lambda: serve(config),
             "worker": lambda: worker(config),
@@ -472,6 +486,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "employees": lambda: employees(config, args),
             "admin-group": lambda: admin_group(config, args),
             "richmenu": lambda: richmenu(config, args),
+            **jma_cli.commands(config, args),
         }
         asyncio.run(commands[args.command]())
     except (ConfigError, CommandError, DomainError) as exc:

@@ -8,8 +8,15 @@ from dataclasses import dataclass, fields, replace
 from urllib.parse import urlsplit
 
 # Background workers a process can run; `WORKERS` names a subset (default: all). The e-mail
-# ones (`email_plan`, `email`) run only where SMTP_URL is set.
-WORKER_NAMES = ("inbox", "delivery", "housekeeping", "email_plan", "email", "reminders")
+# ones (`email_plan`, `email`) run only where SMTP_URL is set; `jma` asks JMA's feeds only
+# while a JMA rule is active.
+WORKER_NAMES = ("inbox", "delivery", "housekeeping", "email_plan", "email", "reminders", "jma")
+# JMA's high-frequency feeds: earthquakes and tsunamis (eqvol), and the 随時 feed that carries
+# the weather warnings with their 特別警報 (extra).
+JMA_FEEDS = (
+    "https://www.data.jma.go.jp/developer/xml/feed/eqvol.xml,"
+    "https://www.data.jma.go.jp/developer/xml/feed/extra.xml"
+)
 
 
 class ConfigError(Exception):
@@ -44,6 +51,8 @@ class Config:
     # another; above the longest silence of a live send (a 15 s request, a 30 s backoff).
     delivery_stale_seconds: float = 120.0
     delivery_poll_seconds: float = 2.0  # an idle delivery worker looks again this often
+    jma_feed_url: str = JMA_FEEDS  # comma-separated Atom feeds
+    jma_poll_seconds: float = 60.0  # each feed is asked once per this many seconds
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Config":
@@ -63,7 +72,7 @@ class Config:
                 values["workers"] = parse_workers(raw)
             elif f.name == "inbox_retention_days":
                 values[f.name] = parse_retention_days(raw)
-            elif f.name in ("delivery_stale_seconds", "delivery_poll_seconds"):
+            elif f.name in ("delivery_stale_seconds", "delivery_poll_seconds", "jma_poll_seconds"):
                 values[f.name] = parse_seconds(f.name.upper(), raw)
             elif f.name.endswith("_url"):
                 values[f.name] = raw.rstrip("/") if f.name != "database_url" else raw
@@ -88,6 +97,11 @@ class Config:
             line_access_base_url=base_url,
             liff_base_url=f"{base_url}/liff",
         )
+
+    @property
+    def jma_feeds(self) -> tuple[str, ...]:
+        """The JMA feeds to poll (`JMA_FEED_URL`, comma-separated)."""
+        return tuple(u.strip().rstrip("/") for u in self.jma_feed_url.split(",") if u.strip())
 
     @property
     def liff_url(self) -> str:

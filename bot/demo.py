@@ -119,6 +119,19 @@ async def seed_admin_group(sim, senders: list[tuple[Employee, str]]) -> str:
     return group.group_id
 
 
+DEMO_JMA_RULE = "岩手県で震度4以上"
+DEMO_JMA_POLL = 5.0  # the demo's feed is local: asked every 5 s, not JMA's once a minute
+
+
+async def seed_jma_rule() -> None:
+    """A JMA rule the local feed's sample earthquake (岩手県 震度4) meets."""
+    from domain.audit import Actor
+    from domain.jma import rules
+
+    draft = rules.RuleDraft(name=DEMO_JMA_RULE, min_intensity="4", areas=("岩手県",))
+    await rules.add_rule(Actor.system(), draft)
+
+
 def simulator_available() -> bool:
     """Whether the local LINE platform can be imported (a source checkout, not a wheel)."""
     return importlib.util.find_spec("line_simulator") is not None
@@ -139,8 +152,9 @@ async def seed_console_users(department_id: int | None) -> str:
     """A maintainer and a supervisor of one department; return their (fresh) password."""
     password = f"demo-{secrets.token_hex(4)}"
     departments = await find_departments([str(department_id)]) if department_id else []
-    await add_user(DEMO_MAINTAINER, "管理者", password, ConsoleRole.MAINTAINER, [])
-    await add_user(DEMO_SUPERVISOR, "総務部長", password, ConsoleRole.SUPERVISOR, departments)
+    seed = Actor.system()
+    await add_user(DEMO_MAINTAINER, "管理者", password, ConsoleRole.MAINTAINER, [], seed)
+    await add_user(DEMO_SUPERVISOR, "総務部長", password, ConsoleRole.SUPERVISOR, departments, seed)
     return password
 
 
@@ -224,6 +238,7 @@ def reset_demo_dir() -> None:
 async def run_demo(base: Config, port: int | None = None, host: str = DEMO_HOST) -> None:
     """Start everything on `host`, print what to open, and run until interrupted."""
     from line_simulator import Simulator, SimulatorConfig
+    from line_simulator.jma_feed import JmaFeed
 
     port = port or base.port
     sim_port, mail_port = port + 1, port + 2
@@ -242,6 +257,8 @@ async def run_demo(base: Config, port: int | None = None, host: str = DEMO_HOST)
         secret_key=base.secret_key or demo_secret_key(),
         port=port,
         smtp_url=f"smtp://127.0.0.1:{mail_port}",
+        jma_feed_url=f"{sim_url}/_jma/feed.xml",  # the local JMA feed, never JMA's
+        jma_poll_seconds=DEMO_JMA_POLL,
     ).on_line_host(sim_url)
     sim = Simulator(
         SimulatorConfig(
@@ -255,6 +272,8 @@ async def run_demo(base: Config, port: int | None = None, host: str = DEMO_HOST)
             public_base_url=sim_url,
         )
     )
+    jma_feed = JmaFeed()
+    sim.app.add_subapp("/_jma", jma_feed.app)
     await migrate(config.database_url)
     newcomer = sim.add_user("しんにゅう")
     sim.add_user("はじめて")  # not a friend yet: adds the account on LINE Login's page
@@ -287,6 +306,7 @@ async def run_demo(base: Config, port: int | None = None, host: str = DEMO_HOST)
         page_issued = await issue_registration_code(unlinked[1])
         console_password = await seed_console_users(pairs[0][0].department_id)
         admin_group_id = await seed_admin_group(sim, [pairs[0], pairs[6]])
+        await seed_jma_rule()
         line = LineApi(sim_url, DEMO_ACCESS_TOKEN)
         try:
             link_token = await line.issue_link_token(newcomer.user_id)
@@ -324,6 +344,9 @@ Anpi demo is running (Ctrl-C to stop). A drill (訓練) was sent to {started.rec
   Console (watch the tally fill up):  {bot_url}/console/
       sign in as {DEMO_MAINTAINER} (メンテナンス担当者, everything) or {DEMO_SUPERVISOR}
       (集計権限者 of 総務部 only), password {console_password}
+  An earthquake arriving: press a button on the local JMA feed, {sim_url}/_jma/ ; within
+  {DEMO_JMA_POLL:g} s the rule 「{DEMO_JMA_RULE}」 starts an alert and tells the admin group
+  (rules and bulletins: {bot_url}/console/jma).
 """,
             flush=True,
         )

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs
 
 from linebot.v3.webhooks import GroupSource, TextMessageContent
 
-from bot import group_messages
+from bot import group_messages, jma_group
 from bot.line_api import LineApi
 from domain import admin_groups
 from domain.admin_groups import ParsedCommand, Tap, parse_command
@@ -67,6 +67,9 @@ class GroupHandlers:
 
     async def on_postback(self, event: Any) -> None:
         """実行 / 取消 tapped on a confirmation card in an admin group."""
+        if jma_group.is_jma_postback(event.postback.data):  # a JMA notice's button
+            await jma_group.on_postback(self.line, event)
+            return
         source = _group_source(event)
         tap = parse_group_postback(event.postback.data)
         if source is not None and tap is not None:

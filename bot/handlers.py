@@ -29,6 +29,7 @@ from bot.group_handlers import GroupHandlers
 from bot.line_api import LineApi
 from bot.login_notices import push_link_done
 from domain import answers, linking, organization
+from domain.audit import Actor
 from domain.errors import NotFound
 from domain.inbox import UnreadableEvent
 from models import Employee
@@ -206,7 +207,7 @@ class EventHandlers:
         elif action is PostbackAction.UNLINK:
             reply = messages.unlink_confirm(employee.name)
         elif action is PostbackAction.UNLINK_CONFIRM:
-            unlinked = await linking.unlink(user_id)
+            unlinked = await linking.unlink(user_id, Actor.line(employee.code))
             name = unlinked.name if unlinked is not None else None
             await self.line.reply(reply_token, messages.unlinked(name))
             await richmenus.show_menu(self.line, user_id, linked=False)
@@ -232,7 +233,7 @@ class EventHandlers:
             return
         try:
             employee = await linking.complete_link(
-                user_id, event.link.nonce, self.line.display_name
+                user_id, event.link.nonce, self.line.display_name, Actor.line(user_id)
             )
         except NotFound as exc:
             await self.line.reply(event.reply_token, messages.link_failed(exc.message))

@@ -1,7 +1,6 @@
 """The sign-in page of account linking: employee code + registration code, then LINE's
 account-link dialog with a fresh nonce."""
 
-import math
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlencode
@@ -10,12 +9,12 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from domain import linking
-from domain.errors import Invalid, NotFound
+from domain.errors import NotFound, Throttled, wait_phrase
 from domain.linking import LINK_EXPIRED
-from domain.throttle import Throttled, wait_phrase
 from web.csrf import csrf_token
 from web.keys import LINK, LINK_ATTEMPTS
 from web.ratelimit import RateLimiter
+from web.sign_in import AddressBusy, sign_in_flow
 
 # Sign-ins per client address, in this process: generous enough for an office behind one
 # address linking together, small enough that one address cannot keep the hashers busy.
@@ -48,7 +47,6 @@ def _page(
     link_token: str = "",
     employee_code: str = "",
     error: str | None = None,
-    retry_after: int | None = None,
 ) -> web.Response:
     context: dict[str, Any] = {
         "csrf_token": csrf_token(request),
@@ -56,10 +54,7 @@ def _page(
         "employee_code": employee_code,
         "error": error,
     }
-    response = aiohttp_jinja2.render_template("link.html", request, context, status=status)
-    if retry_after is not None:
-        response.headers["Retry-After"] = str(retry_after)
-    return response
+    return aiohttp_jinja2.render_template("link.html", request, context, status=status)
 
 
 async def link_form(request: web.Request) -> web.Response:
@@ -75,39 +70,36 @@ async def link_submit(request: web.Request) -> web.Response:
     form = await request.post()  # already read (and cached) by the CSRF check
     token = _link_token(form.get("linkToken"))
     employee_code = str(form.get("employee_code", ""))[:64]
-    # Cheapest refusal first: an address sending too much waits before anything else runs.
-    wait = request.config_dict[LINK_ATTEMPTS].take(request.remote or "")
-    if wait:
-        retry_after = max(1, math.ceil(wait))
-        return _page(
-            request,
-            HTTPStatus.TOO_MANY_REQUESTS,
-            link_token=token,  # the form stays, to send again once the wait is over
-            employee_code=employee_code,
-            error=_busy(wait_phrase(retry_after)),
-            retry_after=retry_after,
-        )
+
+    def paused(exc: Throttled) -> web.Response:
+        if isinstance(exc, AddressBusy):
+            return _page(
+                request,
+                HTTPStatus.TOO_MANY_REQUESTS,
+                link_token=token,  # the form stays, to send again once the wait is over
+                employee_code=employee_code,
+                error=_busy(wait_phrase(exc.retry_after)),
+            )
+        return _page(request, HTTPStatus.TOO_MANY_REQUESTS, error=f"{exc.message}{START_AGAIN}")
+
     try:
-        nonce = await linking.begin_link(
-            token, employee_code, str(form.get("registration_code", ""))[:64]
+        nonce = await sign_in_flow(
+            request,
+            LINK_ATTEMPTS,
+            lambda: linking.begin_link(
+                token, employee_code, str(form.get("registration_code", ""))[:64]
+            ),
+            # A wrong answer keeps the form, to correct and send again.
+            lambda error, status: _page(
+                request, status, link_token=token, employee_code=employee_code, error=error
+            ),
+            paused=paused,
+            refused=HTTPStatus.UNPROCESSABLE_ENTITY,
         )
     except NotFound as exc:
         return _page(request, HTTPStatus.BAD_REQUEST, error=exc.message)
-    except Throttled as exc:
-        return _page(
-            request,
-            HTTPStatus.TOO_MANY_REQUESTS,
-            error=f"{exc.message}{START_AGAIN}",
-            retry_after=exc.retry_after,
-        )
-    except Invalid as exc:
-        return _page(
-            request,
-            HTTPStatus.UNPROCESSABLE_ENTITY,
-            link_token=token,
-            employee_code=employee_code,
-            error=exc.message,
-        )
+    if isinstance(nonce, web.Response):
+        return nonce
     query = urlencode({"linkToken": token, "nonce": nonce})
     raise web.HTTPFound(
         f"{request.config_dict[LINK].access_base_url}/dialog/bot/accountLink?{query}"

@@ -2,53 +2,36 @@
 declares the roles it serves, and the check runs on the server before the view."""
 
 import functools
-import time
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlencode
 
 from aiohttp import web
-from aiohttp_session import get_session, new_session
 
 from console.keys import VIEWER
 from domain.console_users import Viewer, viewer
-from domain.errors import NotFound
+from domain.errors import Forbidden, NotFound
 from models import ConsoleRole
-
-IDLE_SECONDS = 30 * 60  # a session unused this long is signed out
+from web import sessions
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 async def start_session(request: web.Request, signed_in: Viewer) -> None:
-    """A fresh session for the user who just signed in (a new cookie, so no fixation)."""
-    session = await new_session(request)
-    session["uid"] = signed_in.user_id
-    session["seen"] = int(time.time())
-
-
-async def end_session(request: web.Request) -> None:
-    """Sign out."""
-    session = await get_session(request)
-    session.invalidate()
+    """A fresh session for the user who just signed in."""
+    await sessions.start_session(request, uid=signed_in.user_id)
 
 
 async def current_viewer(request: web.Request) -> Viewer | None:
     """The signed-in, still active user, or None (expired by idleness, disabled, none)."""
-    session = await get_session(request)
-    uid, seen = session.get("uid"), session.get("seen")
-    if not isinstance(uid, int) or not isinstance(seen, int):
-        return None
-    now = int(time.time())
-    if now - seen > IDLE_SECONDS:
-        session.invalidate()
+    session = await sessions.live_session(request)
+    uid = session.get("uid") if session is not None else None
+    if session is None or not isinstance(uid, int):
         return None
     try:
-        found = await viewer(uid)
+        return await viewer(uid)
     except NotFound:
         session.invalidate()
         return None
-    session["seen"] = now
-    return found
 
 
 def requires(*roles: ConsoleRole) -> Callable[[Handler], Handler]:
@@ -64,9 +47,9 @@ def requires(*roles: ConsoleRole) -> Callable[[Handler], Handler]:
                 if request.method == "GET":
                     raise web.HTTPSeeOther(f"{login}?{urlencode({'next': request.path_qs})}")
                 raise web.HTTPUnauthorized(text="ログインしてください。")
+            request[VIEWER] = found  # the error page's header shows who is signed in
             if roles and not found.may(*roles):
-                raise web.HTTPForbidden(text="この操作を行う権限がありません。")
-            request[VIEWER] = found
+                raise Forbidden("この操作を行う権限がありません。", code="role")
             return await handler(request)
 
         return guarded

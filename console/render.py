@@ -9,15 +9,16 @@ from aiohttp import web
 from console.keys import VIEWER
 from models import ConsoleRole
 from web.csrf import csrf_token
+from web.errors import error_title
 
-# (route name, label, roles allowed; empty = everyone signed in). Pages not built yet are
-# left out of the menu by route name.
+# (route name, label, roles allowed; empty = everyone signed in).
 MENU = [
     ("alerts", "安否確認一覧", ()),
     ("alert_new", "発信", (ConsoleRole.SENDER,)),
     ("employees", "社員・部署", (ConsoleRole.MAINTAINER,)),
     ("codes", "登録コード", (ConsoleRole.MAINTAINER,)),
     ("admin_groups", "管理グループ", (ConsoleRole.MAINTAINER,)),
+    ("jma", "気象庁連携", (ConsoleRole.MAINTAINER,)),
     ("templates", "テンプレート", (ConsoleRole.MAINTAINER,)),
     ("usage", "利用状況", (ConsoleRole.MAINTAINER,)),
     ("audit", "監査ログ", (ConsoleRole.MAINTAINER,)),
@@ -34,7 +35,7 @@ def menu(request: web.Request) -> list[tuple[str, str]]:
     return [
         (str(router[name].url_for()), label)
         for name, label, roles in MENU
-        if name in router and (not roles or viewer.may(*roles))
+        if not roles or viewer.may(*roles)
     ]
 
 
@@ -49,3 +50,10 @@ def render(
         **context,
     }
     return aiohttp_jinja2.render_template(template, request, context, status=status)
+
+
+def error_page(request: web.Request, status: int, message: str) -> web.Response:
+    """A domain error as a console page: the header, what went wrong, the way back."""
+    return render(
+        request, "error.html", {"title": error_title(status), "message": message}, status=status
+    )

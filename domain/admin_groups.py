@@ -177,7 +177,7 @@ async def bind_group(
     """Bind the group with a one-time code posted by a sender.
 
     A bound group is a Conflict; anyone but a linked sender is NotPermitted; attempts count
-    per group before the code is checked (throttle.Throttled past the limit); a wrong,
+    per group before the code is checked (Throttled past the limit); a wrong,
     expired or used code is Invalid. The code is spent with a conditional update, so two
     groups racing with one code cannot both win."""
     attempts_key = f"group-bind:{group_id}"

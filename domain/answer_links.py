@@ -2,24 +2,21 @@
 the delivery round it was sent for, until it expires. The browser can change nothing in it
 without breaking the signature, so the answer page trusts only what the token says.
 
-The token is `payload.signature`, both URL-safe base64: the payload is
-`alert.employee.round.expires` (epoch seconds), the signature HMAC-SHA256 over it with a key
-derived from SECRET_KEY for this purpose only (a CSRF or cookie signature never passes)."""
+The token is a `domain.signing` token of its own purpose (a CSRF or cookie signature never
+passes) whose payload, URL-safe base64 too, is `alert.employee.round.expires` (epoch
+seconds)."""
 
-import base64
 import binascii
-import hashlib
-import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from domain.answers import AlertView, alert_for
 from domain.errors import Forbidden, NotFound
+from domain.signing import ANSWER_LINK, b64, sign, unb64, unsign
 from models import Employee
 
 LINK_LIFETIME = timedelta(days=7)
 MAX_TOKEN_LENGTH = 300
-_PURPOSE = b"anpi answer link v1"
 
 INVALID_LINK = (
     "この回答用リンクは無効です。メールに記載されたリンクをそのまま開いてください。"
@@ -41,22 +38,6 @@ class AnswerLink:
     expires_at: datetime
 
 
-def _key(secret: str) -> bytes:
-    return hmac.new(secret.encode(), _PURPOSE, hashlib.sha256).digest()
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _signature(secret: str, payload: str) -> str:
-    return _b64(hmac.new(_key(secret), payload.encode("ascii"), hashlib.sha256).digest())
-
-
 def sign_link(
     secret: str, alert_id: int, employee_id: int, round_: int, expires_at: datetime
 ) -> str:
@@ -64,8 +45,7 @@ def sign_link(
     if not secret:
         raise ValueError("a secret key is needed to sign answer links")
     fields = f"{alert_id}.{employee_id}.{round_}.{int(expires_at.timestamp())}"
-    payload = _b64(fields.encode("ascii"))
-    return f"{payload}.{_signature(secret, payload)}"
+    return sign(secret, ANSWER_LINK, b64(fields.encode("ascii")))
 
 
 def verify_link(secret: str, token: str, now: datetime | None = None) -> AnswerLink:
@@ -74,12 +54,11 @@ def verify_link(secret: str, token: str, now: datetime | None = None) -> AnswerL
     invalid = Forbidden(INVALID_LINK, code="invalid_link")
     if not secret or not token or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 1:
         raise invalid
-    payload, signature = token.split(".")
-    # Constant time: a forger learns nothing from how long a wrong signature took.
-    if not hmac.compare_digest(_signature(secret, payload), signature):
+    payload = unsign(secret, ANSWER_LINK, token)
+    if payload is None:
         raise invalid
     try:
-        parts = [int(p) for p in _unb64(payload).decode("ascii").split(".")]
+        parts = [int(p) for p in unb64(payload).decode("ascii").split(".")]
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise invalid from None
     if len(parts) != 4 or min(parts[:2]) < 1 or max(parts[:2]) >= 2**31 or parts[2] < 0:

@@ -12,8 +12,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from domain.errors import Forbidden
-from domain.throttle import Throttled
+from domain.errors import Forbidden, Throttled
 from models import AuditEntry
 
 
@@ -133,15 +132,3 @@ async def entries(query: AuditFilter) -> list[AuditEntry]:
     if query.until is not None:
         rows = rows.filter(at__lt=query.until.astimezone(UTC))
     return await rows.order_by("-at", "-id").limit(max(1, min(query.limit, 1000)))
-
-
-async def record(
-    via: str,
-    actor: str,
-    action: str,
-    target: str = "",
-    result: str = "ok",
-    detail: dict[str, Any] | None = None,
-) -> None:
-    """TRANSITIONAL: the old face-side writer; goes once every caller passes an Actor."""
-    await log_action(Actor(Via(via), actor), action, target, result, detail)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from domain import throttle
+from domain.audit import Actor, audited, log_action
 from domain.errors import Conflict, Invalid, NotFound
 from domain.hashing import hash_secret, verify_secret
 from domain.scope import Scope
@@ -35,6 +36,11 @@ class Viewer:
         """Whether the viewer has one of these roles (a maintainer may do everything)."""
         return self.role is ConsoleRole.MAINTAINER or self.role in roles
 
+    @property
+    def actor(self) -> Actor:
+        """The viewer as the audit log names them."""
+        return Actor.console(self.login)
+
 
 def _password(password: str) -> str:
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
@@ -46,10 +52,22 @@ def _password(password: str) -> str:
 
 
 async def add_user(
-    login: str, name: str, password: str, role: ConsoleRole, departments: list[Department]
+    login: str,
+    name: str,
+    password: str,
+    role: ConsoleRole,
+    departments: list[Department],
+    actor: Actor,
 ) -> ConsoleUser:
     """Create a console user; a supervisor needs at least one department."""
     login = login.strip()
+    async with audited(actor, "user_add", target=login):
+        return await _add_user(login, name, password, role, departments)
+
+
+async def _add_user(
+    login: str, name: str, password: str, role: ConsoleRole, departments: list[Department]
+) -> ConsoleUser:
     if not LOGIN_PATTERN.match(login):
         raise Invalid(
             "ログインIDは英数字と . _ @ - の3〜64文字にしてください。", code="invalid_login"
@@ -77,19 +95,21 @@ async def find_user(login: str) -> ConsoleUser:
     return user
 
 
-async def set_password(login: str, password: str) -> None:
+async def set_password(login: str, password: str, actor: Actor) -> None:
     """Give a user a new password (and lift any sign-in pause)."""
-    user = await find_user(login)
-    user.password_hash = await hash_secret(_password(password))
-    await user.save(update_fields=["password_hash"])
-    await throttle.clear(_key(user.login))
+    async with audited(actor, "user_passwd", target=login.strip()):
+        user = await find_user(login)
+        user.password_hash = await hash_secret(_password(password))
+        await user.save(update_fields=["password_hash"])
+        await throttle.clear(_key(user.login))
 
 
-async def disable_user(login: str) -> None:
+async def disable_user(login: str, actor: Actor) -> None:
     """The user can no longer sign in; open sessions end at their next request."""
-    user = await find_user(login)
-    user.active = False
-    await user.save(update_fields=["active"])
+    async with audited(actor, "user_disable", target=login.strip()):
+        user = await find_user(login)
+        user.active = False
+        await user.save(update_fields=["active"])
 
 
 def _key(login: str) -> str:
@@ -97,18 +117,27 @@ def _key(login: str) -> str:
 
 
 async def sign_in(login: str, password: str) -> Viewer:
-    """Check a login and password. Failures count against the login (then a pause that
-    expires, throttle.Throttled); unknown, disabled and wrong answer alike."""
-    login = login.strip()[:64]
-    await throttle.reserve_attempt(_key(login), SIGN_IN_LIMIT, SIGN_IN_WINDOW, SIGN_IN_BACKOFF)
-    user = await ConsoleUser.get_or_none(login=login, active=True) if login else None
-    if not await verify_secret(user.password_hash if user else None, password[:MAX_PASSWORD]):
-        raise Invalid(SIGN_IN_FAILED, code="sign_in_failed")
+    """Check a login and password, audited under that login. Failures count against the
+    login (then a pause that expires, Throttled); unknown, disabled and wrong answer
+    alike. The count is kept outside the audited transaction: a failure must not undo it."""
+    actor = Actor.console(login.strip()[:64])
+    login = actor.name
+    async with throttle.sign_in_check(actor):
+        await throttle.reserve_attempt(_key(login), SIGN_IN_LIMIT, SIGN_IN_WINDOW, SIGN_IN_BACKOFF)
+        user = await ConsoleUser.get_or_none(login=login, active=True) if login else None
+        if not await verify_secret(user.password_hash if user else None, password[:MAX_PASSWORD]):
+            raise Invalid(SIGN_IN_FAILED, code="sign_in_failed")
     assert user is not None
     await throttle.clear(_key(login))
-    user.last_login_at = datetime.now(UTC)
-    await user.save(update_fields=["last_login_at"])
-    return await viewer(user.id)
+    async with audited(actor, "sign_in"):
+        user.last_login_at = datetime.now(UTC)
+        await user.save(update_fields=["last_login_at"])
+        return await viewer(user.id)
+
+
+async def sign_out(signed_in: Viewer) -> None:
+    """Record that a user signed out (the session itself is the face's)."""
+    await log_action(signed_in.actor, "sign_out")
 
 
 async def viewer(user_id: int) -> Viewer:

@@ -14,10 +14,9 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from tortoise.transactions import in_transaction
-
 from domain import linking, throttle
 from domain.alerts import display_title
+from domain.audit import Actor, audited, log_action
 from domain.check_items import parse_items
 from domain.employees import EMAIL_PATTERN, MAX_EMAIL
 from domain.errors import Invalid, NotFound
@@ -88,11 +87,28 @@ async def _open_code(employee: Employee | None) -> RegistrationCode | None:
 
 
 async def sign_in(employee_code: str, secret: str) -> SignedIn:
-    """Check the employee code with a password or a registration code.
+    """Check the employee code with a password or a registration code, audited under that
+    code.
 
-    Attempts count per employee code before the check (throttle.Throttled when paused);
+    Attempts count per employee code before the check (Throttled when paused);
     wrong, unknown and retired are alike (Invalid), and cost the same two hash checks."""
     employee_code = employee_code.strip()[:64]
+    actor = Actor.me(employee_code)
+    async with throttle.sign_in_check(actor):
+        employee, by_password = await _check_sign_in(employee_code, secret)
+    via_code = not by_password
+    settings = await get_settings()
+    await log_action(actor, "sign_in", detail={"via": "code" if via_code else "password"})
+    return SignedIn(
+        employee.id,
+        via_code=via_code,
+        must_set_password=via_code and settings.employee_passwords,
+        password_mark=password_mark(employee),
+    )
+
+
+async def _check_sign_in(employee_code: str, secret: str) -> tuple[Employee, bool]:
+    """The employee and whether the password (not a code) matched."""
     if not employee_code or not secret.strip():
         raise Invalid(SIGN_IN_EMPTY)
     key = _attempts_key(employee_code)
@@ -105,14 +121,7 @@ async def sign_in(employee_code: str, secret: str) -> SignedIn:
     if employee is None or not (by_password or by_code):
         raise Invalid(SIGN_IN_FAILED)
     await throttle.clear(key)
-    via_code = not by_password
-    settings = await get_settings()
-    return SignedIn(
-        employee.id,
-        via_code=via_code,
-        must_set_password=via_code and settings.employee_passwords,
-        password_mark=password_mark(employee),
-    )
+    return employee, by_password
 
 
 async def signed_in_employee(employee_id: int, mark: str) -> Employee | None:
@@ -143,7 +152,7 @@ def _check_password(employee: Employee, new: str, confirm: str) -> None:
 
 
 async def set_password(
-    employee_id: int, new: str, confirm: str, *, current: str | None = None
+    employee_id: int, new: str, confirm: str, actor: Actor, *, current: str | None = None
 ) -> str:
     """Set the employee's password; return the new password mark.
 
@@ -161,7 +170,7 @@ async def set_password(
             raise Invalid("現在のパスワードが正しくありません。", fields={"current": "違います"})
         await throttle.clear(key)
     password_hash = await hash_secret(new)
-    async with in_transaction():
+    async with audited(actor, "password_set", target=employee.code):
         await Employee.filter(id=employee.id).update(password_hash=password_hash)
         await RegistrationCode.filter(
             employee_id=employee.id, used_at__isnull=True, revoked=False
@@ -300,9 +309,14 @@ def _clean_address(raw: str) -> str:
     return address
 
 
-async def add_email(employee_id: int, raw: str) -> EmployeeEmail:
+async def add_email(employee_id: int, raw: str, actor: Actor) -> EmployeeEmail:
     """Add an address (on) to the employee's contact media: at most MAX_EXTRA_EMAILS, no
     address twice."""
+    async with audited(actor, "email_add"):
+        return await _add_email(employee_id, raw)
+
+
+async def _add_email(employee_id: int, raw: str) -> EmployeeEmail:
     employee = await _active(employee_id)
     address = _clean_address(raw)
     existing = await EmployeeEmail.filter(employee_id=employee.id).values_list("address", flat=True)
@@ -314,39 +328,46 @@ async def add_email(employee_id: int, raw: str) -> EmployeeEmail:
     return await EmployeeEmail.create(employee=employee, address=address, enabled=True)
 
 
-async def set_email_enabled(employee_id: int, email_id: int | None, enabled: bool) -> None:
+async def set_email_enabled(
+    employee_id: int, email_id: int | None, enabled: bool, actor: Actor
+) -> None:
     """Switch one address on or off (`email_id` None: the record's address)."""
-    employee = await _active(employee_id)
-    if email_id is None:
-        if not employee.email:
+    async with audited(actor, "email_switch"):
+        employee = await _active(employee_id)
+        if email_id is None:
+            if not employee.email:
+                raise NotFound("メールアドレスが見つかりません。")
+            await Employee.filter(id=employee.id).update(email_enabled=enabled)
+            return
+        found = EmployeeEmail.filter(id=email_id, employee_id=employee.id)
+        if not await found.update(enabled=enabled):
             raise NotFound("メールアドレスが見つかりません。")
-        await Employee.filter(id=employee.id).update(email_enabled=enabled)
-        return
-    if not await EmployeeEmail.filter(id=email_id, employee_id=employee.id).update(enabled=enabled):
-        raise NotFound("メールアドレスが見つかりません。")
 
 
-async def remove_email(employee_id: int, email_id: int) -> None:
+async def remove_email(employee_id: int, email_id: int, actor: Actor) -> None:
     """Remove an address the employee added (the record's address stays: the maintainer
     keeps it; it can be switched off)."""
-    employee = await _active(employee_id)
-    if not await EmployeeEmail.filter(id=email_id, employee_id=employee.id).delete():
-        raise NotFound("メールアドレスが見つかりません。")
+    async with audited(actor, "email_remove"):
+        employee = await _active(employee_id)
+        if not await EmployeeEmail.filter(id=email_id, employee_id=employee.id).delete():
+            raise NotFound("メールアドレスが見つかりません。")
 
 
-async def set_language(employee_id: int, language: str) -> None:
+async def set_language(employee_id: int, language: str, actor: Actor) -> None:
     """The employee's preferred language (one of LANGUAGES)."""
-    employee = await _active(employee_id)
     if language not in LANGUAGES:
         raise Invalid("言語を選択してください。")
-    await Employee.filter(id=employee.id).update(language=language)
+    async with audited(actor, "language_set") as entry:
+        employee = await _active(employee_id)
+        await Employee.filter(id=employee.id).update(language=language)
+        entry.detail = {"language": language}
 
 
-async def unlink_line(employee_id: int) -> str | None:
+async def unlink_line(employee_id: int, actor: Actor) -> str | None:
     """Unlink the employee's LINE account as 連携解除 in chat does; return its user ID (None
     when nothing was linked)."""
     employee = await _active(employee_id)
     user_id = await linking.current_line_user(employee.id)
-    if user_id is None or await linking.unlink(user_id) is None:
+    if user_id is None or await linking.unlink(user_id, actor) is None:
         return None
     return user_id

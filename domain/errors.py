@@ -1,5 +1,7 @@
 """Domain errors: each carries a code for APIs and a Japanese message for people."""
 
+import math
+
 
 class DomainError(Exception):
     """A rule refused the request; `message` is what the user is told."""
@@ -36,3 +38,24 @@ class Invalid(DomainError):
     """The input is malformed; `fields` names what is wrong."""
 
     code = "invalid"
+
+
+class Throttled(DomainError):
+    """Too many attempts under one key; `retry_after` says in how many seconds to try again."""
+
+    code = "throttled"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"試行の回数が上限に達したため、一時的に受け付けを停止しています。"
+            f"{wait_phrase(retry_after)}後にもう一度お試しください。"
+        )
+        self.retry_after = retry_after
+
+
+def wait_phrase(seconds: float) -> str:
+    """How long to wait, in Japanese words: 「約15分」, 「約30秒」."""
+    seconds = max(1, math.ceil(seconds))
+    if seconds < 60:
+        return f"約{seconds}秒"
+    return f"約{math.ceil(seconds / 60)}分"

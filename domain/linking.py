@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from tortoise.transactions import in_transaction
 
 from domain import throttle
+from domain.audit import Actor, audited, log_action
 from domain.errors import Conflict, Invalid, NotFound
 from domain.hashing import hash_secret, verify_secret
 from models import Employee, LineAccount, LinkNonce, LinkToken, RegistrationCode
@@ -68,16 +69,41 @@ def _sha256(value: str) -> str:
 async def issue_registration_code(
     employee: Employee, ttl: timedelta = DEFAULT_CODE_TTL
 ) -> IssuedCode:
-    """Issue a new one-time code for an employee, revoking any earlier unused one."""
-    code = _new_code()
+    """Issue a new one-time code for an employee, revoking any earlier unused one, without an
+    audit row: for seeding (the demo, tests); the faces call `issue_codes` and its kin."""
+    [issued] = await _issue([employee], ttl)
+    return issued
+
+
+async def _issue(employees: list[Employee], ttl: timedelta) -> list[IssuedCode]:
+    """Codes for these employees: hashed first, then written in one transaction (the
+    caller's, when it has one) so no write lock waits on a hash."""
     expires_at = _now() + ttl
-    code_hash = await hash_secret(normalize_code(code))
+    codes = [_new_code() for _ in employees]
+    hashes = [await hash_secret(normalize_code(code)) for code in codes]
     async with in_transaction():
         await RegistrationCode.filter(
-            employee_id=employee.id, used_at__isnull=True, revoked=False
+            employee_id__in=[e.id for e in employees], used_at__isnull=True, revoked=False
         ).update(revoked=True)
-        await RegistrationCode.create(employee=employee, code_hash=code_hash, expires_at=expires_at)
-    return IssuedCode(employee.code, employee.name, code, expires_at)
+        for employee, code_hash in zip(employees, hashes, strict=True):
+            await RegistrationCode.create(
+                employee=employee, code_hash=code_hash, expires_at=expires_at
+            )
+    return [
+        IssuedCode(e.code, e.name, code, expires_at)
+        for e, code in zip(employees, codes, strict=True)
+    ]
+
+
+async def issue_codes(
+    employees: list[Employee], ttl: timedelta, actor: Actor, target: str
+) -> list[IssuedCode]:
+    """Issue a new code for each employee (earlier unused ones revoked), audited as one
+    action; the codes are returned in clear this once."""
+    async with audited(actor, "codes_issue", target=target) as entry:
+        issued = await _issue(employees, ttl)
+        entry.detail = {"count": len(issued)}
+    return issued
 
 
 async def record_link_token(user_id: str, link_token: str) -> None:
@@ -111,7 +137,7 @@ async def begin_link(link_token: str, employee_code: str, registration_code: str
 
     Only a link token the bot itself obtained (unexpired, unused) gets as far as a hash
     (NotFound otherwise). Attempts count against the LINE user of the token, reserved before
-    the check (throttle.Throttled when over the limit); wrong, unknown and retired are alike
+    the check (Throttled when over the limit); wrong, unknown and retired are alike
     (Invalid)."""
     user_id = await link_token_user(link_token)
     if user_id is None:
@@ -157,13 +183,30 @@ async def begin_link(link_token: str, employee_code: str, registration_code: str
 
 
 async def complete_link(
-    user_id: str, nonce: str, display_name: Callable[[str], Awaitable[str | None]]
+    user_id: str, nonce: str, display_name: Callable[[str], Awaitable[str | None]], actor: Actor
 ) -> Employee:
     """Bind the LINE user to the employee the nonce was issued for; the nonce is spent.
 
     An unknown, replayed or expired nonce, a code since used or replaced, or an employee
     since retired binds nothing and raises NotFound. A nonce this same user already spent
     (a retried event) returns the employee again: the link stands."""
+    async with audited(actor, "line_link") as entry:
+        employee = await _complete_link(user_id, nonce)
+        entry.target = employee.code
+    log.info("LINE account linked to employee %s", employee.id)
+    # The link is committed: nothing after this may turn it into a reported failure.
+    try:
+        name = await display_name(user_id)
+        if name is not None:
+            await LineAccount.filter(user_id=user_id).update(display_name=name[:MAX_DISPLAY_NAME])
+    except Exception as exc:
+        log.warning(
+            "display name of a newly linked LINE account not stored: %s", type(exc).__name__
+        )
+    return employee
+
+
+async def _complete_link(user_id: str, nonce: str) -> Employee:
     now = _now()
     async with in_transaction():
         row = await LinkNonce.get_or_none(nonce_hash=_sha256(nonce)).select_related(
@@ -186,16 +229,6 @@ async def complete_link(
             return await _spent_by_this_user(employee, user_id)
         await RegistrationCode.filter(id=row.registration_code_id).update(used_at=now)
         await _bind(employee, user_id, now)
-    log.info("LINE account linked to employee %s", employee.id)
-    # The link is committed: nothing after this may turn it into a reported failure.
-    try:
-        name = await display_name(user_id)
-        if name is not None:
-            await LineAccount.filter(user_id=user_id).update(display_name=name[:MAX_DISPLAY_NAME])
-    except Exception as exc:
-        log.warning(
-            "display name of a newly linked LINE account not stored: %s", type(exc).__name__
-        )
     return employee
 
 
@@ -244,7 +277,7 @@ async def record_unfollow(user_id: str) -> None:
     await LineAccount.filter(user_id=user_id).update(followed=False, blocked=True)
 
 
-async def unlink(user_id: str) -> Employee | None:
+async def unlink(user_id: str, actor: Actor) -> Employee | None:
     """Remove the link between a LINE user and their employee; return who was unlinked.
 
     What stays of the LINE account is what the privacy FAQ allows (user ID, display name);
@@ -253,12 +286,14 @@ async def unlink(user_id: str) -> Employee | None:
     if account is None or account.employee is None:
         return None
     employee = account.employee
-    async with in_transaction():
+    async with audited(actor, "line_unlink", target=employee.code) as entry:
         # Conditional: two taps of 解除する racing unlink once.
         done = await LineAccount.filter(id=account.id, employee_id=employee.id).update(
             employee_id=None, linked_at=None, link_notice_owed_at=None
         )
         await LinkToken.filter(user_id=user_id, used_at__isnull=True).delete()
+        if not done:
+            entry.result = "refused"  # the other tap unlinked it
     if not done:
         return None
     log.info("LINE account unlinked from employee %s", employee.id)
@@ -292,16 +327,17 @@ class CodeStatus:
     open_code_expires_at: datetime | None  # an unused, unrevoked, unexpired code
 
 
-async def issue_code_for(employee_code: str, ttl: timedelta = DEFAULT_CODE_TTL) -> IssuedCode:
+async def issue_code_for(employee_code: str, ttl: timedelta, actor: Actor) -> IssuedCode:
     """Issue a code for the active employee with this employee code."""
     employee = await Employee.get_or_none(code=employee_code.strip(), active=True)
     if employee is None:
         raise NotFound(f"社員番号 {employee_code} の在籍中の社員はいません。")
-    return await issue_registration_code(employee, ttl)
+    [issued] = await issue_codes([employee], ttl, actor, target=employee.code)
+    return issued
 
 
 async def issue_codes_for_department(
-    department_id: int, *, only_unlinked: bool = True, ttl: timedelta = DEFAULT_CODE_TTL
+    department_id: int, *, only_unlinked: bool, ttl: timedelta, actor: Actor
 ) -> list[IssuedCode]:
     """Issue codes for the active employees of a department and everything below it
     (optionally only those without LINE), by employee code."""
@@ -316,14 +352,18 @@ async def issue_codes_for_department(
             "employee_id", flat=True
         )
         employees = employees.exclude(id__in=list(linked))
-    return [await issue_registration_code(e, ttl) for e in await employees.order_by("code")]
+    chosen = await employees.order_by("code")
+    return await issue_codes(chosen, ttl, actor, target=f"department:{department_id}")
 
 
-async def revoke_open_codes(employee_id: int) -> int:
+async def revoke_open_codes(employee_id: int, actor: Actor) -> int:
     """Revoke an employee's unused codes; how many were revoked."""
-    return await RegistrationCode.filter(
-        employee_id=employee_id, used_at__isnull=True, revoked=False
-    ).update(revoked=True)
+    async with audited(actor, "codes_revoke", target=str(employee_id)) as entry:
+        revoked = await RegistrationCode.filter(
+            employee_id=employee_id, used_at__isnull=True, revoked=False
+        ).update(revoked=True)
+        entry.detail = {"count": revoked}
+    return revoked
 
 
 async def code_statuses() -> list[CodeStatus]:
@@ -374,10 +414,17 @@ async def current_line_user(employee_id: int) -> str | None:
     return account.user_id if account is not None else None
 
 
+async def login_link_refused(actor: Actor, why: str) -> None:
+    """Record a LINE Login link refused before it reached the link (a stale `state`, a code
+    or ID token LINE refused)."""
+    await log_action(actor, "line_link", result="refused", detail={"why": why})
+
+
 async def link_by_login(
     employee_id: int,
     user_id: str,
     display_name: str,
+    actor: Actor,
     *,
     replace: bool = False,
     just_followed: bool = False,
@@ -388,7 +435,24 @@ async def link_by_login(
     A LINE account linked to another active employee is refused (Conflict
     `line_account_taken`); an employee who has another LINE account is asked first (Conflict
     `confirm_replace`), and with `replace` the earlier one is detached as relinking in chat
-    does. A retired employee links nothing (NotFound)."""
+    does. A retired employee links nothing (NotFound). A refusal or question is audited as
+    "refused", with why."""
+    refused: Conflict | None = None
+    async with audited(actor, "line_link") as entry:
+        try:
+            done = await _link_by_login(employee_id, user_id, display_name, replace, just_followed)
+        except Conflict as exc:
+            refused, entry.result, entry.detail = exc, "refused", {"why": exc.code}
+        else:
+            entry.target, entry.detail = done.employee.code, {"replaced": done.replaced}
+    if refused is not None:
+        raise refused
+    return done
+
+
+async def _link_by_login(
+    employee_id: int, user_id: str, display_name: str, replace: bool, just_followed: bool
+) -> LoginLink:
     now = _now()
     async with in_transaction():
         employee = await Employee.get_or_none(id=employee_id, active=True)

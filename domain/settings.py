@@ -1,7 +1,7 @@
 """The organisation's settings: 連絡先情報閲覧可 (maintainers may see LINE display names) and the
 chosen monthly message pack."""
 
-from domain import audit
+from domain.audit import Actor, audited
 from domain.errors import Invalid
 from models import OrganizationSettings
 
@@ -17,7 +17,7 @@ async def get_settings() -> OrganizationSettings:
 
 
 async def update_settings(
-    *, contact_info_viewable: bool, monthly_pack: int, actor: str, via: str = "console"
+    *, contact_info_viewable: bool, monthly_pack: int, actor: Actor
 ) -> OrganizationSettings:
     """Change the settings (the pack must be one of PACKS); what changed, before and after,
     goes to the audit log."""
@@ -28,8 +28,9 @@ async def update_settings(
     changed = {k: [getattr(row, k), v] for k, v in wanted.items() if getattr(row, k) != v}
     if not changed:
         return row
-    for name, (_was, now) in changed.items():
-        setattr(row, name, now)
-    await row.save()
-    await audit.record(via, actor, "settings_changed", target="settings", detail=changed)
+    async with audited(actor, "settings_changed", target="settings") as entry:
+        for name, (_was, now) in changed.items():
+            setattr(row, name, now)
+        await row.save()
+        entry.detail = changed
     return row

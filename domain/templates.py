@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from domain import audit
 from domain.alerts import MAX_FOLLOW_UP_LENGTH
+from domain.audit import Actor, audited
 from domain.check_items import CheckItem, items_to_json, parse_items
 from domain.errors import Invalid, NotFound
 from models import EmailMode, Template
@@ -199,24 +199,24 @@ async def _validate(
     return items, options
 
 
-async def create_template(draft: TemplateDraft, actor: str) -> Template:
-    """Create a template from a valid draft, with an audit row."""
+async def create_template(draft: TemplateDraft, actor: Actor) -> Template:
+    """Create a template from a valid draft, with an audit row (a draft to correct has none)."""
     items, options = await _validate(draft, None)
-    template = await Template.create(
-        key=draft.key.strip(),
-        title=draft.title.strip(),
-        message=draft.message.strip(),
-        items=items_to_json(items),
-        line_enabled=draft.line_enabled,
-        email_enabled=draft.email_enabled,
-        **options,
-    )
-    await audit.record("console", actor, "template_created", target=template.key,
-                       detail={"id": template.id})  # fmt: skip
+    async with audited(actor, "template_created", target=draft.key.strip()) as entry:
+        template = await Template.create(
+            key=draft.key.strip(),
+            title=draft.title.strip(),
+            message=draft.message.strip(),
+            items=items_to_json(items),
+            line_enabled=draft.line_enabled,
+            email_enabled=draft.email_enabled,
+            **options,
+        )
+        entry.detail = {"id": template.id}
     return template
 
 
-async def update_template(template_id: int, draft: TemplateDraft, actor: str) -> Template:
+async def update_template(template_id: int, draft: TemplateDraft, actor: Actor) -> Template:
     """Change a template (alerts already started keep their own copy), with an audit row
     naming the fields that changed."""
     template = await get_template(template_id)
@@ -231,8 +231,8 @@ async def update_template(template_id: int, draft: TemplateDraft, actor: str) ->
         **options,
     }
     changed = sorted(name for name, value in changes.items() if getattr(template, name) != value)
-    if changed:
-        await template.update_from_dict(changes).save()
-    await audit.record("console", actor, "template_updated", target=template.key,
-                       detail={"id": template.id, "changed": changed})  # fmt: skip
+    async with audited(actor, "template_updated", target=changes["key"]) as entry:
+        entry.detail = {"id": template.id, "changed": changed}
+        if changed:
+            await template.update_from_dict(changes).save()
     return template

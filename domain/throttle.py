@@ -1,34 +1,16 @@
 """Attempt limits shared by every process: at most `limit` attempts per key in a window, then
 a back-off that expires (never a permanent lock). Used by sign-in forms."""
 
+import contextlib
 import math
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 from tortoise.expressions import Case, F, Q, When
 
-from domain.errors import DomainError
+from domain.audit import Actor, log_action
+from domain.errors import Invalid, Throttled
 from models import Throttle
-
-
-class Throttled(DomainError):
-    """Too many attempts under one key; `retry_after` says in how many seconds to try again."""
-
-    code = "throttled"
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(
-            f"試行の回数が上限に達したため、一時的に受け付けを停止しています。"
-            f"{wait_phrase(retry_after)}後にもう一度お試しください。"
-        )
-        self.retry_after = retry_after
-
-
-def wait_phrase(seconds: float) -> str:
-    """How long to wait, in Japanese words: 「約15分」, 「約30秒」."""
-    seconds = max(1, math.ceil(seconds))
-    if seconds < 60:
-        return f"約{seconds}秒"
-    return f"約{math.ceil(seconds / 60)}分"
 
 
 async def reserve_attempt(
@@ -82,3 +64,17 @@ async def purge_stale(older_than: timedelta = timedelta(days=1)) -> int:
     return await Throttle.filter(
         Q(blocked_until__lt=cutoff) | Q(blocked_until__isnull=True, window_started_at__lt=cutoff)
     ).delete()
+
+
+@contextlib.asynccontextmanager
+async def sign_in_check(actor: Actor) -> AsyncIterator[None]:
+    """Audit the check of a sign-in: a pause is "refused", a wrong answer "failed". Rows of
+    their own, outside any transaction: the attempt's count must stay."""
+    try:
+        yield
+    except Throttled:
+        await log_action(actor, "sign_in", result="refused")
+        raise
+    except Invalid:
+        await log_action(actor, "sign_in", result="failed")
+        raise

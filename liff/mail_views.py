@@ -13,9 +13,10 @@ from aiohttp import web
 from domain import answers
 from domain.alerts import display_sender, display_title
 from domain.answer_links import LinkedAlert, linked_alert
-from domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from domain.errors import Conflict, DomainError, Invalid
 from models import AnswerChannel
 from web.csrf import csrf_token
+from web.errors import status_for
 from web.keys import WEB
 from web.timefmt import jst
 
@@ -24,12 +25,6 @@ log = logging.getLogger(__name__)
 UNANSWERED, ANSWERED = "未回答", "回答済"
 DONE = "回答を受け付けました。内容を変更する場合は、選び直して再度「回答する」を押してください。"
 CLOSED = "この安否確認は終了しています。回答の受付・変更はできません。"
-STATUS_FOR = {
-    Forbidden: HTTPStatus.FORBIDDEN,
-    NotFound: HTTPStatus.NOT_FOUND,
-    Conflict: HTTPStatus.CONFLICT,
-    Invalid: HTTPStatus.UNPROCESSABLE_ENTITY,
-}
 
 
 def _page(
@@ -44,8 +39,7 @@ def _page(
 
 
 def _refused(request: web.Request, exc: DomainError) -> web.Response:
-    status = next((s for cls, s in STATUS_FOR.items() if isinstance(exc, cls)), 400)
-    return _page(request, {"refusal": exc.message}, status)
+    return _page(request, {"refusal": exc.message}, status_for(exc))
 
 
 def _context(

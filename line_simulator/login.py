@@ -84,17 +84,6 @@ BOT_PROMPTS = ("normal", "aggressive")
 # RFC 7636: a verifier is 43-128 unreserved characters; an S256 challenge is 43 base64url.
 VERIFIER_SHAPE = re.compile(r"[A-Za-z0-9._~-]{43,128}")
 CHALLENGE_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")
-AUTHORIZE_FIELDS = (
-    "response_type",
-    "client_id",
-    "redirect_uri",
-    "state",
-    "scope",
-    "nonce",
-    "code_challenge",
-    "code_challenge_method",
-    "bot_prompt",
-)
 
 
 @dataclass

@@ -5,6 +5,8 @@ from aiohttp import web
 
 from me import routes
 from me.keys import LINE_EVENTS, LOGIN, SIGN_IN_ATTEMPTS, LineEvents, LoginSettings
+from me.render import error_page
+from web.errors import error_pages
 from web.pages import setup_page_app
 from web.ratelimit import RateLimiter
 from web.settings import WebSettings
@@ -20,7 +22,7 @@ def create_app(
     settings: WebSettings, login: LoginSettings, line_events: LineEvents
 ) -> web.Application:
     """The employee page, to be mounted with `add_subapp("/me", ...)`."""
-    app = web.Application()
+    app = web.Application(middlewares=[error_pages(error_page)])
     setup_page_app(app, settings, package="me", cookie=COOKIE, path="/me")
     app[LOGIN] = login
     app[LINE_EVENTS] = line_events

@@ -3,58 +3,44 @@ signed in, a mark of their password (a changed password ends older sessions) and
 were last seen (30 idle minutes end it)."""
 
 import functools
-import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from aiohttp_session import Session, get_session, new_session
+from aiohttp_session import get_session
 
 from domain.employee_page import SignedIn, signed_in_employee
 from me.keys import EMPLOYEE
 from models import Employee
-
-IDLE_SECONDS = 30 * 60
+from web import sessions
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 async def start_session(request: web.Request, signed: SignedIn) -> None:
-    """A fresh session for the employee who just signed in (a new cookie: no fixation)."""
-    session = await new_session(request)
-    session["eid"] = signed.employee_id
-    session["mark"] = signed.password_mark
-    session["via"] = "code" if signed.via_code else "password"
-    session["pw_required"] = signed.must_set_password
-    session["seen"] = int(time.time())
-
-
-async def end_session(request: web.Request) -> None:
-    """Sign out."""
-    (await get_session(request)).invalidate()
+    """A fresh session for the employee who just signed in."""
+    await sessions.start_session(
+        request,
+        eid=signed.employee_id,
+        mark=signed.password_mark,
+        via="code" if signed.via_code else "password",
+        pw_required=signed.must_set_password,
+    )
 
 
 async def current_employee(request: web.Request) -> Employee | None:
     """The signed-in, still active employee, or None (idle too long, retired, password
     changed elsewhere, none)."""
-    session = await get_session(request)
-    eid, seen, mark = session.get("eid"), session.get("seen"), session.get("mark")
-    if not isinstance(eid, int) or not isinstance(seen, int) or not isinstance(mark, str):
+    session = await sessions.live_session(request)
+    if session is None:
         return None
-    now = int(time.time())
-    if now - seen > IDLE_SECONDS:
-        session.invalidate()
+    eid, mark = session.get("eid"), session.get("mark")
+    if not isinstance(eid, int) or not isinstance(mark, str):
         return None
     employee = await signed_in_employee(eid, mark)
     if employee is None:
         session.invalidate()
         return None
-    session["seen"] = now
     return employee
-
-
-async def session_of(request: web.Request) -> Session:
-    """The request's session (for the views that keep a value in it)."""
-    return await get_session(request)
 
 
 def _to(request: web.Request, name: str) -> str:

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from me.keys import EMPLOYEE
 from web.csrf import csrf_token
+from web.errors import error_title
 
 
 def render(
@@ -18,6 +19,13 @@ def render(
     response = aiohttp_jinja2.render_template(template, request, context, status=status)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def error_page(request: web.Request, status: int, message: str) -> web.Response:
+    """A domain error as a page of the employee page, with the way back."""
+    return render(
+        request, "error.html", {"title": error_title(status), "message": message}, status=status
+    )
 
 
 def url(request: web.Request, name: str, **query: str) -> str:

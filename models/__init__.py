@@ -20,6 +20,7 @@ from models.enums import (
     Medium,
 )
 from models.inbox import InboxEvent
+from models.jma import JmaBulletin, JmaEvent, JmaEventState, JmaNotice, JmaRule, JmaRuleKind
 from models.line_accounts import LineAccount
 from models.organization import Department, Employee, EmployeeEmail
 from models.rate_buckets import RateBucket
@@ -50,6 +51,12 @@ __all__ = [
     "GroupBindCode",
     "InboxEvent",
     "InboxStatus",
+    "JmaBulletin",
+    "JmaEvent",
+    "JmaEventState",
+    "JmaNotice",
+    "JmaRule",
+    "JmaRuleKind",
     "LineAccount",
     "LinkNonce",
     "LinkToken",

@@ -14,6 +14,8 @@ class Department(Model):
     parent: fields.ForeignKeyNullableRelation["Department"] = fields.ForeignKeyField(
         "models.Department", related_name="children", null=True, on_delete=fields.RESTRICT
     )
+    # The office's prefecture as JMA codes it (01-47): rules may target the offices hit.
+    prefecture = fields.CharField(max_length=2, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

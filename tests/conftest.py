@@ -353,10 +353,13 @@ async def make_console_user(
     login: str, role: str, departments: list[Department] | None = None
 ) -> None:
     """A console user with CONSOLE_PASSWORD."""
+    from domain.audit import Actor
     from domain.console_users import add_user
     from models import ConsoleRole
 
-    await add_user(login, f"{login}さん", CONSOLE_PASSWORD, ConsoleRole(role), departments or [])
+    await add_user(
+        login, f"{login}さん", CONSOLE_PASSWORD, ConsoleRole(role), departments or [], Actor.cli()
+    )
 
 
 class ConsoleActions:

@@ -129,7 +129,7 @@ async def test_serve_refuses_an_unmigrated_database_with_a_hint(tmp_path):
     assert code == 2
     assert (
         err.strip()
-        == "error: the database is not migrated (7 pending): run `python -m bot migrate`"
+        == "error: the database is not migrated (8 pending): run `python -m bot migrate`"
     )
 
 

@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from domain.audit import Actor
 from domain.hashing import verify_secret
 from domain.linking import normalize_code
 from domain.settings import update_settings
@@ -131,10 +132,14 @@ async def test_the_display_name_shows_only_while_contact_info_is_viewable(consol
     _, html = await console.get("/console/employees")
     assert "登録済" in html and "未登録" in html
     assert "たろうのLINE" not in html
-    await update_settings(contact_info_viewable=True, monthly_pack=3000, actor="test")
+    await update_settings(
+        contact_info_viewable=True, monthly_pack=3000, actor=Actor.console("test")
+    )
     _, html = await console.get("/console/employees")
     assert "たろうのLINE" in html
-    await update_settings(contact_info_viewable=False, monthly_pack=3000, actor="test")
+    await update_settings(
+        contact_info_viewable=False, monthly_pack=3000, actor=Actor.console("test")
+    )
     _, html = await console.get(page("/console/employees/{E1}", company))
     assert "登録済" in html and "たろうのLINE" not in html
 

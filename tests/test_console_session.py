@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from console.auth import IDLE_SECONDS
 from domain.console_users import SIGN_IN_LIMIT
 from models import AuditEntry, ConsoleUser
 from tests.conftest import make_company, make_console_user
+from web.sessions import IDLE_SECONDS
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ async def test_sign_in_without_the_csrf_token_is_forbidden(console, users):
 async def test_a_session_idle_too_long_is_signed_out(console, users, monkeypatch):
     await console.sign_in("boss")
     assert (await console.get("/console/alerts"))[0] == 200
-    import console.auth as auth
+    import web.sessions as auth
 
     real_time = auth.time.time
     monkeypatch.setattr(auth.time, "time", lambda: real_time() + IDLE_SECONDS + 5)

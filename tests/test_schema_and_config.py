@@ -54,7 +54,13 @@ def test_defaults_follow_the_configuration_contract():
         "email_plan",
         "email",
         "reminders",
+        "jma",
     )
+    assert config.jma_feeds == (
+        "https://www.data.jma.go.jp/developer/xml/feed/eqvol.xml",
+        "https://www.data.jma.go.jp/developer/xml/feed/extra.xml",
+    )
+    assert config.jma_poll_seconds == 60.0
     assert config.smtp_url == "" and config.mail_from == "anpi@localhost"
     assert config.liff_sdk_url == "https://static.line-scdn.net/liff/edge/2/sdk.js"
 

@@ -73,6 +73,49 @@ def test_no_package_imports_what_the_design_forbids():
     assert violations() == []
 
 
+AUDIT_WRITERS = {"record", "audited", "log_action"}
+FACE_PACKAGES = {"bot", "console", "me", "liff", "web"}
+
+
+def audit_writes_of(path: Path) -> list[tuple[int, str]]:
+    """Where a file writes audit rows itself: imports a writer of domain.audit, or calls
+    `audit.<writer>`. Reading entries and naming an Actor are fine."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module == "domain.audit":
+            found += [(node.lineno, a.name) for a in node.names if a.name in AUDIT_WRITERS]
+        elif (
+            isinstance(node, ast.Attribute)
+            and node.attr in AUDIT_WRITERS
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "audit"
+        ):
+            found.append((node.lineno, f"audit.{node.attr}"))
+    return found
+
+
+def test_faces_leave_the_audit_rows_to_the_domain():
+    found = [
+        f"{path.relative_to(ROOT).as_posix()}:{line} writes audit rows with {name}"
+        for package in sorted(FACE_PACKAGES)
+        for path in sorted((ROOT / package).rglob("*.py"))
+        for line, name in audit_writes_of(path)
+    ]
+    assert found == []
+
+
+def test_the_audit_check_catches_a_face_writing_rows(tmp_path):
+    face = tmp_path / "views.py"
+    face.write_text(
+        "from domain import audit\nfrom domain.audit import audited\n"
+        "async def view():\n    await audit.record('console', 'x', 'y')\n"
+    )
+    assert [name for _, name in audit_writes_of(face)] == ["audited", "audit.record"]
+    reader = tmp_path / "reader.py"
+    reader.write_text("from domain.audit import Actor, AuditFilter, entries\n")
+    assert audit_writes_of(reader) == []
+
+
 @pytest.mark.parametrize(
     ("package", "relative", "module"),
     [

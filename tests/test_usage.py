@@ -145,7 +145,9 @@ async def test_the_report_covers_this_month_by_day_with_cost_and_projection(db):
     await UsageDay.create(day=date(2026, 3, 31), messages=999)  # last month: left out
     await UsageDay.create(day=date(2026, 4, 2), messages=1000)
     await UsageDay.create(day=date(2026, 4, 5), messages=500)
-    await update_settings(contact_info_viewable=False, monthly_pack=3000, actor="test")
+    await update_settings(
+        contact_info_viewable=False, monthly_pack=3000, actor=Actor.console("test")
+    )
     report = await usage_report(None, today=date(2026, 4, 6))
     assert [m for _, m in report.days] == [0, 1000, 0, 0, 500, 0]
     assert report.total == 1500

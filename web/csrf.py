@@ -1,30 +1,19 @@
-"""CSRF protection for our HTML forms: a per-browser token in a cookie, signed with
-SECRET_KEY, that every unsafe form request must echo in `csrf_token`."""
+"""CSRF protection for our HTML forms: a per-browser token in a cookie, signed for this
+purpose (`domain.signing`), that every unsafe form request must echo in `csrf_token`."""
 
-import hashlib
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from domain.signing import CSRF, sign, unsign
 from web.keys import WEB
 
 COOKIE = "anpi_csrf"
 FIELD = "csrf_token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 REQUEST_TOKEN = web.RequestKey("csrf_token", str)
-
-
-def _sign(secret: str, raw: str) -> str:
-    return hmac.new(secret.encode(), raw.encode(), hashlib.sha256).hexdigest()
-
-
-def _valid(secret: str, token: str | None) -> bool:
-    if not token or "." not in token:
-        return False
-    raw, signature = token.rsplit(".", 1)
-    return hmac.compare_digest(_sign(secret, raw), signature)
 
 
 def csrf_token(request: web.Request) -> str:
@@ -46,17 +35,15 @@ async def csrf_middleware(
     settings = request.config_dict[WEB]
     secret = settings.secret_key
     cookie = request.cookies.get(COOKIE)
-    fresh = not _valid(secret, cookie)
-    token = cookie if not fresh else ""
-    if fresh:
-        raw = secrets.token_urlsafe(24)
-        token = f"{raw}.{_sign(secret, raw)}"
+    fresh = unsign(secret, CSRF, cookie) is None
+    token = sign(secret, CSRF, secrets.token_urlsafe(24)) if fresh else cookie
     request[REQUEST_TOKEN] = token
     route_handler = request.match_info.handler
     if request.method not in SAFE_METHODS and not getattr(route_handler, "csrf_exempt", False):
         form = await request.post()
         sent = form.get(FIELD)
-        if fresh or not isinstance(sent, str) or not hmac.compare_digest(sent, token):
+        echoed = isinstance(sent, str) and hmac.compare_digest(sent.encode(), token.encode())
+        if fresh or not echoed:
             raise web.HTTPForbidden(
                 text="フォームの有効期限が切れました。ページを開き直してください。",
                 content_type="text/plain",

@@ -1,20 +1,46 @@
-"""JSON error bodies: `{"error": code, "message": Japanese text, "fields": {...}}`, and the
-one map from domain errors to HTTP statuses."""
+"""Domain errors as HTTP: the one map from domain errors to statuses, JSON error bodies
+(`{"error": code, "message": Japanese text, "fields": {...}}`) for the scripts, and the
+middleware that renders a face's own HTML error page."""
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
 
-from domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Throttled
 
 STATUS_FOR: dict[type[DomainError], HTTPStatus] = {
     NotFound: HTTPStatus.NOT_FOUND,
     Forbidden: HTTPStatus.FORBIDDEN,
     Conflict: HTTPStatus.CONFLICT,
     Invalid: HTTPStatus.UNPROCESSABLE_ENTITY,
+    Throttled: HTTPStatus.TOO_MANY_REQUESTS,
 }
+
+# The heading of an HTML error page, by status.
+TITLES: dict[int, str] = {
+    HTTPStatus.NOT_FOUND: "見つかりません",
+    HTTPStatus.FORBIDDEN: "この操作はできません",
+    HTTPStatus.CONFLICT: "操作を完了できませんでした",
+    HTTPStatus.UNPROCESSABLE_ENTITY: "入力内容を確認してください",
+    HTTPStatus.TOO_MANY_REQUESTS: "しばらくしてからお試しください",
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ErrorPage = Callable[[web.Request, HTTPStatus, str], web.StreamResponse]
+
+
+def status_for(exc: DomainError) -> HTTPStatus:
+    """The HTTP status of a domain error (400 for one the map does not name)."""
+    return next(
+        (s for cls, s in STATUS_FOR.items() if isinstance(exc, cls)), HTTPStatus.BAD_REQUEST
+    )
+
+
+def error_title(status: int) -> str:
+    """The Japanese heading of an HTML error page."""
+    return TITLES.get(status, "エラー")
 
 
 def json_error(
@@ -34,5 +60,21 @@ def json_error(
 
 def domain_error_response(exc: DomainError) -> web.Response:
     """The JSON response for a domain error."""
-    status = next((s for cls, s in STATUS_FOR.items() if isinstance(exc, cls)), 400)
-    return json_error(status, exc.code, exc.message, exc.fields)
+    return json_error(status_for(exc), exc.code, exc.message, exc.fields)
+
+
+def error_pages(page: ErrorPage) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    """A face's middleware: a domain error its view lets out becomes `page` (the face's own
+    header and a way back) with the map's status, instead of a bare text page."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except DomainError as exc:
+            response = page(request, status_for(exc), exc.message)
+            if isinstance(exc, Throttled):
+                response.headers["Retry-After"] = str(max(1, exc.retry_after))
+            return response
+
+    return middleware

@@ -1,23 +1,15 @@
 """What a server-rendered face sets up the same way: encrypted cookie sessions of its own and
 a jinja2 environment for its templates."""
 
-import hashlib
-
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 from aiohttp_session import setup as setup_sessions
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
+from domain.signing import purpose_key, session_purpose
 from web.settings import WebSettings
 from web.timefmt import jst
-
-
-def session_key(secret_key: str, purpose: str) -> bytes:
-    """The 32-byte key of one face's session cookies, derived from SECRET_KEY and the face's
-    name, so a cookie of one face is never a session of another (aiohttp-session makes the
-    Fernet key of it)."""
-    return hashlib.sha256(f"anpi-{purpose}-session:{secret_key}".encode()).digest()
 
 
 def setup_page_app(
@@ -28,7 +20,9 @@ def setup_page_app(
     setup_sessions(
         app,
         EncryptedCookieStorage(
-            session_key(settings.secret_key, package),
+            # Per face: a cookie of one face is never a session of another (aiohttp-session
+            # makes the Fernet key of these 32 bytes).
+            purpose_key(settings.secret_key, session_purpose(package)),
             cookie_name=cookie,
             httponly=True,
             # Lax: the cookie comes back on a top-level navigation from another site (LINE

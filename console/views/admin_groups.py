@@ -7,8 +7,6 @@ from console.auth import requires
 from console.keys import VIEWER
 from console.render import render
 from domain import admin_groups
-from domain.audit import Actor
-from domain.errors import NotFound
 from models import ConsoleRole
 
 MAINTAINER = ConsoleRole.MAINTAINER
@@ -42,7 +40,7 @@ async def group_list(request: web.Request) -> web.Response:
 async def code_issue(request: web.Request) -> web.Response:
     """Issue a bind code and show it once (only its hash is stored)."""
     viewer = request[VIEWER]
-    issued = await admin_groups.issue_bind_code(Actor.console(viewer.login))
+    issued = await admin_groups.issue_bind_code(viewer.actor)
     return await _page(request, issued=issued)
 
 
@@ -50,10 +48,7 @@ async def code_issue(request: web.Request) -> web.Response:
 async def unbind(request: web.Request) -> web.Response:
     """Unbind a group: the first POST asks to confirm, the confirmed one unbinds."""
     viewer = request[VIEWER]
-    try:
-        group = await admin_groups.admin_group(int(request.match_info["id"]))
-    except NotFound as exc:
-        raise web.HTTPNotFound(text=exc.message) from None
+    group = await admin_groups.admin_group(int(request.match_info["id"]))
     form = await request.post()
     if form.get("confirmed") != "1":
         return render(
@@ -61,9 +56,6 @@ async def unbind(request: web.Request) -> web.Response:
             "admin_groups_unbind.html",
             {"group": group, "short_id": short_id(group.group_id)},
         )
-    try:
-        await admin_groups.unbind_group(Actor.console(viewer.login), group.group_id)
-    except NotFound as exc:  # unbound meanwhile
-        raise web.HTTPNotFound(text=exc.message) from None
+    await admin_groups.unbind_group(viewer.actor, group.group_id)  # NotFound if unbound meanwhile
     url = request.app.router["admin_groups"].url_for().with_query(done="unbound")
     raise web.HTTPSeeOther(str(url))

@@ -61,6 +61,17 @@ ACTIONS = {
     "group_close": "管理グループ: 終了",
     "group_list": "管理グループ: 一覧",
     "group_unknown": "管理グループ: 不明なコマンド",
+    "jma_rule_add": "気象庁連携: ルール追加",
+    "jma_rule_edit": "気象庁連携: ルール変更",
+    "jma_rule_delete": "気象庁連携: ルール削除",
+    "jma_alert_started": "気象庁連携: 自動発信",
+    "jma_alert_delayed": "気象庁連携: 発信待ち",
+    "jma_suppressed": "気象庁連携: 再通知抑止",
+    "jma_start_anyway": "気象庁連携: 抑止中の発信",
+    "jma_alert_cancelled": "気象庁連携: 自動発信の取りやめ",
+    "jma_withdrawn": "気象庁連携: 取消電文",
+    "department_prefecture": "部署の都道府県",
+    "departments_prefecture_import": "部署の都道府県インポート",
 }
 VIAS = {
     "line": "LINE",
@@ -172,8 +183,8 @@ def _draft(form: dict) -> templates.TemplateDraft:
 
 def _template_id(request: web.Request) -> int:
     raw = request.match_info["template_id"]
-    if not raw.isdigit():
-        raise web.HTTPNotFound(text="テンプレートが見つかりません。")
+    if not raw.isdigit() or len(raw) > 9:
+        raise NotFound("テンプレートが見つかりません。")
     return int(raw)
 
 
@@ -224,7 +235,7 @@ async def template_create(request: web.Request) -> web.Response:
     """Create a template, or show the form again with the input and what is wrong."""
     draft = _draft(dict(await request.post()))
     try:
-        await templates.create_template(draft, request[VIEWER].login)
+        await templates.create_template(draft, request[VIEWER].actor)
     except Invalid as exc:
         return _form_page(request, draft, None, exc)
     url = request.app.router["templates"].url_for().with_query(done="created")
@@ -234,10 +245,7 @@ async def template_create(request: web.Request) -> web.Response:
 @requires(ConsoleRole.MAINTAINER)
 async def template_edit(request: web.Request) -> web.Response:
     """The editor filled with a stored template."""
-    try:
-        template = await templates.get_template(_template_id(request))
-    except NotFound as exc:
-        raise web.HTTPNotFound(text=exc.message) from exc
+    template = await templates.get_template(_template_id(request))
     return _form_page(request, templates.draft_of(template), template.id)
 
 
@@ -247,9 +255,7 @@ async def template_update(request: web.Request) -> web.Response:
     template_id = _template_id(request)
     draft = _draft(dict(await request.post()))
     try:
-        await templates.update_template(template_id, draft, request[VIEWER].login)
-    except NotFound as exc:
-        raise web.HTTPNotFound(text=exc.message) from exc
+        await templates.update_template(template_id, draft, request[VIEWER].actor)
     except Invalid as exc:
         return _form_page(request, draft, template_id, exc)
     url = request.app.router["templates"].url_for().with_query(done="saved")
@@ -342,7 +348,7 @@ async def settings_update(request: web.Request) -> web.Response:
     pack = int(pack_raw) if pack_raw.isdigit() and len(pack_raw) < 9 else 0
     try:
         await settings.update_settings(
-            contact_info_viewable=viewable, monthly_pack=pack, actor=request[VIEWER].login
+            contact_info_viewable=viewable, monthly_pack=pack, actor=request[VIEWER].actor
         )
     except Invalid as exc:
         before = await settings.get_settings()

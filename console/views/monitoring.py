@@ -29,9 +29,8 @@ from domain.alerts import (
     start_alert,
 )
 from domain.answers import enter_answer_for
-from domain.audit import Actor
 from domain.check_items import parse_items
-from domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from domain.errors import DomainError, Forbidden
 from domain.notify import Topic, notifier
 from domain.scope import Scope
 from domain.tally import (
@@ -67,16 +66,7 @@ def _alert_id(request: web.Request) -> int:
 
 async def _visible(request: web.Request) -> Alert:
     """The alert of the URL if the viewer may see it; 404 unknown, 403 out of scope."""
-    try:
-        return await visible_alert(_alert_id(request), request[VIEWER].scope)
-    except (NotFound, Forbidden) as exc:
-        raise _http_error(exc) from exc
-
-
-def _http_error(exc: NotFound | Forbidden) -> web.HTTPException:
-    if isinstance(exc, NotFound):
-        return web.HTTPNotFound(text=exc.message)
-    return web.HTTPForbidden(text=exc.message)
+    return await visible_alert(_alert_id(request), request[VIEWER].scope)
 
 
 def _worrying_columns(result: Tally) -> list[tuple[str, str]]:
@@ -176,10 +166,7 @@ async def alert_detail(request: web.Request) -> web.Response:
     """The tally of one alert in the viewer's scope: charts, departments, live updates."""
     viewer = request[VIEWER]
     people = _people_filter(request.query)
-    try:
-        page = await alert_page(_alert_id(request), viewer.scope, people)
-    except (NotFound, Forbidden) as exc:
-        raise _http_error(exc) from exc
+    page = await alert_page(_alert_id(request), viewer.scope, people)
     data = live_data_of(page.tally, page.timeline, page.people)
     events = request.app.router["alert_events"].url_for(alert_id=str(page.alert.id))
     if people.item:
@@ -379,9 +366,7 @@ async def alert_proxy(request: web.Request) -> web.Response:
     message = str(form.get("message", ""))
     code = str(form.get("code", ""))
     try:
-        view = await enter_answer_for(
-            Actor.console(viewer.login), alert.id, code, chosen, message, viewer.scope
-        )
+        view = await enter_answer_for(viewer.actor, alert.id, code, chosen, message, viewer.scope)
     except DomainError as exc:
         return render(
             request,
@@ -403,7 +388,7 @@ async def alert_csv(request: web.Request) -> web.Response:
     """The answers in the viewer's scope as CSV (UTF-8 with BOM, so Excel reads Japanese)."""
     alert_id = (await _visible(request)).id
     viewer = request[VIEWER]
-    sheet = await export_answers(Actor.console(viewer.login), alert_id, viewer.scope)
+    sheet = await export_answers(viewer.actor, alert_id, viewer.scope)
     rows: list[list[Any]] = [
         ["件名", "社員番号", "氏名", "部署", *sheet.labels, "メッセージ", "回答日時", "回答経路"]
     ]
@@ -494,7 +479,7 @@ async def alert_start(request: web.Request) -> web.Response:
     try:
         preview = await _preview(chosen)
         started = await start_alert(
-            Actor.console(viewer.login),
+            viewer.actor,
             preview.template,
             drill=preview.drill,
             sender_name=viewer.name,
@@ -513,14 +498,7 @@ async def alert_remind(request: web.Request) -> web.Response:
     viewer = request[VIEWER]
     alert_id = (await _visible(request)).id
     form = await request.post()
-    try:
-        reminder = await remind_unanswered(
-            Actor.console(viewer.login),
-            alert_id,
-            message=str(form.get("message", "")),
-        )
-    except (Conflict, Invalid) as exc:
-        raise web.HTTPConflict(text=exc.message) from exc
+    reminder = await remind_unanswered(viewer.actor, alert_id, message=str(form.get("message", "")))
     if not reminder.round:
         raise web.HTTPSeeOther(_detail_url(request, alert_id, "remind_none"))
     raise web.HTTPSeeOther(_detail_url(request, alert_id, "reminded", reminder.recipients))
@@ -531,10 +509,7 @@ async def alert_close(request: web.Request) -> web.Response:
     """Stop accepting answers."""
     viewer = request[VIEWER]
     alert_id = (await _visible(request)).id
-    try:
-        await close_alert(Actor.console(viewer.login), alert_id)
-    except Conflict as exc:
-        raise web.HTTPConflict(text=exc.message) from exc
+    await close_alert(viewer.actor, alert_id)  # a closed one is a Conflict page
     raise web.HTTPSeeOther(_detail_url(request, alert_id, "closed"))
 
 

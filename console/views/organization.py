@@ -3,8 +3,6 @@ with a preview and CSV export) and registration codes (issue, print, revoke)."""
 
 import base64
 import binascii
-import hashlib
-import hmac
 import json
 import time
 import zlib
@@ -17,10 +15,10 @@ from markupsafe import Markup
 from console.auth import requires
 from console.keys import VIEWER
 from console.render import render
-from domain import audit, linking
 from domain import employees as staff
-from domain.audit import Actor
+from domain import linking
 from domain.errors import Conflict, DomainError, Invalid, NotFound
+from domain.signing import CONSOLE_IMPORT, sign, unsign
 from models import ConsoleRole, EmployeeRole
 from web.keys import WEB
 
@@ -76,17 +74,14 @@ async def employee_list(request: web.Request) -> web.Response:
 def _employee_id(request: web.Request) -> int:
     raw = request.match_info["id"]
     if len(raw) > 9:
-        raise web.HTTPNotFound(text="社員が見つかりません。")
+        raise NotFound("社員が見つかりません。")
     return int(raw)
 
 
 @requires(MAINTAINER)
 async def employee_form(request: web.Request) -> web.Response:
     """The edit form of one employee."""
-    try:
-        employee = await staff.employee_view(request[VIEWER], _employee_id(request))
-    except NotFound as exc:
-        raise web.HTTPNotFound(text=exc.message) from None
+    employee = await staff.employee_view(request[VIEWER], _employee_id(request))
     return render(request, "employees_edit.html", _edit_context(employee, {}))
 
 
@@ -103,15 +98,13 @@ async def employee_update(request: web.Request) -> web.Response:
     try:
         await staff.update_employee(
             employee_id,
-            actor=Actor.console(viewer.login),
+            actor=viewer.actor,
             name=str(form.get("name", "")),
             department=str(form.get("department", "")),
             email=str(form.get("email", "")),
             role=str(form.get("role", "")),
             active=form.get("active") == "1",
         )
-    except NotFound as exc:
-        raise web.HTTPNotFound(text=exc.message) from None
     except Invalid as exc:
         employee = await staff.employee_view(viewer, employee_id)
         return render(
@@ -125,18 +118,15 @@ async def employee_update(request: web.Request) -> web.Response:
 @requires(MAINTAINER)
 async def employee_deactivate(request: web.Request) -> web.Response:
     """Retire one employee (POST from the edit page)."""
-    actor = Actor.console(request[VIEWER].login)
-    try:
-        await staff.deactivate_employee(_employee_id(request), actor=actor)
-    except NotFound as exc:
-        raise web.HTTPNotFound(text=exc.message) from None
+    actor = request[VIEWER].actor
+    await staff.deactivate_employee(_employee_id(request), actor=actor)
     raise web.HTTPSeeOther(_to(request, "employees") + "?done=1")
 
 
 @requires(MAINTAINER)
 async def employee_export(request: web.Request) -> web.Response:
     """Every employee as CSV (UTF-8 with BOM), in the import format."""
-    data = await staff.export_csv(actor=Actor.console(request[VIEWER].login))
+    data = await staff.export_csv(actor=request[VIEWER].actor)
     return web.Response(
         body=data,
         content_type="text/csv",
@@ -151,11 +141,6 @@ async def import_form(request: web.Request) -> web.Response:
     return render(request, "employees_import.html", {"step": "upload"})
 
 
-def _import_key(request: web.Request) -> bytes:
-    secret = request.config_dict[WEB].secret_key
-    return hashlib.sha256(f"anpi-console-import:{secret}".encode()).digest()
-
-
 def _seal(request: web.Request, data: bytes, deactivate_missing: bool) -> str:
     """A token carrying the previewed file, signed so the confirmation imports exactly it."""
     payload = json.dumps(
@@ -167,15 +152,13 @@ def _seal(request: web.Request, data: bytes, deactivate_missing: bool) -> str:
         }
     ).encode()
     body = base64.urlsafe_b64encode(payload).decode()
-    signature = hmac.new(_import_key(request), body.encode(), hashlib.sha256).hexdigest()
-    return f"{body}.{signature}"
+    return sign(request.config_dict[WEB].secret_key, CONSOLE_IMPORT, body)
 
 
 def _unseal(request: web.Request, token: str) -> tuple[bytes, bool]:
     """The file and option of a token this server signed for this user, not yet too old."""
-    body, _, signature = token.rpartition(".")
-    expected = hmac.new(_import_key(request), body.encode(), hashlib.sha256).hexdigest()
-    if not body or not hmac.compare_digest(expected, signature):
+    body = unsign(request.config_dict[WEB].secret_key, CONSOLE_IMPORT, token)
+    if not body:
         raise Invalid("取り込みの確認情報が正しくありません。もう一度ファイルを選んでください。")
     try:
         payload = json.loads(base64.urlsafe_b64decode(body))
@@ -230,7 +213,7 @@ async def import_confirm(request: web.Request) -> web.Response:
         data, deactivate_missing = _unseal(request, token)
         summary = await staff.import_employees(
             data,
-            actor=Actor.console(request[VIEWER].login),
+            actor=request[VIEWER].actor,
             deactivate_missing=deactivate_missing,
             confirm_deactivate=_confirm_count(form.get("confirm_deactivate")),
             confirmation=token,
@@ -297,22 +280,19 @@ async def codes_issue(request: web.Request) -> web.Response:
     try:
         ttl = _ttl(form.get("days", linking.DEFAULT_CODE_TTL.days))
         if form.get("employee_code"):
-            target = str(form["employee_code"])[:64]
-            issued = [await linking.issue_code_for(target, ttl)]
+            employee_code = str(form["employee_code"])[:64]
+            issued = [await linking.issue_code_for(employee_code, ttl, viewer.actor)]
         elif str(form.get("department_id", "")).isdigit():
-            target = f"department:{form['department_id']}"
             issued = await linking.issue_codes_for_department(
                 int(str(form["department_id"])[:9]),
                 only_unlinked=form.get("only_unlinked") == "1",
                 ttl=ttl,
+                actor=viewer.actor,
             )
         else:
             raise Invalid("社員番号か部署を指定してください。")
     except DomainError as exc:
         return await _codes_page(request, error=exc.message)
-    await audit.record(
-        "console", viewer.login, "codes_issue", target=target, detail={"count": len(issued)}
-    )
     page_url = employee_page_url(request)
     response = render(
         request,
@@ -342,9 +322,6 @@ async def codes_revoke(request: web.Request) -> web.Response:
     form = await request.post()
     raw = str(form.get("employee_id", ""))
     if not raw.isdigit() or len(raw) > 9:
-        raise web.HTTPBadRequest(text="社員を指定してください。")
-    revoked = await linking.revoke_open_codes(int(raw))
-    await audit.record(
-        "console", viewer.login, "codes_revoke", target=raw, detail={"count": revoked}
-    )
+        raise Invalid("社員を指定してください。")
+    await linking.revoke_open_codes(int(raw), viewer.actor)
     raise web.HTTPSeeOther(_to(request, "codes") + "?revoked=1")

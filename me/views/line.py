@@ -11,9 +11,10 @@ from typing import Any
 from aiohttp import web
 from aiohttp_session import Session, get_session
 
-from domain import audit, employee_page, linking
+from domain import employee_page, linking
+from domain.audit import Actor
 from domain.errors import Conflict, NotFound
-from me.auth import end_session, signed_in
+from me.auth import signed_in
 from me.keys import EMPLOYEE, LINE_EVENTS, LOGIN
 from me.render import render, url
 from web.keys import HTTP
@@ -26,6 +27,7 @@ from web.line_login import (
     authorize_url,
     new_login_request,
 )
+from web.sessions import end_session
 
 log = logging.getLogger(__name__)
 
@@ -120,9 +122,7 @@ async def callback(request: web.Request) -> web.StreamResponse:
         or not state
         or not hmac.compare_digest(state.encode(), pending.state.encode())
     ):
-        await audit.record(
-            "me", employee.code, "line_link", result="refused", detail={"why": "state"}
-        )
+        await linking.login_link_refused(Actor.me(employee.code), "state")
         return await _line_page(request, HTTPStatus.BAD_REQUEST, error=STATE_REFUSED)
     if request.query.get("error"):  # the employee cancelled on LINE's page
         raise web.HTTPSeeOther(url(request, "line", done="cancelled"))
@@ -142,9 +142,7 @@ async def callback(request: web.Request) -> web.StreamResponse:
         return response
     except (LoginRefused, InvalidIdToken) as exc:
         log.info("LINE Login refused: %s", exc)
-        await audit.record(
-            "me", employee.code, "line_link", result="refused", detail={"why": "token"}
-        )
+        await linking.login_link_refused(Actor.me(employee.code), "token")
         return await _line_page(request, HTTPStatus.BAD_REQUEST, error=CODE_REFUSED)
     # LINE adds this when bot_prompt was sent: the user has just added (or unblocked) the
     # official account on LINE's page, so its follow event is on its way.
@@ -163,7 +161,12 @@ async def _link(
     employee = request[EMPLOYEE]
     try:
         done = await linking.link_by_login(
-            employee.id, user_id, display_name, replace=replace, just_followed=just_followed
+            employee.id,
+            user_id,
+            display_name,
+            Actor.me(employee.code),
+            replace=replace,
+            just_followed=just_followed,
         )
     except Conflict as exc:
         if exc.code == "confirm_replace":
@@ -176,9 +179,6 @@ async def _link(
             }
             view = await employee_page.my_page(employee.id)
             return render(request, "line_confirm.html", {"page": view, "new_name": display_name})
-        await audit.record(
-            "me", employee.code, "line_link", result="refused", detail={"why": exc.code}
-        )
         return await _line_page(request, HTTPStatus.CONFLICT, error=exc.message)
     except NotFound:
         await end_session(request)
@@ -186,7 +186,6 @@ async def _link(
     await request.config_dict[LINE_EVENTS].linked(
         user_id, employee.name, follow_pending=done.follow_pending
     )
-    await audit.record("me", employee.code, "line_link", detail={"replaced": done.replaced})
     raise web.HTTPSeeOther(url(request, "line", done="linked"))
 
 
@@ -216,8 +215,7 @@ async def replace_cancel(request: web.Request) -> web.Response:
 async def unlink(request: web.Request) -> web.Response:
     """連携解除, as the chat's: LINE alerts stop; the unlinked menu shows again."""
     employee = request[EMPLOYEE]
-    user_id = await employee_page.unlink_line(employee.id)
+    user_id = await employee_page.unlink_line(employee.id, Actor.me(employee.code))
     if user_id is not None:
         await request.config_dict[LINE_EVENTS].unlinked(user_id)
-        await audit.record("me", employee.code, "line_unlink")
     raise web.HTTPSeeOther(url(request, "line", done="unlinked"))

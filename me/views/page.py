@@ -3,8 +3,9 @@ preferred language and recent answers; and the forms that change them."""
 
 from aiohttp import web
 
-from domain import audit, employee_page
-from domain.errors import Invalid, NotFound
+from domain import employee_page
+from domain.audit import Actor
+from domain.errors import Invalid
 from me.auth import signed_in
 from me.keys import EMPLOYEE, LOGIN
 from me.render import render, url
@@ -45,7 +46,7 @@ def _email_id(raw: object) -> int | None:
         return None
     if value.isdigit() and len(value) <= 9:
         return int(value)
-    raise web.HTTPBadRequest(text="メールアドレスを指定してください。")
+    raise Invalid("メールアドレスを指定してください。")
 
 
 @signed_in()
@@ -55,10 +56,9 @@ async def email_add(request: web.Request) -> web.Response:
     form = await request.post()
     address = str(form.get("address", ""))[:300]
     try:
-        await employee_page.add_email(employee.id, address)
+        await employee_page.add_email(employee.id, address, Actor.me(employee.code))
     except Invalid as exc:
         return await _home(request, email_error=exc.message, address=address)
-    await audit.record("me", employee.code, "email_add")
     raise web.HTTPSeeOther(url(request, "home", done="email"))
 
 
@@ -67,13 +67,12 @@ async def email_switch(request: web.Request) -> web.Response:
     """Switch one address on or off."""
     employee = request[EMPLOYEE]
     form = await request.post()
-    try:
-        await employee_page.set_email_enabled(
-            employee.id, _email_id(form.get("email_id")), form.get("enabled") == "1"
-        )
-    except NotFound as exc:
-        raise web.HTTPNotFound(text=exc.message) from None
-    await audit.record("me", employee.code, "email_switch")
+    await employee_page.set_email_enabled(
+        employee.id,
+        _email_id(form.get("email_id")),
+        form.get("enabled") == "1",
+        Actor.me(employee.code),
+    )
     raise web.HTTPSeeOther(url(request, "home", done="email"))
 
 
@@ -84,12 +83,8 @@ async def email_remove(request: web.Request) -> web.Response:
     form = await request.post()
     email_id = _email_id(form.get("email_id"))
     if email_id is None:
-        raise web.HTTPBadRequest(text="このメールアドレスは削除できません。")
-    try:
-        await employee_page.remove_email(employee.id, email_id)
-    except NotFound as exc:
-        raise web.HTTPNotFound(text=exc.message) from None
-    await audit.record("me", employee.code, "email_remove")
+        raise Invalid("このメールアドレスは削除できません。")
+    await employee_page.remove_email(employee.id, email_id, Actor.me(employee.code))
     raise web.HTTPSeeOther(url(request, "home", done="email"))
 
 
@@ -99,7 +94,9 @@ async def language(request: web.Request) -> web.Response:
     employee = request[EMPLOYEE]
     form = await request.post()
     try:
-        await employee_page.set_language(employee.id, str(form.get("language", "")))
+        await employee_page.set_language(
+            employee.id, str(form.get("language", "")), Actor.me(employee.code)
+        )
     except Invalid as exc:
         return await _home(request, error=exc.message)
     raise web.HTTPSeeOther(url(request, "home", done="language"))

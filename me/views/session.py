@@ -1,38 +1,19 @@
 """Signing in (employee code + password, or a registration code the first time), out, and
 setting the password."""
 
-import math
 from http import HTTPStatus
 
 from aiohttp import web
 from aiohttp_session import get_session
 
-from domain import audit, employee_page
-from domain.errors import Invalid, NotFound
-from domain.throttle import Throttled, wait_phrase
-from me.auth import current_employee, end_session, signed_in, start_session
+from domain import employee_page
+from domain.audit import Actor
+from domain.errors import Invalid, NotFound, Throttled
+from me.auth import current_employee, signed_in, start_session
 from me.keys import EMPLOYEE, SIGN_IN_ATTEMPTS
 from me.render import render, url
-
-
-def _busy(retry_after: int) -> str:
-    return (
-        "ログインの試行回数が上限に達したため、一時的に受け付けを停止しています。"
-        f"{wait_phrase(retry_after)}後にもう一度お試しください。"
-    )
-
-
-def _refused(request: web.Request, retry_after: int, code: str) -> web.Response:
-    """429: sign-in pauses; the page says when it lifts."""
-    retry_after = max(1, retry_after)
-    response = render(
-        request,
-        "login.html",
-        {"error": _busy(retry_after), "employee_code": code},
-        status=HTTPStatus.TOO_MANY_REQUESTS,
-    )
-    response.headers["Retry-After"] = str(retry_after)
-    return response
+from web.sessions import end_session
+from web.sign_in import sign_in_flow
 
 
 async def login_form(request: web.Request) -> web.Response:
@@ -46,27 +27,19 @@ async def login_submit(request: web.Request) -> web.Response:
     """Check the employee code with the password or registration code."""
     form = await request.post()
     code = str(form.get("employee_code", ""))[:64]
-    # Cheapest refusal first: an address sending too much waits before any hash is checked.
-    wait = request.config_dict[SIGN_IN_ATTEMPTS].take(request.remote or "")
-    if wait:
-        return _refused(request, math.ceil(wait), code)
-    try:
-        signed = await employee_page.sign_in(code, str(form.get("secret", "")))
-    except Throttled as exc:
-        await audit.record("me", code, "sign_in", result="refused")
-        return _refused(request, exc.retry_after, code)
-    except Invalid as exc:
-        await audit.record("me", code, "sign_in", result="failed")
-        return render(
-            request,
-            "login.html",
-            {"error": exc.message, "employee_code": code},
-            status=HTTPStatus.UNAUTHORIZED,
-        )
-    await start_session(request, signed)
-    await audit.record(
-        "me", code.strip(), "sign_in", detail={"via": "code" if signed.via_code else "password"}
+
+    def page(error: str, status: HTTPStatus) -> web.Response:
+        return render(request, "login.html", {"error": error, "employee_code": code}, status=status)
+
+    signed = await sign_in_flow(
+        request,
+        SIGN_IN_ATTEMPTS,
+        lambda: employee_page.sign_in(code, str(form.get("secret", ""))),
+        page,
     )
+    if isinstance(signed, web.Response):
+        return signed
+    await start_session(request, signed)
     raise web.HTTPSeeOther(url(request, "password" if signed.must_set_password else "home"))
 
 
@@ -104,6 +77,7 @@ async def password_submit(request: web.Request) -> web.Response:
             employee.id,
             str(form.get("password", "")),
             str(form.get("confirm", "")),
+            Actor.me(employee.code),
             current=str(form.get("current", "")) if context["ask_current"] else None,
         )
     except Throttled as exc:
@@ -128,5 +102,4 @@ async def password_submit(request: web.Request) -> web.Response:
     session["mark"] = mark
     session["via"] = "password"
     session["pw_required"] = False
-    await audit.record("me", employee.code, "password_set")
     raise web.HTTPSeeOther(url(request, "home", done="password"))
