@@ -92,7 +92,8 @@ async def test_the_incident_pages_fit_a_phone_and_the_menu_collapses(sim, bot, s
     for path in ["", "/unanswered", "/answers", "/remind", "/close", "/proxy"]:
         await phone.goto(str(bot.make_url(f"/console/alerts/{alert.id}{path}")))
         assert await fits(phone), path
-        for button in await phone.locator("main button, main a.button").all():
+        targets = "main button, main a.button, .links a, #unanswered td a, label.choice-option"
+        for button in await phone.locator(targets).all():
             if await button.is_visible():
                 assert (await button.bounding_box())["height"] >= 44, path
     await phone.goto(str(bot.make_url(f"/console/alerts/{alert.id}")))
