@@ -27,6 +27,7 @@ from domain.alerts import (
     Reminder,
     StartedAlert,
     add_round,
+    announce_closed,
     create_alert,
     end_alert,
     find_alert,
@@ -610,6 +611,8 @@ async def run_command(
         await wake_delivery(outcome.started)
     elif isinstance(outcome, Reminded):
         await wake_delivery(outcome.reminder)
+    elif isinstance(outcome, Closed):
+        await announce_closed(outcome.alert)
     return outcome
 
 

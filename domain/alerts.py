@@ -456,9 +456,17 @@ async def _write_round(
 
 
 async def close_alert(actor: Actor, alert_id: int) -> Alert:
-    """Stop accepting answers for an alert, with its audit row."""
+    """Stop accepting answers for an alert, with its audit row; then tell live views."""
     async with audited(actor, "alert_closed", target=f"alert:{alert_id}"):
-        return await end_alert(alert_id)
+        alert = await end_alert(alert_id)
+    await announce_closed(alert)
+    return alert
+
+
+async def announce_closed(alert: Alert) -> None:
+    """Tell live views (`Topic.ANSWER`, whose payload is the alert) that the alert closed, so
+    they stop updating; call after the transaction that closed it has committed."""
+    await notifier.publish(Topic.ANSWER, str(alert.id))
 
 
 async def end_alert(alert_id: int) -> Alert:

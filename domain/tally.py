@@ -100,6 +100,7 @@ class Tally(AnsweredShare):
     items: tuple[CheckItem, ...]
     choice_counts: dict[str, dict[str, int]]
     departments: list[DepartmentTally] = field(default_factory=list)
+    closed: bool = False  # no more answers are taken
 
     @property
     def unanswered(self) -> int:
@@ -129,7 +130,9 @@ async def tally(alert_id: int, scope: Scope | None = None) -> Tally:
 async def _tally(alert: Alert, scope: Scope) -> Tally:
     items = parse_items(alert.items)
     choice_counts = {item.label: dict.fromkeys(item.choices, 0) for item in items}
-    result = Tally(alert.id, alert.title, alert.drill, 0, 0, items, choice_counts)
+    result = Tally(
+        alert.id, alert.title, alert.drill, 0, 0, items, choice_counts, closed=alert.is_closed
+    )
     if scope.is_empty:
         return result
     where, params = scope.where("r.department_id")

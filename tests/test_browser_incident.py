@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from playwright.async_api import expect
 
-from domain.alerts import start_alert
+from domain.alerts import close_alert, start_alert
 from domain.audit import Actor
 from models import Alert, AlertRound, Employee, Template
 from tests.browser import database_url, needs_chromium, open_page  # noqa: F401 (fixture)
@@ -164,4 +164,19 @@ async def test_a_sender_sends_with_their_own_title_and_message_from_a_phone(sim,
     await expect(phone.locator("h1")).to_contain_text("【訓練】本社ビル火災")
     started = await Alert.filter(title="本社ビル火災").get()
     assert started.message == "階段で避難してください。"
+    assert phone.problems == []
+
+
+async def test_an_open_page_stops_saying_it_updates_when_someone_else_closes_the_alert(
+    sim, bot, scene, phone
+):
+    alert = scene["alert"]
+    await sign_in(phone, bot, "sender")
+    await phone.goto(str(bot.make_url(f"/console/alerts/{alert.id}")))
+    await phone.wait_for_selector("#live:not([hidden])")
+
+    await close_alert(Actor.console("someone"), alert.id)
+
+    await expect(phone.locator("#live")).to_be_hidden()
+    await expect(phone.locator("#live-closed")).to_have_text("(終了しました)")
     assert phone.problems == []

@@ -122,6 +122,19 @@ async def test_the_live_stream_carries_the_worrying_list(console, scene, bot):
     assert '"matched": 1' in event
 
 
+async def test_closing_tells_the_live_stream_it_has_ended(console, scene, bot):
+    await console.sign_in("boss")
+    async with console.session.get(
+        console.url(f"/console/alerts/{scene.alert_id}/events")
+    ) as stream:
+        await stream.content.readuntil(b"\n\n")  # retry: the stream is open
+        await close_alert(Actor.console("sender"), scene.alert_id)
+        event = (await stream.content.readuntil(b"\n\n")).decode()
+        while not event.startswith("event: tally"):
+            event = (await stream.content.readuntil(b"\n\n")).decode()
+    assert '"closed": true' in event
+
+
 async def test_everyone_s_answers_are_paged_and_searched_by_name_or_code(console, scene):
     await answer(scene, "E1", HURT)
     await answer(scene, "E2", SAFE, "無事です")

@@ -130,6 +130,14 @@
     var live = document.getElementById("live");
     source.addEventListener("open", function () { if (live) { live.hidden = false; } });
     source.addEventListener("error", function () { if (live) { live.hidden = true; } });
-    source.addEventListener("tally", function (event) { update(JSON.parse(event.data)); });
+    source.addEventListener("tally", function (event) {
+      var next = JSON.parse(event.data);
+      update(next);
+      if (next.closed) {  // 終了: no more answers, so no more updates
+        source.close();
+        if (live) { live.hidden = true; }
+        text("live-closed", "(終了しました)");
+      }
+    });
   }
 }());

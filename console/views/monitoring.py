@@ -119,6 +119,7 @@ def live_data_of(
     """A tally, timeline and people needing help as the page's script draws them."""
     worrying = _worrying_columns(result)
     return {
+        "closed": result.closed,
         "total": result.total,
         "answered": result.answered,
         "unanswered": result.unanswered,
