@@ -171,7 +171,7 @@ async def test_the_headline_shows_the_rate_a_bar_and_time_since_start(console, s
 
     assert '<span id="rate">25.0</span>' in html
     assert '<progress id="rate-bar" max="100" value="25.0"' in html
-    assert re.search(r'id="elapsed">開始から \d+分', html)
+    assert re.search(r'id="elapsed"[^>]*>開始から \d+分', html)
 
 
 async def test_departments_are_named_by_path_with_a_subtotal_for_their_parent(scene):

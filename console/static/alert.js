@@ -125,6 +125,21 @@
     updatePeople(next.people);
   }
 
+  // 開始から …: the time since the start, kept current while the alert is open.
+  var elapsed = document.getElementById("elapsed");
+  function since(started) {
+    var minutes = Math.max(0, Math.floor((Date.now() - started) / 60000));
+    if (minutes < 60) { return minutes + "分"; }
+    var hours = Math.floor(minutes / 60);
+    if (hours < 24) { return hours + "時間" + (minutes % 60) + "分"; }
+    return Math.floor(hours / 24) + "日" + (hours % 24) + "時間";
+  }
+  var clock = null;
+  if (elapsed && elapsed.dataset.started) {
+    var started = Date.parse(elapsed.dataset.started);
+    clock = window.setInterval(function () { elapsed.textContent = "開始から " + since(started); }, 30000);
+  }
+
   if (window.EventSource && section.dataset.events) {
     var source = new EventSource(section.dataset.events);
     var live = document.getElementById("live");
@@ -135,6 +150,7 @@
       update(next);
       if (next.closed) {  // 終了: no more answers, so no more updates
         source.close();
+        if (clock) { window.clearInterval(clock); }
         if (live) { live.hidden = true; }
         text("live-closed", "(終了しました)");
       }
