@@ -91,6 +91,9 @@ async def test_the_worrying_list_filters_by_item_and_choice(console, scene):
 
     _, html = await console.get(f"/console/alerts/{scene.alert_id}?item=家屋&choice=全壊")
     assert people_on(html) == ["鈴木 一郎"]
+    _, html = await console.get(f"/console/alerts/{scene.alert_id}?item=&choice=本人:重傷")
+    assert people_on(html) == ["山田 太郎"]  # the choice list names its item
+    assert '<option value="本人:重傷" selected>' in html
     _, html = await console.get(f"/console/alerts/{scene.alert_id}?item=本人")
     assert people_on(html) == ["山田 太郎"]  # a worrying choice of 本人
     assert "item=%E6%9C%AC%E4%BA%BA" in html  # the live stream keeps the filter

@@ -77,13 +77,12 @@ PEOPLE_SHOWN = 100  # worrying answers on the alert page (newest first)
 
 
 def _people_filter(query: Any) -> AnswerFilter:
-    """The alert page's filter of who needs help: worrying answers, by item and choice."""
-    return AnswerFilter(
-        worrying_only=True,
-        item=str(query.get("item", ""))[:50],
-        choice=str(query.get("choice", ""))[:50],
-        per_page=PEOPLE_SHOWN,
-    )
+    """The alert page's filter of who needs help: worrying answers, by item, or by one
+    choice (`item:choice`, as the page's choice list sends it)."""
+    item, choice = str(query.get("item", ""))[:50], str(query.get("choice", ""))[:101]
+    if ":" in choice:
+        item, choice = choice.split(":", 1)
+    return AnswerFilter(worrying_only=True, item=item, choice=choice[:50], per_page=PEOPLE_SHOWN)
 
 
 async def live_data(alert_id: int, scope: Scope, people: AnswerFilter) -> dict[str, Any]:
