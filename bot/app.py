@@ -19,10 +19,13 @@ from bot import link_views, mail_messages, resources, routes
 from bot.config import Config, ConfigError
 from bot.handlers import EventHandlers
 from bot.jma_watch import JmaWatcher
-from bot.keys import CONFIG, LINE, WORKERS
+from bot.keys import CONFIG, LINE, WORKER_TASKS, WORKERS
 from bot.line_api import LineApi
 from bot.login_notices import LoginNotices
+from bot.logs import traced_worker
 from bot.mailer import SmtpMailer
+from bot.metrics import counted_dispatch, counted_worker, webhook_timing
+from bot.request_ids import request_ids
 from bot.workers import Worker, running
 from domain import email_plan, reminder_schedule
 from domain.delivery import EngineSettings
@@ -30,6 +33,7 @@ from domain.email_delivery import EmailEngine
 from domain.housekeeping import tidy
 from domain.inbox import next_retry_in, process_pending
 from domain.notify import Topic, notifier
+from domain.retention import Retention, apply_retention
 from me.keys import LoginSettings
 from web.csrf import csrf_middleware
 from web.headers import on_response_prepare
@@ -45,7 +49,7 @@ HOUSEKEEPING_POLL = 3600.0
 
 def create_app(config: Config, *, engine_settings: EngineSettings | None = None) -> web.Application:
     """Build the app; `config.workers` names the background workers it runs."""
-    app = web.Application(middlewares=[csrf_middleware])
+    app = web.Application(middlewares=[request_ids, webhook_timing, csrf_middleware])
     app.on_response_prepare.append(on_response_prepare)
     app[CONFIG] = config
     app[WEB] = WebSettings(
@@ -82,9 +86,10 @@ def create_worker_app(
     config: Config, *, engine_settings: EngineSettings | None = None
 ) -> web.Application:
     """The background workers alone (`python -m bot worker`): the same database, LINE client,
-    notifier bridge and workers as `create_app`, and no routes (run it without a site)."""
-    app = web.Application()
+    notifier bridge and workers as `create_app`; its only routes are the probes and metrics."""
+    app = web.Application(middlewares=[request_ids])
     app[CONFIG] = config
+    routes.setup_probes(app)  # served only where WORKER_PORT is set
     _add_resources(app, engine_settings)
     return app
 
@@ -126,8 +131,17 @@ def build_workers(
     """The workers `config.workers` names, wired to LINE."""
     handlers = EventHandlers(line, config)
     engine = resources.delivery_engine(config, line, engine_settings)
-    inbox = partial(process_pending, handlers.dispatch)
-    purge = partial(tidy, timedelta(days=config.inbox_retention_days))
+    inbox = partial(process_pending, counted_dispatch(handlers.dispatch))
+    retention = Retention(
+        answers=_days(config.answer_retention_days),
+        line_data=_days(config.line_data_retention_days),
+    )
+
+    async def purge() -> int:
+        return await tidy(timedelta(days=config.inbox_retention_days)) + await apply_retention(
+            retention
+        )
+
     available = {
         "inbox": Worker("inbox", inbox, Topic.INBOX, INBOX_POLL, due=next_retry_in),
         "delivery": Worker("delivery", engine.run_once, Topic.DELIVERY, engine.settings.idle_poll),
@@ -143,7 +157,15 @@ def build_workers(
         **email_workers(config),
     }
     # The e-mail workers exist only where SMTP_URL is set: elsewhere e-mail is off.
-    return [available[name] for name in config.workers if name in available]
+    return [
+        counted_worker(traced_worker(available[name]))
+        for name in config.workers
+        if name in available
+    ]
+
+
+def _days(days: int) -> timedelta | None:
+    return timedelta(days=days) if days else None
 
 
 def jma_worker(config: Config, line: LineApi) -> Worker:
@@ -181,5 +203,6 @@ async def _workers(
     app: web.Application, *, engine_settings: EngineSettings | None
 ) -> AsyncIterator[None]:
     app[WORKERS] = build_workers(app[CONFIG], app[LINE], engine_settings)
-    async with running(app[WORKERS], notifier):
+    async with running(app[WORKERS], notifier) as tasks:
+        app[WORKER_TASKS] = tasks
         yield

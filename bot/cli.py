@@ -1,5 +1,5 @@
 """The command line: `python -m bot serve|worker|migrate|send|remind|tally|close|registration-codes|
-employees|user|admin-group|richmenu|demo`. Each command parses its arguments, calls domain
+employees|user|admin-group|richmenu|backup|demo`. Each command parses its arguments, calls domain
 functions and prints the result. The LINE SDK and the web server are imported only by the
 commands that use them, so `tally` and `migrate` start fast."""
 
@@ -18,6 +18,7 @@ from bot.config import (
     ConfigError,
     require_https_line_hosts,
 )
+from bot.logs import setup_logging
 from domain import alerts, linking, organization
 from domain.alerts import DEFAULT_SENDER
 from domain.audit import Actor
@@ -203,21 +204,47 @@ async def worker(config: Config) -> None:
         raise CommandError("WORKERS is none: a worker process would have nothing to do")
     async with resources.database(config):
         await require_migrated(config)
+    from bot.access_log import PathOnlyAccessLogger
     from bot.app import create_worker_app
     from bot.keys import WORKERS
     from bot.lifecycle import make_runner, stop_runners, wait_for_stop_signal
 
-    # No site: the runner only starts and stops the app's resources and workers.
+    # No public site: the runner starts and stops the app's resources and workers, and only
+    # where WORKER_PORT is set serves the probes and metrics there.
     app = create_worker_app(config)
-    runner = make_runner(app)
+    runner = make_runner(app, access_log_class=PathOnlyAccessLogger)
     await runner.setup()
     try:
+        if config.worker_port:
+            from aiohttp import web
+
+            try:
+                await web.TCPSite(runner, port=config.worker_port).start()
+            except OSError as exc:
+                raise CommandError(
+                    f"cannot listen on port {config.worker_port}: {exc.strerror}"
+                ) from None
+            print(f"probes and metrics on port {config.worker_port}", flush=True)
         # The names of those that run (the e-mail workers only where SMTP_URL is set).
         print(f"workers running: {', '.join(w.name for w in app[WORKERS])}", flush=True)
         await wait_for_stop_signal()
         print("stopping", flush=True)
     finally:
         await stop_runners(runner)
+
+
+async def backup(config: Config, args: argparse.Namespace) -> None:
+    """Copy the SQLite database while the server runs (PostgreSQL: pg_dump, says how)."""
+    from bot.backup import BackupRefused, backup_sqlite
+    from domain.audit import Actor, log_action
+
+    try:
+        pages = await asyncio.to_thread(backup_sqlite, config.database_url, args.path)
+    except BackupRefused as exc:
+        raise CommandError(str(exc)) from None
+    async with resources.database(config):
+        await log_action(Actor.cli(), "database_backup", target=args.path[-200:])
+    print(f"backed up {pages} pages to {args.path}")
 
 
 def _read_password(args: argparse.Namespace) -> str:
@@ -445,6 +472,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("group_id")
     p = sub.add_parser("richmenu", help="rich menus: sync them to LINE")
     p.add_argument("action", choices=["sync"], help="create or update the menus (idempotent)")
+    p = sub.add_parser("backup", help="copy the SQLite database, online (PostgreSQL: pg_dump)")
+    p.add_argument("path", help="the new file to write")
     jma_cli.add_parsers(sub)  # jma rule|replay, jma-watch, departments
     p = sub.add_parser("demo", help="run the bot, the local LINE platform and a demo company")
     p.add_argument("--port", type=int, default=None, help="bot port (simulator uses port+1)")
@@ -460,10 +489,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; print a one-line error and return 2 when it cannot go on."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("tortoise").setLevel(logging.WARNING)
+    setup_logging()  # plain until the configuration says otherwise
     try:
         config = Config.from_env()
+        setup_logging(config.log_format)
         if args.command == "demo":
             from bot.demo import SIMULATOR_MISSING, run_demo, simulator_available
 
@@ -486,6 +515,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "employees": lambda: employees(config, args),
             "admin-group": lambda: admin_group(config, args),
             "richmenu": lambda: richmenu(config, args),
+            "backup": lambda: backup(config, args),
             **jma_cli.commands(config, args),
         }
         asyncio.run(commands[args.command]())

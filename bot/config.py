@@ -30,6 +30,9 @@ class Config:
     database_url: str = "sqlite://anpi.sqlite3"
     line_channel_secret: str = ""
     line_channel_access_token: str = ""
+    # Set, the bot issues itself short-lived (stateless, 15-minute) channel access tokens from
+    # this channel ID and LINE_CHANNEL_SECRET, as LINE recommends, instead of a long-lived one.
+    line_channel_id: str = ""
     line_login_channel_id: str = ""
     # The employee page's LINE ID連携 (LINE Login); unset, the page offers linking in chat only.
     line_login_channel_secret: str = ""
@@ -53,6 +56,14 @@ class Config:
     delivery_poll_seconds: float = 2.0  # an idle delivery worker looks again this often
     jma_feed_url: str = JMA_FEEDS  # comma-separated Atom feeds
     jma_poll_seconds: float = 60.0  # each feed is asked once per this many seconds
+    # Retention (0 = keep): answers and deliveries of alerts closed this many days ago, and
+    # what LINE told us about people who unfollowed or unlinked this many days ago.
+    answer_retention_days: int = 0
+    line_data_retention_days: int = 0
+    log_format: str = "plain"  # or json: one JSON object per line
+    metrics_token: str = ""  # /metrics for `Authorization: Bearer <it>` only; unset, not served
+    # `worker` serves /healthz, /readyz and /metrics on this port (0: no port, as before).
+    worker_port: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Config":
@@ -63,15 +74,21 @@ class Config:
             raw = environ.get(f.name.upper())
             if raw is None or raw == "":
                 continue
-            if f.name == "port":
+            if f.name in ("port", "worker_port"):
                 try:
-                    values["port"] = int(raw)
+                    values[f.name] = int(raw)
                 except ValueError:
-                    raise ConfigError(f"PORT must be a number, not {raw!r}") from None
+                    raise ConfigError(f"{f.name.upper()} must be a number, not {raw!r}") from None
             elif f.name == "workers":
                 values["workers"] = parse_workers(raw)
             elif f.name == "inbox_retention_days":
                 values[f.name] = parse_retention_days(raw)
+            elif f.name == "log_format":
+                if raw not in ("plain", "json"):
+                    raise ConfigError(f"LOG_FORMAT must be plain or json, not {raw!r}")
+                values[f.name] = raw
+            elif f.name in ("answer_retention_days", "line_data_retention_days"):
+                values[f.name] = parse_days_to_keep(f.name.upper(), raw)
             elif f.name in ("delivery_stale_seconds", "delivery_poll_seconds", "jma_poll_seconds"):
                 values[f.name] = parse_seconds(f.name.upper(), raw)
             elif f.name.endswith("_url"):
@@ -81,12 +98,22 @@ class Config:
         return cls(**values)  # type: ignore[arg-type]
 
     def require(self, *names: str) -> None:
-        """Raise ConfigError naming the first of these settings that is empty."""
+        """Raise ConfigError naming the first of these settings that is empty (a channel
+        access token is there when LINE_CHANNEL_ID and LINE_CHANNEL_SECRET can issue one)."""
         for name in names:
+            if name == "line_channel_access_token" and self.issues_channel_tokens:
+                if self.line_channel_secret:
+                    continue
+                name = "line_channel_secret"
             if not getattr(self, name):
                 raise ConfigError(
                     f"{name.upper()} is not set: export it (see README, configuration)"
                 )
+
+    @property
+    def issues_channel_tokens(self) -> bool:
+        """Whether LINE_CHANNEL_ID is set: short-lived tokens instead of a long-lived one."""
+        return bool(self.line_channel_id)
 
     def on_line_host(self, base_url: str) -> "Config":
         """This configuration with every LINE host at one URL (the local LINE platform)."""
@@ -141,6 +168,17 @@ def parse_retention_days(raw: str) -> int:
         days = 0
     if days < 1:
         raise ConfigError(f"INBOX_RETENTION_DAYS must be a number of days >= 1, not {raw!r}")
+    return days
+
+
+def parse_days_to_keep(name: str, raw: str) -> int:
+    """A retention in whole days; 0 keeps the data for ever."""
+    try:
+        days = int(raw)
+    except ValueError:
+        days = -1
+    if days < 0:
+        raise ConfigError(f"{name} must be a number of days >= 0 (0 keeps for ever), not {raw!r}")
     return days
 
 

@@ -3,6 +3,7 @@ process, with a drill already sent. The only module besides the tests that start
 simulator; the product code talks to it over HTTP exactly as it would to LINE."""
 
 import asyncio
+import contextlib
 import email
 import email.policy
 import importlib.util
@@ -10,7 +11,8 @@ import logging
 import re
 import secrets
 import shutil
-from dataclasses import replace
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -23,10 +25,15 @@ from bot.lifecycle import make_runner, stop_runners, wait_for_stop_signal
 from bot.line_api import LineApi
 from bot.messages import alert_url
 from bot.richmenus import sync as sync_rich_menus
-from domain.alerts import find_departments, find_template, start_alert
+from domain.alerts import StartedAlert, find_departments, find_template, start_alert
 from domain.audit import Actor
 from domain.console_users import add_user
-from domain.linking import attach_line_account, issue_registration_code, record_link_token
+from domain.linking import (
+    IssuedCode,
+    attach_line_account,
+    issue_registration_code,
+    record_link_token,
+)
 from domain.organization import add_department, add_employee
 from models import ConsoleRole, Department, Employee
 from models.db import close_database, migrate
@@ -235,17 +242,29 @@ def reset_demo_dir() -> None:
     DEMO_DIR.mkdir()
 
 
-async def run_demo(base: Config, port: int | None = None, host: str = DEMO_HOST) -> None:
-    """Start everything on `host`, print what to open, and run until interrupted."""
-    from line_simulator import Simulator, SimulatorConfig
-    from line_simulator.jma_feed import JmaFeed
+@dataclass(frozen=True)
+class DemoUrls:
+    """Where the demo's three servers listen and how people reach them."""
 
-    port = port or base.port
-    sim_port, mail_port = port + 1, port + 2
+    host: str
+    port: int
+    sim_port: int
+    mail_port: int
+    bot: str
+    sim: str
+
+
+def demo_urls(port: int, host: str) -> DemoUrls:
+    """The bot on `port`, the local LINE platform on the next, the SMTP sink on the one after."""
     url_host = _url_host(host)
-    bot_url, sim_url = f"http://{url_host}:{port}", f"http://{url_host}:{sim_port}"
-    reset_demo_dir()
-    config = replace(
+    return DemoUrls(
+        host, port, port + 1, port + 2, f"http://{url_host}:{port}", f"http://{url_host}:{port + 1}"
+    )
+
+
+def demo_config(base: Config, urls: DemoUrls) -> Config:
+    """The product's config pointed at the local LINE platform, mail sink and JMA feed."""
+    return replace(
         base,
         database_url=DEMO_DATABASE,
         line_channel_secret=DEMO_CHANNEL_SECRET,
@@ -253,74 +272,117 @@ async def run_demo(base: Config, port: int | None = None, host: str = DEMO_HOST)
         line_login_channel_id=DEMO_LOGIN_CHANNEL_ID,
         line_login_channel_secret=DEMO_LOGIN_CHANNEL_SECRET,
         liff_id=DEMO_LIFF_ID,
-        public_base_url=bot_url,
+        public_base_url=urls.bot,
         secret_key=base.secret_key or demo_secret_key(),
-        port=port,
-        smtp_url=f"smtp://127.0.0.1:{mail_port}",
-        jma_feed_url=f"{sim_url}/_jma/feed.xml",  # the local JMA feed, never JMA's
+        port=urls.port,
+        smtp_url=f"smtp://127.0.0.1:{urls.mail_port}",
+        jma_feed_url=f"{urls.sim}/_jma/feed.xml",  # the local JMA feed, never JMA's
         jma_poll_seconds=DEMO_JMA_POLL,
-    ).on_line_host(sim_url)
+    ).on_line_host(urls.sim)
+
+
+def demo_simulator(urls: DemoUrls):
+    """The local LINE platform playing the demo's channels, with a local JMA feed."""
+    from line_simulator import Simulator, SimulatorConfig
+    from line_simulator.jma_feed import JmaFeed
+
     sim = Simulator(
         SimulatorConfig(
             channel_secret=DEMO_CHANNEL_SECRET,
             channel_access_token=DEMO_ACCESS_TOKEN,
             login_channel_id=DEMO_LOGIN_CHANNEL_ID,
             login_channel_secret=DEMO_LOGIN_CHANNEL_SECRET,
-            login_redirect_uris=[f"{bot_url}/me/line/callback"],
-            webhook_url=f"{bot_url}/callback",
-            liff_apps={DEMO_LIFF_ID: f"{bot_url}/liff/"},
-            public_base_url=sim_url,
+            login_redirect_uris=[f"{urls.bot}/me/line/callback"],
+            webhook_url=f"{urls.bot}/callback",
+            liff_apps={DEMO_LIFF_ID: f"{urls.bot}/liff/"},
+            public_base_url=urls.sim,
         )
     )
-    jma_feed = JmaFeed()
-    sim.app.add_subapp("/_jma", jma_feed.app)
-    await migrate(config.database_url)
-    newcomer = sim.add_user("しんにゅう")
-    sim.add_user("はじめて")  # not a friend yet: adds the account on LINE Login's page
+    sim.app.add_subapp("/_jma", JmaFeed().app)
+    return sim
 
+
+@contextlib.asynccontextmanager
+async def demo_servers(config: Config, sim, urls: DemoUrls) -> AsyncIterator[MailSink]:
+    """The mail sink, the local LINE platform and the bot listening; all stopped on exit (the
+    bot's cleanup context opens the database for this process)."""
     sim_runner = make_runner(sim.app, access_log_class=PathOnlyAccessLogger)
     bot_runner = make_runner(create_app(config), access_log_class=PathOnlyAccessLogger)
     mail_server = None
     try:
-        sink, mail_server = await start_mail_sink("127.0.0.1", mail_port)
+        sink, mail_server = await start_mail_sink("127.0.0.1", urls.mail_port)
         await sim_runner.setup()
-        await web.TCPSite(sim_runner, host, sim_port).start()
+        await web.TCPSite(sim_runner, urls.host, urls.sim_port).start()
         await bot_runner.setup()
-        await web.TCPSite(bot_runner, host, port).start()
-        # The app's cleanup context has opened the database for this process.
-        pairs, unlinked = await seed_company(sim)
-        # Both rich menus on the local platform: the unlinked one as everyone's default, the
-        # linked one bulk-linked to the employees just linked.
-        menus = LineApi(config.line_api_base_url, DEMO_ACCESS_TOKEN, config.line_data_api_base_url)
-        try:
-            await sync_rich_menus(menus)
-        finally:
-            await menus.close()
-        await sim.follow(newcomer.user_id)  # greeted in chat, with the 連携 button
-        await email_the_earthquake_template()
-        template = await find_template("earthquake")
-        started = await start_alert(
-            Actor.cli(), template, drill=True, sender_name="総務部 防災担当"
-        )
-        issued = await issue_registration_code(unlinked[0])
-        page_issued = await issue_registration_code(unlinked[1])
-        console_password = await seed_console_users(pairs[0][0].department_id)
-        admin_group_id = await seed_admin_group(sim, [pairs[0], pairs[6]])
-        await seed_jma_rule()
-        line = LineApi(sim_url, DEMO_ACCESS_TOKEN)
-        try:
-            link_token = await line.issue_link_token(newcomer.user_id)
-            await record_link_token(newcomer.user_id, link_token)
-        finally:
-            await line.close()
-        employee, user_id = pairs[0]
-        answer_url = alert_url(config.liff_url, started.alert.id)
-        open_as = f"{sim_url}/_sim/open?{urlencode({'user': user_id, 'url': answer_url})}"
-        link_url = f"{bot_url}/link?{urlencode({'linkToken': link_token})}"
-        mail_only = unlinked[-1]
-        mail_link = await sink.link_for(mail_only.email or "")
-        print(
-            f"""
+        await web.TCPSite(bot_runner, urls.host, urls.port).start()
+        yield sink
+    finally:
+        await stop_runners(bot_runner, sim_runner)
+        if mail_server is not None:
+            mail_server.close()
+        await close_database()
+
+
+@dataclass(frozen=True)
+class DemoSeed:
+    """What the demo made, for the banner."""
+
+    started: StartedAlert
+    linked: list[tuple[Employee, str]]
+    unlinked: list[Employee]
+    newcomer_user_id: str
+    link_token: str
+    issued: IssuedCode
+    page_issued: IssuedCode
+    console_password: str
+    admin_group_id: str
+    mail_link: str | None
+
+
+async def seed_demo(config: Config, sim, sink: MailSink) -> DemoSeed:
+    """The demo company, its rich menus, admin group, console users, JMA rule, and a drill."""
+    newcomer = sim.add_user("しんにゅう")
+    sim.add_user("はじめて")  # not a friend yet: adds the account on LINE Login's page
+    pairs, unlinked = await seed_company(sim)
+    # Both rich menus on the local platform: the unlinked one as everyone's default, the
+    # linked one bulk-linked to the employees just linked.
+    menus = LineApi(config.line_api_base_url, DEMO_ACCESS_TOKEN, config.line_data_api_base_url)
+    try:
+        await sync_rich_menus(menus)
+    finally:
+        await menus.close()
+    await sim.follow(newcomer.user_id)  # greeted in chat, with the 連携 button
+    await email_the_earthquake_template()
+    template = await find_template("earthquake")
+    started = await start_alert(Actor.cli(), template, drill=True, sender_name="総務部 防災担当")
+    issued = await issue_registration_code(unlinked[0])
+    page_issued = await issue_registration_code(unlinked[1])
+    console_password = await seed_console_users(pairs[0][0].department_id)
+    admin_group_id = await seed_admin_group(sim, [pairs[0], pairs[6]])
+    await seed_jma_rule()
+    line = LineApi(config.line_api_base_url, DEMO_ACCESS_TOKEN)
+    try:
+        link_token = await line.issue_link_token(newcomer.user_id)
+        await record_link_token(newcomer.user_id, link_token)
+    finally:
+        await line.close()
+    mail_link = await sink.link_for(unlinked[-1].email or "")
+    return DemoSeed(
+        started, pairs, unlinked, newcomer.user_id, link_token, issued, page_issued,
+        console_password, admin_group_id, mail_link,
+    )  # fmt: skip
+
+
+def banner(config: Config, urls: DemoUrls, seed: DemoSeed) -> str:
+    """What to open, printed once everything is up."""
+    started, unlinked, sim_url, bot_url = seed.started, seed.unlinked, urls.sim, urls.bot
+    employee, user_id = seed.linked[0]
+    answer_url = alert_url(config.liff_url, started.alert.id)
+    open_as = f"{sim_url}/_sim/open?{urlencode({'user': user_id, 'url': answer_url})}"
+    link_url = f"{bot_url}/link?{urlencode({'linkToken': seed.link_token})}"
+    mail_only = unlinked[-1]
+    issued, page_issued = seed.issued, seed.page_issued
+    return f"""
 Anpi demo is running (Ctrl-C to stop). A drill (訓練) was sent to {started.recipients} employees:
 {started.line_deliveries} by LINE, {started.unreachable} not linked yet.
 
@@ -330,26 +392,36 @@ Anpi demo is running (Ctrl-C to stop). A drill (訓練) was sent to {started.rec
   Link LINE for {unlinked[0].name}: open the link page below (as the LINE user 「しんにゅう」)
   and sign in with employee code {issued.employee_code} and registration code {issued.code}:
       {link_url}
-    (or open {sim_url}/_sim/chat/{newcomer.user_id} and send 「連携」)
+    (or open {sim_url}/_sim/chat/{seed.newcomer_user_id} and send 「連携」)
   Employee page (the printed sheet's way): open {bot_url}/me/ and sign in as
   {page_issued.employee_code} ({unlinked[1].name}) with code {page_issued.code}; then LINEアプリ →
   LINE ID連携 → choose the LINE user 「はじめて」 with 友だち追加 ticked.
-  Admin group 「{DEMO_ADMIN_GROUP}」 (senders {pairs[0][0].name} and {pairs[6][0].name}; post
-  /help, 訓練, /status …):  {sim_url}/_sim/group/{admin_group_id}
-  E-mail: a local SMTP server (127.0.0.1:{mail_port}) keeps every e-mail the bot sends in
+  Admin group 「{DEMO_ADMIN_GROUP}」 (senders {seed.linked[0][0].name} and {seed.linked[6][0].name};
+  post /help, 訓練, /status …):  {sim_url}/_sim/group/{seed.admin_group_id}
+  E-mail: a local SMTP server (127.0.0.1:{urls.mail_port}) keeps every e-mail the bot sends in
   {DEMO_MAIL_DIR}/ (.txt to read, .eml as sent). Answer the drill by e-mail as {mail_only.name}
   ({mail_only.code}, e-mail only, {mail_only.email}):
-      {mail_link or f"the link in the e-mail to {mail_only.email} in {DEMO_MAIL_DIR}/"}
+      {seed.mail_link or f"the link in the e-mail to {mail_only.email} in {DEMO_MAIL_DIR}/"}
   Tally:  DATABASE_URL={DEMO_DATABASE} {Path(".venv/bin/python")} -m bot tally {started.alert.id}
   Console (watch the tally fill up):  {bot_url}/console/
       sign in as {DEMO_MAINTAINER} (メンテナンス担当者, everything) or {DEMO_SUPERVISOR}
-      (集計権限者 of 総務部 only), password {console_password}
+      (集計権限者 of 総務部 only), password {seed.console_password}
   An earthquake arriving: press a button on the local JMA feed, {sim_url}/_jma/ ; within
   {DEMO_JMA_POLL:g} s the rule 「{DEMO_JMA_RULE}」 starts an alert and tells the admin group
   (rules and bulletins: {bot_url}/console/jma).
-""",
-            flush=True,
-        )
+"""
+
+
+async def run_demo(base: Config, port: int | None = None, host: str = DEMO_HOST) -> None:
+    """Start everything on `host`, print what to open, and run until interrupted."""
+    urls = demo_urls(port or base.port, host)
+    reset_demo_dir()
+    config = demo_config(base, urls)
+    sim = demo_simulator(urls)
+    await migrate(config.database_url)
+    async with demo_servers(config, sim, urls) as sink:
+        seed = await seed_demo(config, sim, sink)
+        print(banner(config, urls, seed), flush=True)
         if not is_loopback(host):
             print(
                 f"  Listening on {host}: anyone who reaches it can act as any employee.",
@@ -357,8 +429,3 @@ Anpi demo is running (Ctrl-C to stop). A drill (訓練) was sent to {started.rec
             )
         await wait_for_stop_signal()
         print("stopping", flush=True)
-    finally:
-        await stop_runners(bot_runner, sim_runner)
-        if mail_server is not None:
-            mail_server.close()
-        await close_database()

@@ -7,7 +7,7 @@ import asyncio
 from dataclasses import replace
 from typing import Any
 
-from bot import cli
+from bot import cli, resources
 from bot.config import Config
 from domain.audit import Actor
 from domain.jma import events, offices, rules
@@ -113,7 +113,7 @@ async def replay(config: Config, data: bytes) -> None:
     except BulletinRefused as exc:
         raise cli.CommandError(f"refused: {exc.message}") from None
     print(said(outcome))
-    async with cli._line_api(config) as line:
+    async with resources.line_api(config) as line:
         for started in outcome.started:
             await cli._deliver_now(config, started.alert.id, 0)
         told = await push_notices(line)

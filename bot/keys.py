@@ -1,6 +1,8 @@
 """The bot face's application keys, declared once with exact types (the keys every face
 shares live in `web.keys`)."""
 
+import asyncio
+
 from aiohttp import web
 
 from bot.config import Config
@@ -10,3 +12,4 @@ from bot.workers import Worker
 CONFIG = web.AppKey("config", Config)
 LINE = web.AppKey("line", LineApi)
 WORKERS = web.AppKey("workers", list[Worker])
+WORKER_TASKS = web.AppKey("worker_tasks", dict[str, asyncio.Task[None]])  # by worker name

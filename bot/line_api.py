@@ -6,7 +6,7 @@ LINE, to the local LINE platform, or to any other fake."""
 import json
 import logging
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -25,9 +25,13 @@ from linebot.v3.messaging import (
 )
 from linebot.v3.messaging.exceptions import ApiException
 
+from bot.metrics import endpoint_label, observe_line_call
 from domain.delivery import SendOutcome, SendResult
 from domain.line_rate import MemoryRateLimiter, RateLimiter, endpoint_of
 from domain.usage import LineQuota
+
+if TYPE_CHECKING:
+    from bot.channel_token import ChannelToken
 
 log = logging.getLogger(__name__)
 
@@ -84,15 +88,48 @@ def classify(exc: ApiException) -> SendResult:
     return SendResult(SendOutcome.REJECTED, status, message)
 
 
+class TokenUnavailable(aiohttp.ClientError):
+    """No channel access token could be had: to a caller, LINE cannot be reached."""
+
+
+def line_call_done(
+    method: str, path: str, status: int | None, headers: Any, failure: str = ""
+) -> None:
+    """Log and count one call to LINE, with the `x-line-request-id` LINE support asks for
+    (the path's IDs left out: they name people)."""
+    request_id = headers.get("x-line-request-id", "-") if headers else "-"
+    observe_line_call(method, path, status)
+    log.info(
+        "LINE %s %s -> %s x-line-request-id=%s",
+        method.upper(),
+        endpoint_label(path),
+        status if status is not None else failure or "no answer",
+        request_id,
+    )
+
+
 def _limit_requests(client: AsyncApiClient, line: "LineApi") -> None:
-    """Make every request of an SDK client acquire `line.limiter` first. The SDK sends each
-    call through its REST client's `request`, so one hook covers every method below."""
+    """Make every request of an SDK client acquire `line.limiter` first, then log and count
+    it. The SDK sends each call through its REST client's `request`, so one hook covers every
+    method below."""
     rest = client.rest_client
     send = rest.request
 
     async def request(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        await line.limiter.acquire(endpoint_of(method, urlsplit(url).path))
-        return await send(method, url, *args, **kwargs)
+        path = urlsplit(url).path
+        await line.limiter.acquire(endpoint_of(method, path))
+        if line.token is not None and kwargs.get("headers") is not None:
+            kwargs["headers"]["Authorization"] = f"Bearer {await line.token.current()}"
+        try:
+            response = await send(method, url, *args, **kwargs)
+        except ApiException as exc:
+            line_call_done(method, path, exc.status, exc.headers)
+            raise
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            line_call_done(method, path, None, None, type(exc).__name__)
+            raise
+        line_call_done(method, path, response.status, response.getheaders())
+        return response
 
     rest.request = request
 
@@ -108,7 +145,10 @@ class LineApi:
         data_base_url: str | None = None,
         *,
         limiter: RateLimiter | None = None,
+        token: "ChannelToken | None" = None,
     ) -> None:
+        # Short-lived tokens (bot/channel_token.py) replace `access_token` on every call.
+        self.token = token
         self._client = AsyncApiClient(Configuration(host=base_url, access_token=access_token))
         self._api = AsyncMessagingApi(self._client)
         # The SDK sends blobs to the host its configuration names, so the data host needs a
@@ -127,6 +167,8 @@ class LineApi:
         """Close the underlying HTTP sessions."""
         await self._client.close()
         await self._data_client.close()
+        if self.token is not None:
+            await self.token.close()
 
     async def reply(self, reply_token: str | None, messages: list[dict[str, Any]]) -> bool:
         """Reply (free of charge); False when LINE refused (e.g. an expired token)."""

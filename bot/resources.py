@@ -52,7 +52,8 @@ async def notifier_bridge(config: Config) -> AsyncIterator[None]:
 @contextlib.asynccontextmanager
 async def line_api(config: Config) -> AsyncIterator["LineApi"]:
     """The LINE client, under the rate limits every process on this database shares
-    (domain/line_rate.py)."""
+    (domain/line_rate.py), with short-lived channel access tokens where LINE_CHANNEL_ID is set."""
+    from bot.channel_token import StatelessTokens
     from bot.line_api import LineApi
     from domain.line_rate import open_rate_limiter
 
@@ -62,6 +63,11 @@ async def line_api(config: Config) -> AsyncIterator["LineApi"]:
             config.line_channel_access_token,
             config.line_data_api_base_url,
             limiter=limiter,
+            token=StatelessTokens(
+                config.line_api_base_url, config.line_channel_id, config.line_channel_secret
+            )
+            if config.issues_channel_tokens
+            else None,
         )
         try:
             yield line

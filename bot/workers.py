@@ -65,11 +65,14 @@ async def run_worker(worker: Worker, notifier: Notifier) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running(workers: Sequence[Worker], notifier: Notifier) -> AsyncIterator[None]:
-    """Run the workers as tasks for the duration of the block; cancel and await them after."""
+async def running(
+    workers: Sequence[Worker], notifier: Notifier
+) -> AsyncIterator[dict[str, asyncio.Task[None]]]:
+    """Run the workers as tasks for the duration of the block (yielded by worker name, so
+    readiness can see they still run); cancel and await them after."""
     tasks = [asyncio.create_task(run_worker(w, notifier), name=f"worker:{w.name}") for w in workers]
     try:
-        yield
+        yield {w.name: task for w, task in zip(workers, tasks, strict=True)}
     finally:
         await stop_tasks(tasks)
 

@@ -274,7 +274,10 @@ async def record_follow(user_id: str) -> Employee | None:
 
 async def record_unfollow(user_id: str) -> None:
     """The user blocked the account: LINE silently drops our messages from now on."""
-    await LineAccount.filter(user_id=user_id).update(followed=False, blocked=True)
+    # updated_at by hand (a bulk update leaves it): retention counts from when they left.
+    await LineAccount.filter(user_id=user_id).update(
+        followed=False, blocked=True, updated_at=_now()
+    )
 
 
 async def unlink(user_id: str, actor: Actor) -> Employee | None:
@@ -289,7 +292,7 @@ async def unlink(user_id: str, actor: Actor) -> Employee | None:
     async with audited(actor, "line_unlink", target=employee.code) as entry:
         # Conditional: two taps of 解除する racing unlink once.
         done = await LineAccount.filter(id=account.id, employee_id=employee.id).update(
-            employee_id=None, linked_at=None, link_notice_owed_at=None
+            employee_id=None, linked_at=None, link_notice_owed_at=None, updated_at=_now()
         )
         await LinkToken.filter(user_id=user_id, used_at__isnull=True).delete()
         if not done:

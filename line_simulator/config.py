@@ -27,6 +27,8 @@ class SimulatorConfig:
     channel_secret: str
     channel_access_token: str
     login_channel_id: str
+    # The Messaging API channel's ID: with the secret, it issues short-lived tokens.
+    channel_id: str = ""
     webhook_url: str | None = None
     # LINE Login for web pages: the channel secret the token endpoint checks, and the
     # callback URLs registered on the channel (the authorize page refuses any other).

@@ -22,27 +22,41 @@ class IdTokenSigner:
     def __init__(self) -> None:
         self._key = ec.generate_private_key(ec.SECP256R1())
         self.kid = secrets.token_hex(16)
+        self._retired: dict[str, ec.EllipticCurvePrivateKey] = {}
+
+    def rotate(self) -> None:
+        """Sign with a new key from now on; the old one stays published (as LINE does)."""
+        self._retired[self.kid] = self._key
+        self._key = ec.generate_private_key(ec.SECP256R1())
+        self.kid = secrets.token_hex(16)
+
+    def _keys(self) -> dict[str, ec.EllipticCurvePrivateKey]:
+        return {**self._retired, self.kid: self._key}
 
     def issue(self, claims: dict[str, Any]) -> str:
         """Sign `claims` with ES256 and the `kid` header."""
         return jwt.encode(claims, self._key, algorithm="ES256", headers={"kid": self.kid})
 
     def jwks(self) -> dict[str, Any]:
-        """Return the public key as a JWK set, as `/oauth2/v2.1/certs` serves it."""
-        jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(self._key.public_key()))
-        jwk.update({"kid": self.kid, "alg": "ES256", "use": "sig"})
-        return {"keys": [jwk]}
+        """Return the public keys as a JWK set, as `/oauth2/v2.1/certs` serves it."""
+        keys = []
+        for kid, key in self._keys().items():
+            jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+            jwk.update({"kid": kid, "alg": "ES256", "use": "sig"})
+            keys.append(jwk)
+        return {"keys": keys}
 
     def decode(self, token: str) -> dict[str, Any]:
         """Return the claims of a token this signer issued; raise IdTokenError otherwise."""
         try:
             header = jwt.get_unverified_header(token)
-            if header.get("kid") != self.kid:
+            key = self._keys().get(header.get("kid"))
+            if key is None:
                 raise IdTokenError("Invalid IdToken.")
             # Time and audience are checked by the caller against the simulated clock.
             return jwt.decode(
                 token,
-                self._key.public_key(),
+                key.public_key(),
                 algorithms=["ES256"],
                 options={
                     "verify_exp": False,

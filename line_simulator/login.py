@@ -69,8 +69,16 @@ async def verify(request: web.Request) -> web.Response:
 
 
 async def certs(request: web.Request) -> web.Response:
-    """GET /oauth2/v2.1/certs: the public key of the simulator's ES256 ID tokens."""
-    return web.json_response(request.app[SIMULATOR].signer.jwks())
+    """GET /oauth2/v2.1/certs: the public keys of the simulator's ES256 ID tokens."""
+    sim = request.app[SIMULATOR]
+    fault = sim.take_fault("certs")
+    if fault is not None:
+        if fault.hold is not None:
+            await fault.hold.wait()
+        return web.json_response(
+            fault.body or default_fault_body(fault.status), status=fault.status
+        )
+    return web.json_response(sim.signer.jwks())
 
 
 # The authorization code flow of LINE Login for web apps (LINE Login v2.1 reference:

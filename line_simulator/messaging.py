@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from line_simulator import account_link, delivery, errors, ids
+from line_simulator import account_link, channel_tokens, delivery, errors, ids
 from line_simulator.errors import LineApiError, default_fault_body
 from line_simulator.keys import LINE_REQUEST_ID, SIMULATOR
 from line_simulator.state import Fault, SentRequest
@@ -31,7 +31,8 @@ async def line_api_middleware(request: web.Request, handler: Handler) -> web.Str
     request[LINE_REQUEST_ID] = request_id
     sim = request.app[SIMULATOR]
     try:
-        if request.headers.get("Authorization") != f"Bearer {sim.config.channel_access_token}":
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme != "Bearer" or not channel_tokens.accepts(sim, token):
             raise LineApiError(401, errors.AUTH_FAILED)
         response = await handler(request)
     except LineApiError as error:

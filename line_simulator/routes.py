@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from line_simulator import account_link, chat, groups, liff_host, login, messaging, richmenu
+from line_simulator import (
+    account_link,
+    channel_tokens,
+    chat,
+    groups,
+    liff_host,
+    login,
+    messaging,
+    richmenu,
+)  # fmt: skip
 
 ROUTES = [
     # api.line.me / api-data.line.me: Messaging API
@@ -20,6 +29,8 @@ ROUTES = [
     *richmenu.ROUTES,
     *groups.ROUTES,
     web.route("*", "/v2/{tail:.*}", messaging.not_found, name="v2_not_found"),
+    # api.line.me: channel access tokens
+    web.post("/oauth2/v3/token", channel_tokens.issue_stateless, name="stateless_token"),
     # api.line.me / access.line.me: LINE Login
     web.get("/oauth2/v2.1/authorize", login.authorize, name="authorize"),
     web.post("/oauth2/v2.1/authorize", login.consent, name="authorize_consent"),

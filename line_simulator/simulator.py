@@ -14,6 +14,7 @@ from aiohttp import web
 
 from line_simulator import ids
 from line_simulator.app import create_app
+from line_simulator.channel_tokens import IssuedToken
 from line_simulator.clock import Clock
 from line_simulator.config import RETRY_KEY_TTL, SimulatorConfig
 from line_simulator.groups import GroupStore
@@ -35,7 +36,9 @@ from line_simulator.webhook_sender import encode_body, post_webhook
 
 log = logging.getLogger(__name__)
 
-FAULT_ENDPOINTS = ("reply", "push", "multicast", "profile", "linkToken", "verify")
+FAULT_ENDPOINTS = (
+    "reply", "push", "multicast", "profile", "linkToken", "verify", "certs", "token",
+)  # fmt: skip
 
 
 class Simulator:
@@ -52,6 +55,7 @@ class Simulator:
         self.reply_tokens: dict[str, ReplyTokenRecord] = {}
         self.accepted_retry_keys: dict[str, AcceptedRetry] = {}
         self.faults: dict[str, Fault] = {}
+        self.issued_tokens: dict[str, IssuedToken] = {}  # channel access tokens, by token
         self.fault_rates: dict[str, FaultRates] = {}
         self.timelines: defaultdict[str, list[TimelineEntry]] = defaultdict(list)
         self.billable_deliveries = 0

@@ -93,10 +93,27 @@ async def pending_migrations(database_url: str) -> list[str]:
     return [f"{step.migration.app_label}.{step.migration.name}" for step in steps]
 
 
+def migration_config(database_url: str) -> dict[str, Any]:
+    """The Tortoise config to apply migrations with (on SQLite: foreign keys off)."""
+    config = tortoise_config(database_url)
+    connection = config["connections"]["default"]
+    if isinstance(connection, dict):  # SQLite
+        # SQLite alters a table by remaking it, and dropping the old table with foreign keys
+        # on first deletes its rows, cascading into every table that references it (an
+        # upgrade would empty them). SQLite's own procedure: keys off during the change,
+        # checked after.
+        connection["credentials"]["foreign_keys"] = "OFF"
+    return config
+
+
 async def migrate(database_url: str) -> None:
     """Apply the committed migrations, then make sure the default template exists."""
     try:
-        await run_migrations(config=tortoise_config(database_url))
+        await run_migrations(config=migration_config(database_url))
+        if database_url.startswith("sqlite://"):
+            _, broken = await get_connection("default").execute_query("PRAGMA foreign_key_check")
+            if broken:
+                raise RuntimeError(f"migrating left {len(broken)} rows with a broken reference")
     finally:
         await close_database()
     await open_database(database_url)

@@ -1,7 +1,10 @@
-"""Migration operations that keep SQLite right where Tortoise rebuilds a table.
+"""Migration operations that keep upgrades right where Tortoise's own would not.
 
 SQLite cannot drop a table-level UNIQUE constraint or alter a column in place; Tortoise then
-remakes the table, which keeps columns and rows but not the table's other indexes."""
+remakes the table, which keeps columns and rows but not the table's other indexes. And
+Tortoise keeps a field's `default` in Python only, so its AddField of a NOT NULL column fails
+on any table that has rows (both databases): use `AddField` from here instead
+(tests/test_upgrades.py migrates a filled database and fails otherwise)."""
 
 from tortoise.indexes import Index
 from tortoise.migrations import operations as ops
@@ -49,3 +52,25 @@ class AlterField(ops.AlterField):
         if _is_sqlite(state_editor):
             model = new_state.apps.get_model(f"{app_label}.{self.model_name}")
             await restore_indexes(state_editor, model)
+
+
+class AddField(ops.AddField):
+    """Tortoise's AddField; a NOT NULL column with a plain default gets that default in the
+    database too, so the rows already there take it instead of failing the migration."""
+
+    async def database_forward(self, app_label, old_state, new_state, state_editor=None):
+        if state_editor is None:
+            return
+        model = new_state.apps.get_model(f"{app_label}.{self.model_name}")
+        field = model._meta.fields_map[self.name]
+        default = field.default
+        if field.null or default is None or callable(default) or field.has_db_default():
+            await state_editor.add_field(model, self.name)
+            return
+        # Only for the ALTER TABLE: the migration state (what makemigrations compares the
+        # models with) keeps the field as declared.
+        declared, field.db_default = field.db_default, default
+        try:
+            await state_editor.add_field(model, self.name)
+        finally:
+            field.db_default = declared

@@ -1,6 +1,7 @@
-"""ID tokens LINE has verified are remembered until they expire, so a phone answering again
-does not make us call LINE again; but the first use of every token goes to LINE, a refused
-token is never remembered, and unlinking takes effect at once.
+"""ID tokens already verified are remembered until they expire, so a phone answering again
+does not make us check it again; a refused token is never remembered, and unlinking takes
+effect at once. (How a token is first verified, with LINE's keys or its verify endpoint:
+tests/test_id_token_keys.py.)
 
 Whether LINE was asked is read from the local LINE platform: a fault injected on its verify
 endpoint is used up by the first call that reaches it (and turns that answer into a 503)."""
@@ -17,7 +18,8 @@ from domain.linking import unlink
 from models import Answer, LineAccount, Template
 from tests.conftest import make_company, quick_link
 from web.id_token_cache import MAX_SECONDS, VerifiedTokens, token_key
-from web.keys import ID_TOKENS
+from web.keys import HTTP, ID_TOKENS
+from web.line_keys import LineKeys
 
 GOOD = {"本人": "無事", "家族": "全員無事", "家屋": "被害なし", "出社": "可能"}
 
@@ -97,12 +99,11 @@ async def test_opening_the_form_verifies_the_token_the_answer_then_uses(
     assert not line_was_asked(sim)
 
 
-async def test_a_new_token_of_the_same_user_is_verified_by_line(sim, drill, answer):
+async def test_a_new_token_of_the_same_user_is_verified_afresh(sim, bot, drill, answer):
     assert (await answer(sim.issue_id_token(drill.user_id)))[0] == 200
-    line_is_down(sim)
-    status, body = await answer(sim.issue_id_token(drill.user_id))
-    assert status == 503 and body["error"] == "line_unavailable"
-    assert line_was_asked(sim)
+    assert len(bot.app[ID_TOKENS].verified) == 1
+    assert (await answer(sim.issue_id_token(drill.user_id)))[0] == 200
+    assert len(bot.app[ID_TOKENS].verified) == 2
 
 
 @pytest.mark.parametrize("kind", ["other-channel", "tampered"])
@@ -117,20 +118,21 @@ async def test_a_token_line_refuses_is_refused_every_time_and_never_remembered(
         status, body = await answer(token)
         assert status == 401 and body["error"] == "invalid_id_token"
     assert len(bot.app[ID_TOKENS].verified) == 0
-    line_is_down(sim)  # a third try still goes to LINE: a refusal is not remembered either
-    assert (await answer(token))[0] == 503
+    line_is_down(sim)  # a third try is checked again, with LINE's keys, and refused again
+    assert (await answer(token))[0] == 401
     assert not await Answer.exists(alert_id=drill.alert_id)
 
 
 async def test_a_token_line_could_not_verify_is_asked_about_again(sim, bot, drill, answer):
     token = sim.issue_id_token(drill.user_id)
+    sim.inject_fault("certs", 500)  # LINE's keys cannot be fetched: its verify endpoint decides
     line_is_down(sim)
     assert (await answer(token))[0] == 503
     assert len(bot.app[ID_TOKENS].verified) == 0
     assert (await answer(token))[0] == 200
 
 
-async def test_a_remembered_token_goes_back_to_line_shortly_before_it_expires(
+async def test_a_remembered_token_is_checked_again_shortly_before_it_expires(
     sim, bot, drill, answer
 ):
     clock = Clock(sim.clock.now())
@@ -138,6 +140,9 @@ async def test_a_remembered_token_goes_back_to_line_shortly_before_it_expires(
     token = sim.issue_id_token(drill.user_id, expires_in=3600)
     assert (await answer(token))[0] == 200
     clock.now += 3600 - 60  # our clock and LINE's may differ: trust it no closer to `exp`
+    assert bot.app[ID_TOKENS].verified.user_id(token) is None
+    sim.inject_fault("certs", 500)
+    bot.app[ID_TOKENS].keys = LineKeys(bot.app[HTTP], sim.config.public_base_url)
     line_is_down(sim)
     assert (await answer(token))[0] == 503
     assert line_was_asked(sim)
@@ -146,6 +151,7 @@ async def test_a_remembered_token_goes_back_to_line_shortly_before_it_expires(
 async def test_an_expired_token_is_refused_though_it_was_remembered(sim, bot, drill, answer):
     clock = Clock(sim.clock.now())
     bot.app[ID_TOKENS].verified = VerifiedTokens(clock=clock)
+    bot.app[ID_TOKENS].clock = clock  # our clock, for the token's `exp`
     token = sim.issue_id_token(drill.user_id, expires_in=3600)
     assert (await answer(token, "第一報"))[0] == 200
     clock.now += 3601

@@ -1,4 +1,5 @@
-"""LINE Login calls the SDK does not cover: ID-token verification (on aiohttp)."""
+"""LINE Login calls the SDK does not cover: ID-token verification (on aiohttp; ES256 tokens
+locally with LINE's keys, `web/line_keys.py`), the authorization-code flow."""
 
 import base64
 import binascii
@@ -8,12 +9,21 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 
 from web.id_token_cache import VerifiedTokens
+from web.line_keys import (
+    BadSignature,
+    KeysUnavailable,
+    LineKeys,
+    log_line_call,
+    unverified_kid,
+    verify_with_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +86,9 @@ def _retry_after(response: aiohttp.ClientResponse) -> int:
 
 
 class IdTokenVerifier:
-    """Verifies LIFF ID tokens for one LINE Login channel with LINE's verify endpoint."""
+    """Verifies LIFF ID tokens for one LINE Login channel: ES256 tokens locally with LINE's
+    published keys, LINE's verify endpoint only when those cannot decide (keys unreachable, a
+    key LINE does not publish, another algorithm)."""
 
     def __init__(
         self,
@@ -86,21 +98,53 @@ class IdTokenVerifier:
         *,
         timeout: aiohttp.ClientTimeout = VERIFY_TIMEOUT,
         verified: VerifiedTokens | None = None,
+        keys: LineKeys | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.http = http
         self.api_base_url = api_base_url
         self.channel_id = channel_id
         self.timeout = timeout
         self.verified = VerifiedTokens() if verified is None else verified
+        self.keys = LineKeys(http, api_base_url) if keys is None else keys
+        self.clock = clock
 
     async def verify(self, id_token: str) -> IdToken:
-        """Have LINE verify a LIFF ID token (raises InvalidIdToken or LineUnavailable).
+        """Verify a LIFF ID token (raises InvalidIdToken or LineUnavailable).
 
-        A token LINE already accepted is not sent again before its expiry (`verified`)."""
+        A token already accepted is not checked again before its expiry (`verified`)."""
         user_id = self.verified.user_id(id_token)
         if user_id is not None:
             return IdToken(user_id=user_id)
-        precheck(id_token, time.time())
+        now = self.clock()
+        precheck(id_token, now)
+        claims = await self._verify_locally(id_token, now)
+        if claims is None:
+            claims = await self._ask_line(id_token)
+        self.verified.remember(id_token, claims["sub"], claims.get("exp"))
+        return IdToken(user_id=claims["sub"])
+
+    async def _verify_locally(self, id_token: str, now: float) -> dict | None:
+        """The claims, checked with LINE's key; None when the keys cannot decide."""
+        kid = unverified_kid(id_token)
+        if kid is None:
+            return None
+        try:
+            key = await self.keys.key(kid)
+        except KeysUnavailable as exc:
+            log.warning("verifying an ID token with LINE's endpoint: %s", exc)
+            return None
+        if key is None:
+            return None
+        try:
+            return verify_with_key(
+                id_token, key, issuer=LINE_ISSUER, audience=self.channel_id, now=now
+            )
+        except BadSignature as exc:
+            raise InvalidIdToken(str(exc)) from None
+
+    async def _ask_line(self, id_token: str) -> dict:
+        """Have LINE's verify endpoint check the token; its claims."""
         try:
             async with self.http.post(
                 f"{self.api_base_url}/oauth2/v2.1/verify",
@@ -110,6 +154,7 @@ class IdTokenVerifier:
                 timeout=self.timeout,
             ) as response:
                 status = response.status
+                log_line_call("POST", "/oauth2/v2.1/verify", status, response.headers)
                 if status == 429 or status >= 500:
                     raise LineUnavailable(f"HTTP {status}", _retry_after(response))
                 body = await response.json(content_type=None)
@@ -129,8 +174,7 @@ class IdTokenVerifier:
             or not body.get("sub")
         ):
             raise InvalidIdToken("unexpected claims")
-        self.verified.remember(id_token, body["sub"], body.get("exp"))
-        return IdToken(user_id=body["sub"])
+        return body
 
 
 # LINE Login for web pages (the employee page's LINE ID連携): the authorization code flow with
@@ -211,6 +255,7 @@ async def _post_form(
     try:
         async with http.post(url, data=form, timeout=limit) as response:
             status = response.status
+            log_line_call("POST", urlsplit(url).path, status, response.headers)
             if status == 429 or status >= 500:
                 raise LineUnavailable(f"HTTP {status}", _retry_after(response))
             try:

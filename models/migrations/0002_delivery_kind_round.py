@@ -5,7 +5,7 @@ from tortoise.fields.base import OnDelete
 from tortoise import fields
 from tortoise.migrations.constraints import UniqueConstraint
 
-from models.migration_ops import RemoveUniqueTogether
+from models.migration_ops import AddField, RemoveUniqueTogether
 
 
 class Migration(migrations.Migration):
@@ -29,12 +29,12 @@ class Migration(migrations.Migration):
             options={'table': 'alert_round', 'app': 'models', 'unique_together': (('alert', 'round'),), 'pk_attr': 'id', 'table_description': 'A reminder round of an alert (二次連絡): who asked, when, and the follow-up message.'},
             bases=['Model'],
         ),
-        ops.AddField(
+        AddField(
             model_name='Delivery',
             name='kind',
             field=fields.CharEnumField(default=DeliveryKind.ALERT, description='ALERT: alert\nREMINDER: reminder', enum_type=DeliveryKind, max_length=16),
         ),
-        ops.AddField(
+        AddField(
             model_name='Delivery',
             name='round',
             field=fields.IntField(default=0),

@@ -7,6 +7,9 @@ from tortoise.fields.base import OnDelete
 from tortoise import fields
 from tortoise.indexes import Index
 
+from models.migration_ops import AddField
+
+
 class Migration(migrations.Migration):
     dependencies = [('models', '0003_link_tokens_throttle_inbox_retention')]
 
@@ -65,7 +68,7 @@ class Migration(migrations.Migration):
             options={'table': 'usage_day', 'app': 'models', 'pk_attr': 'id', 'table_description': 'Messages LINE accepted for billing on one day (Japan time). A multicast counts each'},
             bases=['Model'],
         ),
-        ops.AddField(
+        AddField(
             model_name='Employee',
             name='role',
             field=fields.CharEnumField(default=EmployeeRole.MEMBER, description='MEMBER: member\nSENDER: sender', enum_type=EmployeeRole, max_length=16),

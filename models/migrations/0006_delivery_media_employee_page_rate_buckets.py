@@ -4,7 +4,7 @@ from models.enums import DeliveryStatus, EmailMode
 from tortoise.fields.base import OnDelete
 from tortoise import fields
 
-from models.migration_ops import AlterField, RemoveUniqueTogether
+from models.migration_ops import AddField, AlterField, RemoveUniqueTogether
 from tortoise.migrations.constraints import UniqueConstraint
 
 class Migration(migrations.Migration):
@@ -36,47 +36,47 @@ class Migration(migrations.Migration):
             options={'table': 'rate_bucket', 'app': 'models', 'pk_attr': 'id', 'table_description': 'How many requests an endpoint may still make now (`tokens`, refilled at the'},
             bases=['Model'],
         ),
-        ops.AddField(
+        AddField(
             model_name='Alert',
             name='email_mode',
             field=fields.CharEnumField(default=EmailMode.BOTH, description='BOTH: both\nFALLBACK: fallback', enum_type=EmailMode, max_length=16),
         ),
-        ops.AddField(
+        AddField(
             model_name='Alert',
             name='fallback_delay_minutes',
             field=fields.IntField(default=30),
         ),
-        ops.AddField(
+        AddField(
             model_name='Alert',
             name='follow_up_message',
             field=fields.TextField(default='', unique=False),
         ),
-        ops.AddField(
+        AddField(
             model_name='Alert',
             name='line_halted_at',
             field=fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
         ),
-        ops.AddField(
+        AddField(
             model_name='Alert',
             name='line_halted_reason',
             field=fields.TextField(null=True, unique=False),
         ),
-        ops.AddField(
+        AddField(
             model_name='Alert',
             name='next_reminder_at',
             field=fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
         ),
-        ops.AddField(
+        AddField(
             model_name='Alert',
             name='reminder_interval_minutes',
             field=fields.IntField(default=0),
         ),
-        ops.AddField(
+        AddField(
             model_name='Alert',
             name='reminder_max',
             field=fields.IntField(default=0),
         ),
-        ops.AddField(
+        AddField(
             model_name='Alert',
             name='scheduled_reminders',
             field=fields.IntField(default=0),
@@ -95,47 +95,47 @@ class Migration(migrations.Migration):
             model_name='Delivery',
             constraint=UniqueConstraint(fields=('alert', 'employee', 'medium', 'round', 'address'), name=None),
         ),
-        ops.AddField(
+        AddField(
             model_name='Employee',
             name='email_enabled',
             field=fields.BooleanField(default=True),
         ),
-        ops.AddField(
+        AddField(
             model_name='Employee',
             name='language',
             field=fields.CharField(default='ja', max_length=8),
         ),
-        ops.AddField(
+        AddField(
             model_name='Employee',
             name='password_hash',
             field=fields.CharField(null=True, max_length=200),
         ),
-        ops.AddField(
+        AddField(
             model_name='OrganizationSettings',
             name='employee_passwords',
             field=fields.BooleanField(default=True),
         ),
-        ops.AddField(
+        AddField(
             model_name='Template',
             name='email_mode',
             field=fields.CharEnumField(default=EmailMode.BOTH, description='BOTH: both\nFALLBACK: fallback', enum_type=EmailMode, max_length=16),
         ),
-        ops.AddField(
+        AddField(
             model_name='Template',
             name='fallback_delay_minutes',
             field=fields.IntField(default=30),
         ),
-        ops.AddField(
+        AddField(
             model_name='Template',
             name='follow_up_message',
             field=fields.TextField(default='', unique=False),
         ),
-        ops.AddField(
+        AddField(
             model_name='Template',
             name='reminder_interval_minutes',
             field=fields.IntField(default=0),
         ),
-        ops.AddField(
+        AddField(
             model_name='Template',
             name='reminder_max',
             field=fields.IntField(default=0),

@@ -2,28 +2,30 @@ from tortoise import migrations
 from tortoise.migrations import operations as ops
 from tortoise import fields
 
+from models.migration_ops import AddField
+
 class Migration(migrations.Migration):
     dependencies = [('models', '0007_line_account_link_notice')]
 
     initial = False
 
     operations = [
-        ops.AddField(
+        AddField(
             model_name='ConsoleUser',
             name='session_generation',
             field=fields.IntField(default=0),
         ),
-        ops.AddField(
+        AddField(
             model_name='Employee',
             name='session_generation',
             field=fields.IntField(default=0),
         ),
-        ops.AddField(
+        AddField(
             model_name='Employee',
             name='phone',
             field=fields.CharField(default='', max_length=32),
         ),
-        ops.AddField(
+        AddField(
             model_name='EmployeeEmail',
             name='confirmed_at',
             field=fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
@@ -34,12 +36,12 @@ class Migration(migrations.Migration):
             "UPDATE employee_email SET confirmed_at = created_at",
             reverse_sql="",
         ),
-        ops.AddField(
+        AddField(
             model_name='Answer',
             name='entered_by',
             field=fields.CharField(null=True, max_length=100),
         ),
-        ops.AddField(
+        AddField(
             model_name='AnswerRevision',
             name='entered_by',
             field=fields.CharField(null=True, max_length=100),

@@ -1,0 +1,84 @@
+"""Retention (seed FAQ Q1: keep no more than needed): answers of alerts closed long ago, and
+what LINE told us about people who left, are deleted after the configured number of days.
+The housekeeping worker applies it; each purge that deletes something is audited as the
+system."""
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from domain.audit import Actor, audited
+from models import Alert, Answer, Delivery, LineAccount
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long to keep each kind of data; None keeps it for ever."""
+
+    answers: timedelta | None = None
+    line_data: timedelta | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def purge_answers(older_than: timedelta) -> int:
+    """Delete the answers (with their revisions) and the deliveries (LINE user IDs, e-mail
+    addresses) of alerts closed more than `older_than` ago; the alert and its roster stay.
+    Returns how many rows went."""
+    cutoff = _now() - older_than
+    alert_ids = await Alert.filter(closed_at__lt=cutoff).values_list("id", flat=True)
+    if not alert_ids:
+        return 0
+    answers = Answer.filter(alert_id__in=alert_ids)
+    deliveries = Delivery.filter(alert_id__in=alert_ids)
+    if not await answers.exists() and not await deliveries.exists():
+        return 0
+    async with audited(Actor.system(), "answers_purged") as audit:
+        # Revisions go with their answer (ON DELETE CASCADE).
+        gone_answers = await Answer.filter(alert_id__in=alert_ids).delete()
+        gone_deliveries = await Delivery.filter(alert_id__in=alert_ids).delete()
+        audit.target = f"{len(alert_ids)} alerts"
+        audit.detail = {
+            "days": older_than.days,
+            "answers": gone_answers,
+            "deliveries": gone_deliveries,
+        }
+    log.info("retention: %d answers, %d deliveries purged", gone_answers, gone_deliveries)
+    return gone_answers + gone_deliveries
+
+
+async def purge_line_data(older_than: timedelta) -> int:
+    """Forget LINE users who left more than `older_than` ago: an account that unfollowed
+    (blocked) goes entirely; one unlinked from its employee but still a friend keeps only its
+    user ID (needed to answer it), not its display name. Returns how many accounts changed."""
+    cutoff = _now() - older_than
+    unfollowed = LineAccount.filter(followed=False, updated_at__lt=cutoff)
+    unlinked = LineAccount.filter(
+        followed=True, employee_id__isnull=True, updated_at__lt=cutoff
+    ).exclude(display_name="")
+    if not await unfollowed.exists() and not await unlinked.exists():
+        return 0
+    async with audited(Actor.system(), "line_data_purged") as audit:
+        deleted = await LineAccount.filter(followed=False, updated_at__lt=cutoff).delete()
+        forgotten = (
+            await LineAccount.filter(followed=True, employee_id__isnull=True, updated_at__lt=cutoff)
+            .exclude(display_name="")
+            .update(display_name="")
+        )
+        audit.detail = {"days": older_than.days, "deleted": deleted, "names_forgotten": forgotten}
+    log.info("retention: %d LINE accounts deleted, %d names forgotten", deleted, forgotten)
+    return deleted + forgotten
+
+
+async def apply_retention(retention: Retention) -> int:
+    """One round of every configured purge; how many rows went."""
+    gone = 0
+    if retention.answers is not None:
+        gone += await purge_answers(retention.answers)
+    if retention.line_data is not None:
+        gone += await purge_line_data(retention.line_data)
+    return gone

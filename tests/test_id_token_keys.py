@@ -1,0 +1,135 @@
+"""Answers do not depend on LINE's verify endpoint: LIFF's ES256 ID tokens are verified with
+LINE's published keys (`/oauth2/v2.1/certs`, fetched once, fetched again for a key we do not
+hold), and the verify endpoint is asked only when the keys cannot decide.
+
+How often the local LINE platform was called is read from faults injected with many `times`:
+each call that reaches the endpoint uses one up."""
+
+from __future__ import annotations
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from domain.alerts import start_alert
+from models import Answer, Template
+from tests.conftest import LOGIN_CHANNEL_ID, make_company, quick_link
+
+GOOD = {"本人": "無事", "家族": "全員無事", "家屋": "被害なし", "出社": "可能"}
+MANY = 1000
+
+
+@pytest.fixture
+async def drill(sim, bot) -> tuple[int, str]:
+    company = await make_company({"総務部": [("E1", "山田 太郎")]})
+    user_id = await quick_link(sim, company.employees["E1"])
+    started = await start_alert(await Template.get(key="earthquake"), drill=True)
+    return started.alert.id, user_id
+
+
+@pytest.fixture
+def answer(browser_session, bot, drill):
+    """POST an answer as the LIFF page does; return status and body."""
+
+    async def run(token: str, message: str = "") -> tuple[int, dict]:
+        async with browser_session.post(
+            bot.make_url(f"/liff/api/alerts/{drill[0]}/answer"),
+            headers={"Authorization": f"Bearer {token}"},
+            json={"choices": GOOD, "message": message},
+        ) as response:
+            return response.status, await response.json()
+
+    return run
+
+
+def calls(sim, endpoint: str) -> int:
+    """Calls that reached an endpoint since `fail_all` (each used up one fault)."""
+    fault = sim.faults.get(endpoint)
+    return MANY - (fault.times if fault else 0)
+
+
+def fail_all(sim, endpoint: str, status: int = 500) -> None:
+    sim.inject_fault(endpoint, status, times=MANY)
+
+
+async def test_an_answer_is_accepted_while_lines_verify_endpoint_fails(sim, drill, answer):
+    fail_all(sim, "verify")
+    status, view = await answer(sim.issue_id_token(drill[1]), "無事です")
+    assert status == 200, view
+    assert (await Answer.get(alert_id=drill[0])).message == "無事です"
+    assert calls(sim, "verify") == 0
+
+
+async def test_lines_keys_are_fetched_once_for_many_tokens(sim, drill, answer):
+    assert (await answer(sim.issue_id_token(drill[1])))[0] == 200
+    fail_all(sim, "certs")
+    fail_all(sim, "verify")
+    for n in range(3):
+        assert (await answer(sim.issue_id_token(drill[1]), f"第{n}報"))[0] == 200
+    assert calls(sim, "certs") == 0 and calls(sim, "verify") == 0
+
+
+async def test_a_rotated_key_is_fetched_when_a_token_names_it(sim, drill, answer, monkeypatch):
+    assert (await answer(sim.issue_id_token(drill[1]), "前"))[0] == 200
+    monkeypatch.setattr("web.line_keys.REFETCH_INTERVAL", 0.0)
+    sim.signer.rotate()
+    fail_all(sim, "verify")
+    status, _ = await answer(sim.issue_id_token(drill[1]), "後")
+    assert status == 200
+    assert calls(sim, "verify") == 0
+    assert (await Answer.get(alert_id=drill[0])).message == "後"
+
+
+async def test_made_up_key_ids_do_not_make_us_fetch_lines_keys_again(sim, drill, answer):
+    assert (await answer(sim.issue_id_token(drill[1])))[0] == 200
+    stranger = ec.generate_private_key(ec.SECP256R1())
+    fail_all(sim, "certs")
+    for n in range(3):
+        forged = jwt.encode(
+            {"iss": "https://access.line.me", "sub": drill[1], "aud": LOGIN_CHANNEL_ID,
+             "exp": int(sim.clock.now()) + 600},
+            stranger, algorithm="ES256", headers={"kid": f"made-up-{n}"},
+        )  # fmt: skip
+        status, body = await answer(forged)
+        assert status == 401 and body["error"] == "invalid_id_token"  # LINE's verify says no
+    assert calls(sim, "certs") == 0
+    assert (await Answer.get(alert_id=drill[0])).revision == 1
+
+
+async def test_lines_verify_endpoint_decides_when_its_keys_cannot_be_fetched(sim, drill, answer):
+    fail_all(sim, "certs")
+    status, _ = await answer(sim.issue_id_token(drill[1]))
+    assert status == 200  # LINE's verify endpoint vouched for it
+    assert calls(sim, "certs") >= 1
+
+
+async def test_with_neither_keys_nor_verify_endpoint_the_answer_waits_for_line(sim, drill, answer):
+    fail_all(sim, "certs")
+    fail_all(sim, "verify")
+    status, body = await answer(sim.issue_id_token(drill[1]))
+    assert status == 503 and body["error"] == "line_unavailable"
+    assert not await Answer.exists(alert_id=drill[0])
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"aud": "9999999999"},
+        {"iss": "https://evil.example"},
+        {"exp": -10},  # relative to now
+    ],
+    ids=["other-channel", "other-issuer", "expired"],
+)
+async def test_a_token_signed_by_line_with_wrong_claims_is_refused_locally(
+    sim, drill, answer, claims
+):
+    now = int(sim.clock.now())
+    payload = {"iss": "https://access.line.me", "sub": drill[1], "aud": LOGIN_CHANNEL_ID,
+               "exp": now + 600, "iat": now}  # fmt: skip
+    payload.update(claims)
+    if "exp" in claims:
+        payload["exp"] = now + claims["exp"]
+    fail_all(sim, "verify")
+    status, body = await answer(sim.signer.issue(payload))
+    assert status == 401 and body["error"] == "invalid_id_token"
+    assert calls(sim, "verify") == 0

@@ -1,0 +1,141 @@
+"""LINE's public keys for ES256 ID tokens (`/oauth2/v2.1/certs`), and local verification with them.
+
+LIFF issues ES256 tokens; checking them here (signature, `iss`, `aud`, `exp`) keeps answers
+flowing while LINE's verify endpoint is slow or down, which is when an earthquake brings
+everyone to LINE at once. The keys are fetched once and kept; a token naming a key we do not
+hold makes us fetch them again (LINE rotates keys), at most once per REFETCH_INTERVAL so a
+flood of made-up key IDs cannot make us hammer LINE."""
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import jwt
+
+log = logging.getLogger(__name__)
+
+CERTS_TIMEOUT = aiohttp.ClientTimeout(total=5)
+KEYS_LIFETIME = 24 * 3600  # seconds the keys are trusted before being fetched again
+REFETCH_INTERVAL = 60.0  # an unknown key ID fetches the keys again at most this often
+ALGORITHM = "ES256"
+CERTS_PATH = "/oauth2/v2.1/certs"
+
+
+def log_line_call(method: str, path: str, status: int, headers: Any) -> None:
+    """One log line per LINE Login call, with the `x-line-request-id` LINE support asks for."""
+    log.info(
+        "LINE %s %s -> %s x-line-request-id=%s",
+        method, path, status, headers.get("x-line-request-id", "-"),
+    )  # fmt: skip
+
+
+class KeysUnavailable(Exception):
+    """LINE's keys could not be fetched (and none are held)."""
+
+
+class BadSignature(Exception):
+    """The token names a key we hold but does not verify with it, or its claims are wrong."""
+
+
+class LineKeys:
+    """The JWK set of LINE's ID-token keys, fetched on first use and kept by key ID."""
+
+    def __init__(
+        self,
+        http: aiohttp.ClientSession,
+        api_base_url: str,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.http = http
+        self.url = f"{api_base_url}{CERTS_PATH}"
+        self._clock = clock
+        self._keys: dict[str, Any] = {}
+        self._fetched_at: float | None = None
+        self._lock = asyncio.Lock()
+
+    def _stale(self) -> bool:
+        return self._fetched_at is None or self._clock() - self._fetched_at > KEYS_LIFETIME
+
+    def _may_refetch(self) -> bool:
+        return self._fetched_at is None or self._clock() - self._fetched_at >= REFETCH_INTERVAL
+
+    async def key(self, kid: str) -> Any | None:
+        """The public key with this ID (fetching the set when it is unknown or old), or None
+        when LINE does not publish it. Raises KeysUnavailable when nothing can be fetched."""
+        if kid in self._keys and not self._stale():
+            return self._keys[kid]
+        async with self._lock:  # one fetch for every request waiting on it
+            if self._stale() or (kid not in self._keys and self._may_refetch()):
+                await self._fetch()
+        return self._keys.get(kid)
+
+    async def _fetch(self) -> None:
+        try:
+            async with self.http.get(self.url, timeout=CERTS_TIMEOUT) as response:
+                log_line_call("GET", CERTS_PATH, response.status, response.headers)
+                if response.status != 200:
+                    raise KeysUnavailable(f"certs answered HTTP {response.status}")
+                body = await response.json(content_type=None)
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+            if not self._keys:
+                raise KeysUnavailable(f"certs call failed: {type(exc).__name__}") from None
+            log.warning("LINE's keys could not be refreshed: %s", type(exc).__name__)
+            return
+        except KeysUnavailable:
+            if not self._keys:
+                raise
+            log.warning("LINE's keys could not be refreshed")
+            return
+        keys = {}
+        for jwk in body.get("keys", []) if isinstance(body, dict) else []:
+            try:
+                if jwk.get("alg", ALGORITHM) == ALGORITHM and jwk.get("kid"):
+                    keys[jwk["kid"]] = jwt.PyJWK(jwk, ALGORITHM).key
+            except (jwt.PyJWTError, AttributeError, TypeError, ValueError):
+                log.warning("LINE published a key we cannot read")
+        self._keys, self._fetched_at = keys, self._clock()
+
+
+def unverified_kid(id_token: str) -> str | None:
+    """The key ID of an ES256 token (None for another algorithm or a malformed header)."""
+    try:
+        header = jwt.get_unverified_header(id_token)
+    except jwt.PyJWTError:
+        return None
+    kid = header.get("kid")
+    if header.get("alg") != ALGORITHM or not isinstance(kid, str) or not kid:
+        return None
+    return kid
+
+
+def verify_with_key(
+    id_token: str, key: Any, *, issuer: str, audience: str, now: float
+) -> dict[str, Any]:
+    """The claims of a token signed with `key`, checked for `iss`, `aud`, `exp` and `sub`
+    at `now` (raises BadSignature)."""
+    try:
+        claims = jwt.decode(
+            id_token,
+            key,
+            algorithms=[ALGORITHM],
+            audience=audience,
+            issuer=issuer,
+            options={
+                "require": ["exp", "iss", "aud", "sub"],
+                "verify_exp": False,
+                "verify_iat": False,
+            },
+        )
+    except jwt.PyJWTError as exc:
+        raise BadSignature(type(exc).__name__) from None
+    # Expiry against our own clock (`now`), as LINE's verify endpoint does against its own.
+    expires = claims.get("exp")
+    if not isinstance(expires, int | float) or isinstance(expires, bool) or expires <= now:
+        raise BadSignature("expired")
+    if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+        raise BadSignature("no subject")
+    return claims
