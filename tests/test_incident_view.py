@@ -341,3 +341,28 @@ async def test_the_audit_log_names_actions_and_details_in_japanese(console, scen
     assert "訓練: はい" in html and "対象: 4" in html  # alert_started's details
     assert "管理画面" in html and "コマンド" in html  # the faces, in words
     assert "{&#34;" not in html and '{"' not in html  # no raw JSON
+
+
+def test_every_audited_action_has_a_japanese_name():
+    import ast
+    from pathlib import Path
+
+    from console.views.maintenance import ACTIONS
+    from domain.admin_groups import GroupCommand
+    from domain.employees import IMPORT_ACTION
+
+    root = Path(__file__).resolve().parent.parent
+    written = {IMPORT_ACTION, "group_confirm", "group_cancel"}
+    written |= {f"group_{c.value}" for c in GroupCommand}
+    for package in ["domain", "bot", "console", "me", "liff", "web"]:
+        for path in (root / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if (
+                    isinstance(node, ast.Call)
+                    and getattr(node.func, "id", getattr(node.func, "attr", ""))
+                    in ("audited", "log_action")
+                    and len(node.args) > 1
+                    and isinstance(node.args[1], ast.Constant)
+                ):
+                    written.add(node.args[1].value)
+    assert sorted(written - ACTIONS.keys()) == []

@@ -70,6 +70,10 @@ ACTIONS = {
     "jma_start_anyway": "気象庁連携: 抑止中の発信",
     "jma_alert_cancelled": "気象庁連携: 自動発信の取りやめ",
     "jma_withdrawn": "気象庁連携: 取消電文",
+    "database_backup": "データベースのバックアップ",
+    "answers_purged": "保存期間を過ぎた回答の削除",
+    "line_data_purged": "保存期間を過ぎたLINE情報の削除",
+    "language_set": "表示言語の変更",
     "department_prefecture": "部署の都道府県",
     "departments_prefecture_import": "部署の都道府県インポート",
 }
