@@ -404,6 +404,9 @@ def _row(label: str, value: str) -> dict[str, Any]:
     }
 
 
+REMINDER_MARK = "【再通知】"
+
+
 def alert_message(
     *,
     alert_id: int,
@@ -415,6 +418,7 @@ def alert_message(
     liff_url: str,
     header: str = "連絡確認 -安否-",
     follow_up: str = "",
+    reminder: bool = False,
 ) -> dict[str, Any]:
     """The alert as a Flex bubble: 開始日時, タイトル, 連絡者, 連絡メッセージ and 回答する
     (a reminder adds its 二次連絡 message). Built only from stored fields so a resumed send
@@ -461,6 +465,8 @@ def alert_message(
         },
     }
     alt = f"{shown_title}: 安否を回答してください"
+    if reminder:
+        alt = f"{REMINDER_MARK}{alt}"
     return {"type": "flex", "altText": alt[:1500], "contents": bubble}
 
 
@@ -486,8 +492,9 @@ def _reminder_delivery(alert: Alert, round_: AlertRound | None, liff_url: str) -
         started_at=alert.started_at,
         drill=alert.drill,
         liff_url=liff_url,
-        header="【再通知】未回答の方へ",
+        header=f"{REMINDER_MARK}未回答の方へ",
         follow_up=round_.message,
+        reminder=True,
     )
 
 

@@ -27,6 +27,7 @@ from domain.alerts import (
     Reminder,
     StartedAlert,
     add_round,
+    announce_closed,
     create_alert,
     end_alert,
     find_alert,
@@ -297,6 +298,18 @@ async def command_targets(args: list[str]) -> tuple[Template, list[Department]]:
     return template, departments
 
 
+MESSAGE_MARK = re.compile(r"(?:^|\s)(?:--|－－|ーー|——)(?:\s|$)")
+
+
+def split_message(rest: str) -> tuple[str, str]:
+    """`[template] [department…] -- message` as (the targets, the message): the sender's own
+    連絡メッセージ follows the first `--` (full-width too), line breaks kept."""
+    found = MESSAGE_MARK.search(rest)
+    if found is None:
+        return rest, ""
+    return rest[: found.start()], rest[found.end() :].strip()
+
+
 _ALERT_NUMBER = re.compile(r"#?([0-9]{1,9})")
 
 
@@ -390,6 +403,7 @@ async def _start_pending(pending: PendingCommand, employee: Employee) -> Started
         drill=bool(payload.get("drill")),
         sender_name=await sender_name(employee),
         departments=departments,
+        message=str(payload.get("message") or ""),
     )
 
 
@@ -597,6 +611,8 @@ async def run_command(
         await wake_delivery(outcome.started)
     elif isinstance(outcome, Reminded):
         await wake_delivery(outcome.reminder)
+    elif isinstance(outcome, Closed):
+        await announce_closed(outcome.alert)
     return outcome
 
 
@@ -641,13 +657,22 @@ async def _unknown(
 async def _confirm(
     parsed: ParsedCommand, group_id: str, user_id: str, employee: Employee
 ) -> tuple[Outcome, Detail]:
-    """/drill and /alert: a confirmation card; the alert starts only when its asker taps 実行."""
+    """/drill and /alert `[template] [department…] [-- message]`: a confirmation card (with
+    the sender's own 連絡メッセージ after `--`); the alert starts only when its asker taps 実行."""
     drill = parsed.command is GroupCommand.DRILL
-    template, departments = await command_targets(parsed.args)
-    preview = await preview_alert(template, drill=drill, departments=departments)
-    payload = {"template": template.id, "departments": [d.id for d in departments], "drill": drill}
-    token = await create_pending(group_id, user_id, employee, parsed.command.value, payload)
+    targets, message = split_message(parsed.rest)
+    template, departments = await command_targets(targets.split())
+    preview = await preview_alert(template, drill=drill, departments=departments, message=message)
+    payload: dict[str, Any] = {
+        "template": template.id,
+        "departments": [d.id for d in departments],
+        "drill": drill,
+    }
     detail = {**payload, "recipients": preview.recipients, "stage": "confirmation"}
+    if message:
+        payload["message"] = preview.message
+        detail["own_message"] = True  # never what it says
+    token = await create_pending(group_id, user_id, employee, parsed.command.value, payload)
     return AwaitingConfirmation(preview, token), detail
 
 
@@ -670,7 +695,7 @@ async def _remind(
         number = alert_number(parsed.args[0])
         message = parsed.rest.split(maxsplit=1)[1] if len(parsed.args) > 1 else ""
     alert = await alert_for_command(number, open_only=True)
-    reminder = await add_round(alert.id, message=message, sender_name=await sender_name(employee))
+    reminder = await add_round(alert.id, message=message)  # names the alert's own 連絡者
     detail = {
         "alert": alert.id,
         "round": reminder.round,

@@ -38,6 +38,8 @@ DEFAULT_SENDER = "安否確認システム"
 DRILL_MARK = "【訓練】"
 MAX_SENDER_LENGTH = 100
 MAX_FOLLOW_UP_LENGTH = 1000
+MAX_TITLE_LENGTH = 200
+MAX_MESSAGE_LENGTH = 2000
 
 
 class NoRecipients(Invalid):
@@ -136,6 +138,18 @@ def _sender(sender_name: str) -> str:
     return sender_name
 
 
+def wording(template: Template, title: str | None, message: str | None) -> tuple[str, str]:
+    """The title and 連絡メッセージ an alert sends: the sender's own words for the moment,
+    or the template's where they wrote none."""
+    title = (title or "").strip() or template.title
+    message = (message or "").strip() or template.message
+    if len(title) > MAX_TITLE_LENGTH:
+        raise Invalid(f"タイトルは{MAX_TITLE_LENGTH}文字以内にしてください。")
+    if len(message) > MAX_MESSAGE_LENGTH:
+        raise Invalid(f"連絡メッセージは{MAX_MESSAGE_LENGTH}文字以内にしてください。")
+    return title, message
+
+
 async def _targets(departments: list[Department] | None) -> QuerySet[Employee]:
     """Who an alert to these departments (and those nested below them) reaches."""
     employees = Employee.filter(active=True)
@@ -154,25 +168,28 @@ class AlertPreview:
     title: str
     message: str
     recipients: int
+    plain_title: str = ""  # the title without the drill marking, as the sender may edit it
 
 
 async def preview_alert(
-    template: Template, *, drill: bool, departments: list[Department] | None = None
+    template: Template,
+    *,
+    drill: bool,
+    departments: list[Department] | None = None,
+    title: str | None = None,
+    message: str | None = None,
 ) -> AlertPreview:
     """The title (with the drill marking), message and number of people an alert would
-    reach; nothing is written. An alert reaching nobody is NoRecipients."""
+    reach, the sender's own title and message where given; nothing is written. An alert
+    reaching nobody is NoRecipients."""
     parse_items(template.items)
+    title, message = wording(template, title, message)
     departments = departments or []
     recipients = await (await _targets(departments)).count()
     if not recipients:
         raise NoRecipients()
     return AlertPreview(
-        template,
-        departments,
-        drill,
-        display_title(template.title, drill),
-        template.message,
-        recipients,
+        template, departments, drill, display_title(title, drill), message, recipients, title
     )
 
 
@@ -203,12 +220,20 @@ async def start_alert(
     drill: bool,
     sender_name: str = DEFAULT_SENDER,
     departments: list[Department] | None = None,
+    title: str | None = None,
+    message: str | None = None,
 ) -> StartedAlert:
-    """Freeze the template into an alert and write its roster, deliveries and audit row
-    atomically; then wake the delivery engine."""
+    """Freeze the template (with the sender's own title and message where given) into an
+    alert and write its roster, deliveries and audit row atomically; then wake the delivery
+    engine."""
     async with audited(actor, "alert_started") as audit:
         started = await create_alert(
-            template, drill=drill, sender_name=sender_name, departments=departments
+            template,
+            drill=drill,
+            sender_name=sender_name,
+            departments=departments,
+            title=title,
+            message=message,
         )
         audit.target = f"alert:{started.alert.id}"
         audit.detail = {
@@ -234,10 +259,13 @@ async def create_alert(
     drill: bool,
     sender_name: str = DEFAULT_SENDER,
     departments: list[Department] | None = None,
+    title: str | None = None,
+    message: str | None = None,
 ) -> StartedAlert:
     """Write a new alert with its roster and LINE deliveries, within the caller's audited
     transaction (`start_alert`, or an admin group's confirmation); wakes nobody."""
     sender_name = _sender(sender_name)
+    title, message = wording(template, title, message)
     items = parse_items(template.items)
     if not await (await _targets(departments)).exists():
         raise NoRecipients()
@@ -249,8 +277,8 @@ async def create_alert(
     async with in_transaction() as connection:
         alert = await Alert.create(
             template=template,
-            title=template.title,
-            message=template.message,
+            title=title,
+            message=message,
             items=[item.to_json() for item in items],
             sender_name=sender_name,
             drill=drill,
@@ -290,7 +318,7 @@ async def create_alert(
 
 
 async def remind_unanswered(
-    actor: Actor, alert_id: int, *, message: str = "", sender_name: str = DEFAULT_SENDER
+    actor: Actor, alert_id: int, *, message: str = "", sender_name: str | None = None
 ) -> Reminder:
     """A new delivery round to everyone on the roster who has not answered (`add_round`),
     written with its audit row; then the delivery engine is woken."""
@@ -311,7 +339,7 @@ def reminder_detail(reminder: Reminder) -> dict[str, int]:
 
 
 async def add_round(
-    alert_id: int, *, message: str = "", sender_name: str = DEFAULT_SENDER
+    alert_id: int, *, message: str = "", sender_name: str | None = None
 ) -> Reminder:
     """Write a reminder round within the caller's audited transaction: everyone on the roster
     who has not answered, with an optional follow-up message (二次連絡), by each medium the
@@ -319,11 +347,12 @@ async def add_round(
     e-mail to the enabled addresses of those the e-mail planner put on e-mail (round 0 has an
     e-mail delivery for them: everyone with an address in `both` mode, those LINE did not
     reach in `fallback` mode; nobody while e-mail is off). A reminder that would reach nobody
-    writes nothing."""
+    writes nothing. A reminder names the alert's own 連絡者 unless given another
+    (who reminded is in the audit log)."""
     alert = await find_alert(alert_id)
     if alert.is_closed:
         raise Conflict("この連絡はすでに終了しているため再通知できません。", code="alert_closed")
-    sender_name = _sender(sender_name)
+    sender_name = _sender(sender_name or alert.sender_name)
     message = message.strip()
     if len(message) > MAX_FOLLOW_UP_LENGTH:
         raise Invalid(f"二次連絡のメッセージは{MAX_FOLLOW_UP_LENGTH}文字以内にしてください。")
@@ -427,9 +456,17 @@ async def _write_round(
 
 
 async def close_alert(actor: Actor, alert_id: int) -> Alert:
-    """Stop accepting answers for an alert, with its audit row."""
+    """Stop accepting answers for an alert, with its audit row; then tell live views."""
     async with audited(actor, "alert_closed", target=f"alert:{alert_id}"):
-        return await end_alert(alert_id)
+        alert = await end_alert(alert_id)
+    await announce_closed(alert)
+    return alert
+
+
+async def announce_closed(alert: Alert) -> None:
+    """Tell live views (`Topic.ANSWER`, whose payload is the alert) that the alert closed, so
+    they stop updating; call after the transaction that closed it has committed."""
+    await notifier.publish(Topic.ANSWER, str(alert.id))
 
 
 async def end_alert(alert_id: int) -> Alert:
@@ -533,8 +570,8 @@ class SendingOptions:
     departments: list[tuple[int, str]]  # (ID, path such as 本社/総務部)
 
 
-async def sending_options() -> SendingOptions:
-    """Templates, and departments by their full path, for the start form."""
+async def department_paths() -> dict[int, str]:
+    """Every department's full path (本社/営業部), as every list of departments names them."""
     rows = await Department.all().values_list("id", "name", "parent_id")
     by_id = {dept_id: (name, parent) for dept_id, name, parent in rows}
 
@@ -547,5 +584,11 @@ async def sending_options() -> SendingOptions:
             names.append(name)
         return "/".join(reversed(names))
 
-    departments = sorted(((d, path(d)) for d in by_id), key=lambda pair: pair[1])
+    return {dept_id: path(dept_id) for dept_id in by_id}
+
+
+async def sending_options() -> SendingOptions:
+    """Templates, and departments by their full path, for the start form."""
+    paths = await department_paths()
+    departments = sorted(paths.items(), key=lambda pair: pair[1])
     return SendingOptions(await Template.all().order_by("id"), departments)

@@ -8,10 +8,12 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
+from domain.audit import Actor, audited
 from domain.check_items import CheckItem, parse_items
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.linking import LINKED_EMPLOYEE
 from domain.notify import Topic, notifier
+from domain.scope import Scope
 from models import Alert, AlertRecipient, Answer, AnswerChannel, Employee
 from models.sql import as_model, is_postgres, postgres_statements, sqlite_transaction
 
@@ -187,6 +189,48 @@ async def submit_answer(
     return view.answer
 
 
+class NotInScope(Forbidden):
+    """A console user named someone outside their departments (or not on the roster)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "この社員の回答を代理で入力する権限がないか、この連絡の対象ではありません。",
+            code="out_of_scope",
+        )
+
+
+async def enter_answer_for(
+    actor: Actor, alert_id: int, employee_code: str, choices: Any, message: Any, scope: Scope
+) -> AlertView:
+    """代理回答: a console user records the answer of someone on the roster within their
+    scope who told it another way (a phone call); channel `console`, `entered_by` the user,
+    audited as `answer_entered_for` (which employee, never what they said)."""
+    code = employee_code.strip()
+    target = f"alert:{alert_id}"
+    async with audited(actor, "answer_entered_for", target=target) as audit:
+        audit.detail = {"employee": code[:32]}
+        employee = await Employee.get_or_none(code=code) if code else None
+        recipient = (
+            await AlertRecipient.get_or_none(alert_id=alert_id, employee_id=employee.id)
+            if employee is not None and 0 < alert_id < 2**31
+            else None
+        )
+        if recipient is None or not scope.includes(recipient.department_id):
+            raise NotInScope()
+        assert employee is not None
+        view = await _record(
+            _Answerer(employee.id),
+            alert_id,
+            choices,
+            message,
+            AnswerChannel.CONSOLE,
+            entered_by=actor.name,
+            announce=False,
+        )
+    await _announce(str(view.alert.id))
+    return view
+
+
 async def answer_as_line_user(
     user_id: str,
     alert_id: int,
@@ -205,6 +249,8 @@ async def _record(
     choices: Any,
     message: Any,
     channel: AnswerChannel,
+    entered_by: str | None = None,
+    announce: bool = True,
 ) -> AlertView:
     now = datetime.now(UTC)
     params = answerer.params(alert_id)
@@ -217,7 +263,7 @@ async def _record(
         cleaned, text = validate_answer(items, choices, message)
         # Encoded as the ORM encodes them: the tally groups answers by this text.
         encoded = Answer._meta.fields_map["choices"].to_db_value(cleaned, Answer)
-        return alert, items, [employee_id, encoded, text, channel.value, now, alert.id]
+        return alert, items, [employee_id, encoded, text, channel.value, now, entered_by, alert.id]
 
     try:
         if is_postgres():
@@ -246,9 +292,11 @@ async def _record(
     answer = as_model(
         Answer,
         {"id": answer_id, "alert_id": alert.id, "employee_id": employee_id, "choices": encoded,
-         "message": text, "channel": channel.value, "revision": revision, "answered_at": now},
+         "message": text, "channel": channel.value, "revision": revision, "answered_at": now,
+         "entered_by": entered_by},
     )  # fmt: skip
-    await _announce(str(alert.id))
+    if announce:  # otherwise the caller announces once its transaction has committed
+        await _announce(str(alert.id))
     return AlertView(alert, items, answer)
 
 
@@ -282,22 +330,29 @@ async def _announce(alert_id: str) -> None:
 # from the stored answer. PostgreSQL does both in one statement; SQLite (no writes inside
 # WITH) in the transaction that read the alert, start to finish in the database's thread.
 _UPSERT = (
-    "INSERT INTO answer (alert_id, employee_id, choices, message, channel, revision, answered_at)"
-    " SELECT id, {employee}, {choices}, ?, ?, 1, {now} FROM alert"
+    "INSERT INTO answer"
+    " (alert_id, employee_id, choices, message, channel, revision, answered_at, entered_by)"
+    " SELECT id, {employee}, {choices}, ?, ?, 1, {now}, {entered_by} FROM alert"
     " WHERE id = ? AND closed_at IS NULL"
     " ON CONFLICT (alert_id, employee_id) DO UPDATE SET choices = excluded.choices,"
     " message = excluded.message, channel = excluded.channel,"
-    " revision = answer.revision + 1, answered_at = excluded.answered_at"
+    " revision = answer.revision + 1, answered_at = excluded.answered_at,"
+    " entered_by = excluded.entered_by"
 )
 _REVISION = (
-    "INSERT INTO answer_revision (answer_id, revision, choices, message, channel, answered_at)"
-    " SELECT id, revision, choices, message, channel, answered_at FROM {answer}"
+    "INSERT INTO answer_revision"
+    " (answer_id, revision, choices, message, channel, answered_at, entered_by)"
+    " SELECT id, revision, choices, message, channel, answered_at, entered_by FROM {answer}"
 )
-_SQLITE_UPSERT = _UPSERT.format(employee="?", choices="?", now="?") + " RETURNING id, revision"
+_SQLITE_UPSERT = (
+    _UPSERT.format(employee="?", choices="?", now="?", entered_by="?") + " RETURNING id, revision"
+)
 _SQLITE_REVISION = _REVISION.format(answer="answer WHERE id = ?")
 _POSTGRES_UPSERT = (
     "WITH stored AS ("
-    + _UPSERT.format(employee="?::int", choices="?::jsonb", now="?::timestamptz")
+    + _UPSERT.format(
+        employee="?::int", choices="?::jsonb", now="?::timestamptz", entered_by="?::text"
+    )
     + " RETURNING *), revision AS ("
     + _REVISION.format(answer="stored")
     + ") SELECT id, revision FROM stored"

@@ -17,7 +17,7 @@ from domain.errors import Conflict, Invalid, NotFound
 from domain.settings import get_settings
 from models import AuditEntry, ConsoleRole, Department, Employee, EmployeeRole, LineAccount
 
-COLUMNS = ("code", "name", "department", "email", "role", "active")
+COLUMNS = ("code", "name", "department", "email", "role", "active", "phone")
 REQUIRED_COLUMNS = ("code", "name", "department", "email", "role")
 # Japanese headers people write in Excel, mapped to ours.
 HEADER_ALIASES = {
@@ -28,6 +28,8 @@ HEADER_ALIASES = {
     "メールアドレス": "email",
     "役割": "role",
     "有効": "active",
+    "電話番号": "phone",
+    "電話": "phone",
 }
 ROLE_ALIASES = {
     "": EmployeeRole.MEMBER,
@@ -47,6 +49,8 @@ MAX_NAME = 100
 MAX_DEPARTMENT = 100
 MAX_DEPARTMENT_DEPTH = 10
 MAX_EMAIL = 254
+MAX_PHONE = 32
+PHONE_PATTERN = re.compile(r"^[0-9+\-() ]*$")
 # An import that would retire more than this share of the active employees, and more than
 # this many people, needs the count typed to confirm it (a one-row file must not retire all).
 MASS_DEACTIVATION_SHARE = 0.10
@@ -94,6 +98,7 @@ class EmployeeRow:
     email: str | None
     role: EmployeeRole
     active: bool
+    phone: str | None = None  # None: the file has no phone column (the stored one stays)
 
 
 @dataclass
@@ -198,10 +203,15 @@ def _check_fields(values: dict[str, str], line: int) -> tuple[EmployeeRow | None
     active = ACTIVE_ALIASES.get(raw_active.lower())
     if active is None:
         fail("active", "有効は空欄・1・0 のいずれかにしてください")
+    phone = values["phone"].strip() if "phone" in values else None
+    if phone and len(phone) > MAX_PHONE:
+        fail("phone", f"電話番号は{MAX_PHONE}文字以内にしてください")
+    elif phone and not PHONE_PATTERN.match(phone):
+        fail("phone", "電話番号は数字と + - ( ) だけで書いてください")
     if errors:
         return None, errors
     assert role is not None and active is not None
-    return EmployeeRow(line, code, name, department, email, role, active), []
+    return EmployeeRow(line, code, name, department, email, role, active, phone), []
 
 
 def parse_csv(data: bytes) -> tuple[list[EmployeeRow], list[RowError]]:
@@ -281,6 +291,7 @@ def _same(employee: Employee, row: EmployeeRow, path: tuple[str, ...] | None) ->
         and (employee.email or None) == row.email
         and employee.role == row.role
         and employee.active == row.active
+        and (row.phone is None or employee.phone == row.phone)
     )
 
 
@@ -366,7 +377,7 @@ async def import_employees(
             if employee is None:
                 await Employee.create(
                     code=row.code, name=row.name, department_id=department_id, email=row.email,
-                    role=row.role, active=row.active,
+                    role=row.role, active=row.active, phone=row.phone or "",
                 )  # fmt: skip
                 continue
             changes = {
@@ -375,6 +386,7 @@ async def import_employees(
                 "email": row.email,
                 "role": row.role,
                 "active": row.active,
+                **({"phone": row.phone} if row.phone is not None else {}),
             }
             if any(getattr(employee, key) != value for key, value in changes.items()):
                 await Employee.filter(id=employee.id).update(**changes)
@@ -406,18 +418,21 @@ async def export_csv(*, actor: Actor, target: str = "") -> bytes:
     paths, _ = await _department_paths()
     out = io.StringIO(newline="")
     writer = spreadsheet.writer(out, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
-    for employee in await Employee.all().order_by("code"):
-        writer.writerow(
-            [
-                employee.code,
-                employee.name,
-                DEPARTMENT_SEPARATOR.join(paths.get(employee.department_id or 0, ())),
-                employee.email or "",
-                employee.role.value,
-                "1" if employee.active else "0",
-            ]
-        )
+    employees = await Employee.all().order_by("code")
+    # The phone column only once phones were imported: files without it read as before.
+    columns = COLUMNS if any(e.phone for e in employees) else COLUMNS[:-1]
+    writer.writerow(columns)
+    for employee in employees:
+        row = [
+            employee.code,
+            employee.name,
+            DEPARTMENT_SEPARATOR.join(paths.get(employee.department_id or 0, ())),
+            employee.email or "",
+            employee.role.value,
+            "1" if employee.active else "0",
+            employee.phone,
+        ]
+        writer.writerow(row[: len(columns)])
     await log_action(actor, "employees_export", target=target)
     return b"\xef\xbb\xbf" + out.getvalue().encode("utf-8")
 

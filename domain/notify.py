@@ -24,7 +24,7 @@ class Topic(enum.StrEnum):
 
     INBOX = "anpi_inbox"  # webhook events stored
     DELIVERY = "anpi_delivery"  # deliveries written (an alert or a reminder started)
-    ANSWER = "anpi_answer"  # an answer stored (payload: the alert ID)
+    ANSWER = "anpi_answer"  # an answer stored or the alert closed (payload: the alert ID)
 
 
 class Notifier:

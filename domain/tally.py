@@ -10,13 +10,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from domain.alerts import ROSTER_ANSWERS, AnsweredShare, display_title, find_alert
+from domain.alerts import (
+    ROSTER_ANSWERS,
+    AnsweredShare,
+    department_paths,
+    display_title,
+    find_alert,
+)
 from domain.audit import Actor, log_action
 from domain.check_items import CheckItem, parse_items
 from domain.delivery_report import DeliveryReport, report_of
 from domain.errors import Forbidden
 from domain.scope import Scope
-from models import Alert, AlertRecipient, AnswerChannel, DeliveryStatus, Department, Medium
+from models import Alert, AlertRecipient, AnswerChannel, DeliveryStatus, Medium
 from models.sql import fetch, is_postgres
 
 NO_DEPARTMENT = "(所属なし)"
@@ -36,11 +42,50 @@ class DepartmentTally:
     total: int = 0
     answered: int = 0
     choice_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    subtotal: bool = False  # a parent's row summing the departments below it
+    path: str = ""  # the full path, 本社/営業部
 
     @property
     def unanswered(self) -> int:
         """Recipients in this department who have not answered."""
         return self.total - self.answered
+
+    @property
+    def rate(self) -> float:
+        """Answered share, 0-100."""
+        return 100.0 * self.answered / self.total if self.total else 0.0
+
+
+def with_subtotals(departments: list[DepartmentTally]) -> list[DepartmentTally]:
+    """Department rows by path, each parent covering two rows or more preceded by its
+    subtotal row (本社 計: itself and everything below it)."""
+    subtotals: dict[str, DepartmentTally] = {}
+    covered: dict[str, int] = {}
+    for dept in departments:
+        if dept.department_id is None:
+            continue
+        parts = dept.path.split("/")
+        for depth in range(1, len(parts) + 1):
+            path = "/".join(parts[:depth])
+            sub = subtotals.get(path)
+            if sub is None:
+                sub = subtotals[path] = DepartmentTally(
+                    None,
+                    path.rsplit("/", 1)[-1],
+                    choice_counts={k: dict.fromkeys(v, 0) for k, v in dept.choice_counts.items()},
+                    subtotal=True,
+                    path=path,
+                )
+            covered[path] = covered.get(path, 0) + 1
+            sub.total += dept.total
+            sub.answered += dept.answered
+            for label, counts in dept.choice_counts.items():
+                for choice, n in counts.items():
+                    sub.choice_counts[label][choice] += n
+    rows = list(departments) + [s for p, s in subtotals.items() if covered[p] > 1]
+    return sorted(
+        rows, key=lambda d: (d.department_id is None and not d.subtotal, d.path, not d.subtotal)
+    )
 
 
 @dataclass
@@ -55,6 +100,7 @@ class Tally(AnsweredShare):
     items: tuple[CheckItem, ...]
     choice_counts: dict[str, dict[str, int]]
     departments: list[DepartmentTally] = field(default_factory=list)
+    closed: bool = False  # no more answers are taken
 
     @property
     def unanswered(self) -> int:
@@ -69,10 +115,10 @@ def _choices(raw: Any) -> dict[str, Any]:
 
 
 async def _department_names(ids: set[int | None]) -> dict[int | None, str]:
-    known = [i for i in ids if i is not None]
+    """Departments by their full path (本社/営業部), as lists of people name them."""
     names: dict[int | None, str] = {None: NO_DEPARTMENT}
-    if known:
-        names.update(await Department.filter(id__in=known).values_list("id", "name"))
+    if any(i is not None for i in ids):
+        names.update(await department_paths())
     return names
 
 
@@ -84,7 +130,9 @@ async def tally(alert_id: int, scope: Scope | None = None) -> Tally:
 async def _tally(alert: Alert, scope: Scope) -> Tally:
     items = parse_items(alert.items)
     choice_counts = {item.label: dict.fromkeys(item.choices, 0) for item in items}
-    result = Tally(alert.id, alert.title, alert.drill, 0, 0, items, choice_counts)
+    result = Tally(
+        alert.id, alert.title, alert.drill, 0, 0, items, choice_counts, closed=alert.is_closed
+    )
     if scope.is_empty:
         return result
     where, params = scope.where("r.department_id")
@@ -113,9 +161,10 @@ async def _tally(alert: Alert, scope: Scope) -> Tally:
             if counts is not None and choice in counts:
                 counts[choice] += n
                 dept.choice_counts[label][choice] += n
-    names = await _department_names(set(by_department))
+    paths = await _department_names(set(by_department))
     for key, dept in by_department.items():
-        dept.name = names.get(key, NO_DEPARTMENT)
+        dept.path = paths.get(key, NO_DEPARTMENT)
+        dept.name = dept.path.rsplit("/", 1)[-1] if key is not None else NO_DEPARTMENT
     result.departments = sorted(
         by_department.values(), key=lambda d: (d.department_id is None, d.name)
     )
@@ -149,18 +198,25 @@ class AlertPage:
     tally: Tally
     timeline: list["TimelinePoint"]
     deliveries: DeliveryReport
+    people: "AnswerList"
 
 
-async def alert_page(alert_id: int, scope: Scope) -> AlertPage:
+async def alert_page(alert_id: int, scope: Scope, people: "AnswerFilter") -> AlertPage:
     """One alert as a viewer may see it: the tally (whose roster count is the scope check:
-    a scoped viewer sees only alerts that reached their departments), the timeline and the
-    deliveries."""
+    a scoped viewer sees only alerts that reached their departments), the timeline, the
+    deliveries and the answers `people` asks for (who needs help)."""
     alert = await find_alert(alert_id)
     result = await _tally(alert, scope)
     if not scope.is_everything and not result.total:
         raise OutOfScope(alert.id)
     timeline = await answer_timeline(alert.id, scope)
-    return AlertPage(alert, result, timeline, await report_of(alert, scope))
+    return AlertPage(
+        alert,
+        result,
+        timeline,
+        await report_of(alert, scope),
+        await _answer_list(alert, scope, people),
+    )
 
 
 @dataclass(frozen=True)
@@ -209,11 +265,38 @@ class Unanswered:
     email: str = ""
     line_unreachable: bool = False
     email_unreachable: bool = False
+    email_address: str = ""  # the record's address (supervisors may see it, not LINE's name)
+    phone: str = ""  # as imported
 
     @property
     def unreachable(self) -> bool:
         """Neither medium reaches them."""
         return self.line_unreachable and self.email_unreachable
+
+    @property
+    def reach(self) -> str:
+        """How each medium stands for them, in plain words."""
+        return "。".join(
+            _plain(medium, state, out)
+            for medium, state, out in (
+                ("LINE", self.line, self.line_unreachable),
+                ("メール", self.email, self.email_unreachable),
+            )
+        )
+
+
+def _plain(medium: str, state: str, unreachable: bool) -> str:
+    if state == OUT_OF_USE:
+        return f"{medium}はこの連絡で使いません"
+    if state == NO_ADDRESS:
+        return f"{medium}アドレスの登録なし"
+    if state == NOT_LINKED:
+        return f"{medium}未連携のため届きません"
+    if state == BLOCKED:
+        return f"{medium}がブロックされているため届きません"
+    if unreachable:
+        return f"{medium}: {state}のため届いていません"
+    return f"{medium}: {state}"
 
 
 OUT_OF_USE = "対象外"  # the alert does not use this medium
@@ -287,7 +370,8 @@ async def unanswered(alert_id: int, scope: Scope) -> list[Unanswered]:
         " l.id AS line_id, l.followed AS followed, l.blocked AS blocked,"
         " CASE WHEN (e.email_enabled = ? AND e.email IS NOT NULL AND e.email <> '')"
         " OR EXISTS (SELECT 1 FROM employee_email x WHERE x.employee_id = e.id"
-        " AND x.enabled = ?) THEN 1 ELSE 0 END AS has_email, e.id AS employee_id"
+        " AND x.enabled = ?) THEN 1 ELSE 0 END AS has_email, e.id AS employee_id,"
+        " e.email AS email_address, e.phone AS phone"
         + unanswered_in_scope
         + " LEFT JOIN line_account l ON l.employee_id = r.employee_id"
         f" WHERE r.alert_id = ?{where} AND a.id IS NULL",
@@ -322,6 +406,8 @@ async def unanswered(alert_id: int, scope: Scope) -> list[Unanswered]:
                 email,
                 line_out,
                 email_out,
+                row["email_address"] or "",
+                row["phone"] or "",
             )
         )
     return sorted(found, key=lambda u: (u.department, u.code))
@@ -373,19 +459,119 @@ async def answer_sheet(alert_id: int, scope: Scope) -> AnswerSheet:
     alert = await find_alert(alert_id)
     labels = tuple(item.label for item in parse_items(alert.items))
     sheet = AnswerSheet(alert.title, alert.drill, labels, [])
+    for entry in await _answers(alert, scope):
+        sheet.rows.append(
+            SheetRow(
+                entry.code,
+                entry.name,
+                entry.department,
+                tuple(choice for _, choice, _ in entry.choices),
+                entry.message,
+                entry.answered_at,
+                entry.channel,
+            )
+        )
+    sheet.rows.sort(key=lambda r: (r.department, r.code))
+    return sheet
+
+
+@dataclass(frozen=True)
+class AnswerEntry:
+    """One person's current answer as the console lists it: each item's choice (with whether
+    it is worrying), their message, when, by which way, and who entered it for them."""
+
+    code: str
+    name: str
+    department: str
+    choices: tuple[tuple[str, str, bool], ...]  # (item, choice, worrying)
+    message: str
+    answered_at: datetime
+    channel: str
+    entered_by: str | None = None
+
+    @property
+    def worrying(self) -> bool:
+        """Whether any choice is a worrying one."""
+        return any(w for _, _, w in self.choices)
+
+
+@dataclass(frozen=True)
+class AnswerFilter:
+    """Which answers to list: worrying ones only, holding one item's choice, by name/code."""
+
+    worrying_only: bool = False
+    item: str = ""
+    choice: str = ""
+    search: str = ""
+    page: int = 1
+    per_page: int = 50
+
+    def matches(self, entry: AnswerEntry) -> bool:
+        """Whether the entry passes the item/choice and worrying filters."""
+        if self.worrying_only and not entry.worrying:
+            return False
+        for label, choice, worrying in entry.choices:
+            if label == self.item and (choice != self.choice if self.choice else not worrying):
+                return False
+        return not self.item or any(label == self.item for label, _, _ in entry.choices)
+
+
+@dataclass(frozen=True)
+class AnswerList:
+    """One page of answers, newest first, and how many matched in all."""
+
+    entries: list[AnswerEntry]
+    matched: int
+    page: int
+    pages: int
+
+
+MAX_SEARCH_LENGTH = 50
+
+
+async def answer_list(alert_id: int, scope: Scope, query: AnswerFilter) -> AnswerList:
+    """The answers in scope, newest first, narrowed by `query` and paged: the alert page's
+    list of who needs help (worrying choices) and the list of everyone's answers."""
+    return await _answer_list(await find_alert(alert_id), scope, query)
+
+
+async def _answer_list(alert: Alert, scope: Scope, query: AnswerFilter) -> AnswerList:
+    entries = [e for e in await _answers(alert, scope, query.search) if query.matches(e)]
+    entries.sort(key=lambda e: e.answered_at, reverse=True)
+    per_page = max(1, min(query.per_page, 500))
+    pages = max(1, -(-len(entries) // per_page))
+    page = max(1, min(query.page, pages))
+    start = (page - 1) * per_page
+    return AnswerList(entries[start : start + per_page], len(entries), page, pages)
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def _answers(alert: Alert, scope: Scope, search: str = "") -> list[AnswerEntry]:
+    """Every current answer among the recipients in scope (optionally whose name or code
+    holds `search`)."""
     if scope.is_empty:
-        return sheet
+        return []
+    items = parse_items(alert.items)
     where, params = scope.where("r.department_id")
+    search = search.strip()[:MAX_SEARCH_LENGTH]
+    if search:
+        where += " AND (e.code LIKE ? ESCAPE '\\' OR e.name LIKE ? ESCAPE '\\')"
+        params = [*params, _like(search), _like(search)]
     rows = await fetch(
         "SELECT e.code AS code, e.name AS name, r.department_id AS department_id,"
         " a.choices AS choices, a.message AS message, a.answered_at AS answered_at,"
-        " a.channel AS channel"
+        " a.channel AS channel, a.entered_by AS entered_by"
         " FROM alert_recipient r JOIN employee e ON e.id = r.employee_id"
         " JOIN answer a ON a.alert_id = r.alert_id AND a.employee_id = r.employee_id"
         f" WHERE r.alert_id = ?{where}",
         [alert.id, *params],
     )
     names = await _department_names({row["department_id"] for row in rows})
+    found = []
     for row in rows:
         choices = _choices(row["choices"])
         answered_at = row["answered_at"]
@@ -393,16 +579,23 @@ async def answer_sheet(alert_id: int, scope: Scope) -> AnswerSheet:
             answered_at = datetime.fromisoformat(answered_at)
         if answered_at.tzinfo is None:
             answered_at = answered_at.replace(tzinfo=UTC)
-        sheet.rows.append(
-            SheetRow(
+        found.append(
+            AnswerEntry(
                 row["code"],
                 row["name"],
                 names.get(row["department_id"], NO_DEPARTMENT),
-                tuple(str(choices.get(label, "")) for label in labels),
+                tuple(
+                    (
+                        item.label,
+                        str(choices.get(item.label, "")),
+                        choices.get(item.label) in item.worrying_choices,
+                    )
+                    for item in items
+                ),
                 row["message"] or "",
                 answered_at,
                 CHANNEL_NAMES.get(row["channel"], row["channel"]),
+                row["entered_by"],
             )
         )
-    sheet.rows.sort(key=lambda r: (r.department, r.code))
-    return sheet
+    return found

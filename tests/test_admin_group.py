@@ -393,6 +393,29 @@ async def test_a_drill_is_confirmed_then_started_and_marked_as_a_drill_everywher
     assert rows[1].detail["alert"] == alert.id
 
 
+async def test_a_drill_carries_the_senders_own_message_after_two_dashes(room, sim):
+    card, buttons = await room.confirmation(
+        "山田", "/drill 総務部 -- 本社ビルで火災報知器が鳴りました。\n階段で避難してください。"
+    )
+
+    assert "本社ビルで火災報知器が鳴りました。" in card and "震度6強" not in card
+    assert "総務部" in card
+    await room.tap("山田", buttons["実行"])
+    alert = await Alert.get()
+    assert alert.message == "本社ビルで火災報知器が鳴りました。\n階段で避難してください。"
+    assert alert.title == "【地震】安否確認"  # the template's title where none was given
+    satou = room.users["佐藤"]
+    await until(lambda: [m for m in sim.messages_for(satou) if m["type"] == "flex"])
+    assert "火災報知器" in said(sim.messages_for(satou)[-1])
+    row = await AuditEntry.get(action="group_drill")
+    assert row.detail["own_message"] is True and "火災" not in str(row.detail)
+
+
+async def test_an_alert_without_a_message_after_the_dashes_keeps_the_templates(room):
+    card, _ = await room.confirmation("鈴木", "発信 営業部 --")
+    assert "震度6強" in card and "営業部" in card
+
+
 async def test_a_real_alert_to_departments_is_marked_as_a_drill_nowhere(room, sim):
     card, buttons = await room.confirmation("鈴木", "発信 earthquake 営業部　開発部")
 
@@ -569,9 +592,12 @@ async def test_remind_reaches_only_those_who_have_not_answered(room, sim):
     assert "未回答 4名のうち、LINEで届く 3名に再通知しました。" in reply
     assert "【訓練】" in reply
     round_ = await AlertRound.get()
-    assert round_.message == "至急　回答してください" and round_.sender_name == "総務部"
+    assert round_.message == "至急　回答してください"
+    assert round_.sender_name == alert.sender_name  # the original 連絡者, not the reminder's
     await until(lambda: len(sim.messages_for(users["佐藤"])) == 2)
-    assert "【再通知】" in said(sim.messages_for(users["佐藤"])[-1])
+    reminder = sim.messages_for(users["佐藤"])[-1]
+    assert "【再通知】" in said(reminder) and reminder["altText"].startswith("【再通知】")
+    assert "【安否確認システム】" in said(reminder)  # the alert's own 連絡者, not the reminder's
     assert len(sim.messages_for(users["山田"])) == 1  # answered: not reminded
     assert len(sim.messages_for(users["鈴木"])) == 1
     row = await AuditEntry.get(action="group_remind")

@@ -197,3 +197,28 @@ async def test_cli_deactivates_missing_only_when_asked_and_exports(db, tmp_path)
         "utf-8-sig"
     )
     assert await AuditEntry.filter(via="cli", action="employees_export").exists()
+
+
+async def test_a_phone_column_is_imported_exported_and_kept_when_a_file_has_none(db):
+    with_phones = (
+        "社員番号,氏名,部署,メールアドレス,役割,電話番号\nE001,山田 太郎,総務部,,,090-1234-5678\n"
+    )
+    summary = await import_employees(with_phones.encode(), actor=CLI)
+    assert summary.new == 1
+    assert (await Employee.get(code="E001")).phone == "090-1234-5678"
+    data = await export_csv(actor=CLI)
+    lines = data.decode("utf-8-sig").splitlines()
+    assert lines[0] == "code,name,department,email,role,active,phone"
+    assert "E001,山田 太郎,総務部,,member,1,090-1234-5678" in lines
+    assert (await import_employees(data, actor=CLI)).unchanged == 1
+
+    without = "code,name,department,email,role\nE001,山田 太郎,総務部,,\n"
+    assert (await import_employees(without.encode(), actor=CLI)).unchanged == 1
+    assert (await Employee.get(code="E001")).phone == "090-1234-5678"  # kept
+
+
+async def test_a_phone_that_is_not_a_number_is_named_by_line(db):
+    bad = "code,name,department,email,role,phone\nE001,山田,総務部,,,=cmd|x\n"
+    with pytest.raises(ImportInvalid) as raised:
+        await import_employees(bad.encode(), actor=CLI)
+    assert any(e.line == 2 and e.column == "phone" for e in raised.value.errors)

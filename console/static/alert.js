@@ -43,10 +43,56 @@
     return td;
   }
 
+  function para(className, value) {
+    var p = document.createElement("p");
+    p.className = className;
+    if (value !== undefined) { p.textContent = value; }
+    return p;
+  }
+
+  function person(row) {
+    var li = document.createElement("li");
+    var who = para("who");
+    var name = document.createElement("strong");
+    name.textContent = row.name;
+    var meta = document.createElement("span");
+    meta.className = "muted";
+    meta.textContent = row.code + "・" + row.department + "・" + row.at;
+    who.append(name, " ", meta);
+    li.appendChild(who);
+    var choices = para("choices");
+    row.choices.forEach(function (c) {
+      var span = document.createElement("span");
+      span.className = c[2] ? "choice warn" : "choice";
+      span.textContent = c[0] + ": " + (c[1] || "-");
+      choices.append(span, " ");
+    });
+    li.appendChild(choices);
+    if (row.message) { li.appendChild(para("message", row.message)); }
+    if (row.entered_by) { li.appendChild(para("muted", "代理回答(入力: " + row.entered_by + ")")); }
+    return li;
+  }
+
+  function updatePeople(people) {
+    var list = document.getElementById("people");
+    if (!list || !people) { return; }
+    text("people-count", people.matched);
+    var rows = people.rows.map(person);
+    if (!rows.length) {
+      var none = document.createElement("li");
+      none.className = "muted none";
+      none.textContent = "該当する回答はありません。";
+      rows.push(none);
+    }
+    list.replaceChildren.apply(list, rows);
+  }
+
   function update(next) {
     text("answered", next.answered);
     text("total", next.total);
     text("rate", next.rate.toFixed(1));
+    var bar = document.getElementById("rate-bar");
+    if (bar) { bar.value = next.rate; bar.textContent = next.rate.toFixed(1) + "%"; }
     text("unanswered-count", next.unanswered);
     next.items.forEach(function (item, i) {
       var chart = itemCharts[i];
@@ -66,7 +112,8 @@
     if (body) {
       var rows = next.departments.map(function (d) {
         var tr = document.createElement("tr");
-        tr.appendChild(cell(d.name));
+        if (d.subtotal) { tr.className = "subtotal"; }
+        tr.appendChild(cell(d.subtotal ? d.name + " 計" : d.name));
         tr.appendChild(cell(d.answered, "num"));
         tr.appendChild(cell(d.total, "num"));
         tr.appendChild(cell((d.total ? Math.round(100 * d.answered / d.total) : 0) + "%", "num"));
@@ -75,6 +122,22 @@
       });
       body.replaceChildren.apply(body, rows);
     }
+    updatePeople(next.people);
+  }
+
+  // 開始から …: the time since the start, kept current while the alert is open.
+  var elapsed = document.getElementById("elapsed");
+  function since(started) {
+    var minutes = Math.max(0, Math.floor((Date.now() - started) / 60000));
+    if (minutes < 60) { return minutes + "分"; }
+    var hours = Math.floor(minutes / 60);
+    if (hours < 24) { return hours + "時間" + (minutes % 60) + "分"; }
+    return Math.floor(hours / 24) + "日" + (hours % 24) + "時間";
+  }
+  var clock = null;
+  if (elapsed && elapsed.dataset.started) {
+    var started = Date.parse(elapsed.dataset.started);
+    clock = window.setInterval(function () { elapsed.textContent = "開始から " + since(started); }, 30000);
   }
 
   if (window.EventSource && section.dataset.events) {
@@ -82,6 +145,15 @@
     var live = document.getElementById("live");
     source.addEventListener("open", function () { if (live) { live.hidden = false; } });
     source.addEventListener("error", function () { if (live) { live.hidden = true; } });
-    source.addEventListener("tally", function (event) { update(JSON.parse(event.data)); });
+    source.addEventListener("tally", function (event) {
+      var next = JSON.parse(event.data);
+      update(next);
+      if (next.closed) {  // 終了: no more answers, so no more updates
+        source.close();
+        if (clock) { window.clearInterval(clock); }
+        if (live) { live.hidden = true; }
+        text("live-closed", "(終了しました)");
+      }
+    });
   }
 }());

@@ -9,6 +9,7 @@ from console.auth import requires
 from console.keys import VIEWER
 from console.render import render
 from domain import audit, settings, templates, usage
+from domain.admin_groups import bound_groups
 from domain.errors import Invalid, NotFound
 from models import ConsoleRole
 from web.keys import QUOTA, WEB
@@ -22,14 +23,28 @@ FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9999, 12, 30)
 ACTIONS = {
     "sign_in": "ログイン",
     "sign_out": "ログアウト",
+    "password_set": "パスワード設定",
     "template_created": "テンプレート作成",
     "template_updated": "テンプレート変更",
     "settings_changed": "設定変更",
     "alert_started": "発信",
     "alert_closed": "終了",
+    "alert_reminded": "再通知(二次連絡)",
     "reminded": "再送(二次連絡)",
+    "answers_exported": "回答のCSV出力",
+    "answer_entered_for": "代理回答",
+    "line_halted": "LINE送信停止",
     "employees_export": "社員エクスポート",
     "employees_import": "社員インポート",
+    "employee_update": "社員情報の変更",
+    "employee_deactivate": "社員の無効化",
+    "codes_issue": "登録コード発行",
+    "codes_revoke": "登録コード失効",
+    "email_add": "メールアドレス追加",
+    "email_switch": "メールアドレスの有効・無効",
+    "email_remove": "メールアドレス削除",
+    "line_link": "LINE ID連携",
+    "line_unlink": "LINE連携解除",
     "user_add": "ユーザー追加",
     "user_passwd": "パスワード変更",
     "user_disable": "ユーザー無効化",
@@ -55,9 +70,91 @@ ACTIONS = {
     "jma_start_anyway": "気象庁連携: 抑止中の発信",
     "jma_alert_cancelled": "気象庁連携: 自動発信の取りやめ",
     "jma_withdrawn": "気象庁連携: 取消電文",
+    "database_backup": "データベースのバックアップ",
+    "answers_purged": "保存期間を過ぎた回答の削除",
+    "line_data_purged": "保存期間を過ぎたLINE情報の削除",
+    "language_set": "表示言語の変更",
     "department_prefecture": "部署の都道府県",
     "departments_prefecture_import": "部署の都道府県インポート",
 }
+VIAS = {
+    "line": "LINE",
+    "group": "管理グループ",
+    "console": "管理画面",
+    "me": "社員ページ",
+    "cli": "コマンド",
+    "system": "システム",
+}
+# How the audit log names the keys of an action's details.
+DETAIL_NAMES = {
+    "drill": "訓練",
+    "template": "テンプレート",
+    "departments": "部署",
+    "recipients": "対象",
+    "round": "再通知の回",
+    "line": "LINE",
+    "email": "メール",
+    "rows": "行数",
+    "scoped": "部署を限定",
+    "alert": "連絡",
+    "answered": "回答",
+    "total": "対象",
+    "unanswered": "未回答",
+    "count": "件数",
+    "stage": "段階",
+    "command": "コマンド",
+    "ttl_minutes": "有効期限(分)",
+    "admin_group": "管理グループ",
+    "by": "操作者",
+    "reason": "理由",
+    "failed": "失敗",
+    "id": "ID",
+    "changed": "変更した項目",
+    "employee": "社員番号",
+    "why": "理由",
+    "replaced": "別のアカウントから切り替え",
+    "via": "方法",
+    "own_message": "独自の連絡メッセージ",
+    "new": "新規",
+    "updated": "更新",
+    "unchanged": "変更なし",
+    "deactivated": "無効化",
+}
+DETAIL_VALUES = {
+    "confirmation": "確認待ち",
+    "drill": "訓練",
+    "alert": "本番",
+    "code": "登録コード",
+    "password": "パスワード",
+}
+
+
+def _value(value: object) -> str:
+    if value is True:
+        return "はい"
+    if value is False:
+        return "いいえ"
+    if isinstance(value, list):
+        return "、".join(_value(v) for v in value) or "なし"
+    if isinstance(value, dict):
+        return describe(value)
+    return DETAIL_VALUES.get(str(value), str(value))
+
+
+def describe(detail: dict | None) -> str:
+    """An audit row's details as readable Japanese (名前: 値 / …)."""
+    if not detail:
+        return ""
+    return " / ".join(f"{DETAIL_NAMES.get(k, k)}: {_value(v)}" for k, v in detail.items())
+
+
+def _target(target: str, groups: dict[str, str]) -> str:
+    """An audit row's target in words: 連絡 #12, an admin group by its name."""
+    if target.startswith("alert:") and target[6:].isdigit():
+        return f"連絡 #{target[6:]}"
+    return groups.get(target, target)
+
+
 RESULTS = {"ok": "成功", "failed": "失敗", "refused": "拒否"}
 
 
@@ -208,11 +305,23 @@ async def audit_page(request: web.Request) -> web.Response:
         limit=AUDIT_LIMIT,
     )
     rows = await audit.entries(query)
+    groups = {g.group_id: f"管理グループ #{g.id}(登録: {g.bound_by})" for g in await bound_groups()}
     return render(
         request,
         "audit.html",
         {
-            "rows": rows,
+            "rows": [
+                {
+                    "at": row.at,
+                    "via": VIAS.get(row.via, row.via),
+                    "actor": row.actor,
+                    "action": ACTIONS.get(row.action, row.action),
+                    "target": _target(row.target, groups),
+                    "result": row.result,
+                    "detail": describe(row.detail),
+                }
+                for row in rows
+            ],
             "actor": actor,
             "since": since_raw if since else "",
             "until": until_raw if until else "",

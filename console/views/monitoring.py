@@ -8,6 +8,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -27,18 +28,24 @@ from domain.alerts import (
     sending_options,
     start_alert,
 )
-from domain.errors import DomainError
+from domain.answers import enter_answer_for
+from domain.check_items import parse_items
+from domain.errors import DomainError, Forbidden
 from domain.notify import Topic, notifier
 from domain.scope import Scope
 from domain.tally import (
+    AnswerFilter,
+    AnswerList,
     Tally,
     TimelinePoint,
     alert_page,
+    answer_list,
     answer_timeline,
     export_answers,
     tally,
     unanswered,
     visible_alert,
+    with_subtotals,
 )
 from models import Alert, ConsoleRole
 from web.timefmt import jst
@@ -66,15 +73,52 @@ def _worrying_columns(result: Tally) -> list[tuple[str, str]]:
     return [(item.label, choice) for item in result.items for choice in item.worrying_choices]
 
 
-async def live_data(alert_id: int, scope: Scope) -> dict[str, Any]:
-    """The fresh tally and timeline as the page's script draws them."""
-    return live_data_of(await tally(alert_id, scope), await answer_timeline(alert_id, scope))
+PEOPLE_SHOWN = 100  # worrying answers on the alert page (newest first)
 
 
-def live_data_of(result: Tally, timeline: list[TimelinePoint]) -> dict[str, Any]:
-    """A tally and timeline as the page's script draws them."""
+def _people_filter(query: Any) -> AnswerFilter:
+    """The alert page's filter of who needs help: worrying answers, by item, or by one
+    choice (`item:choice`, as the page's choice list sends it)."""
+    item, choice = str(query.get("item", ""))[:50], str(query.get("choice", ""))[:101]
+    if ":" in choice:
+        item, choice = choice.split(":", 1)
+    return AnswerFilter(worrying_only=True, item=item, choice=choice[:50], per_page=PEOPLE_SHOWN)
+
+
+async def live_data(alert_id: int, scope: Scope, people: AnswerFilter) -> dict[str, Any]:
+    """The fresh tally, timeline and people needing help as the page's script draws them."""
+    return live_data_of(
+        await tally(alert_id, scope),
+        await answer_timeline(alert_id, scope),
+        await answer_list(alert_id, scope, people),
+    )
+
+
+def _people(found: AnswerList) -> dict[str, Any]:
+    return {
+        "matched": found.matched,
+        "rows": [
+            {
+                "code": e.code,
+                "name": e.name,
+                "department": e.department,
+                "choices": [[label, choice, worrying] for label, choice, worrying in e.choices],
+                "message": e.message,
+                "at": jst(e.answered_at),
+                "entered_by": e.entered_by or "",
+            }
+            for e in found.entries
+        ],
+    }
+
+
+def live_data_of(
+    result: Tally, timeline: list[TimelinePoint], people: AnswerList
+) -> dict[str, Any]:
+    """A tally, timeline and people needing help as the page's script draws them."""
     worrying = _worrying_columns(result)
     return {
+        "closed": result.closed,
         "total": result.total,
         "answered": result.answered,
         "unanswered": result.unanswered,
@@ -91,23 +135,42 @@ def live_data_of(result: Tally, timeline: list[TimelinePoint]) -> dict[str, Any]
         "worrying": [f"{label}:{choice}" for label, choice in worrying],
         "departments": [
             {
-                "name": d.name,
+                "name": d.path,
                 "answered": d.answered,
                 "total": d.total,
+                "subtotal": d.subtotal,
                 "worrying": [d.choice_counts[label][choice] for label, choice in worrying],
             }
-            for d in result.departments
+            for d in with_subtotals(result.departments)
         ],
         "timeline": [{"at": jst(p.at), "answered": p.answered} for p in timeline],
+        "people": _people(people),
     }
+
+
+def _elapsed(alert: Alert) -> str:
+    """Time since the alert started (to its end once closed), as 1時間23分."""
+    end = alert.closed_at or datetime.now(UTC)
+    minutes = max(0, int((end - alert.started_at).total_seconds() // 60))
+    if minutes < 60:
+        return f"{minutes}分"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}時間{minutes}分"
+    days, hours = divmod(hours, 24)
+    return f"{days}日{hours}時間"
 
 
 @requires()
 async def alert_detail(request: web.Request) -> web.Response:
     """The tally of one alert in the viewer's scope: charts, departments, live updates."""
     viewer = request[VIEWER]
-    page = await alert_page(_alert_id(request), viewer.scope)
-    data = live_data_of(page.tally, page.timeline)
+    people = _people_filter(request.query)
+    page = await alert_page(_alert_id(request), viewer.scope, people)
+    data = live_data_of(page.tally, page.timeline, page.people)
+    events = request.app.router["alert_events"].url_for(alert_id=str(page.alert.id))
+    if people.item:
+        events = events.with_query({"item": people.item, "choice": people.choice})
     return render(
         request,
         "alert.html",
@@ -117,6 +180,10 @@ async def alert_detail(request: web.Request) -> web.Response:
             "worrying": _worrying_columns(page.tally),
             "data": data,
             "data_json": json.dumps(data, ensure_ascii=False),
+            "events_url": str(events),
+            "people": data["people"],
+            "people_filter": people,
+            "elapsed": _elapsed(page.alert),
             "may_send": viewer.may(ConsoleRole.SENDER),
             "deliveries": page.deliveries,
             "notice": NOTICES.get(request.query.get("notice", ""), "").format(
@@ -143,6 +210,7 @@ def live_events(streams: set[_Stream]) -> Handler:
         """Send `event: tally` with the scoped tally whenever an answer to the alert arrives."""
         alert_id = (await _visible(request)).id
         scope = request[VIEWER].scope
+        people = _people_filter(request.query)
         if len(streams) >= MAX_STREAMS:
             raise web.HTTPServiceUnavailable(headers={"Retry-After": "5"})
         stream = _Stream()
@@ -177,7 +245,7 @@ def live_events(streams: set[_Stream]) -> Handler:
                     await response.write(b": keep-alive\n\n")
                     continue
                 stream.changed = False
-                data = json.dumps(await live_data(alert_id, scope), ensure_ascii=False)
+                data = json.dumps(await live_data(alert_id, scope, people), ensure_ascii=False)
                 await response.write(f"event: tally\ndata: {data}\n\n".encode())
                 await asyncio.sleep(COALESCE_SECONDS)  # let a burst of answers pile up
         except (ConnectionResetError, OSError):
@@ -201,10 +269,118 @@ def _end_streams(streams: set[_Stream]) -> Callable[[web.Application], Awaitable
 
 @requires()
 async def alert_unanswered(request: web.Request) -> web.Response:
-    """Who in the viewer's scope has not answered, with LINE registered yes/no."""
+    """Who in the viewer's scope has not answered: contact columns a supervisor may see
+    (e-mail, phone; never the LINE display name) and how each medium stands for them."""
     alert = await _visible(request)
     people = await unanswered(alert.id, request[VIEWER].scope)
-    return render(request, "unanswered.html", {"alert": alert, "people": people})
+    return render(
+        request,
+        "unanswered.html",
+        {"alert": alert, "people": people, "may_send": request[VIEWER].may(ConsoleRole.SENDER)},
+    )
+
+
+def _csv(rows: list[list[Any]], filename: str) -> web.Response:
+    """Rows as a CSV download (UTF-8 with BOM, so Excel reads Japanese; formula-safe)."""
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = spreadsheet.writer(out)
+    for row in rows:
+        writer.writerow(row)
+    return web.Response(
+        body=out.getvalue().encode("utf-8"),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@requires()
+async def alert_unanswered_csv(request: web.Request) -> web.Response:
+    """Who in the viewer's scope has not answered, as CSV."""
+    alert = await _visible(request)
+    people = await unanswered(alert.id, request[VIEWER].scope)
+    header = ["社員番号", "氏名", "部署", "メール", "電話", "LINE", "メール送信", "届き方"]
+    rows: list[list[Any]] = [header]
+    rows += [
+        [p.code, p.name, p.department, p.email_address, p.phone, p.line, p.email, p.reach]
+        for p in people
+    ]
+    return _csv(rows, f"alert-{alert.id}-unanswered.csv")
+
+
+@requires()
+async def alert_answers(request: web.Request) -> web.Response:
+    """Everyone's answers in the viewer's scope, newest first, paged, searched by name/code."""
+    alert = await _visible(request)
+    search = str(request.query.get("q", ""))[:50]
+    page = request.query.get("page", "1")
+    query = AnswerFilter(search=search, page=int(page) if page.isdigit() else 1)
+    found = await answer_list(alert.id, request[VIEWER].scope, query)
+    return render(
+        request,
+        "answers.html",
+        {"alert": alert, "found": found, "q": search, "items": parse_items(alert.items)},
+    )
+
+
+@requires(ConsoleRole.SENDER)
+async def alert_remind_confirm(request: web.Request) -> web.Response:
+    """再通知 asks first: how many people it would reach, and the follow-up message."""
+    alert = await _visible(request)
+    people = await unanswered(alert.id, Scope.everything())
+    return render(request, "alert_act.html", {"alert": alert, "act": "remind", "people": people})
+
+
+@requires(ConsoleRole.SENDER)
+async def alert_close_confirm(request: web.Request) -> web.Response:
+    """終了 asks first."""
+    alert = await _visible(request)
+    return render(request, "alert_act.html", {"alert": alert, "act": "close", "people": []})
+
+
+@requires()
+async def alert_proxy_form(request: web.Request) -> web.Response:
+    """代理回答: the answer form a supervisor fills in for someone who phoned in."""
+    alert = await _visible(request)
+    return render(
+        request,
+        "alert_proxy.html",
+        {
+            "alert": alert,
+            "items": parse_items(alert.items),
+            "form": {"code": request.query.get("code", "")},
+        },
+    )
+
+
+@requires()
+async def alert_proxy(request: web.Request) -> web.Response:
+    """Record the answer entered for someone in the viewer's scope."""
+    viewer = request[VIEWER]
+    alert = await _visible(request)
+    form = await request.post()
+    items = parse_items(alert.items)
+    choices = {item.label: str(form.get(f"item-{i}", "")) for i, item in enumerate(items)}
+    chosen = {label: choice for label, choice in choices.items() if choice}
+    message = str(form.get("message", ""))
+    code = str(form.get("code", ""))
+    try:
+        view = await enter_answer_for(viewer.actor, alert.id, code, chosen, message, viewer.scope)
+    except DomainError as exc:
+        return render(
+            request,
+            "alert_proxy.html",
+            {
+                "alert": alert,
+                "items": items,
+                "form": {"code": code, "message": message, "choices": choices},
+                "error": exc.message,
+            },
+            status=403 if isinstance(exc, Forbidden) else 422,
+        )
+    assert view.answer is not None
+    raise web.HTTPSeeOther(_detail_url(request, alert.id, "proxied", code))
 
 
 @requires()
@@ -213,31 +389,23 @@ async def alert_csv(request: web.Request) -> web.Response:
     alert_id = (await _visible(request)).id
     viewer = request[VIEWER]
     sheet = await export_answers(viewer.actor, alert_id, viewer.scope)
-    out = io.StringIO()
-    out.write("\ufeff")
-    writer = spreadsheet.writer(out)
-    writer.writerow(
+    rows: list[list[Any]] = [
         ["件名", "社員番号", "氏名", "部署", *sheet.labels, "メッセージ", "回答日時", "回答経路"]
-    )
-    for row in sheet.rows:
-        writer.writerow(
-            [
-                sheet.shown_title,
-                row.code,
-                row.name,
-                row.department,
-                *row.choices,
-                row.message,
-                jst(row.answered_at),
-                row.channel,
-            ]
-        )
-    return web.Response(
-        body=out.getvalue().encode("utf-8"),
-        content_type="text/csv",
-        charset="utf-8",
-        headers={"Content-Disposition": f'attachment; filename="alert-{alert_id}-answers.csv"'},
-    )
+    ]
+    rows += [
+        [
+            sheet.shown_title,
+            row.code,
+            row.name,
+            row.department,
+            *row.choices,
+            row.message,
+            jst(row.answered_at),
+            row.channel,
+        ]
+        for row in sheet.rows
+    ]
+    return _csv(rows, f"alert-{alert_id}-answers.csv")
 
 
 NOTICES = {
@@ -245,6 +413,7 @@ NOTICES = {
     "reminded": "未回答者 {n} 名に再通知しました。",
     "remind_none": "LINE・e-mailで届く未回答者がいないため、再通知は送信していません。",
     "closed": "この安否確認を終了しました。",
+    "proxied": "社員番号 {n} の回答を代理で入力しました。",
 }
 
 
@@ -265,13 +434,21 @@ def _chosen(form: Any) -> dict[str, Any]:
         "template": str(form.get("template", "")),
         "departments": [str(d) for d in form.getall("departments", [])],
         "drill": form.get("drill", "drill") != "real",
+        "title": str(form.get("title", "")),
+        "message": str(form.get("message", "")),
     }
 
 
 async def _preview(chosen: dict[str, Any]) -> AlertPreview:
     template = await find_template(chosen["template"])
     departments = await find_departments(chosen["departments"])
-    return await preview_alert(template, drill=chosen["drill"], departments=departments)
+    return await preview_alert(
+        template,
+        drill=chosen["drill"],
+        departments=departments,
+        title=chosen["title"],
+        message=chosen["message"],
+    )
 
 
 async def _refill(request: web.Request, error: str, chosen: dict[str, Any]) -> web.Response:
@@ -307,6 +484,8 @@ async def alert_start(request: web.Request) -> web.Response:
             drill=preview.drill,
             sender_name=viewer.name,
             departments=preview.departments,
+            title=preview.plain_title,
+            message=preview.message,
         )
     except DomainError as exc:
         return await _refill(request, exc.message, chosen)
@@ -319,9 +498,7 @@ async def alert_remind(request: web.Request) -> web.Response:
     viewer = request[VIEWER]
     alert_id = (await _visible(request)).id
     form = await request.post()
-    reminder = await remind_unanswered(
-        viewer.actor, alert_id, message=str(form.get("message", "")), sender_name=viewer.name
-    )
+    reminder = await remind_unanswered(viewer.actor, alert_id, message=str(form.get("message", "")))
     if not reminder.round:
         raise web.HTTPSeeOther(_detail_url(request, alert_id, "remind_none"))
     raise web.HTTPSeeOther(_detail_url(request, alert_id, "reminded", reminder.recipients))
@@ -348,5 +525,11 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get(f"{one}/events", live_events(streams), name="alert_events")
     app.router.add_get(f"{one}/unanswered", alert_unanswered, name="alert_unanswered")
     app.router.add_get(f"{one}/answers.csv", alert_csv, name="alert_csv")
+    app.router.add_get(f"{one}/unanswered.csv", alert_unanswered_csv, name="alert_unanswered_csv")
+    app.router.add_get(f"{one}/answers", alert_answers, name="alert_answers")
+    app.router.add_get(f"{one}/proxy", alert_proxy_form, name="alert_proxy_form")
+    app.router.add_post(f"{one}/proxy", alert_proxy, name="alert_proxy")
+    app.router.add_get(f"{one}/remind", alert_remind_confirm, name="alert_remind_confirm")
     app.router.add_post(f"{one}/remind", alert_remind, name="alert_remind")
+    app.router.add_get(f"{one}/close", alert_close_confirm, name="alert_close_confirm")
     app.router.add_post(f"{one}/close", alert_close, name="alert_close")
