@@ -18,6 +18,7 @@ MENU = [
     ("employees", "社員・部署", (ConsoleRole.MAINTAINER,)),
     ("codes", "登録コード", (ConsoleRole.MAINTAINER,)),
     ("admin_groups", "管理グループ", (ConsoleRole.MAINTAINER,)),
+    ("users", "ユーザー", (ConsoleRole.MAINTAINER,)),
     ("templates", "テンプレート", (ConsoleRole.MAINTAINER,)),
     ("usage", "利用状況", (ConsoleRole.MAINTAINER,)),
     ("audit", "監査ログ", (ConsoleRole.MAINTAINER,)),

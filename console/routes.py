@@ -4,7 +4,15 @@ from pathlib import Path
 
 from aiohttp import web
 
-from console.views import admin_groups, alerts, maintenance, monitoring, organization, session
+from console.views import (
+    admin_groups,
+    alerts,
+    maintenance,
+    monitoring,
+    organization,
+    session,
+    users,
+)
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -20,4 +28,5 @@ def setup_routes(app: web.Application) -> None:
     organization.setup_routes(app)  # employees, departments, registration codes
     maintenance.setup_routes(app)  # templates, usage, audit log, settings
     admin_groups.setup_routes(app)  # bound LINE admin groups, bind codes, unbinding
+    users.setup_routes(app)  # console users: add, role, departments, disable, password
     app.router.add_static("/static/", STATIC_DIR, name="static")

@@ -534,6 +534,47 @@ async def update_employee(
     return employee
 
 
+PHONE_PATTERN = re.compile(r"^\+?[0-9()\- ]{6,32}$")
+
+
+async def add_employee(
+    *,
+    actor: Actor,
+    code: str,
+    name: str,
+    department: str,
+    email: str,
+    phone: str = "",
+    role: str = "",
+) -> Employee:
+    """Add one active employee (the department by path, created as needed), validated like a
+    row of the import file; a code already taken, in any case, is Conflict (sign-in ignores
+    case)."""
+    async with audited(actor, "employee_add", target=code.strip()[:MAX_CODE]):
+        values = {
+            "code": code, "name": name, "department": department, "email": email, "role": role,
+        }  # fmt: skip
+        row, errors = _check_fields(values, 0)
+        fields = {e.column: e.message for e in errors}
+        phone = phone.strip()
+        if phone and not PHONE_PATTERN.match(phone):
+            fields["phone"] = "電話番号は数字と - ( ) + で入力してください"
+        if row is None or fields:
+            raise Invalid("入力内容を確認してください。", fields=fields)
+        if await Employee.exists(code__iexact=row.code):
+            raise Conflict(
+                f"社員番号 {row.code} はすでに登録されています。",
+                code="code_taken",
+                fields={"code": "すでに登録されています"},
+            )
+        _, ids = await _department_paths()
+        department_id = await _ensure_department(row.department, ids) if row.department else None
+        return await Employee.create(
+            code=row.code, name=row.name, department_id=department_id, email=row.email,
+            phone=phone, role=row.role,
+        )  # fmt: skip
+
+
 async def deactivate_employee(employee_id: int, *, actor: Actor) -> Employee:
     """Retire an employee: no more alerts, no more linking, no more answers; the record stays."""
     async with audited(actor, "employee_deactivate", target=str(employee_id)) as audit:
