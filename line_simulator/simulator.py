@@ -35,7 +35,7 @@ from line_simulator.webhook_sender import encode_body, post_webhook
 
 log = logging.getLogger(__name__)
 
-FAULT_ENDPOINTS = ("reply", "push", "multicast", "profile", "linkToken", "verify")
+FAULT_ENDPOINTS = ("reply", "push", "multicast", "profile", "linkToken", "verify", "leaveGroup")
 
 
 class Simulator:

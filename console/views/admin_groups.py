@@ -9,8 +9,16 @@ from console.render import render
 from domain import admin_groups
 from domain.errors import NotFound
 from models import ConsoleRole
+from web.keys import GROUPS
 
 MAINTAINER = ConsoleRole.MAINTAINER
+NOTICES = {
+    "unbound": "管理グループの登録を解除し、ボットはグループから退出しました。",
+    "unbound_stayed": (
+        "管理グループの登録を解除しましたが、LINEからの退出に失敗しました。"
+        "LINEアプリでグループからボットを削除してください。"
+    ),
+}
 
 
 def setup_routes(app: web.Application) -> None:
@@ -33,8 +41,7 @@ async def _page(request: web.Request, **extra: object) -> web.Response:
 @requires(MAINTAINER)
 async def group_list(request: web.Request) -> web.Response:
     """The bound admin groups and the form issuing a bind code."""
-    unbound = request.query.get("done") == "unbound"
-    return await _page(request, notice="管理グループの登録を解除しました。" if unbound else None)
+    return await _page(request, notice=NOTICES.get(request.query.get("done", "")))
 
 
 @requires(MAINTAINER)
@@ -61,8 +68,11 @@ async def unbind(request: web.Request) -> web.Response:
             {"group": group, "short_id": short_id(group.group_id)},
         )
     try:
-        await admin_groups.unbind_group(viewer.actor, group.group_id)
+        left = await admin_groups.unbind_group(
+            viewer.actor, group.group_id, leaver=request.config_dict[GROUPS]
+        )
     except NotFound as exc:  # unbound meanwhile
         raise web.HTTPNotFound(text=exc.message) from None
-    url = request.app.router["admin_groups"].url_for().with_query(done="unbound")
+    done = "unbound" if left else "unbound_stayed"
+    url = request.app.router["admin_groups"].url_for().with_query(done=done)
     raise web.HTTPSeeOther(str(url))
