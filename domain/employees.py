@@ -6,7 +6,7 @@ import csv
 import hashlib
 import io
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tortoise.expressions import Q
 
@@ -67,6 +67,7 @@ class RowError:
     line: int
     column: str
     message: str
+    row: str = ""  # the offending row as it was written (cells joined by commas), if any
 
     def __str__(self) -> str:
         where = f"{self.line}行目" + (f" {self.column}" if self.column else "")
@@ -96,6 +97,26 @@ class EmployeeRow:
     active: bool
 
 
+FIELD_LABELS = {
+    "name": "氏名", "department": "部署", "email": "メールアドレス", "role": "役割",
+    "active": "有効",
+}  # fmt: skip
+ROLE_WORDS = {EmployeeRole.MEMBER: "一般", EmployeeRole.SENDER: "発信権限者"}
+MAX_LISTED_CHANGES = 500  # the preview names at most this many rows (the counts stay exact)
+
+
+@dataclass(frozen=True)
+class RowChange:
+    """One employee an import adds, changes or retires, as the preview lists them:
+    `changes` holds (field label, before, after) for a changed employee."""
+
+    kind: str  # "new" | "changed" | "deactivated"
+    code: str
+    name: str
+    line: int = 0  # 0: not in the file (retired because missing)
+    changes: tuple[tuple[str, str, str], ...] = ()
+
+
 @dataclass
 class ImportSummary:
     """What an import does (preview) or did: counts, or the errors that stop it."""
@@ -107,6 +128,8 @@ class ImportSummary:
     deactivate_missing: bool = False
     errors: list[RowError] = field(default_factory=list)
     active_before: int = 0  # active employees before the import
+    changes: list[RowChange] = field(default_factory=list)  # at most MAX_LISTED_CHANGES
+    new_departments: list[str] = field(default_factory=list)  # paths it would create
 
     @property
     def valid(self) -> bool:
@@ -193,11 +216,11 @@ def _check_fields(values: dict[str, str], line: int) -> tuple[EmployeeRow | None
     raw_role = values.get("role", "").strip()
     role = ROLE_ALIASES.get(raw_role.lower())
     if role is None:
-        fail("role", "役割は空欄・member・sender のいずれかにしてください")
+        fail("role", "役割は空欄・一般・member・発信権限者・sender のいずれかにしてください")
     raw_active = values.get("active", "").strip()
     active = ACTIVE_ALIASES.get(raw_active.lower())
     if active is None:
-        fail("active", "有効は空欄・1・0 のいずれかにしてください")
+        fail("active", "有効は空欄・1・有効・0・無効 のいずれかにしてください")
     if errors:
         return None, errors
     assert role is not None and active is not None
@@ -235,12 +258,13 @@ def parse_csv(data: bytes) -> tuple[list[EmployeeRow], list[RowError]]:
             for c, i in positions.items()
         }
         row, row_errors = _check_fields(values, index)
-        errors.extend(row_errors)
+        written = ",".join(record)[:200]
+        errors.extend(replace(e, row=written) for e in row_errors)
         code = values["code"].strip()
         if code:
             if code in first_line:
                 duplicate = f"社員番号 {code} が{first_line[code]}行目と重複しています"
-                errors.append(RowError(index, "code", duplicate))
+                errors.append(RowError(index, "code", duplicate, ",".join(record)[:200]))
             else:
                 first_line[code] = index
         if row is not None:
@@ -274,39 +298,69 @@ async def _department_paths() -> tuple[dict[int, tuple[str, ...]], dict[tuple[st
     return paths, ids
 
 
-def _same(employee: Employee, row: EmployeeRow, path: tuple[str, ...] | None) -> bool:
-    return (
-        employee.name == row.name
-        and (path or ()) == row.department
-        and (employee.email or None) == row.email
-        and employee.role == row.role
-        and employee.active == row.active
+def _field_changes(
+    employee: Employee, row: EmployeeRow, path: tuple[str, ...] | None
+) -> tuple[tuple[str, str, str], ...]:
+    """(label, before, after) for each field the row changes."""
+    pairs = {
+        "name": (employee.name, row.name),
+        "department": (
+            DEPARTMENT_SEPARATOR.join(path or ()),
+            DEPARTMENT_SEPARATOR.join(row.department),
+        ),
+        "email": (employee.email or "", row.email or ""),
+        "role": (ROLE_WORDS[employee.role], ROLE_WORDS[row.role]),
+        "active": ("有効" if employee.active else "無効", "有効" if row.active else "無効"),
+    }
+    return tuple(
+        (FIELD_LABELS[key], before, after)
+        for key, (before, after) in pairs.items()
+        if before != after
     )
 
 
 async def _plan(
     rows: list[EmployeeRow], deactivate_missing: bool
 ) -> tuple[ImportSummary, dict[str, Employee], list[int]]:
-    """Compare valid rows with the database: counts, existing employees, who to deactivate."""
-    paths, _ = await _department_paths()
+    """Compare valid rows with the database: counts, the rows that change, the departments it
+    creates, existing employees, who to deactivate."""
+    paths, ids = await _department_paths()
     existing = {e.code: e for e in await Employee.all()}
     summary = ImportSummary(
         deactivate_missing=deactivate_missing,
         active_before=sum(1 for e in existing.values() if e.active),
     )
+
+    def note(change: RowChange) -> None:
+        if len(summary.changes) < MAX_LISTED_CHANGES:
+            summary.changes.append(change)
+
+    created: set[tuple[str, ...]] = set()
     for row in rows:
+        for depth in range(1, len(row.department) + 1):
+            prefix = row.department[:depth]
+            if prefix not in ids and prefix not in created:
+                created.add(prefix)
+                summary.new_departments.append(DEPARTMENT_SEPARATOR.join(prefix))
         employee = existing.get(row.code)
         if employee is None:
             summary.new += 1
-        elif _same(employee, row, paths.get(employee.department_id or 0)):
-            summary.unchanged += 1
-        else:
+            note(RowChange("new", row.code, row.name, row.line))
+            continue
+        changes = _field_changes(employee, row, paths.get(employee.department_id or 0))
+        if changes:
             summary.updated += 1
+            note(RowChange("changed", row.code, row.name, row.line, changes))
+        else:
+            summary.unchanged += 1
     missing: list[int] = []
     if deactivate_missing:
         listed = {row.code for row in rows}
-        missing = [e.id for code, e in existing.items() if e.active and code not in listed]
+        retired = [e for code, e in sorted(existing.items()) if e.active and code not in listed]
+        missing = [e.id for e in retired]
         summary.deactivated = len(missing)
+        for employee in retired:
+            note(RowChange("deactivated", employee.code, employee.name))
     return summary, existing, missing
 
 
