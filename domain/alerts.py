@@ -13,7 +13,7 @@ from tortoise.transactions import in_transaction
 from domain.audit import Actor, audited
 from domain.check_items import parse_items
 from domain.contacts import email_addresses
-from domain.errors import Conflict, Invalid, NotFound
+from domain.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.notify import Topic, notifier
 from domain.scope import Scope
 from models import (
@@ -38,6 +38,7 @@ DEFAULT_SENDER = "安否確認システム"
 DRILL_MARK = "【訓練】"
 MAX_SENDER_LENGTH = 100
 MAX_FOLLOW_UP_LENGTH = 1000
+EVERYONE = Scope.everything()  # a sender no department limits
 
 
 class NoRecipients(Invalid):
@@ -156,13 +157,31 @@ class AlertPreview:
     recipients: int
 
 
+async def within_scope(departments: list[Department] | None, scope: Scope) -> list[Department]:
+    """The departments a sender limited to `scope` may address: the chosen ones, each inside
+    it (Forbidden otherwise), or, none chosen, the whole scope instead of everyone."""
+    if scope.is_everything:
+        return departments or []
+    allowed = scope.department_ids or frozenset()
+    if not departments:
+        return list(await Department.filter(id__in=sorted(allowed)).order_by("id"))
+    if any(d.id not in allowed for d in departments):
+        raise Forbidden("担当外の部署には発信できません。", code="out_of_scope")
+    return departments
+
+
 async def preview_alert(
-    template: Template, *, drill: bool, departments: list[Department] | None = None
+    template: Template,
+    *,
+    drill: bool,
+    departments: list[Department] | None = None,
+    scope: Scope = EVERYONE,
 ) -> AlertPreview:
     """The title (with the drill marking), message and number of people an alert would
-    reach; nothing is written. An alert reaching nobody is NoRecipients."""
+    reach within the sender's scope; nothing is written. An alert reaching nobody is
+    NoRecipients."""
     parse_items(template.items)
-    departments = departments or []
+    departments = await within_scope(departments, scope)
     recipients = await (await _targets(departments)).count()
     if not recipients:
         raise NoRecipients()
@@ -203,10 +222,12 @@ async def start_alert(
     drill: bool,
     sender_name: str = DEFAULT_SENDER,
     departments: list[Department] | None = None,
+    scope: Scope = EVERYONE,
 ) -> StartedAlert:
     """Freeze the template into an alert and write its roster, deliveries and audit row
-    atomically; then wake the delivery engine."""
+    atomically, only within the sender's scope; then wake the delivery engine."""
     async with audited(actor, "alert_started") as audit:
+        departments = await within_scope(departments, scope)
         started = await create_alert(
             template, drill=drill, sender_name=sender_name, departments=departments
         )

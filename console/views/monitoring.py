@@ -280,10 +280,12 @@ def _chosen(form: Any) -> dict[str, Any]:
     }
 
 
-async def _preview(chosen: dict[str, Any]) -> AlertPreview:
+async def _preview(chosen: dict[str, Any], scope: Scope) -> AlertPreview:
     template = await find_template(chosen["template"])
     departments = await find_departments(chosen["departments"])
-    return await preview_alert(template, drill=chosen["drill"], departments=departments)
+    return await preview_alert(
+        template, drill=chosen["drill"], departments=departments, scope=scope
+    )
 
 
 async def _refill(request: web.Request, error: str, chosen: dict[str, Any]) -> web.Response:
@@ -300,7 +302,7 @@ async def alert_confirm(request: web.Request) -> web.Response:
     """The confirm step: title, message, how many it reaches, drill or real."""
     chosen = _chosen(await request.post())
     try:
-        preview = await _preview(chosen)
+        preview = await _preview(chosen, request[VIEWER].scope)
     except DomainError as exc:
         return await _refill(request, exc.message, chosen)
     return render(request, "alert_confirm.html", {"preview": preview, "form": chosen})
@@ -312,13 +314,14 @@ async def alert_start(request: web.Request) -> web.Response:
     viewer = request[VIEWER]
     chosen = _chosen(await request.post())
     try:
-        preview = await _preview(chosen)
+        preview = await _preview(chosen, viewer.scope)
         started = await start_alert(
             viewer.actor,
             preview.template,
             drill=preview.drill,
             sender_name=viewer.name,
             departments=preview.departments,
+            scope=viewer.scope,
         )
     except DomainError as exc:
         return await _refill(request, exc.message, chosen)
