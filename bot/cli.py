@@ -435,7 +435,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("login")
     p.add_argument("--name", help="name shown in the console")
     p.add_argument("--role", choices=["supervisor", "sender", "maintainer"], default="supervisor")
-    p.add_argument("--department", action="append", help="supervisor's department (name or ID)")
+    p.add_argument(
+        "--department",
+        action="append",
+        help="department the user sees, name or ID (a supervisor needs one; limits a sender)",
+    )
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     p = sub.add_parser("employees", help="import or export employees as CSV")
     actions = p.add_subparsers(dest="action", required=True)
