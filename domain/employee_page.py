@@ -6,8 +6,9 @@ preferred language, and their answers to recent alerts.
 Signing in with a registration code: where the organisation uses passwords
 (`OrganizationSettings.employee_passwords`, the default), the employee sets one at once, and
 setting it spends the code; where the organisation keeps codes, signing in does not spend the
-code, which stays usable until it expires or is replaced (linking LINE in chat still spends
-it)."""
+code, which stays usable until it expires or is replaced. Linking LINE in chat spends the
+code for the link page only: it still signs in here until a password is set. The employee
+code is matched in any case."""
 
 import hashlib
 import logging
