@@ -163,8 +163,9 @@ async def within_scope(departments: list[Department] | None, scope: Scope) -> li
     if scope.is_everything:
         return departments or []
     allowed = scope.department_ids or frozenset()
-    if not departments:
-        return list(await Department.filter(id__in=sorted(allowed)).order_by("id"))
+    if not departments:  # the scope's top departments (the alert reaches those below too)
+        found = await Department.filter(id__in=sorted(allowed)).order_by("id")
+        return [d for d in found if d.parent_id not in allowed]
     if any(d.id not in allowed for d in departments):
         raise Forbidden("担当外の部署には発信できません。", code="out_of_scope")
     return departments

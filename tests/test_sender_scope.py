@@ -84,3 +84,12 @@ async def test_starting_outside_the_scope_is_refused_and_audited(company):
         )  # fmt: skip
     assert not await Alert.exists()
     assert await AuditEntry.exists(actor="soumu-sender", action="alert_started", result="refused")
+
+
+async def test_the_confirm_step_names_the_limited_senders_departments(console, company):
+    await console.sign_in("soumu-sender")
+    template = str((await Template.get(key="earthquake")).id)
+    response = await console.post("/console/alerts/new", {"template": template, "drill": "drill"})
+    html = await response.text()
+    assert response.status == 200
+    assert "総務部(下位の部署を含む)" in html and 'id="confirm-count">2 名' in html
