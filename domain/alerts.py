@@ -555,8 +555,9 @@ class SendingOptions:
     departments: list[tuple[int, str]]  # (ID, path such as 本社/総務部)
 
 
-async def sending_options() -> SendingOptions:
-    """Templates, and departments by their full path, for the start form."""
+async def sending_options(scope: Scope = EVERYONE) -> SendingOptions:
+    """Templates, and the departments the sender may address by their full path, for the
+    start form."""
     rows = await Department.all().values_list("id", "name", "parent_id")
     by_id = {dept_id: (name, parent) for dept_id, name, parent in rows}
 
@@ -569,5 +570,6 @@ async def sending_options() -> SendingOptions:
             names.append(name)
         return "/".join(reversed(names))
 
-    departments = sorted(((d, path(d)) for d in by_id), key=lambda pair: pair[1])
+    allowed = [d for d in by_id if scope.includes(d)]
+    departments = sorted(((d, path(d)) for d in allowed), key=lambda pair: pair[1])
     return SendingOptions(await Template.all().order_by("id"), departments)

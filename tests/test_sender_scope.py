@@ -93,3 +93,10 @@ async def test_the_confirm_step_names_the_limited_senders_departments(console, c
     html = await response.text()
     assert response.status == 200
     assert "総務部(下位の部署を含む)" in html and 'id="confirm-count">2 名' in html
+
+
+async def test_the_start_form_offers_a_limited_sender_their_departments_only(console, company):
+    await console.sign_in("soumu-sender")
+    status, html = await console.get("/console/alerts/new")
+    assert status == 200
+    assert "総務部/庶務課" in html and "営業部" not in html

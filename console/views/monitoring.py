@@ -268,7 +268,8 @@ def _detail_url(request: web.Request, alert_id: int, notice: str, n: int | str =
 @requires(ConsoleRole.SENDER)
 async def alert_new(request: web.Request) -> web.Response:
     """The start form: template, departments (none: everyone), drill or real."""
-    return render(request, "alert_new.html", {"options": await sending_options(), "form": {}})
+    options = await sending_options(request[VIEWER].scope)
+    return render(request, "alert_new.html", {"options": options, "form": {}})
 
 
 def _chosen(form: Any) -> dict[str, Any]:
@@ -292,7 +293,7 @@ async def _refill(request: web.Request, error: str, chosen: dict[str, Any]) -> w
     return render(
         request,
         "alert_new.html",
-        {"options": await sending_options(), "form": chosen, "error": error},
+        {"options": await sending_options(request[VIEWER].scope), "form": chosen, "error": error},
         status=422,
     )
 
