@@ -312,12 +312,18 @@ async def create_alert(
 
 
 async def remind_unanswered(
-    actor: Actor, alert_id: int, *, message: str = "", sender_name: str = DEFAULT_SENDER
+    actor: Actor,
+    alert_id: int,
+    *,
+    message: str = "",
+    sender_name: str = DEFAULT_SENDER,
+    scope: Scope = EVERYONE,
 ) -> Reminder:
     """A new delivery round to everyone on the roster who has not answered (`add_round`),
-    written with its audit row; then the delivery engine is woken."""
+    within the sender's scope, written with its audit row; then the delivery engine is
+    woken."""
     async with audited(actor, "alert_reminded", target=f"alert:{alert_id}") as audit:
-        reminder = await add_round(alert_id, message=message, sender_name=sender_name)
+        reminder = await add_round(alert_id, message=message, sender_name=sender_name, scope=scope)
         audit.detail = reminder_detail(reminder)
     await wake_delivery(reminder)
     return reminder
@@ -333,15 +339,19 @@ def reminder_detail(reminder: Reminder) -> dict[str, int]:
 
 
 async def add_round(
-    alert_id: int, *, message: str = "", sender_name: str = DEFAULT_SENDER
+    alert_id: int,
+    *,
+    message: str = "",
+    sender_name: str = DEFAULT_SENDER,
+    scope: Scope = EVERYONE,
 ) -> Reminder:
     """Write a reminder round within the caller's audited transaction: everyone on the roster
     who has not answered, with an optional follow-up message (二次連絡), by each medium the
     alert allows: LINE to a reachable linked account (unless LINE halted for the alert),
     e-mail to the enabled addresses of those the e-mail planner put on e-mail (round 0 has an
     e-mail delivery for them: everyone with an address in `both` mode, those LINE did not
-    reach in `fallback` mode; nobody while e-mail is off). A reminder that would reach nobody
-    writes nothing."""
+    reach in `fallback` mode; nobody while e-mail is off), only those in `scope` (a limited
+    sender's departments). A reminder that would reach nobody writes nothing."""
     alert = await find_alert(alert_id)
     if alert.is_closed:
         raise Conflict("この連絡はすでに終了しているため再通知できません。", code="alert_closed")
@@ -350,7 +360,8 @@ async def add_round(
     if len(message) > MAX_FOLLOW_UP_LENGTH:
         raise Invalid(f"二次連絡のメッセージは{MAX_FOLLOW_UP_LENGTH}文字以内にしてください。")
     answered = set(await Answer.filter(alert_id=alert.id).values_list("employee_id", flat=True))
-    roster = await AlertRecipient.filter(alert_id=alert.id).values_list("employee_id", flat=True)
+    recipients = scope.filter(AlertRecipient.filter(alert_id=alert.id))
+    roster = await recipients.values_list("employee_id", flat=True)
     unanswered = [e for e in roster if e not in answered]
     accounts = (
         await LineAccount.filter(employee_id__in=unanswered, followed=True, blocked=False)

@@ -11,7 +11,7 @@ from domain.audit import Actor
 from domain.console_users import add_user
 from domain.errors import Forbidden
 from domain.scope import Scope
-from models import Alert, AuditEntry, ConsoleRole, Template
+from models import Alert, AlertRound, AuditEntry, ConsoleRole, Delivery, Template
 from tests.conftest import CONSOLE_PASSWORD, make_company, make_console_user, quick_link
 
 
@@ -100,3 +100,16 @@ async def test_the_start_form_offers_a_limited_sender_their_departments_only(con
     status, html = await console.get("/console/alerts/new")
     assert status == 200
     assert "総務部/庶務課" in html and "営業部" not in html
+
+
+async def test_a_limited_sender_reminds_only_their_departments(console, company):
+    template = await Template.get(key="earthquake")
+    alert = (await start_alert(Actor.cli(), template, drill=True)).alert  # everyone
+    await console.sign_in("soumu-sender")
+    response = await console.post(f"/console/alerts/{alert.id}/remind", {"message": ""})
+    assert response.status == 303
+    reminder = await AlertRound.get(alert_id=alert.id)
+    reached = await Delivery.filter(alert_id=alert.id, round=reminder.round).values_list(
+        "employee__code", flat=True
+    )
+    assert sorted(reached) == ["E1", "E2"]

@@ -341,6 +341,7 @@ async def alert_remind(request: web.Request) -> web.Response:
             alert_id,
             message=str(form.get("message", "")),
             sender_name=viewer.name,
+            scope=viewer.scope,
         )
     except (Conflict, Invalid) as exc:
         raise web.HTTPConflict(text=exc.message) from exc
