@@ -489,6 +489,7 @@ class EmployeeView:
     role: EmployeeRole
     active: bool
     line_registered: bool
+    phone: str
     line_display_name: str | None
 
 
@@ -535,6 +536,7 @@ async def _views(
             role=e.role,
             active=e.active,
             line_registered=e.id in accounts,
+            phone=e.phone,
             line_display_name=(
                 accounts[e.id].display_name if show_names and e.id in accounts else None
             ),
@@ -561,9 +563,10 @@ async def update_employee(
     email: str,
     role: str,
     active: bool,
+    phone: str | None = None,
 ) -> Employee:
     """Change one employee (the department by path, created as needed), validated like a row
-    of the import file."""
+    of the import file; `phone` None leaves the phone number as it is."""
     async with audited(actor, "employee_update", target=str(employee_id)):
         employee = await Employee.get_or_none(id=employee_id)
         if employee is None:
@@ -573,11 +576,14 @@ async def update_employee(
             "role": role, "active": "1" if active else "0",
         }  # fmt: skip
         row, errors = _check_fields(values, 0)
-        if row is None:
-            raise Invalid(
-                "入力内容を確認してください。",
-                fields={e.column: e.message for e in errors},
-            )
+        fields = {e.column: e.message for e in errors}
+        if phone is not None:
+            phone = phone.strip()
+            fields.update(_phone_errors(phone))
+        if row is None or fields:
+            raise Invalid("入力内容を確認してください。", fields=fields)
+        if phone is not None:
+            employee.phone = phone
         _, ids = await _department_paths()
         employee.department_id = (  # type: ignore[assignment]
             await _ensure_department(row.department, ids) if row.department else None
@@ -589,6 +595,12 @@ async def update_employee(
 
 
 PHONE_PATTERN = re.compile(r"^\+?[0-9()\- ]{6,32}$")
+
+
+def _phone_errors(phone: str) -> dict[str, str]:
+    if phone and not PHONE_PATTERN.match(phone):
+        return {"phone": "電話番号は数字と - ( ) + で入力してください"}
+    return {}
 
 
 async def add_employee(
@@ -611,8 +623,7 @@ async def add_employee(
         row, errors = _check_fields(values, 0)
         fields = {e.column: e.message for e in errors}
         phone = phone.strip()
-        if phone and not PHONE_PATTERN.match(phone):
-            fields["phone"] = "電話番号は数字と - ( ) + で入力してください"
+        fields.update(_phone_errors(phone))
         if row is None or fields:
             raise Invalid("入力内容を確認してください。", fields=fields)
         if await Employee.exists(code__iexact=row.code):

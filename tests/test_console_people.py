@@ -203,3 +203,19 @@ async def test_users_page_lists_every_user_with_role_words(console, company):
     for word in ("boss", "soumu", "hassin", "集計権限者", "発信権限者", "メンテナンス担当者"):
         assert word in html
     assert await Department.exists(name="営業部")
+
+
+async def test_the_edit_form_changes_the_phone_number(console, company):
+    await console.sign_in("boss")
+    yamada = company.employees["E1"]
+    form = {"name": "山田 太郎", "department": "本社/総務部", "email": "", "role": "member",
+            "active": "1", "phone": "03-0000-1111"}  # fmt: skip
+    response = await console.post(f"/console/employees/{yamada.id}", form)
+    assert response.status == 303
+    assert (await Employee.get(id=yamada.id)).phone == "03-0000-1111"
+    _, html = await console.get(f"/console/employees/{yamada.id}")
+    assert 'value="03-0000-1111"' in html
+
+    response = await console.post(f"/console/employees/{yamada.id}", {**form, "phone": "x"})
+    assert response.status == 200 and "電話番号は数字と" in await response.text()
+    assert (await Employee.get(id=yamada.id)).phone == "03-0000-1111"

@@ -142,6 +142,7 @@ async def employee_update(request: web.Request) -> web.Response:
             email=str(form.get("email", "")),
             role=str(form.get("role", "")),
             active=form.get("active") == "1",
+            phone=str(form.get("phone", ""))[:100],
         )
     except NotFound as exc:
         raise web.HTTPNotFound(text=exc.message) from None
