@@ -37,7 +37,7 @@ from domain.retention import Retention, apply_retention
 from me.keys import LoginSettings
 from web.csrf import csrf_middleware
 from web.headers import on_response_prepare
-from web.keys import HTTP, ID_TOKENS, LIFF, LINK, LINK_ATTEMPTS, QUOTA, WEB
+from web.keys import GROUPS, HTTP, ID_TOKENS, LIFF, LINK, LINK_ATTEMPTS, QUOTA, WEB
 from web.line_login import IdTokenVerifier
 from web.settings import LiffSettings, LinkSettings, WebSettings
 
@@ -113,6 +113,7 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
     async with resources.line_api(config) as line, aiohttp.ClientSession() as http:
         app[LINE] = line
         app[QUOTA] = line
+        app[GROUPS] = line
         app[HTTP] = http
         app[ID_TOKENS] = IdTokenVerifier(
             http, config.line_api_base_url, config.line_login_channel_id

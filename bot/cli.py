@@ -5,6 +5,7 @@ commands that use them, so `tally` and `migrate` start fast."""
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -380,15 +381,31 @@ async def admin_group(config: Config, args: argparse.Namespace) -> None:
             for group in groups:
                 print(f"{group.group_id},{group.bound_by},{jst(group.bound_at)}")
         else:
-            try:
-                await admin_groups.unbind_group(Actor.cli(), args.group_id)
-            except NotFound:
-                raise CommandError(f"no admin group {args.group_id!r}") from None
-            print(f"group {args.group_id} unbound (the bot stays in it until removed in LINE)")
+            await _unbind(config, args.group_id)
 
     if args.action == "code" and not 1 <= args.ttl_minutes <= 7 * 24 * 60:
         raise CommandError("--ttl-minutes must be between 1 and 10080")
     await _with_database(config, work)
+
+
+async def _unbind(config: Config, group_id: str) -> None:
+    """Unbind an admin group; with a channel access token the bot also leaves it."""
+    from domain import admin_groups
+
+    async with contextlib.AsyncExitStack() as stack:
+        line = None
+        if config.line_channel_access_token:
+            line = await stack.enter_async_context(resources.line_api(config))
+        try:
+            left = await admin_groups.unbind_group(Actor.cli(), group_id, leaver=line)
+        except NotFound:
+            raise CommandError(f"no admin group {group_id!r}") from None
+    if left:
+        print(f"group {group_id} unbound; the bot left the group")
+    elif line is None:
+        print(f"group {group_id} unbound (no LINE_CHANNEL_ACCESS_TOKEN: remove the bot in LINE)")
+    else:
+        print(f"group {group_id} unbound, but LINE refused to let the bot leave: remove it in LINE")
 
 
 async def richmenu(config: Config, args: argparse.Namespace) -> None:
@@ -447,7 +464,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("login")
     p.add_argument("--name", help="name shown in the console")
     p.add_argument("--role", choices=["supervisor", "sender", "maintainer"], default="supervisor")
-    p.add_argument("--department", action="append", help="supervisor's department (name or ID)")
+    p.add_argument(
+        "--department",
+        action="append",
+        help="department the user sees, name or ID (a supervisor needs one; limits a sender)",
+    )
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     p = sub.add_parser("employees", help="import or export employees as CSV")
     actions = p.add_subparsers(dest="action", required=True)

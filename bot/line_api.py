@@ -230,6 +230,20 @@ class LineApi:
             return None
         return profile.display_name
 
+    async def leave_group(self, group_id: str) -> bool:
+        """Make the bot leave a group; True once it is out (LINE's 404: it already was)."""
+        try:
+            await self._api.leave_group(group_id, _request_timeout=REQUEST_TIMEOUT)
+        except ApiException as exc:
+            if exc.status == 404:
+                return True
+            log.warning("leaving a group refused: %s %s", exc.status, error_message(exc))
+            return False
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            log.warning("leaving a group failed: %s", type(exc).__name__)
+            return False
+        return True
+
     async def quota(self) -> LineQuota | None:
         """This month's message limit (type none|limited, value), or None when LINE fails."""
         try:

@@ -19,6 +19,7 @@ MENU = [
     ("codes", "登録コード", (ConsoleRole.MAINTAINER,)),
     ("admin_groups", "管理グループ", (ConsoleRole.MAINTAINER,)),
     ("jma", "気象庁連携", (ConsoleRole.MAINTAINER,)),
+    ("users", "ユーザー", (ConsoleRole.MAINTAINER,)),
     ("templates", "テンプレート", (ConsoleRole.MAINTAINER,)),
     ("usage", "利用状況", (ConsoleRole.MAINTAINER,)),
     ("audit", "監査ログ", (ConsoleRole.MAINTAINER,)),

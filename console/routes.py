@@ -4,7 +4,16 @@ from pathlib import Path
 
 from aiohttp import web
 
-from console.views import admin_groups, alerts, jma, maintenance, monitoring, organization, session
+from console.views import (
+    admin_groups,
+    alerts,
+    jma,
+    maintenance,
+    monitoring,
+    organization,
+    session,
+    users,
+)
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -21,4 +30,5 @@ def setup_routes(app: web.Application) -> None:
     maintenance.setup_routes(app)  # templates, usage, audit log, settings
     admin_groups.setup_routes(app)  # bound LINE admin groups, bind codes, unbinding
     jma.setup_routes(app)  # automatic alerts from JMA bulletins, offices' prefectures
+    users.setup_routes(app)  # console users: add, role, departments, disable, password
     app.router.add_static("/static/", STATIC_DIR, name="static")

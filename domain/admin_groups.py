@@ -14,7 +14,7 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
@@ -224,15 +224,32 @@ async def _bind_code_for(
     raise Invalid(BIND_FAILED)
 
 
-async def unbind_group(actor: Actor, group_id: str, *, by: str = "") -> None:
+class GroupLeaver(Protocol):
+    """What unbinding needs of LINE: the bot leaving a group."""
+
+    async def leave_group(self, group_id: str) -> bool:
+        """Leave the group; whether the bot is out of it."""
+        ...
+
+
+async def unbind_group(
+    actor: Actor, group_id: str, *, by: str = "", leaver: GroupLeaver | None = None
+) -> bool:
     """Forget an admin group and the confirmations waiting in it, audited; NotFound when
-    the group is not bound."""
+    the group is not bound. With a `leaver`, the bot then leaves the group: whether it did is
+    returned for the face to report (on a LINE failure the unbinding stands)."""
     async with audited(actor, "group_unbind", target=group_id) as row:
         await PendingCommand.filter(group_id=group_id).delete()
         if not await AdminGroup.filter(group_id=group_id).delete():
             raise NotFound("管理グループが見つかりません。", code="group_not_found")
         row.detail = {"by": by} if by else None
     log.info("an admin group was unbound")
+    if leaver is None:
+        return False
+    left = await leaver.leave_group(group_id)
+    if not left:
+        log.warning("an unbound admin group could not be left")
+    return left
 
 
 async def group_left(group_id: str) -> None:

@@ -13,7 +13,7 @@ from tortoise.transactions import in_transaction
 from domain.audit import Actor, audited
 from domain.check_items import parse_items
 from domain.contacts import email_addresses
-from domain.errors import Conflict, Invalid, NotFound
+from domain.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.notify import Topic, notifier
 from domain.scope import Scope
 from models import (
@@ -40,6 +40,7 @@ MAX_SENDER_LENGTH = 100
 MAX_FOLLOW_UP_LENGTH = 1000
 MAX_TITLE_LENGTH = 200
 MAX_MESSAGE_LENGTH = 2000
+EVERYONE = Scope.everything()  # a sender no department limits
 
 
 class NoRecipients(Invalid):
@@ -171,6 +172,20 @@ class AlertPreview:
     plain_title: str = ""  # the title without the drill marking, as the sender may edit it
 
 
+async def within_scope(departments: list[Department] | None, scope: Scope) -> list[Department]:
+    """The departments a sender limited to `scope` may address: the chosen ones, each inside
+    it (Forbidden otherwise), or, none chosen, the whole scope instead of everyone."""
+    if scope.is_everything:
+        return departments or []
+    allowed = scope.department_ids or frozenset()
+    if not departments:  # the scope's top departments (the alert reaches those below too)
+        found = await Department.filter(id__in=sorted(allowed)).order_by("id")
+        return [d for d in found if d.parent_id not in allowed]
+    if any(d.id not in allowed for d in departments):
+        raise Forbidden("担当外の部署には発信できません。", code="out_of_scope")
+    return departments
+
+
 async def preview_alert(
     template: Template,
     *,
@@ -178,13 +193,14 @@ async def preview_alert(
     departments: list[Department] | None = None,
     title: str | None = None,
     message: str | None = None,
+    scope: Scope = EVERYONE,
 ) -> AlertPreview:
     """The title (with the drill marking), message and number of people an alert would
-    reach, the sender's own title and message where given; nothing is written. An alert
-    reaching nobody is NoRecipients."""
+    reach within the sender's scope, the sender's own title and message where given;
+    nothing is written. An alert reaching nobody is NoRecipients."""
     parse_items(template.items)
     title, message = wording(template, title, message)
-    departments = departments or []
+    departments = await within_scope(departments, scope)
     recipients = await (await _targets(departments)).count()
     if not recipients:
         raise NoRecipients()
@@ -222,11 +238,13 @@ async def start_alert(
     departments: list[Department] | None = None,
     title: str | None = None,
     message: str | None = None,
+    scope: Scope = EVERYONE,
 ) -> StartedAlert:
     """Freeze the template (with the sender's own title and message where given) into an
-    alert and write its roster, deliveries and audit row atomically; then wake the delivery
-    engine."""
+    alert and write its roster, deliveries and audit row atomically, only within the
+    sender's scope; then wake the delivery engine."""
     async with audited(actor, "alert_started") as audit:
+        departments = await within_scope(departments, scope)
         started = await create_alert(
             template,
             drill=drill,
@@ -318,12 +336,18 @@ async def create_alert(
 
 
 async def remind_unanswered(
-    actor: Actor, alert_id: int, *, message: str = "", sender_name: str | None = None
+    actor: Actor,
+    alert_id: int,
+    *,
+    message: str = "",
+    sender_name: str | None = None,
+    scope: Scope = EVERYONE,
 ) -> Reminder:
     """A new delivery round to everyone on the roster who has not answered (`add_round`),
-    written with its audit row; then the delivery engine is woken."""
+    within the sender's scope, written with its audit row; then the delivery engine is
+    woken."""
     async with audited(actor, "alert_reminded", target=f"alert:{alert_id}") as audit:
-        reminder = await add_round(alert_id, message=message, sender_name=sender_name)
+        reminder = await add_round(alert_id, message=message, sender_name=sender_name, scope=scope)
         audit.detail = reminder_detail(reminder)
     await wake_delivery(reminder)
     return reminder
@@ -339,16 +363,20 @@ def reminder_detail(reminder: Reminder) -> dict[str, int]:
 
 
 async def add_round(
-    alert_id: int, *, message: str = "", sender_name: str | None = None
+    alert_id: int,
+    *,
+    message: str = "",
+    sender_name: str | None = None,
+    scope: Scope = EVERYONE,
 ) -> Reminder:
     """Write a reminder round within the caller's audited transaction: everyone on the roster
     who has not answered, with an optional follow-up message (二次連絡), by each medium the
     alert allows: LINE to a reachable linked account (unless LINE halted for the alert),
     e-mail to the enabled addresses of those the e-mail planner put on e-mail (round 0 has an
     e-mail delivery for them: everyone with an address in `both` mode, those LINE did not
-    reach in `fallback` mode; nobody while e-mail is off). A reminder that would reach nobody
-    writes nothing. A reminder names the alert's own 連絡者 unless given another
-    (who reminded is in the audit log)."""
+    reach in `fallback` mode; nobody while e-mail is off), only those in `scope` (a limited
+    sender's departments). A reminder that would reach nobody writes nothing. A reminder
+    names the alert's own 連絡者 unless given another (who reminded is in the audit log)."""
     alert = await find_alert(alert_id)
     if alert.is_closed:
         raise Conflict("この連絡はすでに終了しているため再通知できません。", code="alert_closed")
@@ -357,7 +385,8 @@ async def add_round(
     if len(message) > MAX_FOLLOW_UP_LENGTH:
         raise Invalid(f"二次連絡のメッセージは{MAX_FOLLOW_UP_LENGTH}文字以内にしてください。")
     answered = set(await Answer.filter(alert_id=alert.id).values_list("employee_id", flat=True))
-    roster = await AlertRecipient.filter(alert_id=alert.id).values_list("employee_id", flat=True)
+    recipients = scope.filter(AlertRecipient.filter(alert_id=alert.id))
+    roster = await recipients.values_list("employee_id", flat=True)
     unanswered = [e for e in roster if e not in answered]
     accounts = (
         await LineAccount.filter(employee_id__in=unanswered, followed=True, blocked=False)
@@ -587,8 +616,11 @@ async def department_paths() -> dict[int, str]:
     return {dept_id: path(dept_id) for dept_id in by_id}
 
 
-async def sending_options() -> SendingOptions:
-    """Templates, and departments by their full path, for the start form."""
+async def sending_options(scope: Scope = EVERYONE) -> SendingOptions:
+    """Templates, and the departments the sender may address by their full path, for the
+    start form."""
     paths = await department_paths()
-    departments = sorted(paths.items(), key=lambda pair: pair[1])
+    departments = sorted(
+        ((d, p) for d, p in paths.items() if scope.includes(d)), key=lambda pair: pair[1]
+    )
     return SendingOptions(await Template.all().order_by("id"), departments)

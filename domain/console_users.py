@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from domain import throttle
-from domain.audit import Actor, audited, log_action
+from domain.audit import Actor, Via, audited, log_action
 from domain.errors import Conflict, Invalid, NotFound
 from domain.hashing import hash_secret, verify_secret
 from domain.scope import Scope
@@ -105,11 +105,105 @@ async def set_password(login: str, password: str, actor: Actor) -> None:
 
 
 async def disable_user(login: str, actor: Actor) -> None:
-    """The user can no longer sign in; open sessions end at their next request."""
+    """The user can no longer sign in; open sessions end at their next request. From the
+    console, never oneself nor the last active maintainer (nobody could manage users any
+    more); the CLI, the operator's way back in, may."""
     async with audited(actor, "user_disable", target=login.strip()):
         user = await find_user(login)
+        if actor.via is Via.CONSOLE:
+            await _check_may_disable(user, actor)
         user.active = False
         await user.save(update_fields=["active"])
+
+
+# Managing users from the console: each change is one audited function.
+
+
+@dataclass(frozen=True)
+class UserRow:
+    """A console user as the users page lists them."""
+
+    id: int
+    login: str
+    name: str
+    role: ConsoleRole
+    active: bool
+    department_ids: tuple[int, ...]
+    last_login_at: datetime | None
+
+
+async def list_users() -> list[UserRow]:
+    """Every console user, active first, by login."""
+    users = await ConsoleUser.all().prefetch_related("departments").order_by("-active", "login")
+    return [
+        UserRow(
+            u.id,
+            u.login,
+            u.name,
+            u.role,
+            u.active,
+            tuple(sorted(d.id for d in u.departments)),
+            u.last_login_at,
+        )
+        for u in users
+    ]
+
+
+async def _check_may_disable(user: ConsoleUser, actor: Actor) -> None:
+    if actor.name == user.login:
+        raise Conflict("自分自身は無効にできません。", code="disable_self")
+    if user.role is ConsoleRole.MAINTAINER and not await _other_active_maintainers(user):
+        raise Conflict("最後のメンテナンス担当者は無効にできません。", code="last_maintainer")
+
+
+async def _other_active_maintainers(user: ConsoleUser) -> bool:
+    query = ConsoleUser.filter(role=ConsoleRole.MAINTAINER, active=True).exclude(id=user.id)
+    return await query.exists()
+
+
+async def update_user(
+    login: str, *, name: str, role: ConsoleRole, departments: list[Department], actor: Actor
+) -> ConsoleUser:
+    """Change a user's name, role and departments (a supervisor needs one; a sender with
+    departments sees and sends only within them); a role change ends their sessions. The
+    last active maintainer keeps the role."""
+    async with audited(actor, "user_update", target=login.strip()) as entry:
+        user = await find_user(login)
+        if role is ConsoleRole.SUPERVISOR and not departments:
+            raise Invalid("集計権限者には部署を1つ以上指定してください。", code="no_department")
+        demoted = user.role is ConsoleRole.MAINTAINER and role is not ConsoleRole.MAINTAINER
+        if demoted and user.active and not await _other_active_maintainers(user):
+            raise Conflict(
+                "最後のメンテナンス担当者の役割は変えられません。", code="last_maintainer"
+            )
+        fields = ["name", "role"]
+        if role is not user.role:
+            user.session_generation += 1
+            fields.append("session_generation")
+        user.name = name.strip()[:100] or user.login
+        user.role = role
+        await user.save(update_fields=fields)
+        await user.departments.clear()
+        if departments:
+            await user.departments.add(*departments)
+        entry.detail = {"role": role.value, "departments": sorted(d.id for d in departments)}
+    return user
+
+
+async def enable_user(login: str, actor: Actor) -> None:
+    """Let a disabled user sign in again."""
+    async with audited(actor, "user_enable", target=login.strip()):
+        user = await find_user(login)
+        user.active = True
+        await user.save(update_fields=["active"])
+
+
+async def find_departments_by_id(ids: list[int]) -> list[Department]:
+    """Departments by ID, for a user's scope; an unknown ID is Invalid."""
+    found = await Department.filter(id__in=ids) if ids else []
+    if len(found) != len(set(ids)):
+        raise Invalid("部署が見つかりません。", code="no_department")
+    return list(found)
 
 
 def _key(login: str) -> str:
@@ -145,8 +239,11 @@ async def viewer(user_id: int) -> Viewer:
     user = await ConsoleUser.get_or_none(id=user_id, active=True)
     if user is None:
         raise NotFound("ユーザーが見つかりません。", code="no_user")
-    if user.role is ConsoleRole.SUPERVISOR:
+    ids = []
+    if user.role is not ConsoleRole.MAINTAINER:
         ids = await user.departments.all().values_list("id", flat=True)
+    # A supervisor always sees their departments only; a sender too once departments are set.
+    if user.role is ConsoleRole.SUPERVISOR or ids:
         scope = await Scope.departments(list(ids))
     else:
         scope = Scope.everything()

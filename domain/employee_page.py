@@ -6,8 +6,9 @@ preferred language, and their answers to recent alerts.
 Signing in with a registration code: where the organisation uses passwords
 (`OrganizationSettings.employee_passwords`, the default), the employee sets one at once, and
 setting it spends the code; where the organisation keeps codes, signing in does not spend the
-code, which stays usable until it expires or is replaced (linking LINE in chat still spends
-it)."""
+code, which stays usable until it expires or is replaced. Linking LINE in chat spends the
+code for the link page only: it still signs in here until a password is set. The employee
+code is matched in any case."""
 
 import hashlib
 import logging
@@ -21,6 +22,7 @@ from domain.check_items import parse_items
 from domain.employees import EMAIL_PATTERN, MAX_EMAIL
 from domain.errors import Invalid, NotFound
 from domain.hashing import hash_secret, verify_secret
+from domain.organization import active_employee
 from domain.settings import get_settings
 from models import (
     AlertRecipient,
@@ -67,7 +69,7 @@ def password_mark(employee: Employee) -> str:
 
 
 def _attempts_key(employee_code: str) -> str:
-    return f"me:{employee_code}"
+    return f"me:{employee_code.lower()}"  # codes are typed in either case
 
 
 def _now() -> datetime:
@@ -75,15 +77,8 @@ def _now() -> datetime:
 
 
 async def _open_code(employee: Employee | None) -> RegistrationCode | None:
-    """The employee's newest unused, unrevoked, unexpired registration code."""
-    if employee is None:
-        return None
-    code = (
-        await RegistrationCode.filter(employee_id=employee.id, used_at__isnull=True, revoked=False)
-        .order_by("-id")
-        .first()
-    )
-    return code if code is not None and code.expires_at > _now() else None
+    """The registration code that signs the employee in here (`linking.page_code`)."""
+    return await linking.page_code(employee) if employee is not None else None
 
 
 async def sign_in(employee_code: str, secret: str) -> SignedIn:
@@ -113,7 +108,7 @@ async def _check_sign_in(employee_code: str, secret: str) -> tuple[Employee, boo
         raise Invalid(SIGN_IN_EMPTY)
     key = _attempts_key(employee_code)
     await throttle.reserve_attempt(key, SIGN_IN_LIMIT, SIGN_IN_WINDOW, SIGN_IN_BACKOFF)
-    employee = await Employee.get_or_none(code=employee_code, active=True)
+    employee = await active_employee(employee_code)
     secret = secret[:MAX_SECRET]
     by_password = await verify_secret(employee.password_hash if employee else None, secret)
     code = await _open_code(employee)

@@ -6,7 +6,7 @@ import csv
 import hashlib
 import io
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tortoise.expressions import Q
 
@@ -49,8 +49,6 @@ MAX_NAME = 100
 MAX_DEPARTMENT = 100
 MAX_DEPARTMENT_DEPTH = 10
 MAX_EMAIL = 254
-MAX_PHONE = 32
-PHONE_PATTERN = re.compile(r"^[0-9+\-() ]*$")
 # An import that would retire more than this share of the active employees, and more than
 # this many people, needs the count typed to confirm it (a one-row file must not retire all).
 MASS_DEACTIVATION_SHARE = 0.10
@@ -71,6 +69,7 @@ class RowError:
     line: int
     column: str
     message: str
+    row: str = ""  # the offending row as it was written (cells joined by commas), if any
 
     def __str__(self) -> str:
         where = f"{self.line}行目" + (f" {self.column}" if self.column else "")
@@ -101,6 +100,26 @@ class EmployeeRow:
     phone: str | None = None  # None: the file has no phone column (the stored one stays)
 
 
+FIELD_LABELS = {
+    "name": "氏名", "department": "部署", "email": "メールアドレス", "role": "役割",
+    "active": "有効", "phone": "電話番号",
+}  # fmt: skip
+ROLE_WORDS = {EmployeeRole.MEMBER: "一般", EmployeeRole.SENDER: "発信権限者"}
+MAX_LISTED_CHANGES = 500  # the preview names at most this many rows (the counts stay exact)
+
+
+@dataclass(frozen=True)
+class RowChange:
+    """One employee an import adds, changes or retires, as the preview lists them:
+    `changes` holds (field label, before, after) for a changed employee."""
+
+    kind: str  # "new" | "changed" | "deactivated"
+    code: str
+    name: str
+    line: int = 0  # 0: not in the file (retired because missing)
+    changes: tuple[tuple[str, str, str], ...] = ()
+
+
 @dataclass
 class ImportSummary:
     """What an import does (preview) or did: counts, or the errors that stop it."""
@@ -112,6 +131,8 @@ class ImportSummary:
     deactivate_missing: bool = False
     errors: list[RowError] = field(default_factory=list)
     active_before: int = 0  # active employees before the import
+    changes: list[RowChange] = field(default_factory=list)  # at most MAX_LISTED_CHANGES
+    new_departments: list[str] = field(default_factory=list)  # paths it would create
 
     @property
     def valid(self) -> bool:
@@ -198,16 +219,15 @@ def _check_fields(values: dict[str, str], line: int) -> tuple[EmployeeRow | None
     raw_role = values.get("role", "").strip()
     role = ROLE_ALIASES.get(raw_role.lower())
     if role is None:
-        fail("role", "役割は空欄・member・sender のいずれかにしてください")
+        fail("role", "役割は空欄・一般・member・発信権限者・sender のいずれかにしてください")
     raw_active = values.get("active", "").strip()
     active = ACTIVE_ALIASES.get(raw_active.lower())
     if active is None:
-        fail("active", "有効は空欄・1・0 のいずれかにしてください")
+        fail("active", "有効は空欄・1・有効・0・無効 のいずれかにしてください")
     phone = values["phone"].strip() if "phone" in values else None
-    if phone and len(phone) > MAX_PHONE:
-        fail("phone", f"電話番号は{MAX_PHONE}文字以内にしてください")
-    elif phone and not PHONE_PATTERN.match(phone):
-        fail("phone", "電話番号は数字と + - ( ) だけで書いてください")
+    if phone:
+        for error in _phone_errors(phone).values():
+            fail("phone", error)
     if errors:
         return None, errors
     assert role is not None and active is not None
@@ -245,12 +265,13 @@ def parse_csv(data: bytes) -> tuple[list[EmployeeRow], list[RowError]]:
             for c, i in positions.items()
         }
         row, row_errors = _check_fields(values, index)
-        errors.extend(row_errors)
+        written = ",".join(record)[:200]
+        errors.extend(replace(e, row=written) for e in row_errors)
         code = values["code"].strip()
         if code:
             if code in first_line:
                 duplicate = f"社員番号 {code} が{first_line[code]}行目と重複しています"
-                errors.append(RowError(index, "code", duplicate))
+                errors.append(RowError(index, "code", duplicate, ",".join(record)[:200]))
             else:
                 first_line[code] = index
         if row is not None:
@@ -284,40 +305,71 @@ async def _department_paths() -> tuple[dict[int, tuple[str, ...]], dict[tuple[st
     return paths, ids
 
 
-def _same(employee: Employee, row: EmployeeRow, path: tuple[str, ...] | None) -> bool:
-    return (
-        employee.name == row.name
-        and (path or ()) == row.department
-        and (employee.email or None) == row.email
-        and employee.role == row.role
-        and employee.active == row.active
-        and (row.phone is None or employee.phone == row.phone)
+def _field_changes(
+    employee: Employee, row: EmployeeRow, path: tuple[str, ...] | None
+) -> tuple[tuple[str, str, str], ...]:
+    """(label, before, after) for each field the row changes."""
+    pairs = {
+        "name": (employee.name, row.name),
+        "department": (
+            DEPARTMENT_SEPARATOR.join(path or ()),
+            DEPARTMENT_SEPARATOR.join(row.department),
+        ),
+        "email": (employee.email or "", row.email or ""),
+        "role": (ROLE_WORDS[employee.role], ROLE_WORDS[row.role]),
+        "active": ("有効" if employee.active else "無効", "有効" if row.active else "無効"),
+        # A file without the phone column leaves the stored number as it is.
+        "phone": (employee.phone, employee.phone if row.phone is None else row.phone),
+    }
+    return tuple(
+        (FIELD_LABELS[key], before, after)
+        for key, (before, after) in pairs.items()
+        if before != after
     )
 
 
 async def _plan(
     rows: list[EmployeeRow], deactivate_missing: bool
 ) -> tuple[ImportSummary, dict[str, Employee], list[int]]:
-    """Compare valid rows with the database: counts, existing employees, who to deactivate."""
-    paths, _ = await _department_paths()
+    """Compare valid rows with the database: counts, the rows that change, the departments it
+    creates, existing employees, who to deactivate."""
+    paths, ids = await _department_paths()
     existing = {e.code: e for e in await Employee.all()}
     summary = ImportSummary(
         deactivate_missing=deactivate_missing,
         active_before=sum(1 for e in existing.values() if e.active),
     )
+
+    def note(change: RowChange) -> None:
+        if len(summary.changes) < MAX_LISTED_CHANGES:
+            summary.changes.append(change)
+
+    created: set[tuple[str, ...]] = set()
     for row in rows:
+        for depth in range(1, len(row.department) + 1):
+            prefix = row.department[:depth]
+            if prefix not in ids and prefix not in created:
+                created.add(prefix)
+                summary.new_departments.append(DEPARTMENT_SEPARATOR.join(prefix))
         employee = existing.get(row.code)
         if employee is None:
             summary.new += 1
-        elif _same(employee, row, paths.get(employee.department_id or 0)):
-            summary.unchanged += 1
-        else:
+            note(RowChange("new", row.code, row.name, row.line))
+            continue
+        changes = _field_changes(employee, row, paths.get(employee.department_id or 0))
+        if changes:
             summary.updated += 1
+            note(RowChange("changed", row.code, row.name, row.line, changes))
+        else:
+            summary.unchanged += 1
     missing: list[int] = []
     if deactivate_missing:
         listed = {row.code for row in rows}
-        missing = [e.id for code, e in existing.items() if e.active and code not in listed]
+        retired = [e for code, e in sorted(existing.items()) if e.active and code not in listed]
+        missing = [e.id for e in retired]
         summary.deactivated = len(missing)
+        for employee in retired:
+            note(RowChange("deactivated", employee.code, employee.name))
     return summary, existing, missing
 
 
@@ -450,6 +502,7 @@ class EmployeeView:
     role: EmployeeRole
     active: bool
     line_registered: bool
+    phone: str
     line_display_name: str | None
 
 
@@ -496,6 +549,7 @@ async def _views(
             role=e.role,
             active=e.active,
             line_registered=e.id in accounts,
+            phone=e.phone,
             line_display_name=(
                 accounts[e.id].display_name if show_names and e.id in accounts else None
             ),
@@ -522,9 +576,10 @@ async def update_employee(
     email: str,
     role: str,
     active: bool,
+    phone: str | None = None,
 ) -> Employee:
     """Change one employee (the department by path, created as needed), validated like a row
-    of the import file."""
+    of the import file; `phone` None leaves the phone number as it is."""
     async with audited(actor, "employee_update", target=str(employee_id)):
         employee = await Employee.get_or_none(id=employee_id)
         if employee is None:
@@ -534,11 +589,14 @@ async def update_employee(
             "role": role, "active": "1" if active else "0",
         }  # fmt: skip
         row, errors = _check_fields(values, 0)
-        if row is None:
-            raise Invalid(
-                "入力内容を確認してください。",
-                fields={e.column: e.message for e in errors},
-            )
+        fields = {e.column: e.message for e in errors}
+        if phone is not None:
+            phone = phone.strip()
+            fields.update(_phone_errors(phone))
+        if row is None or fields:
+            raise Invalid("入力内容を確認してください。", fields=fields)
+        if phone is not None:
+            employee.phone = phone
         _, ids = await _department_paths()
         employee.department_id = (  # type: ignore[assignment]
             await _ensure_department(row.department, ids) if row.department else None
@@ -547,6 +605,52 @@ async def update_employee(
         employee.active = row.active
         await employee.save()
     return employee
+
+
+PHONE_PATTERN = re.compile(r"^\+?[0-9()\- ]{6,32}$")
+
+
+def _phone_errors(phone: str) -> dict[str, str]:
+    if phone and not PHONE_PATTERN.match(phone):
+        return {"phone": "電話番号は数字と - ( ) + で入力してください"}
+    return {}
+
+
+async def add_employee(
+    *,
+    actor: Actor,
+    code: str,
+    name: str,
+    department: str,
+    email: str,
+    phone: str = "",
+    role: str = "",
+) -> Employee:
+    """Add one active employee (the department by path, created as needed), validated like a
+    row of the import file; a code already taken, in any case, is Conflict (sign-in ignores
+    case)."""
+    async with audited(actor, "employee_add", target=code.strip()[:MAX_CODE]):
+        values = {
+            "code": code, "name": name, "department": department, "email": email, "role": role,
+        }  # fmt: skip
+        row, errors = _check_fields(values, 0)
+        fields = {e.column: e.message for e in errors}
+        phone = phone.strip()
+        fields.update(_phone_errors(phone))
+        if row is None or fields:
+            raise Invalid("入力内容を確認してください。", fields=fields)
+        if await Employee.exists(code__iexact=row.code):
+            raise Conflict(
+                f"社員番号 {row.code} はすでに登録されています。",
+                code="code_taken",
+                fields={"code": "すでに登録されています"},
+            )
+        _, ids = await _department_paths()
+        department_id = await _ensure_department(row.department, ids) if row.department else None
+        return await Employee.create(
+            code=row.code, name=row.name, department_id=department_id, email=row.email,
+            phone=phone, role=row.role,
+        )  # fmt: skip
 
 
 async def deactivate_employee(employee_id: int, *, actor: Actor) -> Employee:

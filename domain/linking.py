@@ -13,6 +13,7 @@ from domain import throttle
 from domain.audit import Actor, audited, log_action
 from domain.errors import Conflict, Invalid, NotFound
 from domain.hashing import hash_secret, verify_secret
+from domain.organization import active_employee
 from models import Employee, LineAccount, LinkNonce, LinkToken, RegistrationCode
 from models.sql import fetch_models
 
@@ -106,6 +107,25 @@ async def issue_codes(
     return issued
 
 
+async def page_code(employee: Employee) -> RegistrationCode | None:
+    """The registration code that signs the employee in to their page: the newest unrevoked,
+    unexpired one, unused, or spent only by linking LINE in chat while the employee has no
+    password yet (linking in chat must not lock them out of the page; a password spends it)."""
+    code = (
+        await RegistrationCode.filter(employee_id=employee.id, revoked=False)
+        .order_by("-id")
+        .first()
+    )
+    if code is None or code.expires_at <= _now():
+        return None
+    if code.used_at is None:
+        return code
+    if employee.password_hash:
+        return None
+    linked_by_chat = await LinkNonce.exists(registration_code_id=code.id, used_at__isnull=False)
+    return code if linked_by_chat else None
+
+
 async def record_link_token(user_id: str, link_token: str) -> None:
     """Remember a link token the bot obtained from LINE for this user (as a hash)."""
     await LinkToken.create(
@@ -148,7 +168,7 @@ async def begin_link(link_token: str, employee_code: str, registration_code: str
         raise Invalid("社員番号と登録コードを入力してください。")
     attempts_key = f"link:{user_id}"
     await throttle.reserve_attempt(attempts_key, SIGN_IN_LIMIT, SIGN_IN_WINDOW, SIGN_IN_BACKOFF)
-    employee = await Employee.get_or_none(code=employee_code, active=True)
+    employee = await active_employee(employee_code)
     code = None
     if employee is not None:
         code = (

@@ -16,11 +16,14 @@ async def add_employee(
 
 
 async def active_employee(code: str) -> Employee | None:
-    """The active employee with this employee code, if any."""
+    """The active employee with this employee code as people type it: case does not matter
+    (an exact match wins where two codes differ only by case)."""
     code = code.strip()
     if not code or len(code) > 32:
         return None
-    return await Employee.get_or_none(code=code, active=True)
+    found = await Employee.filter(code__iexact=code, active=True).order_by("id").limit(2)
+    exact = [employee for employee in found if employee.code == code]
+    return exact[0] if exact else (found[0] if len(found) == 1 else None)
 
 
 async def unlinked_employees() -> list[Employee]:

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from line_simulator import errors, ids
 from line_simulator.chat import entry_view
-from line_simulator.errors import LineApiError
+from line_simulator.errors import LineApiError, default_fault_body
 from line_simulator.keys import SIMULATOR
 from line_simulator.liff_host import public_base
 from line_simulator.pages import render
@@ -216,6 +216,9 @@ async def leave_group(request: web.Request) -> web.Response:
     """POST /v2/bot/group/{group_id}/leave: the bot leaves, and LINE sends a `leave` event."""
     sim = request.app[SIMULATOR]
     group = _bot_group(request)
+    fault = sim.take_fault("leaveGroup")
+    if fault is not None:
+        raise LineApiError.with_body(fault.status, fault.body or default_fault_body(fault.status))
     group.bot_member = False
     if sim.config.webhook_url:
         try:

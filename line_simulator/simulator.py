@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 FAULT_ENDPOINTS = (
     "reply", "push", "multicast", "profile", "linkToken", "verify", "certs", "token",
+    "leaveGroup",
 )  # fmt: skip
 
 

@@ -8,8 +8,16 @@ from console.keys import VIEWER
 from console.render import render
 from domain import admin_groups
 from models import ConsoleRole
+from web.keys import GROUPS
 
 MAINTAINER = ConsoleRole.MAINTAINER
+NOTICES = {
+    "unbound": "管理グループの登録を解除し、ボットはグループから退出しました。",
+    "unbound_stayed": (
+        "管理グループの登録を解除しましたが、LINEからの退出に失敗しました。"
+        "LINEアプリでグループからボットを削除してください。"
+    ),
+}
 
 
 def setup_routes(app: web.Application) -> None:
@@ -32,8 +40,7 @@ async def _page(request: web.Request, **extra: object) -> web.Response:
 @requires(MAINTAINER)
 async def group_list(request: web.Request) -> web.Response:
     """The bound admin groups and the form issuing a bind code."""
-    unbound = request.query.get("done") == "unbound"
-    return await _page(request, notice="管理グループの登録を解除しました。" if unbound else None)
+    return await _page(request, notice=NOTICES.get(request.query.get("done", "")))
 
 
 @requires(MAINTAINER)
@@ -56,6 +63,9 @@ async def unbind(request: web.Request) -> web.Response:
             "admin_groups_unbind.html",
             {"group": group, "short_id": short_id(group.group_id)},
         )
-    await admin_groups.unbind_group(viewer.actor, group.group_id)  # NotFound if unbound meanwhile
-    url = request.app.router["admin_groups"].url_for().with_query(done="unbound")
+    left = await admin_groups.unbind_group(  # NotFound if unbound meanwhile
+        viewer.actor, group.group_id, leaver=request.config_dict[GROUPS]
+    )
+    done = "unbound" if left else "unbound_stayed"
+    url = request.app.router["admin_groups"].url_for().with_query(done=done)
     raise web.HTTPSeeOther(str(url))

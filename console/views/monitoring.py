@@ -425,7 +425,8 @@ def _detail_url(request: web.Request, alert_id: int, notice: str, n: int | str =
 @requires(ConsoleRole.SENDER)
 async def alert_new(request: web.Request) -> web.Response:
     """The start form: template, departments (none: everyone), drill or real."""
-    return render(request, "alert_new.html", {"options": await sending_options(), "form": {}})
+    options = await sending_options(request[VIEWER].scope)
+    return render(request, "alert_new.html", {"options": options, "form": {}})
 
 
 def _chosen(form: Any) -> dict[str, Any]:
@@ -439,7 +440,7 @@ def _chosen(form: Any) -> dict[str, Any]:
     }
 
 
-async def _preview(chosen: dict[str, Any]) -> AlertPreview:
+async def _preview(chosen: dict[str, Any], scope: Scope) -> AlertPreview:
     template = await find_template(chosen["template"])
     departments = await find_departments(chosen["departments"])
     return await preview_alert(
@@ -448,6 +449,7 @@ async def _preview(chosen: dict[str, Any]) -> AlertPreview:
         departments=departments,
         title=chosen["title"],
         message=chosen["message"],
+        scope=scope,
     )
 
 
@@ -455,7 +457,7 @@ async def _refill(request: web.Request, error: str, chosen: dict[str, Any]) -> w
     return render(
         request,
         "alert_new.html",
-        {"options": await sending_options(), "form": chosen, "error": error},
+        {"options": await sending_options(request[VIEWER].scope), "form": chosen, "error": error},
         status=422,
     )
 
@@ -465,7 +467,7 @@ async def alert_confirm(request: web.Request) -> web.Response:
     """The confirm step: title, message, how many it reaches, drill or real."""
     chosen = _chosen(await request.post())
     try:
-        preview = await _preview(chosen)
+        preview = await _preview(chosen, request[VIEWER].scope)
     except DomainError as exc:
         return await _refill(request, exc.message, chosen)
     return render(request, "alert_confirm.html", {"preview": preview, "form": chosen})
@@ -477,7 +479,7 @@ async def alert_start(request: web.Request) -> web.Response:
     viewer = request[VIEWER]
     chosen = _chosen(await request.post())
     try:
-        preview = await _preview(chosen)
+        preview = await _preview(chosen, viewer.scope)
         started = await start_alert(
             viewer.actor,
             preview.template,
@@ -486,6 +488,7 @@ async def alert_start(request: web.Request) -> web.Response:
             departments=preview.departments,
             title=preview.plain_title,
             message=preview.message,
+            scope=viewer.scope,
         )
     except DomainError as exc:
         return await _refill(request, exc.message, chosen)
@@ -498,7 +501,9 @@ async def alert_remind(request: web.Request) -> web.Response:
     viewer = request[VIEWER]
     alert_id = (await _visible(request)).id
     form = await request.post()
-    reminder = await remind_unanswered(viewer.actor, alert_id, message=str(form.get("message", "")))
+    reminder = await remind_unanswered(
+        viewer.actor, alert_id, message=str(form.get("message", "")), scope=viewer.scope
+    )
     if not reminder.round:
         raise web.HTTPSeeOther(_detail_url(request, alert_id, "remind_none"))
     raise web.HTTPSeeOther(_detail_url(request, alert_id, "reminded", reminder.recipients))

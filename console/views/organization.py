@@ -6,7 +6,9 @@ import binascii
 import json
 import time
 import zlib
+from collections.abc import Mapping
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import segno
 from aiohttp import web
@@ -32,6 +34,8 @@ MAINTAINER = ConsoleRole.MAINTAINER
 def setup_routes(app: web.Application) -> None:
     """Register this module's named routes."""
     app.router.add_get("/employees", employee_list, name="employees")
+    app.router.add_get("/employees/new", employee_new, name="employee_new")
+    app.router.add_post("/employees/new", employee_add, name="employee_add")
     app.router.add_get("/employees/export", employee_export, name="employees_export")
     app.router.add_get("/employees/import", import_form, name="employees_import")
     app.router.add_post("/employees/import", import_preview, name="employees_import_preview")
@@ -66,9 +70,40 @@ async def employee_list(request: web.Request) -> web.Response:
             "employees": rows,
             "q": search,
             "show_names": await staff.may_see_display_names(viewer),
-            "notice": request.query.get("done", "") and "保存しました。",
+            "notice": _list_notice(request.query),
         },
     )
+
+
+NEW_FIELDS = ("code", "name", "department", "email", "phone", "role")
+
+
+@requires(MAINTAINER)
+async def employee_new(request: web.Request) -> web.Response:
+    """The form adding one employee."""
+    return render(request, "employees_new.html", {"form": {}, "fields": {}})
+
+
+@requires(MAINTAINER)
+async def employee_add(request: web.Request) -> web.Response:
+    """Add one employee; errors re-render the form with what was typed."""
+    form = await request.post()
+    typed = {name: str(form.get(name, ""))[:500] for name in NEW_FIELDS}
+    try:
+        added = await staff.add_employee(actor=request[VIEWER].actor, **typed)
+    except (Invalid, Conflict) as exc:
+        return render(
+            request,
+            "employees_new.html",
+            {"form": typed, "fields": exc.fields, "error": exc.message},
+        )
+    raise web.HTTPSeeOther(_to(request, "employees") + "?" + urlencode({"added": added.code}))
+
+
+def _list_notice(query: Mapping[str, str]) -> str:
+    if query.get("added"):
+        return f"社員 {query['added'][:32]} を登録しました。"
+    return "保存しました。" if query.get("done") else ""
 
 
 def _employee_id(request: web.Request) -> int:
@@ -104,6 +139,7 @@ async def employee_update(request: web.Request) -> web.Response:
             email=str(form.get("email", "")),
             role=str(form.get("role", "")),
             active=form.get("active") == "1",
+            phone=str(form.get("phone", ""))[:100],
         )
     except Invalid as exc:
         employee = await staff.employee_view(viewer, employee_id)
