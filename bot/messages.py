@@ -6,7 +6,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from domain.alerts import display_sender, display_title
-from domain.answers import AlertView, OpenAlert
+from domain.answers import ANSWER_BUTTON, CONFIRM_BUTTON, AlertView, OpenAlert
 from domain.check_items import CheckItem
 from models import Alert, AlertRound, DeliveryKind, Employee
 from web.timefmt import jst
@@ -124,7 +124,7 @@ def how_to_answer(linked: bool, latest_open: Alert | None, liff_url: str) -> lis
     answer (the newest open alert's form), or the link button when not linked."""
     body = (
         "トークへのテキスト返信は安否回答になりません。\n"
-        "安否確認のメッセージにある「回答する」ボタンから回答画面を開いて回答してください。"
+        f"安否確認のメッセージにある「{ANSWER_BUTTON}」ボタンから回答画面を開いて回答してください。"
     )
     if not linked:
         return [text(body + "\n\nまだ社員情報と連携されていません。"), link_prompt()]
@@ -138,11 +138,13 @@ def answer_button(alert: Alert, liff_url: str) -> dict[str, Any]:
     title = display_title(alert.title, alert.drill)
     return {
         "type": "template",
-        "altText": f"{title}: 回答する"[:400],
+        "altText": f"{title}: {ANSWER_BUTTON}"[:400],
         "template": {
             "type": "buttons",
             "text": _clip(title, 160),
-            "actions": [{"type": "uri", "label": "回答する", "uri": alert_url(liff_url, alert.id)}],
+            "actions": [
+                {"type": "uri", "label": ANSWER_BUTTON, "uri": alert_url(liff_url, alert.id)}
+            ],
         },
     }
 
@@ -162,8 +164,9 @@ def usage(linked: bool) -> list[dict[str, Any]]:
     """使い方: how to answer, how to link, who to ask."""
     answer = (
         "【回答のしかた】\n"
-        "災害時などに安否確認のメッセージが届きます。メッセージの「回答する」ボタンを押し、"
-        "回答画面で各項目を選んで「回答する」を押してください。回答は何度でも修正できます。\n"
+        f"災害時などに安否確認のメッセージが届きます。メッセージの「{ANSWER_BUTTON}」ボタンを押し、"
+        f"回答画面で各項目を選んで「{ANSWER_BUTTON}」を押してください。回答は何度でも修正できます。"
+        f"確認項目のない緊急連絡は「{CONFIRM_BUTTON}」を押すだけです。\n"
         "メニューの「最新の安否確認に回答」からも回答画面を開けます。"
         "トークへの文字の返信は回答になりません。"
     )
@@ -233,7 +236,7 @@ def _alert_bubble(item: OpenAlert, liff_url: str) -> dict[str, Any]:
                     "color": ACCENT if not item.answered else "#DDDDDD",
                     "action": {
                         "type": "uri",
-                        "label": "回答する",
+                        "label": ANSWER_BUTTON,
                         "uri": alert_url(liff_url, alert.id),
                     },
                 }
@@ -293,7 +296,7 @@ def my_answer(view: AlertView | None, liff_url: str) -> list[dict[str, Any]]:
         "body": {"type": "box", "layout": "vertical", "spacing": "sm", "contents": rows},
     }
     if not alert.is_closed:
-        label = "回答する" if answer is None else "回答を修正する"
+        label = ANSWER_BUTTON if answer is None else "回答を修正する"
         bubble["footer"] = {
             "type": "box",
             "layout": "vertical",
@@ -416,7 +419,7 @@ def alert_message(
     header: str = "連絡確認 -安否-",
     follow_up: str = "",
 ) -> dict[str, Any]:
-    """The alert as a Flex bubble: 開始日時, タイトル, 連絡者, 連絡メッセージ and 回答する
+    """The alert as a Flex bubble: 開始日時, タイトル, 連絡者, 連絡メッセージ and the answer
     (a reminder adds its 二次連絡 message). Built only from stored fields so a resumed send
     produces the identical body."""
     shown_title = display_title(title, drill)
@@ -453,7 +456,7 @@ def alert_message(
                     "color": ACCENT,
                     "action": {
                         "type": "uri",
-                        "label": "回答する",
+                        "label": ANSWER_BUTTON,
                         "uri": alert_url(liff_url, alert_id),
                     },
                 }

@@ -19,7 +19,7 @@ pytestmark = [needs_chromium, pytest.mark.liff]
 
 
 async def open_answer_form(page, sim, user_id: str, alert_id: int) -> None:
-    """Tap 回答する as this LINE user: LIFF host → endpoint with liff.state → form."""
+    """Tap 回答 as this LINE user: LIFF host → endpoint with liff.state → form."""
     liff_link = alert_url(f"{sim.config.public_base_url}/liff/{LIFF_ID}", alert_id)
     await page.goto(
         f"{sim.config.public_base_url}/_sim/open?{urlencode({'user': user_id, 'url': liff_link})}"
