@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from domain.alerts import start_alert
+from domain.answer_links import sign_link
 from domain.answers import alert_for, submit_answer
 from domain.audit import Actor
 from domain.errors import Invalid
 from domain.tally import tally
 from domain.templates import TemplateDraft, create_template
-from models import AnswerChannel, Template
+from models import Answer, AnswerChannel, Template
 from tests.conftest import make_company, make_console_user
+from tests.mail import answer_by_link
+
+SECRET_KEY = "test-secret-key"  # tests/conftest.py's bot_config
 
 NOTICE = TemplateDraft(
     key="notice", title="【緊急連絡】停電", message="本日は在宅勤務としてください。", items_text=""
@@ -71,3 +77,20 @@ async def test_the_console_template_editor_saves_a_notice_without_items(console,
     assert (await Template.get(key="notice")).items == []
     _, listing = await console.get("/console/templates")
     assert "【緊急連絡】停電" in listing and "なし(「確認しました」で回答)" in listing
+
+
+async def test_a_notice_is_confirmed_with_one_tap_on_the_e_mail_answer_page(bot, browser_session):
+    company = await make_company({"総務部": [("E1", "山田")]})
+    template = await create_template(NOTICE, Actor.cli())
+    alert = (await start_alert(Actor.cli(), template, drill=False)).alert
+    later = datetime.now(UTC) + timedelta(days=1)
+    token = sign_link(SECRET_KEY, alert.id, company.employees["E1"].id, 0, later)
+    url = str(bot.make_url(f"/liff/answer/{token}"))
+
+    status, page = await answer_by_link(browser_session, url, [])
+
+    assert status == 200 and "確認を受け付けました。" in page
+    assert "■ 確認項目" not in page and 'id="submit">確認しました</button>' in page
+    answer = await Answer.get(alert_id=alert.id)
+    assert answer.choices == {} and answer.channel is AnswerChannel.EMAIL
+    assert (await tally(alert.id)).answered == 1
