@@ -67,8 +67,9 @@ async def test_new_employee_links_line_from_the_page_and_is_told_in_line(
     callback = await phone.authorize(authorize_url, user.user_id, add_friend=True)
     assert query(callback)["friendship_status_changed"] == "true"
     assert user.reachable  # 友だち追加 on LINE's page made the user a friend
-    # LINE's follow event reaches the bot before the browser comes back: greeted first.
-    await until(lambda: any(GREETING in t for t in texts(sim, user.user_id)))
+    # LINE's follow event reaches the bot before the browser comes back: its reply waits for
+    # the link, so the chat gets the completion only, never the unlinked greeting first.
+    await until(lambda: LineAccount.exists(user_id=user.user_id, followed=True))
 
     status, _, location = await phone.open(callback)
 
@@ -77,10 +78,11 @@ async def test_new_employee_links_line_from_the_page_and_is_told_in_line(
     assert account.employee_id == yamada.id and account.display_name == "たろう"
     assert account.followed and not account.blocked
     await until(lambda: any(DONE in t for t in texts(sim, user.user_id)))
-    assert sum(DONE in t for t in texts(sim, user.user_id)) == 1
+    assert texts(sim, user.user_id) == [texts(sim, user.user_id)[-1]]  # one message
     assert "山田 太郎さん" in texts(sim, user.user_id)[-1]
-    assert len(sent(sim, "push", user.user_id)) == 1  # the follow's reply was the greeting
-    assert await billable() == 1
+    assert not any(GREETING in t for t in texts(sim, user.user_id))
+    assert sent(sim, "push", user.user_id) == [] and len(sent(sim, "reply", user.user_id)) == 1
+    assert await billable() == 0  # a reply is free
     await until(lambda: menu_seen(sim, user.user_id) == menus["linked"])
     assert not await link_notice_owed(user.user_id)
     status, html = await phone.get("/me/line")
