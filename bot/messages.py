@@ -203,7 +203,7 @@ def _status_row(label: str, value: str, color: str = "#333333") -> dict[str, Any
         "layout": "baseline",
         "spacing": "sm",
         "contents": [
-            {"type": "text", "text": label, "size": "xs", "color": "#888888", "flex": 2},
+            {"type": "text", "text": label, "size": "xs", "color": "#595959", "flex": 2},
             {"type": "text", "text": value or "-", "size": "sm", "wrap": True, "flex": 5,
              "color": color},
         ],
@@ -401,7 +401,7 @@ def _row(label: str, value: str) -> dict[str, Any]:
         "layout": "vertical",
         "margin": "md",
         "contents": [
-            {"type": "text", "text": f"■ {label}", "size": "xs", "color": "#888888"},
+            {"type": "text", "text": f"■ {label}", "size": "xs", "color": "#595959"},
             {"type": "text", "text": value or "-", "wrap": True, "size": "sm"},
         ],
     }
