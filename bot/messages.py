@@ -281,6 +281,8 @@ def my_answer(view: AlertView | None, liff_url: str) -> list[dict[str, Any]]:
         alt = f"{title}: 未回答"
     else:
         rows.append(_status_row("回答日時", jst(answer.answered_at)))
+        if view.confirm_only:
+            rows.append(_status_row("確認状態", CONFIRM_BUTTON))
         rows.extend(_choice_rows(view.items, answer.choices or {}))
         rows.append(_status_row("メッセージ", _clip(answer.message, 500)))
         alt = f"{title}: あなたの回答"
@@ -295,7 +297,7 @@ def my_answer(view: AlertView | None, liff_url: str) -> list[dict[str, Any]]:
         },
         "body": {"type": "box", "layout": "vertical", "spacing": "sm", "contents": rows},
     }
-    if not alert.is_closed:
+    if not alert.is_closed and not (view.confirm_only and answer is not None):
         label = ANSWER_BUTTON if answer is None else "回答を修正する"
         bubble["footer"] = {
             "type": "box",

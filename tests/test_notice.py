@@ -14,8 +14,10 @@ from domain.errors import Invalid
 from domain.tally import tally
 from domain.templates import TemplateDraft, create_template
 from models import Answer, AnswerChannel, Template
-from tests.conftest import make_company, make_console_user
+from tests.conftest import make_company, make_console_user, quick_link
 from tests.mail import answer_by_link
+from tests.test_chat_menu import tap
+from tests.test_reminders import flex_text
 
 SECRET_KEY = "test-secret-key"  # tests/conftest.py's bot_config
 
@@ -94,3 +96,17 @@ async def test_a_notice_is_confirmed_with_one_tap_on_the_e_mail_answer_page(bot,
     answer = await Answer.get(alert_id=alert.id)
     assert answer.choices == {} and answer.channel is AnswerChannel.EMAIL
     assert (await tally(alert.id)).answered == 1
+
+
+async def test_my_answer_in_chat_shows_a_confirmed_notice_without_a_button(sim, bot):
+    company = await make_company({"総務部": [("E1", "山田")]})
+    user_id = await quick_link(sim, company.employees["E1"])
+    template = await create_template(NOTICE, Actor.cli())
+    alert = (await start_alert(Actor.cli(), template, drill=False)).alert
+    await submit_answer(alert.id, company.employees["E1"], {}, "", AnswerChannel.LIFF)
+
+    (reply,) = await tap(sim, user_id, "text", "自分の回答")
+
+    body = flex_text(reply)
+    assert "【緊急連絡】停電" in body and "確認しました" in body and "回答日時" in body
+    assert "footer" not in reply["contents"]  # nothing to change in a confirmation
