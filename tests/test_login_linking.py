@@ -91,6 +91,19 @@ async def test_new_employee_links_line_from_the_page_and_is_told_in_line(
     assert 'id="medium-line"' in html and "登録済" in html
 
 
+async def test_another_new_friend_while_a_link_is_in_flight_is_still_greeted(
+    sim, bot, phone: EmployeePhone, company
+):
+    await phone.first_sign_in(company.employees["E001"])
+    await phone.start_line_login()  # in flight: a follow may be this link's
+    stranger = sim.add_user("通りすがり")
+
+    assert await sim.follow(stranger.user_id) == 200
+
+    await until(lambda: any(GREETING in t for t in texts(sim, stranger.user_id)), within=20)
+    assert not any(DONE in t for t in texts(sim, stranger.user_id))
+
+
 async def test_follow_arriving_after_the_link_carries_the_completion_by_reply(
     sim, bot, phone: EmployeePhone, company
 ):
