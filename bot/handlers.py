@@ -2,6 +2,7 @@
 
 Handlers are thin: they read the event, call one domain function and reply."""
 
+import asyncio
 import enum
 import logging
 from collections.abc import Awaitable, Callable
@@ -27,7 +28,7 @@ from bot import messages, richmenus
 from bot.config import Config
 from bot.group_handlers import GroupHandlers
 from bot.line_api import LineApi
-from bot.login_notices import push_link_done
+from bot.login_notices import FOLLOW_GRACE, FOLLOW_POLL, push_link_done
 from domain import answers, linking, organization
 from domain.audit import Actor
 from domain.errors import NotFound
@@ -137,6 +138,10 @@ class EventHandlers:
         if user_id is None:
             return
         employee = await linking.record_follow(user_id)
+        awaited = False
+        if employee is None and linking.login_in_flight():
+            employee = await self._login_link(user_id)
+            awaited = employee is not None
         # Added on LINE Login's page while linking from the employee page: this reply carries
         # the completion message the link owes (once: whoever claims it sends it).
         if employee is not None and await linking.claim_link_notice(user_id):
@@ -144,10 +149,21 @@ class EventHandlers:
                 event.reply_token, messages.login_link_done(employee.name)
             ):
                 await push_link_done(self.line, user_id, employee.name)
-        else:
+        elif not awaited:  # a link that came meanwhile sent its own message: no second one
             reply = messages.welcome_back() if employee is not None else messages.greeting()
             await self.line.reply(event.reply_token, reply)
         await richmenus.show_menu(self.line, user_id, linked=employee is not None)
+
+    async def _login_link(self, user_id: str) -> Employee | None:
+        """The employee a LINE Login link in flight binds this user to, waited for a while
+        (the follow event of 友だち追加 on LINE's page comes before the link)."""
+        with linking.follow_awaiting_link(user_id):
+            for _ in range(round(FOLLOW_GRACE / FOLLOW_POLL)):
+                employee = await linking.linked_employee(user_id)
+                if employee is not None:
+                    return employee
+                await asyncio.sleep(FOLLOW_POLL)
+        return await linking.linked_employee(user_id)
 
     async def on_unfollow(self, event: UnfollowEvent) -> None:
         """Blocked: LINE will silently drop our messages, so stop counting them as reach."""

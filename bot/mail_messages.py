@@ -10,6 +10,7 @@ import jinja2
 
 from domain.alerts import DEFAULT_SENDER, display_sender, display_title
 from domain.answer_links import link_expiry, sign_link
+from domain.answers import ANSWER_BUTTON
 from domain.email_delivery import Mail
 from models import Alert, AlertRound, Delivery, DeliveryKind
 from web.timefmt import jst
@@ -66,6 +67,7 @@ def delivery_mail(
         "url": answer_url(public_base_url, token),
         "expires": jst(expires),
         "system_name": DEFAULT_SENDER,
+        "answer_button": ANSWER_BUTTON,
     }
     env = _templates()
     domain = mail_from.rpartition("@")[2] or "localhost"

@@ -6,7 +6,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from domain.alerts import display_sender, display_title
-from domain.answers import AlertView, OpenAlert
+from domain.answers import ANSWER_BUTTON, CONFIRM_BUTTON, AlertView, OpenAlert
 from domain.check_items import CheckItem
 from models import Alert, AlertRound, DeliveryKind, Employee
 from web.timefmt import jst
@@ -124,7 +124,7 @@ def how_to_answer(linked: bool, latest_open: Alert | None, liff_url: str) -> lis
     answer (the newest open alert's form), or the link button when not linked."""
     body = (
         "トークへのテキスト返信は安否回答になりません。\n"
-        "安否確認のメッセージにある「回答する」ボタンから回答画面を開いて回答してください。"
+        f"安否確認のメッセージにある「{ANSWER_BUTTON}」ボタンから回答画面を開いて回答してください。"
     )
     if not linked:
         return [text(body + "\n\nまだ社員情報と連携されていません。"), link_prompt()]
@@ -138,11 +138,13 @@ def answer_button(alert: Alert, liff_url: str) -> dict[str, Any]:
     title = display_title(alert.title, alert.drill)
     return {
         "type": "template",
-        "altText": f"{title}: 回答する"[:400],
+        "altText": f"{title}: {ANSWER_BUTTON}"[:400],
         "template": {
             "type": "buttons",
             "text": _clip(title, 160),
-            "actions": [{"type": "uri", "label": "回答する", "uri": alert_url(liff_url, alert.id)}],
+            "actions": [
+                {"type": "uri", "label": ANSWER_BUTTON, "uri": alert_url(liff_url, alert.id)}
+            ],
         },
     }
 
@@ -162,8 +164,9 @@ def usage(linked: bool) -> list[dict[str, Any]]:
     """使い方: how to answer, how to link, who to ask."""
     answer = (
         "【回答のしかた】\n"
-        "災害時などに安否確認のメッセージが届きます。メッセージの「回答する」ボタンを押し、"
-        "回答画面で各項目を選んで「回答する」を押してください。回答は何度でも修正できます。\n"
+        f"災害時などに安否確認のメッセージが届きます。メッセージの「{ANSWER_BUTTON}」ボタンを押し、"
+        f"回答画面で各項目を選んで「{ANSWER_BUTTON}」を押してください。回答は何度でも修正できます。"
+        f"確認項目のない緊急連絡は「{CONFIRM_BUTTON}」を押すだけです。\n"
         "メニューの「最新の安否確認に回答」からも回答画面を開けます。"
         "トークへの文字の返信は回答になりません。"
     )
@@ -200,7 +203,7 @@ def _status_row(label: str, value: str, color: str = "#333333") -> dict[str, Any
         "layout": "baseline",
         "spacing": "sm",
         "contents": [
-            {"type": "text", "text": label, "size": "xs", "color": "#888888", "flex": 2},
+            {"type": "text", "text": label, "size": "xs", "color": "#595959", "flex": 2},
             {"type": "text", "text": value or "-", "size": "sm", "wrap": True, "flex": 5,
              "color": color},
         ],
@@ -233,7 +236,7 @@ def _alert_bubble(item: OpenAlert, liff_url: str) -> dict[str, Any]:
                     "color": ACCENT if not item.answered else "#DDDDDD",
                     "action": {
                         "type": "uri",
-                        "label": "回答する",
+                        "label": ANSWER_BUTTON,
                         "uri": alert_url(liff_url, alert.id),
                     },
                 }
@@ -278,6 +281,8 @@ def my_answer(view: AlertView | None, liff_url: str) -> list[dict[str, Any]]:
         alt = f"{title}: 未回答"
     else:
         rows.append(_status_row("回答日時", jst(answer.answered_at)))
+        if view.confirm_only:
+            rows.append(_status_row("確認状態", CONFIRM_BUTTON))
         rows.extend(_choice_rows(view.items, answer.choices or {}))
         rows.append(_status_row("メッセージ", _clip(answer.message, 500)))
         alt = f"{title}: あなたの回答"
@@ -292,8 +297,8 @@ def my_answer(view: AlertView | None, liff_url: str) -> list[dict[str, Any]]:
         },
         "body": {"type": "box", "layout": "vertical", "spacing": "sm", "contents": rows},
     }
-    if not alert.is_closed:
-        label = "回答する" if answer is None else "回答を修正する"
+    if not alert.is_closed and not (view.confirm_only and answer is not None):
+        label = ANSWER_BUTTON if answer is None else "回答を修正する"
         bubble["footer"] = {
             "type": "box",
             "layout": "vertical",
@@ -398,7 +403,7 @@ def _row(label: str, value: str) -> dict[str, Any]:
         "layout": "vertical",
         "margin": "md",
         "contents": [
-            {"type": "text", "text": f"■ {label}", "size": "xs", "color": "#888888"},
+            {"type": "text", "text": f"■ {label}", "size": "xs", "color": "#595959"},
             {"type": "text", "text": value or "-", "wrap": True, "size": "sm"},
         ],
     }
@@ -420,7 +425,7 @@ def alert_message(
     follow_up: str = "",
     reminder: bool = False,
 ) -> dict[str, Any]:
-    """The alert as a Flex bubble: 開始日時, タイトル, 連絡者, 連絡メッセージ and 回答する
+    """The alert as a Flex bubble: 開始日時, タイトル, 連絡者, 連絡メッセージ and the answer
     (a reminder adds its 二次連絡 message). Built only from stored fields so a resumed send
     produces the identical body."""
     shown_title = display_title(title, drill)
@@ -457,7 +462,7 @@ def alert_message(
                     "color": ACCENT,
                     "action": {
                         "type": "uri",
-                        "label": "回答する",
+                        "label": ANSWER_BUTTON,
                         "uri": alert_url(liff_url, alert_id),
                     },
                 }

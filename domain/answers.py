@@ -22,6 +22,10 @@ MAX_MESSAGE_LENGTH = 1000
 MAX_NAMED_PROBLEMS = 5
 MAX_ECHOED_LENGTH = 20
 CLOSED = "この安否確認は終了しているため回答できません。"
+# One wording for the button that answers, in chat, the forms, e-mail and 使い方 (the seed's).
+ANSWER_BUTTON = "回答"
+# A plain notice (no check items) is answered by confirming it.
+CONFIRM_BUTTON = "確認しました"
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,16 @@ class AlertView:
     alert: Alert
     items: tuple[CheckItem, ...]
     answer: Answer | None
+
+    @property
+    def confirm_only(self) -> bool:
+        """A plain notice: no check items, answered by confirming it (answered = confirmed)."""
+        return not self.items
+
+    @property
+    def submit_label(self) -> str:
+        """The form's button: 確認しました for a plain notice, the answer button otherwise."""
+        return CONFIRM_BUTTON if self.confirm_only else ANSWER_BUTTON
 
 
 NOT_FOUND = "指定された安否確認が見つかりません。"

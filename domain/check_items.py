@@ -51,9 +51,10 @@ class CheckItem:
 def parse_items(raw: Any) -> tuple[CheckItem, ...]:
     """Parse stored or submitted items; raise Invalid naming the first problem.
 
-    At least one item; labels and choices are non-empty, unique and short."""
-    if not isinstance(raw, list) or not raw:
-        raise Invalid("確認項目を1つ以上設定してください。", code="invalid_items")
+    No item at all makes a plain notice (緊急連絡) that recipients only confirm; labels and
+    choices are non-empty, unique and short."""
+    if not isinstance(raw, list):
+        raise Invalid("確認項目の形式が正しくありません。", code="invalid_items")
     if len(raw) > MAX_ITEMS:
         raise Invalid(f"確認項目は{MAX_ITEMS}個までです。", code="invalid_items")
     items: list[CheckItem] = []

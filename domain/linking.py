@@ -3,7 +3,9 @@
 import hashlib
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -420,6 +422,48 @@ CONFIRM_REPLACE = "別のLINEアカウントと連携済みです。新しいLIN
 # never both.
 
 
+# 友だち追加 on LINE Login's page sends LINE's follow event before the browser comes back
+# with the code: while a link from the employee page is in flight, an unlinked user's follow
+# may be that link's, so its reply waits for the link and carries the completion message
+# instead of the unlinked greeting (one message, by reply). Kept in this process: a follow
+# handled by another process greets as before.
+LOGIN_IN_FLIGHT_SECONDS = 300
+_logins_in_flight: dict[str, float] = {}  # LINE Login `state` -> when it began (monotonic)
+_follows_awaiting_link: set[str] = set()  # LINE user IDs whose follow reply waits
+
+
+def login_started(state: str) -> None:
+    """A LINE Login link began on the employee page (its follow may come before its link)."""
+    now = time.monotonic()
+    for old in [
+        k for k, began in _logins_in_flight.items() if now - began > LOGIN_IN_FLIGHT_SECONDS
+    ]:
+        del _logins_in_flight[old]
+    _logins_in_flight[state] = now
+
+
+def login_returned(state: str) -> None:
+    """The LINE Login link with this `state` came back (linked or not)."""
+    _logins_in_flight.pop(state, None)
+
+
+def login_in_flight() -> bool:
+    """Whether a LINE Login link began here recently and has not come back."""
+    now = time.monotonic()
+    return any(now - began <= LOGIN_IN_FLIGHT_SECONDS for began in _logins_in_flight.values())
+
+
+@contextmanager
+def follow_awaiting_link(user_id: str) -> Iterator[None]:
+    """Mark this user's follow reply as waiting for a LINE Login link, so that the link
+    leaves the completion message to that reply."""
+    _follows_awaiting_link.add(user_id)
+    try:
+        yield
+    finally:
+        _follows_awaiting_link.discard(user_id)
+
+
 @dataclass(frozen=True)
 class LoginLink:
     """What linking by LINE Login did."""
@@ -427,7 +471,7 @@ class LoginLink:
     employee: Employee
     replaced: bool  # an earlier LINE account of the employee was detached
     # LINE says the user has just added the account, and its follow event has not reached
-    # us yet: that event's reply can carry the completion message.
+    # us yet or its reply waits for this link: that reply can carry the completion message.
     follow_pending: bool
 
 
@@ -513,7 +557,8 @@ async def _link_by_login(
             ]
         )
     log.info("LINE account linked to employee %s by LINE Login", employee.id)
-    return LoginLink(employee, earlier, just_followed and not follow_seen)
+    follow_waits = user_id in _follows_awaiting_link
+    return LoginLink(employee, earlier, just_followed and (follow_waits or not follow_seen))
 
 
 async def claim_link_notice(user_id: str) -> bool:

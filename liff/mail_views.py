@@ -23,7 +23,11 @@ from web.timefmt import jst
 log = logging.getLogger(__name__)
 
 UNANSWERED, ANSWERED = "未回答", "回答済"
-DONE = "回答を受け付けました。内容を変更する場合は、選び直して再度「回答する」を押してください。"
+DONE = (
+    "回答を受け付けました。内容を変更する場合は、選び直して再度"
+    f"「{answers.ANSWER_BUTTON}」を押してください。"
+)
+CONFIRMED = "確認を受け付けました。"
 CLOSED = "この安否確認は終了しています。回答の受付・変更はできません。"
 
 
@@ -70,7 +74,9 @@ def _context(
         "closed_notice": CLOSED,
         "error": error.message if error else None,
         "invalid": set(error.fields) if error else set(),
-        "done": DONE if done else None,
+        "done": (CONFIRMED if linked.view.confirm_only else DONE) if done else None,
+        "confirm_only": linked.view.confirm_only,
+        "submit_label": linked.view.submit_label,
         "employee_name": linked.employee.name,
     }
 

@@ -42,7 +42,11 @@ async def answer_page(request: web.Request) -> web.Response:
     return aiohttp_jinja2.render_template(
         "answer.html",
         request,
-        {"liff_id": settings.liff_id, "liff_sdk_url": settings.sdk_url},
+        {
+            "liff_id": settings.liff_id,
+            "liff_sdk_url": settings.sdk_url,
+            "answer_button": answers.ANSWER_BUTTON,
+        },
     )
 
 
@@ -121,6 +125,8 @@ def _view_json(view: answers.AlertView) -> dict[str, Any]:
             "message": alert.message,
             "items": items_to_json(view.items),
             "closed": alert.is_closed,
+            "confirm_only": view.confirm_only,
+            "submit_label": view.submit_label,
         },
         "status": ANSWERED if answer else UNANSWERED,
         "answer": None

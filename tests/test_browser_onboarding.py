@@ -65,10 +65,14 @@ async def test_a_new_employee_links_line_from_the_printed_url(sim, bot, console,
         await page.wait_for_url("**/me/line?done=linked", timeout=30_000)
         assert await page.text_content("#line-status") == "登録済"
         assert "LINE連携が完了しました" in await page.text_content(".notice")
+        # The page's main action now leads back, not to linking another LINE account.
+        assert await page.locator("#back-home").is_visible()
+        assert not await page.locator("#line-link").is_visible()
 
         # STEP4: the completion message in LINE.
         await page.goto(f"{sim.config.public_base_url}/_sim/chat/{user.user_id}")
         await page.wait_for_selector("text=LINE連携が完了しました", timeout=30_000)
+        assert "友だち追加ありがとうございます" not in await page.content()  # no greeting first
         assert page.problems == []
 
     account = await LineAccount.get(user_id=user.user_id).select_related("employee")

@@ -91,7 +91,7 @@ async def test_answer_lists_open_alerts_addressed_to_me_newest_first(sim, bot, c
     assert "確認状態" in first and "未回答" in first and "開始日時" in first
     assert "【訓練】" not in first  # a real alert is marked nowhere
     assert "回答済" in second and "【訓練】" in second
-    assert all(b["footer"]["contents"][0]["action"]["label"] == "回答する" for b in shown)
+    assert all(b["footer"]["contents"][0]["action"]["label"] == "回答" for b in shown)
     assert answer_uri(shown[0]).startswith(f"{sim.config.public_base_url}/liff/{LIFF_ID}")
 
 
@@ -156,7 +156,7 @@ async def test_my_answer_before_answering_says_unanswered_with_the_button(sim, b
 
     assert "未回答" in flex_text(reply)
     action = reply["contents"]["footer"]["contents"][0]["action"]
-    assert action["label"] == "回答する" and alert_of(action["uri"]) == alert.id
+    assert action["label"] == "回答" and alert_of(action["uri"]) == alert.id
 
 
 async def test_my_answer_when_no_alert_ever_came(sim, bot, company):
@@ -250,7 +250,7 @@ async def test_other_text_is_not_an_answer_and_shows_the_answer_button(sim, bot,
 
     assert "安否回答になりません" in text["text"]
     action = button["template"]["actions"][0]
-    assert action["label"] == "回答する" and alert_of(action["uri"]) == alert.id
+    assert action["label"] == "回答" and alert_of(action["uri"]) == alert.id
     assert not await Delivery.filter(alert_id=alert.id, kind="reminder").exists()
 
 

@@ -21,11 +21,14 @@ def test_required_defaults_to_true_and_labels_are_trimmed():
     assert item == CheckItem("本人", ("無事",), True)
 
 
+def test_no_items_make_a_plain_notice():
+    assert parse_items([]) == ()
+
+
 @pytest.mark.parametrize(
     ("raw", "says"),
     [
-        ([], "確認項目を1つ以上"),
-        ("本人", "確認項目を1つ以上"),
+        ("本人", "形式が正しくありません"),
         (["本人"], "形式が正しくありません"),
         ([{"label": "", "choices": ["無事"]}], "名前を入力"),
         ([{"label": "本人", "choices": []}], "選択肢を1つ以上"),

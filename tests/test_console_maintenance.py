@@ -117,7 +117,6 @@ async def test_a_maintainer_creates_a_template_with_ordered_items_and_media(cons
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"items": ""}, "確認項目を1つ以上設定してください。"),
         ({"items": "本人*: 無事, , 重傷"}, "「本人」の選択肢を入力してください。"),
         ({"items": "本人* 無事"}, "1行目に「:」がありません"),
         ({"items": "本人: 無事\n本人: 無事"}, "確認項目「本人」が重複しています。"),

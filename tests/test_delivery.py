@@ -135,7 +135,7 @@ async def test_the_alert_message_shows_the_seed_fields_and_the_answer_button(sim
         started.alert.message,
     ]
     action = flex["contents"]["footer"]["contents"][0]["action"]
-    assert action["label"] == "回答する"
+    assert action["label"] == "回答"
     url = urlsplit(action["uri"])
     assert (
         f"{url.scheme}://{url.netloc}{url.path}" == f"{sim.config.public_base_url}/liff/{LIFF_ID}"

@@ -84,7 +84,7 @@ async def test_an_employee_with_only_an_address_answers_the_drill_through_the_em
     for shown in ["■ 開始日時", "■ タイトル", "【訓練】【地震】安否確認", "■ 連絡者", "【総務部】"]:
         assert shown in text and shown in html
     assert "■ 連絡メッセージ" in text and "震度6強の地震が発生しました" in text
-    assert "回答する" in html and link_in(mail) in html
+    assert ">回答</a>" in html and link_in(mail) in html
 
     status, page = await answer_by_link(browser_session, link_in(mail), SAFE, "自宅にいます")
     assert status == 200
@@ -106,7 +106,7 @@ async def test_the_answer_page_shows_the_seed_fields_and_the_choices_as_radio_bu
     for shown in ["■ 開始日時", "■ タイトル", "■ 確認状態", "未回答", "■ 連絡者", "【総務部】"]:
         assert shown in page
     assert "【訓練】【地震】安否確認" in page and "■ 連絡メッセージ" in page
-    assert "■ 安否回答メッセージ" in page and "回答する" in page
+    assert "■ 安否回答メッセージ" in page and 'id="submit">回答</button>' in page
     radios = re.findall(r'<input type="radio" name="(item-\d)" value="([^"]+)"', page)
     assert ("item-0", "無事") in radios and ("item-3", "未定") in radios and len(radios) == 12
     assert "山田 さん専用" in page
@@ -121,7 +121,7 @@ async def test_answering_again_through_the_link_changes_the_answer_and_keeps_the
     status, page = await answer_by_link(
         browser_session, url, ["軽傷", "全員無事", "全壊", "不可能"]
     )
-    assert status == 200 and "本人: 軽傷" in page and "回答を変更する" in page
+    assert status == 200 and "本人: 軽傷" in page and 'id="submit">回答</button>' in page
     answer = await Answer.get(alert_id=alert.id, employee_id=company.employees["E1"].id)
     assert answer.revision == 2 and answer.choices["家屋"] == "全壊"
     assert await AnswerRevision.filter(answer_id=answer.id).count() == 2
@@ -208,7 +208,7 @@ async def test_a_tampered_expired_or_other_alert_link_is_refused(
     token = _forge(kind, alert.id, other.id, e1.id, e3.id)
     bad = url.rsplit("/", 1)[0] + "/" + token
     status, page = await open_page(browser_session, bad)
-    assert status == 403 and says in page and "回答する" not in page
+    assert status == 403 and says in page and 'id="submit"' not in page
     form = {"csrf_token": csrf_of(good_page), **{f"item-{i}": c for i, c in enumerate(SAFE)}}
     async with browser_session.post(bad, data=form) as response:
         assert response.status == 403
@@ -221,7 +221,7 @@ async def test_a_retired_employee_cannot_answer_through_their_link(company, smtp
     _, page = await open_page(browser_session, url)  # the browser has its CSRF cookie
     await Employee.filter(code="E1").update(active=False)  # retired after the e-mail went out
     status, refused = await open_page(browser_session, url)
-    assert status == 403 and "無効" in refused and "回答する" not in refused
+    assert status == 403 and "無効" in refused and 'id="submit"' not in refused
     form = {"csrf_token": csrf_of(page), **{f"item-{i}": c for i, c in enumerate(SAFE)}}
     async with browser_session.post(url, data=form) as response:
         assert response.status == 403

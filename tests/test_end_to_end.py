@@ -46,10 +46,10 @@ async def test_employee_links_line_and_answers_a_drill_end_to_end(sim, bot, line
     assert delivery.status == DeliveryStatus.SENT and delivery.batch_key == multicasts[0].retry_key
     flex = sim.messages_for(user_id)[-1]
     button = flex["contents"]["footer"]["contents"][0]["action"]
-    assert button["label"] == "回答する"
+    assert button["label"] == "回答"
     assert parse_qs(urlsplit(button["uri"]).query) == {"alert": [str(alert.id)]}
 
-    # The employee taps 回答する: the LIFF API with a token LINE signed.
+    # The employee taps 回答: the LIFF API with a token LINE signed.
     token = sim.issue_id_token(user_id)
     api = bot.make_url(f"/liff/api/alerts/{alert.id}")
     headers = {"Authorization": f"Bearer {token}"}

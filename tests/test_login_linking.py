@@ -67,8 +67,9 @@ async def test_new_employee_links_line_from_the_page_and_is_told_in_line(
     callback = await phone.authorize(authorize_url, user.user_id, add_friend=True)
     assert query(callback)["friendship_status_changed"] == "true"
     assert user.reachable  # 友だち追加 on LINE's page made the user a friend
-    # LINE's follow event reaches the bot before the browser comes back: greeted first.
-    await until(lambda: any(GREETING in t for t in texts(sim, user.user_id)))
+    # LINE's follow event reaches the bot before the browser comes back: its reply waits for
+    # the link, so the chat gets the completion only, never the unlinked greeting first.
+    await until(lambda: LineAccount.exists(user_id=user.user_id, followed=True))
 
     status, _, location = await phone.open(callback)
 
@@ -77,16 +78,30 @@ async def test_new_employee_links_line_from_the_page_and_is_told_in_line(
     assert account.employee_id == yamada.id and account.display_name == "たろう"
     assert account.followed and not account.blocked
     await until(lambda: any(DONE in t for t in texts(sim, user.user_id)))
-    assert sum(DONE in t for t in texts(sim, user.user_id)) == 1
+    assert texts(sim, user.user_id) == [texts(sim, user.user_id)[-1]]  # one message
     assert "山田 太郎さん" in texts(sim, user.user_id)[-1]
-    assert len(sent(sim, "push", user.user_id)) == 1  # the follow's reply was the greeting
-    assert await billable() == 1
+    assert not any(GREETING in t for t in texts(sim, user.user_id))
+    assert sent(sim, "push", user.user_id) == [] and len(sent(sim, "reply", user.user_id)) == 1
+    assert await billable() == 0  # a reply is free
     await until(lambda: menu_seen(sim, user.user_id) == menus["linked"])
     assert not await link_notice_owed(user.user_id)
     status, html = await phone.get("/me/line")
     assert status == 200 and "登録済" in html
     status, html = await phone.get("/me/")
     assert 'id="medium-line"' in html and "登録済" in html
+
+
+async def test_another_new_friend_while_a_link_is_in_flight_is_still_greeted(
+    sim, bot, phone: EmployeePhone, company
+):
+    await phone.first_sign_in(company.employees["E001"])
+    await phone.start_line_login()  # in flight: a follow may be this link's
+    stranger = sim.add_user("通りすがり")
+
+    assert await sim.follow(stranger.user_id) == 200
+
+    await until(lambda: any(GREETING in t for t in texts(sim, stranger.user_id)), within=20)
+    assert not any(DONE in t for t in texts(sim, stranger.user_id))
 
 
 async def test_follow_arriving_after_the_link_carries_the_completion_by_reply(

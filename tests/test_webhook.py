@@ -211,7 +211,7 @@ async def test_unlinked_friend_chatting_is_told_text_is_not_an_answer_and_to_lin
 
     await until(lambda: len(sim.messages_for(user_id)) == 4)
     reply = line.texts(user_id)[-2]
-    assert NOT_AN_ANSWER in reply and "「回答する」ボタン" in reply
+    assert NOT_AN_ANSWER in reply and "「回答」ボタン" in reply
     assert "まだ社員情報と連携されていません" in reply
     button = sim.messages_for(user_id)[-1]["template"]["actions"][0]
     assert button["type"] == "postback" and button["data"] == "action=link"
@@ -225,7 +225,7 @@ async def test_linked_employee_chatting_is_told_to_answer_with_the_button(sim, b
 
     await until(lambda: sim.messages_for(user_id))
     (reply,) = line.texts(user_id)
-    assert NOT_AN_ANSWER in reply and "「回答する」ボタン" in reply
+    assert NOT_AN_ANSWER in reply and "「回答」ボタン" in reply
     assert "連携されていません" not in reply
 
 

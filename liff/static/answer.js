@@ -3,7 +3,7 @@
   "use strict";
   var app = document.getElementById("app");
   var apiBase = app.dataset.api;
-  var state = { alertId: null, alert: null };
+  var state = { alertId: null, alert: null, editing: false };
 
   function $(id) { return document.getElementById(id); }
 
@@ -75,8 +75,29 @@
     });
   }
 
+  function renderSaved(view) {
+    var list = $("saved-choices");
+    list.textContent = "";
+    var lines = view.alert.confirm_only
+      ? [view.alert.submit_label]
+      : view.alert.items.map(function (item) {
+          return item.label + ": " + (view.answer.choices[item.label] || "-");
+        });
+    lines.forEach(function (line) {
+      var li = document.createElement("li");
+      li.textContent = line;
+      list.appendChild(li);
+    });
+    $("answered_at").textContent = "(" + view.answer.answered_at + ")";
+    $("saved-message").textContent = view.answer.message;
+    $("saved-message").hidden = !view.answer.message;
+  }
+
+  // Answered: the saved answer is shown, the form only when asked for (回答を修正する).
   function render(view) {
     state.alert = view.alert;
+    var answered = !!view.answer;
+    var closed = view.alert.closed;
     $("loading").hidden = true;
     $("alert").hidden = false;
     $("started_at").textContent = view.alert.started_at;
@@ -84,11 +105,16 @@
     $("sender").textContent = view.alert.sender;
     $("alert-message").textContent = view.alert.message;
     $("status").textContent = view.status;
-    $("status").className = view.answer ? "answered" : "unanswered";
+    $("status").className = answered ? "answered" : "unanswered";
+    $("submit").textContent = view.alert.submit_label;
+    $("questions").hidden = view.alert.confirm_only;
     renderItems(view.alert.items, view.answer && view.answer.choices);
-    $("message").value = view.answer ? view.answer.message : "";
-    $("answer-form").hidden = view.alert.closed;
-    $("closed").hidden = !view.alert.closed;
+    $("message").value = answered ? view.answer.message : "";
+    $("saved").hidden = !answered;
+    if (answered) { renderSaved(view); }
+    $("edit").hidden = closed || view.alert.confirm_only;
+    $("answer-form").hidden = closed || (answered && !state.editing);
+    $("closed").hidden = !closed;
   }
 
   function collect() {
@@ -134,9 +160,13 @@
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify(answer),
     }).then(function (view) {
+      state.editing = false;
       render(view);
-      $("done").textContent = "回答を送信しました。内容を変更する場合は、選び直して再度「回答」を押してください。";
+      $("done").textContent = view.alert.confirm_only
+        ? "確認を送信しました。"
+        : "回答を送信しました。内容を変更する場合は「回答を修正する」を押してください。";
       $("done").hidden = false;
+      $("saved").scrollIntoView();
     }).catch(function (error) {
       markInvalid(error.fields || {});
       $("form-error").textContent = error.message;
@@ -147,6 +177,14 @@
   }
 
   $("answer-form").addEventListener("submit", submit);
+  $("close").addEventListener("click", function () { liff.closeWindow(); });
+  $("edit").addEventListener("click", function () {
+    state.editing = true;
+    $("done").hidden = true;
+    $("edit").hidden = true;
+    $("answer-form").hidden = false;
+    $("answer-form").scrollIntoView();
+  });
 
   liff.init({ liffId: app.dataset.liffId }).then(function () {
     if (!liff.isLoggedIn()) {
@@ -155,7 +193,7 @@
     }
     state.alertId = alertIdFromLocation();
     if (!state.alertId) {
-      showError("安否確認が指定されていません。LINEのメッセージの「回答する」から開いてください。");
+      showError("安否確認が指定されていません。LINEのメッセージの「" + app.dataset.answerButton + "」から開いてください。");
       return;
     }
     return api(state.alertId).then(render);

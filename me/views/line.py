@@ -78,6 +78,7 @@ async def start(request: web.Request) -> web.Response:
     if not login.enabled:
         return await _line_page(request, HTTPStatus.NOT_FOUND, error=LOGIN_OFF)
     pending = new_login_request()
+    linking.login_started(pending.state)
     session = await get_session(request)
     session[LOGIN_KEY] = {
         "state": pending.state,
@@ -147,7 +148,10 @@ async def callback(request: web.Request) -> web.StreamResponse:
     # LINE adds this when bot_prompt was sent: the user has just added (or unblocked) the
     # official account on LINE's page, so its follow event is on its way.
     just_followed = request.query.get("friendship_status_changed") == "true"
-    return await _link(request, identity.user_id, identity.display_name, just_followed)
+    try:
+        return await _link(request, identity.user_id, identity.display_name, just_followed)
+    finally:
+        linking.login_returned(pending.state)
 
 
 async def _link(
