@@ -218,7 +218,8 @@ async def test_a_signed_in_employees_check_goes_ahead_of_waiting_sign_ins(
 
     assert (await change).status == 303
     assert [r.status for r in await asyncio.gather(*held)] == [401, 401, 401]
-    assert hasher.order == ["first in the slot", PASSWORD, "waiting 0", "waiting 1"]
+    assert hasher.order[:2] == ["first in the slot", PASSWORD]
+    assert sorted(hasher.order[2:]) == ["waiting 0", "waiting 1"]  # they raced to the queue
 
 
 async def test_a_recorded_link_tokens_check_goes_ahead_of_waiting_sign_ins(
