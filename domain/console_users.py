@@ -1,5 +1,6 @@
-"""Console users: adding them, passwords (argon2, off the loop), signing in with a lockout
-that expires, and what each may see."""
+"""Console users: adding them, passwords (argon2, off the loop), signing in (failures pause
+the guesser's address, never the owner's), sessions ended on the server, and what each may
+see."""
 
 import re
 from dataclasses import dataclass
