@@ -282,10 +282,10 @@ async def user(config: Config, args: argparse.Namespace) -> None:
             print(f"user {added.login} added ({added.role.value})")
         elif args.action == "passwd":
             await console_users.set_password(args.login, password, Actor.cli())
-            print(f"password of {args.login} changed")
+            print(f"password of {args.login} changed; their open sessions ended")
         else:
             await console_users.disable_user(args.login, Actor.cli())
-            print(f"user {args.login} disabled")
+            print(f"user {args.login} disabled; their open sessions ended")
 
     await _with_database(config, work)
 

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from domain import linking
 from domain.errors import NotFound, Throttled, wait_phrase
+from domain.hashing import prioritized
 from domain.linking import LINK_EXPIRED
 from web.csrf import csrf_token
 from web.keys import LINK, LINK_ATTEMPTS
@@ -83,19 +84,22 @@ async def link_submit(request: web.Request) -> web.Response:
         return _page(request, HTTPStatus.TOO_MANY_REQUESTS, error=f"{exc.message}{START_AGAIN}")
 
     try:
-        nonce = await sign_in_flow(
-            request,
-            LINK_ATTEMPTS,
-            lambda: linking.begin_link(
-                token, employee_code, str(form.get("registration_code", ""))[:64]
-            ),
-            # A wrong answer keeps the form, to correct and send again.
-            lambda error, status: _page(
-                request, status, link_token=token, employee_code=employee_code, error=error
-            ),
-            paused=paused,
-            refused=HTTPStatus.UNPROCESSABLE_ENTITY,
-        )
+        # begin_link hashes only for a link token the bot recorded: a LINE user linking,
+        # whose check goes ahead of unauthenticated sign-ins flooding the hash queue.
+        with prioritized():
+            nonce = await sign_in_flow(
+                request,
+                LINK_ATTEMPTS,
+                lambda: linking.begin_link(
+                    token, employee_code, str(form.get("registration_code", ""))[:64]
+                ),
+                # A wrong answer keeps the form, to correct and send again.
+                lambda error, status: _page(
+                    request, status, link_token=token, employee_code=employee_code, error=error
+                ),
+                paused=paused,
+                refused=HTTPStatus.UNPROCESSABLE_ENTITY,
+            )
     except NotFound as exc:
         return _page(request, HTTPStatus.BAD_REQUEST, error=exc.message)
     if isinstance(nonce, web.Response):

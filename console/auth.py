@@ -1,5 +1,7 @@
-"""Who is signed in: the session holds the user's ID and when they were last seen; every view
-declares the roles it serves, and the check runs on the server before the view."""
+"""Who is signed in: the session holds the user's ID, their session generation (signing out,
+a new password, disabling or a new role end older sessions) and when it started and was last
+seen; every view declares the roles it serves, and the check runs on the server before the
+view."""
 
 import functools
 from collections.abc import Awaitable, Callable
@@ -18,17 +20,21 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 async def start_session(request: web.Request, signed_in: Viewer) -> None:
     """A fresh session for the user who just signed in."""
-    await sessions.start_session(request, uid=signed_in.user_id)
+    await sessions.start_session(request, uid=signed_in.user_id, gen=signed_in.generation)
 
 
 async def current_viewer(request: web.Request) -> Viewer | None:
-    """The signed-in, still active user, or None (expired by idleness, disabled, none)."""
+    """The signed-in, still active user, or None (expired, ended on the server, disabled,
+    none)."""
     session = await sessions.live_session(request)
-    uid = session.get("uid") if session is not None else None
-    if session is None or not isinstance(uid, int):
+    if session is None:
+        return None
+    uid, generation = session.get("uid"), session.get("gen")
+    if not isinstance(uid, int) or not isinstance(generation, int):
+        session.invalidate()
         return None
     try:
-        return await viewer(uid)
+        return await viewer(uid, generation)
     except NotFound:
         session.invalidate()
         return None

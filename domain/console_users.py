@@ -1,12 +1,15 @@
-"""Console users: adding them, passwords (argon2, off the loop), signing in with a lockout
-that expires, and what each may see."""
+"""Console users: adding them, passwords (argon2, off the loop), signing in (failures pause
+the guesser's address, never the owner's), sessions ended on the server, and what each may
+see."""
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+
+from tortoise.expressions import F
 
 from domain import throttle
-from domain.audit import Actor, Via, audited, log_action
+from domain.audit import Actor, Via, audited
 from domain.errors import Conflict, Invalid, NotFound
 from domain.hashing import hash_secret, verify_secret
 from domain.scope import Scope
@@ -15,10 +18,6 @@ from models import ConsoleRole, ConsoleUser, Department
 LOGIN_PATTERN = re.compile(r"^[A-Za-z0-9._@-]{3,64}$")
 MIN_PASSWORD = 10
 MAX_PASSWORD = 200
-# After SIGN_IN_LIMIT failures within SIGN_IN_WINDOW, sign-in pauses for SIGN_IN_BACKOFF.
-SIGN_IN_LIMIT = 5
-SIGN_IN_WINDOW = timedelta(minutes=15)
-SIGN_IN_BACKOFF = timedelta(minutes=15)
 SIGN_IN_FAILED = "ログインIDまたはパスワードが正しくありません。"
 
 
@@ -31,6 +30,7 @@ class Viewer:
     name: str
     role: ConsoleRole
     scope: Scope
+    generation: int  # the user's session generation when this was read
 
     def may(self, *roles: ConsoleRole) -> bool:
         """Whether the viewer has one of these roles (a maintainer may do everything)."""
@@ -101,7 +101,8 @@ async def set_password(login: str, password: str, actor: Actor) -> None:
         user = await find_user(login)
         user.password_hash = await hash_secret(_password(password))
         await user.save(update_fields=["password_hash"])
-        await throttle.clear(_key(user.login))
+        await end_sessions(user.id)
+        await throttle.clear_account(_key(user.login))
 
 
 async def disable_user(login: str, actor: Actor) -> None:
@@ -114,6 +115,13 @@ async def disable_user(login: str, actor: Actor) -> None:
             await _check_may_disable(user, actor)
         user.active = False
         await user.save(update_fields=["active"])
+        await end_sessions(user.id)
+
+
+async def end_sessions(user_id: int) -> None:
+    """End every session the user has open, at its next request (a new session generation):
+    for sign-out, a new password, disabling and a change of role."""
+    await ConsoleUser.filter(id=user_id).update(session_generation=F("session_generation") + 1)
 
 
 # Managing users from the console: each change is one audited function.
@@ -210,19 +218,17 @@ def _key(login: str) -> str:
     return f"console:{login.lower()}"
 
 
-async def sign_in(login: str, password: str) -> Viewer:
-    """Check a login and password, audited under that login. Failures count against the
-    login (then a pause that expires, Throttled); unknown, disabled and wrong answer
-    alike. The count is kept outside the audited transaction: a failure must not undo it."""
+async def sign_in(login: str, password: str, address: str) -> Viewer:
+    """Check a login and password from a client address, audited under that login, by the
+    sign-in rule of domain.throttle (unknown, disabled and wrong answer alike). The counts
+    are kept outside the audited transaction: a failure must not undo them."""
     actor = Actor.console(login.strip()[:64])
     login = actor.name
-    async with throttle.sign_in_check(actor):
-        await throttle.reserve_attempt(_key(login), SIGN_IN_LIMIT, SIGN_IN_WINDOW, SIGN_IN_BACKOFF)
+    async with throttle.sign_in_check(actor, _key(login), address):
         user = await ConsoleUser.get_or_none(login=login, active=True) if login else None
         if not await verify_secret(user.password_hash if user else None, password[:MAX_PASSWORD]):
             raise Invalid(SIGN_IN_FAILED, code="sign_in_failed")
     assert user is not None
-    await throttle.clear(_key(login))
     async with audited(actor, "sign_in"):
         user.last_login_at = datetime.now(UTC)
         await user.save(update_fields=["last_login_at"])
@@ -230,14 +236,16 @@ async def sign_in(login: str, password: str) -> Viewer:
 
 
 async def sign_out(signed_in: Viewer) -> None:
-    """Record that a user signed out (the session itself is the face's)."""
-    await log_action(signed_in.actor, "sign_out")
+    """Sign the user out everywhere: every session they have open ends."""
+    async with audited(signed_in.actor, "sign_out"):
+        await end_sessions(signed_in.user_id)
 
 
-async def viewer(user_id: int) -> Viewer:
-    """The active user with this ID as a Viewer; NotFound once disabled or gone."""
+async def viewer(user_id: int, generation: int | None = None) -> Viewer:
+    """The active user with this ID as a Viewer; NotFound once disabled or gone, or when
+    `generation` (a session's) is older than the user's sessions."""
     user = await ConsoleUser.get_or_none(id=user_id, active=True)
-    if user is None:
+    if user is None or generation not in (None, user.session_generation):
         raise NotFound("ユーザーが見つかりません。", code="no_user")
     ids = []
     if user.role is not ConsoleRole.MAINTAINER:
@@ -247,4 +255,4 @@ async def viewer(user_id: int) -> Viewer:
         scope = await Scope.departments(list(ids))
     else:
         scope = Scope.everything()
-    return Viewer(user.id, user.login, user.name, user.role, scope)
+    return Viewer(user.id, user.login, user.name, user.role, scope, user.session_generation)

@@ -10,10 +10,11 @@ code, which stays usable until it expires or is replaced. Linking LINE in chat s
 code for the link page only: it still signs in here until a password is set. The employee
 code is matched in any case."""
 
-import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+
+from tortoise.expressions import F
 
 from domain import linking, throttle
 from domain.alerts import display_title
@@ -21,7 +22,7 @@ from domain.audit import Actor, audited, log_action
 from domain.check_items import parse_items
 from domain.employees import EMAIL_PATTERN, MAX_EMAIL
 from domain.errors import Invalid, NotFound
-from domain.hashing import hash_secret, verify_secret
+from domain.hashing import hash_secret, prioritized, verify_secret
 from domain.organization import active_employee
 from domain.settings import get_settings
 from models import (
@@ -36,11 +37,6 @@ from models import (
 
 log = logging.getLogger(__name__)
 
-# Failed sign-ins per employee code, whichever address they come from: after SIGN_IN_LIMIT
-# within SIGN_IN_WINDOW the code is paused for SIGN_IN_BACKOFF (never locked for good).
-SIGN_IN_LIMIT = 5
-SIGN_IN_WINDOW = timedelta(minutes=15)
-SIGN_IN_BACKOFF = timedelta(minutes=15)
 MIN_PASSWORD = 8
 MAX_PASSWORD = 128
 MAX_SECRET = 128  # longer input is neither a password nor a code: not hashed
@@ -54,18 +50,13 @@ SIGN_IN_EMPTY = "社員番号とパスワード(はじめての方は登録コ�
 
 @dataclass(frozen=True)
 class SignedIn:
-    """Who signed in and how; `password_mark` changes with the password, ending the
-    sessions opened before the change."""
+    """Who signed in and how; `generation` is the employee's session generation, which
+    signing out and a new password raise, ending the sessions opened before."""
 
     employee_id: int
     via_code: bool
     must_set_password: bool
-    password_mark: str
-
-
-def password_mark(employee: Employee) -> str:
-    """A short digest of the stored password hash (empty hash: no password yet)."""
-    return hashlib.sha256((employee.password_hash or "").encode()).hexdigest()[:16]
+    generation: int
 
 
 def _attempts_key(employee_code: str) -> str:
@@ -81,15 +72,15 @@ async def _open_code(employee: Employee | None) -> RegistrationCode | None:
     return await linking.page_code(employee) if employee is not None else None
 
 
-async def sign_in(employee_code: str, secret: str) -> SignedIn:
-    """Check the employee code with a password or a registration code, audited under that
-    code.
-
-    Attempts count per employee code before the check (Throttled when paused);
-    wrong, unknown and retired are alike (Invalid), and cost the same two hash checks."""
+async def sign_in(employee_code: str, secret: str, address: str) -> SignedIn:
+    """Check the employee code with a password or a registration code from a client address,
+    audited under that code, by the sign-in rule of domain.throttle; wrong, unknown and
+    retired are alike (Invalid), and cost the same two hash checks."""
     employee_code = employee_code.strip()[:64]
     actor = Actor.me(employee_code)
-    async with throttle.sign_in_check(actor):
+    if not employee_code or not secret.strip():
+        raise Invalid(SIGN_IN_EMPTY)
+    async with throttle.sign_in_check(actor, _attempts_key(employee_code), address):
         employee, by_password = await _check_sign_in(employee_code, secret)
     via_code = not by_password
     settings = await get_settings()
@@ -98,16 +89,12 @@ async def sign_in(employee_code: str, secret: str) -> SignedIn:
         employee.id,
         via_code=via_code,
         must_set_password=via_code and settings.employee_passwords,
-        password_mark=password_mark(employee),
+        generation=employee.session_generation,
     )
 
 
 async def _check_sign_in(employee_code: str, secret: str) -> tuple[Employee, bool]:
     """The employee and whether the password (not a code) matched."""
-    if not employee_code or not secret.strip():
-        raise Invalid(SIGN_IN_EMPTY)
-    key = _attempts_key(employee_code)
-    await throttle.reserve_attempt(key, SIGN_IN_LIMIT, SIGN_IN_WINDOW, SIGN_IN_BACKOFF)
     employee = await active_employee(employee_code)
     secret = secret[:MAX_SECRET]
     by_password = await verify_secret(employee.password_hash if employee else None, secret)
@@ -115,16 +102,28 @@ async def _check_sign_in(employee_code: str, secret: str) -> tuple[Employee, boo
     by_code = await verify_secret(code.code_hash if code else None, linking.normalize_code(secret))
     if employee is None or not (by_password or by_code):
         raise Invalid(SIGN_IN_FAILED)
-    await throttle.clear(key)
     return employee, by_password
 
 
-async def signed_in_employee(employee_id: int, mark: str) -> Employee | None:
-    """The active employee of a session, unless their password changed since (or gone)."""
+async def signed_in_employee(employee_id: int, generation: int) -> Employee | None:
+    """The active employee of a session, unless the session's generation is older than the
+    employee's (signed out, a new password) or the employee is gone."""
     employee = await Employee.get_or_none(id=employee_id, active=True)
-    if employee is None or password_mark(employee) != mark:
+    if employee is None or employee.session_generation != generation:
         return None
     return employee
+
+
+async def sign_out(employee_id: int, actor: Actor) -> None:
+    """Sign the employee out everywhere: every session they have open ends."""
+    async with audited(actor, "sign_out"):
+        await _end_sessions(employee_id)
+
+
+async def _end_sessions(employee_id: int) -> int:
+    """A new session generation for the employee (older sessions end); return it."""
+    await Employee.filter(id=employee_id).update(session_generation=F("session_generation") + 1)
+    return (await Employee.get(id=employee_id)).session_generation
 
 
 def _check_password(employee: Employee, new: str, confirm: str) -> None:
@@ -149,7 +148,8 @@ def _check_password(employee: Employee, new: str, confirm: str) -> None:
 async def set_password(
     employee_id: int, new: str, confirm: str, actor: Actor, *, current: str | None = None
 ) -> str:
-    """Set the employee's password; return the new password mark.
+    """Set the employee's password; return the new session generation (every other session
+    of the employee ends; the caller's goes on under it).
 
     `current` is required when the employee already has one and signed in with it (a session
     opened with a registration code sets it without). Setting a password spends the
@@ -159,9 +159,15 @@ async def set_password(
         raise NotFound("社員が見つかりません。")
     _check_password(employee, new, confirm)
     if current is not None:
-        key = _attempts_key(employee.code)
-        await throttle.reserve_attempt(key, SIGN_IN_LIMIT, SIGN_IN_WINDOW, SIGN_IN_BACKOFF)
-        if not await verify_secret(employee.password_hash, current[:MAX_SECRET]):
+        # Only a signed-in employee gets here: their own counter (no stranger can add to
+        # it), and their check goes ahead of unauthenticated sign-ins.
+        key = f"{_attempts_key(employee.code)}#current"
+        await throttle.reserve_attempt(
+            key, throttle.SIGN_IN_LIMIT, throttle.SIGN_IN_WINDOW, throttle.SIGN_IN_BACKOFF
+        )
+        with prioritized():
+            matches = await verify_secret(employee.password_hash, current[:MAX_SECRET])
+        if not matches:
             raise Invalid("現在のパスワードが正しくありません。", fields={"current": "違います"})
         await throttle.clear(key)
     password_hash = await hash_secret(new)
@@ -170,8 +176,9 @@ async def set_password(
         await RegistrationCode.filter(
             employee_id=employee.id, used_at__isnull=True, revoked=False
         ).update(used_at=_now())
-    employee.password_hash = password_hash
-    return password_mark(employee)
+        generation = await _end_sessions(employee.id)
+    await throttle.clear_account(_attempts_key(employee.code))
+    return generation
 
 
 @dataclass(frozen=True)

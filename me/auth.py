@@ -1,6 +1,6 @@
 """Who is signed in to the employee page: the session holds the employee's ID, how they
-signed in, a mark of their password (a changed password ends older sessions) and when they
-were last seen (30 idle minutes end it)."""
+signed in, their session generation (signing out or a new password ends older sessions) and
+when it started and was last seen (30 idle minutes or 12 hours end it)."""
 
 import functools
 from collections.abc import Awaitable, Callable
@@ -21,22 +21,23 @@ async def start_session(request: web.Request, signed: SignedIn) -> None:
     await sessions.start_session(
         request,
         eid=signed.employee_id,
-        mark=signed.password_mark,
+        gen=signed.generation,
         via="code" if signed.via_code else "password",
         pw_required=signed.must_set_password,
     )
 
 
 async def current_employee(request: web.Request) -> Employee | None:
-    """The signed-in, still active employee, or None (idle too long, retired, password
-    changed elsewhere, none)."""
+    """The signed-in, still active employee, or None (expired, ended on the server by a
+    sign-out or a new password, retired, none)."""
     session = await sessions.live_session(request)
     if session is None:
         return None
-    eid, mark = session.get("eid"), session.get("mark")
-    if not isinstance(eid, int) or not isinstance(mark, str):
+    eid, generation = session.get("eid"), session.get("gen")
+    if not isinstance(eid, int) or not isinstance(generation, int):
+        session.invalidate()
         return None
-    employee = await signed_in_employee(eid, mark)
+    employee = await signed_in_employee(eid, generation)
     if employee is None:
         session.invalidate()
         return None

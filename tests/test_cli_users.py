@@ -37,7 +37,7 @@ async def test_add_a_maintainer_who_can_then_sign_in(db):
     )  # fmt: skip
     assert code == 0, err
     assert "user admin added (maintainer)" in out
-    viewer = await sign_in("admin", "a long enough secret")
+    viewer = await sign_in("admin", "a long enough secret", "127.0.0.1")
     assert viewer.role is ConsoleRole.MAINTAINER and viewer.scope.is_everything
     assert await AuditEntry.filter(via="cli", action="user_add", target="admin").exists()
 
@@ -49,7 +49,7 @@ async def test_a_supervisor_is_scoped_to_their_departments(db):
         database_url=db, stdin="a long enough secret\n",
     )  # fmt: skip
     assert code == 0, err
-    viewer = await sign_in("soumu", "a long enough secret")
+    viewer = await sign_in("soumu", "a long enough secret", "127.0.0.1")
     assert viewer.role is ConsoleRole.SUPERVISOR and len(viewer.scope.department_ids) == 1
 
 
@@ -61,12 +61,12 @@ async def test_passwd_changes_the_password_and_disable_stops_sign_in(db):
     )
     assert code == 0, err
     with pytest.raises(Invalid):
-        await sign_in("admin", "first secret 123")
-    await sign_in("admin", "second secret 45")
+        await sign_in("admin", "first secret 123", "127.0.0.1")
+    await sign_in("admin", "second secret 45", "127.0.0.1")
     assert (await bot_cli("user", "disable", "admin", database_url=db))[0] == 0
     assert not (await ConsoleUser.get(login="admin")).active
     with pytest.raises(Invalid):
-        await sign_in("admin", "second secret 45")
+        await sign_in("admin", "second secret 45", "127.0.0.1")
 
 
 MAINTAINER = ("--role", "maintainer", "--password-stdin")

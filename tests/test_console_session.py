@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from domain.console_users import SIGN_IN_LIMIT
+from domain.throttle import SIGN_IN_LIMIT
 from models import AuditEntry, ConsoleUser
 from tests.conftest import make_company, make_console_user
 from web.sessions import IDLE_SECONDS

@@ -12,9 +12,10 @@ from domain import contacts
 from domain.alerts import start_alert
 from domain.answers import submit_answer
 from domain.audit import Actor
-from domain.employee_page import SIGN_IN_FAILED, SIGN_IN_LIMIT
+from domain.employee_page import SIGN_IN_FAILED
 from domain.linking import issue_registration_code
 from domain.settings import get_settings
+from domain.throttle import SIGN_IN_LIMIT
 from models import (
     AnswerChannel,
     AuditEntry,

@@ -10,6 +10,7 @@ from typing import TypeVar
 from aiohttp import web
 
 from domain.errors import Invalid, Throttled, wait_phrase
+from domain.hashing import HashQueueBusy
 from web.ratelimit import RateLimiter
 
 T = TypeVar("T")
@@ -54,6 +55,8 @@ async def sign_in_flow(
     except Throttled as exc:
         if paused is not None:
             response = paused(exc)
+        elif isinstance(exc, HashQueueBusy):
+            response = page(exc.message, HTTPStatus.TOO_MANY_REQUESTS)
         else:
             response = page(paused_message(exc.retry_after), HTTPStatus.TOO_MANY_REQUESTS)
         response.headers["Retry-After"] = str(max(1, exc.retry_after))

@@ -41,7 +41,7 @@ async def login_submit(request: web.Request) -> web.Response:
     viewer = await sign_in_flow(
         request,
         SIGN_IN_ATTEMPTS,
-        lambda: console_users.sign_in(login, str(form.get("password", ""))),
+        lambda: console_users.sign_in(login, str(form.get("password", "")), request.remote or ""),
         page,
     )
     if isinstance(viewer, web.Response):

@@ -34,7 +34,7 @@ async def login_submit(request: web.Request) -> web.Response:
     signed = await sign_in_flow(
         request,
         SIGN_IN_ATTEMPTS,
-        lambda: employee_page.sign_in(code, str(form.get("secret", ""))),
+        lambda: employee_page.sign_in(code, str(form.get("secret", "")), request.remote or ""),
         page,
     )
     if isinstance(signed, web.Response):
@@ -44,8 +44,11 @@ async def login_submit(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
-    """Sign out (POST, with the CSRF token)."""
+    """Sign out (POST, with the CSRF token): every session of the employee ends."""
+    employee = await current_employee(request)
     await end_session(request)
+    if employee is not None:
+        await employee_page.sign_out(employee.id, Actor.me(employee.code))
     raise web.HTTPSeeOther(url(request, "login"))
 
 
@@ -73,7 +76,7 @@ async def password_submit(request: web.Request) -> web.Response:
     form = await request.post()
     context = await _password_context(request)
     try:
-        mark = await employee_page.set_password(
+        generation = await employee_page.set_password(
             employee.id,
             str(form.get("password", "")),
             str(form.get("confirm", "")),
@@ -99,7 +102,7 @@ async def password_submit(request: web.Request) -> web.Response:
         await end_session(request)
         raise web.HTTPSeeOther(url(request, "login")) from None
     session = await get_session(request)
-    session["mark"] = mark
+    session["gen"] = generation
     session["via"] = "password"
     session["pw_required"] = False
     raise web.HTTPSeeOther(url(request, "home", done="password"))
