@@ -21,6 +21,7 @@ from domain.check_items import parse_items
 from domain.employees import EMAIL_PATTERN, MAX_EMAIL
 from domain.errors import Invalid, NotFound
 from domain.hashing import hash_secret, verify_secret
+from domain.passwords import check_strength
 from domain.settings import get_settings
 from models import (
     AlertRecipient,
@@ -149,6 +150,7 @@ def _check_password(employee: Employee, new: str, confirm: str) -> None:
         raise Invalid(
             "社員番号と同じパスワードは使えません。", fields={"password": "社員番号と同じです"}
         )
+    check_strength(new)
 
 
 async def set_password(

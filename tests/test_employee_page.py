@@ -155,8 +155,16 @@ async def test_a_form_without_the_csrf_token_is_refused(sim, bot, phone, company
         ("e001e001", "e001e001", None),
         ("E001    ", "E001    ", "社員番号と同じ"),
         ("long-enough-1", "long-enough-2", "一致しません"),
+        ("12345678", "12345678", "よく使われている"),
+        ("password", "password", "よく使われている"),
+        ("QwertyUI", "QwertyUI", "よく使われている"),
+        ("abababab", "abababab", "よく使われている"),
+        ("hijklmnop", "hijklmnop", "よく使われている"),
     ],
-    ids=["too-short", "the-code", "code-twice-is-fine", "the-code-padded", "mismatch"],
+    ids=[
+        *("too-short", "the-code", "code-twice-is-fine", "the-code-padded", "mismatch"),
+        *("common-digits", "common-word", "common-any-case", "two-letters", "a-run"),
+    ],
 )
 async def test_password_rules(sim, bot, phone, company, password, confirm, message):
     issued = await issue_registration_code(company.employees["E001"])
