@@ -5,6 +5,7 @@ shows the employee's own record; e-mail addresses on/off, language, recent answe
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 
@@ -244,6 +245,9 @@ async def test_email_addresses_are_added_switched_and_removed(sim, bot, phone, c
     assert response.status == 303
     added = await EmployeeEmail.get(employee_id=yamada.id)
     assert added.enabled
+    assert (await contacts.email_addresses([yamada.id]))[yamada.id] == ["yamada@example.com"]
+    # Opening its confirmation link (tests/test_email_confirmation.py) makes it reachable.
+    await EmployeeEmail.filter(id=added.id).update(confirmed_at=datetime.now(UTC))
     assert (await contacts.email_addresses([yamada.id]))[yamada.id] == [
         "yamada@example.com",
         "taro@home.example",
