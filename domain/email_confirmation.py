@@ -67,14 +67,14 @@ def _verify(secret: str, token: str, now: datetime) -> tuple[int, str]:
     if payload is None:
         raise invalid
     try:
-        email_id, expires, digest = unb64(payload).decode("ascii").split(".")
-        email_id_, expires_ = int(email_id), int(expires)
-        expires_at = datetime.fromtimestamp(expires_, UTC)
+        raw_id, raw_expires, digest = unb64(payload).decode("ascii").split(".")
+        expires_at = datetime.fromtimestamp(int(raw_expires), UTC)
+        email_id = int(raw_id)
     except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError, OSError):
         raise invalid from None
     if now >= expires_at:
         raise Forbidden(EXPIRED_LINK, code="expired_link")
-    return email_id_, digest
+    return email_id, digest
 
 
 async def pending_address(secret: str, token: str, now: datetime | None = None) -> str:

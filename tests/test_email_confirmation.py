@@ -5,6 +5,7 @@ the link is opened; the record's address needs none. The page shows 未確認 an
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from email.message import EmailMessage
 
 import aiohttp
@@ -158,3 +159,13 @@ async def test_a_bad_link_confirms_nothing(phone, smtp, change):
 
     assert status in (403, 404) and "確認しました" not in html
     assert not await EmployeeEmail.filter(confirmed_at__isnull=False).exists()
+
+
+async def test_an_expired_link_says_so_and_confirms_nothing(phone, smtp, monkeypatch):
+    monkeypatch.setattr("domain.email_confirmation.LINK_LIFETIME", timedelta(seconds=-1))
+    await phone.post("/me/email/add", {"address": HOME})
+
+    status, html = await open_link(confirm_link((await received(smtp, HOME))[0]))
+
+    assert status == 403 and "有効期限が切れています" in html
+    assert (await EmployeeEmail.get(address=HOME)).confirmed_at is None
