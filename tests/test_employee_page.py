@@ -243,6 +243,8 @@ async def test_email_addresses_are_added_switched_and_removed(sim, bot, phone, c
 
     response = await phone.post("/me/email/add", {"address": "taro@home.example"})
     assert response.status == 303
+    _, html = await phone.get(response.headers["Location"])
+    assert "確認メールを送れません" in html and "未確認" in html  # SMTP_URL is not set here
     added = await EmployeeEmail.get(employee_id=yamada.id)
     assert added.enabled
     assert (await contacts.email_addresses([yamada.id]))[yamada.id] == ["yamada@example.com"]

@@ -20,6 +20,9 @@ NOTICES = {
     "email_unsent": (
         "確認メールを送信できませんでした。しばらくしてから「確認メールを再送」を押してください。"
     ),
+    "email_off": (
+        "メールの送信が設定されていないため、確認メールを送れません。管理者にご相談ください。"
+    ),
     "language": "言語の設定を保存しました。",
 }
 
@@ -68,7 +71,13 @@ async def email_add(request: web.Request) -> web.Response:
         )
     except (Invalid, Throttled) as exc:
         return await _home(request, email_error=exc.message, address=address)
-    raise web.HTTPSeeOther(url(request, "home", done="email_sent" if sent else "email_unsent"))
+    raise web.HTTPSeeOther(url(request, "home", done=_sent_notice(request, sent)))
+
+
+def _sent_notice(request: web.Request, sent: bool) -> str:
+    if sent:
+        return "email_sent"
+    return "email_unsent" if request.config_dict[OUTBOX].sender is not None else "email_off"
 
 
 def _confirmations(request: web.Request) -> email_confirmation.Confirmations:
@@ -94,7 +103,7 @@ async def email_resend(request: web.Request) -> web.Response:
         )
     except Throttled as exc:
         return await _home(request, status=429, email_error=exc.message)
-    raise web.HTTPSeeOther(url(request, "home", done="email_sent" if sent else "email_unsent"))
+    raise web.HTTPSeeOther(url(request, "home", done=_sent_notice(request, sent)))
 
 
 async def email_confirm_form(request: web.Request) -> web.Response:
