@@ -77,7 +77,9 @@ def create_app(config: Config, *, engine_settings: EngineSettings | None = None)
         api_base_url=config.line_api_base_url,
         public_base_url=config.public_base_url,
     )
-    app.add_subapp("/me", me.app.create_app(app[WEB], login, LoginNotices(lambda: app[LINE])))
+    mailer = SmtpMailer.from_url(config.smtp_url, config.mail_from) if config.smtp_url else None
+    notices = LoginNotices(lambda: app[LINE])
+    app.add_subapp("/me", me.app.create_app(app[WEB], login, notices, mailer))
     _add_resources(app, engine_settings)
     return app
 

@@ -12,6 +12,7 @@ from domain import throttle
 from domain.audit import Actor, Via, audited
 from domain.errors import Conflict, Invalid, NotFound
 from domain.hashing import hash_secret, verify_secret
+from domain.passwords import check_strength
 from domain.scope import Scope
 from models import ConsoleRole, ConsoleUser, Department
 
@@ -48,6 +49,7 @@ def _password(password: str) -> str:
             f"パスワードは{MIN_PASSWORD}文字以上{MAX_PASSWORD}文字以内にしてください。",
             code="invalid_password",
         )
+    check_strength(password)
     return password
 
 

@@ -1,5 +1,5 @@
 """Where an employee can be reached by e-mail: the address from the employee record (unless the
-employee turned it off) and the further addresses they added and left on."""
+employee turned it off) and the further addresses they added, confirmed and left on."""
 
 from collections.abc import Iterable
 
@@ -27,7 +27,7 @@ async def email_addresses(employee_ids: Iterable[int]) -> dict[int, list[str]]:
     ).values_list("id", "email"):
         add(employee_id, address)
     for employee_id, address in (
-        await EmployeeEmail.filter(employee_id__in=ids, enabled=True)
+        await EmployeeEmail.filter(employee_id__in=ids, enabled=True, confirmed_at__isnull=False)
         .order_by("id")
         .values_list("employee_id", "address")
     ):

@@ -69,7 +69,7 @@ def line_not_reaching(alert_id: int) -> Q:
 
 def _has_address() -> Q:
     """A cheap first cut in SQL (an address of some kind); `email_addresses` decides."""
-    extra = EmployeeEmail.filter(enabled=True).values("employee_id")
+    extra = EmployeeEmail.filter(enabled=True, confirmed_at__isnull=False).values("employee_id")
     return Q(employee__email_enabled=True, employee__email__isnull=False) | Q(
         employee_id__in=Subquery(extra)
     )

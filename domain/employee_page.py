@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from tortoise.expressions import F
 
-from domain import linking, throttle
+from domain import email_confirmation, linking, throttle
 from domain.alerts import display_title
 from domain.audit import Actor, audited, log_action
 from domain.check_items import parse_items
@@ -24,6 +24,7 @@ from domain.employees import EMAIL_PATTERN, MAX_EMAIL
 from domain.errors import Invalid, NotFound
 from domain.hashing import hash_secret, prioritized, verify_secret
 from domain.organization import active_employee
+from domain.passwords import check_strength
 from domain.settings import get_settings
 from models import (
     AlertRecipient,
@@ -143,6 +144,7 @@ def _check_password(employee: Employee, new: str, confirm: str) -> None:
         raise Invalid(
             "社員番号と同じパスワードは使えません。", fields={"password": "社員番号と同じです"}
         )
+    check_strength(new)
 
 
 async def set_password(
@@ -189,6 +191,7 @@ class EmailAddress:
     id: int | None
     address: str
     enabled: bool
+    confirmed: bool  # the record's always; an added one once its link was opened
 
 
 @dataclass(frozen=True)
@@ -283,9 +286,9 @@ async def my_page(employee_id: int) -> MyPage:
     account = await LineAccount.get_or_none(employee_id=employee.id)
     emails: list[EmailAddress] = []
     if employee.email:
-        emails.append(EmailAddress(None, employee.email, employee.email_enabled))
+        emails.append(EmailAddress(None, employee.email, employee.email_enabled, True))
     extra = await EmployeeEmail.filter(employee_id=employee.id).order_by("id")
-    emails += [EmailAddress(e.id, e.address, e.enabled) for e in extra]
+    emails += [EmailAddress(e.id, e.address, e.enabled, e.confirmed_at is not None) for e in extra]
     return MyPage(
         code=employee.code,
         name=employee.name,
@@ -311,11 +314,15 @@ def _clean_address(raw: str) -> str:
     return address
 
 
-async def add_email(employee_id: int, raw: str, actor: Actor) -> EmployeeEmail:
-    """Add an address (on) to the employee's contact media: at most MAX_EXTRA_EMAILS, no
-    address twice."""
+async def add_email(
+    employee_id: int, raw: str, actor: Actor, confirmations: email_confirmation.Confirmations
+) -> bool:
+    """Add an address (on, unconfirmed) to the employee's contact media: at most
+    MAX_EXTRA_EMAILS, no address twice; then e-mail it its confirmation link. Returns whether
+    that e-mail went (nothing else goes there before the link is opened)."""
     async with audited(actor, "email_add"):
-        return await _add_email(employee_id, raw)
+        added = await _add_email(employee_id, raw)
+    return await email_confirmation.send(added, added.employee.name, confirmations)
 
 
 async def _add_email(employee_id: int, raw: str) -> EmployeeEmail:
@@ -327,6 +334,7 @@ async def _add_email(employee_id: int, raw: str) -> EmployeeEmail:
         raise Invalid("このメールアドレスはすでに登録されています。", fields={"address": "重複"})
     if len(existing) >= MAX_EXTRA_EMAILS:
         raise Invalid(f"追加できるメールアドレスは{MAX_EXTRA_EMAILS}件までです。")
+    await email_confirmation.reserve_sending(employee.id)
     return await EmployeeEmail.create(employee=employee, address=address, enabled=True)
 
 

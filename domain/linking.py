@@ -65,6 +65,12 @@ def _new_code() -> str:
     return f"{raw[:4]}-{raw[4:]}"
 
 
+def _nonce_hash(user_id: str, nonce: str) -> str:
+    """The stored form of a nonce, bound to the LINE user whose link token it was issued for:
+    the same nonce sent by anyone else matches no row."""
+    return _sha256(f"{user_id}\n{nonce}")
+
+
 def _sha256(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
@@ -155,7 +161,7 @@ async def purge_expired(older_than: timedelta = timedelta(days=1)) -> int:
 
 async def begin_link(link_token: str, employee_code: str, registration_code: str) -> str:
     """Sign in on the link page: check the codes and return a fresh single-use nonce bound to
-    the employee; the link token is spent.
+    the employee and to the link token's LINE user; the link token is spent.
 
     Only a link token the bot itself obtained (unexpired, unused) gets as far as a hash
     (NotFound otherwise). Attempts count against the LINE user of the token, reserved before
@@ -195,7 +201,7 @@ async def begin_link(link_token: str, employee_code: str, registration_code: str
         if not spent:
             raise NotFound(LINK_EXPIRED)
         await LinkNonce.create(
-            nonce_hash=_sha256(nonce),
+            nonce_hash=_nonce_hash(user_id, nonce),
             employee=employee,
             registration_code=code,
             expires_at=now + NONCE_TTL,
@@ -209,8 +215,9 @@ async def complete_link(
 ) -> Employee:
     """Bind the LINE user to the employee the nonce was issued for; the nonce is spent.
 
-    An unknown, replayed or expired nonce, a code since used or replaced, or an employee
-    since retired binds nothing and raises NotFound. A nonce this same user already spent
+    An unknown, replayed or expired nonce, one issued to another LINE user (told no more than
+    for an unknown one), a code since used or replaced, or an employee since retired binds
+    nothing and raises NotFound. A nonce this same user already spent
     (a retried event) returns the employee again: the link stands."""
     async with audited(actor, "line_link") as entry:
         employee = await _complete_link(user_id, nonce)
@@ -231,7 +238,7 @@ async def complete_link(
 async def _complete_link(user_id: str, nonce: str) -> Employee:
     now = _now()
     async with in_transaction():
-        row = await LinkNonce.get_or_none(nonce_hash=_sha256(nonce)).select_related(
+        row = await LinkNonce.get_or_none(nonce_hash=_nonce_hash(user_id, nonce)).select_related(
             "employee", "registration_code"
         )
         if row is None:

@@ -1,8 +1,8 @@
 """Signed tokens, one way for every purpose: the key of a purpose is derived from SECRET_KEY
 and the purpose's name (so a token signed for one purpose never passes for another), and a
 token is `payload.signature` with the HMAC-SHA256 signature in URL-safe base64. Used by the
-e-mail answer links, CSRF tokens, the console's import confirmation and the face cookies'
-keys."""
+e-mail answer links, CSRF tokens, the console's import confirmation, the confirmation links of
+employees' own e-mail addresses and the face cookies' keys."""
 
 import base64
 import hashlib
@@ -13,6 +13,7 @@ import hmac
 ANSWER_LINK = "anpi answer link v1"
 CSRF = "anpi csrf"
 CONSOLE_IMPORT = "anpi console import"
+EMAIL_CONFIRM = "anpi email confirm"
 
 
 def session_purpose(face: str) -> str:

@@ -5,6 +5,7 @@ from typing import Protocol
 
 from aiohttp import web
 
+from domain.email_delivery import MailSender
 from models import Employee
 from web.ratelimit import RateLimiter
 
@@ -42,7 +43,15 @@ class LineEvents(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Outbox:
+    """How the page e-mails confirmation links: the SMTP sender, None where SMTP_URL is unset."""
+
+    sender: MailSender | None
+
+
 LOGIN = web.AppKey("me_login", LoginSettings)
+OUTBOX = web.AppKey("me_outbox", Outbox)
 LINE_EVENTS = web.AppKey("me_line_events", LineEvents)
 SIGN_IN_ATTEMPTS = web.AppKey("me_sign_in_attempts", RateLimiter)  # per client address
 EMPLOYEE = web.RequestKey("me_employee", Employee)  # the signed-in employee of a request

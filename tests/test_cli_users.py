@@ -72,11 +72,23 @@ async def test_passwd_changes_the_password_and_disable_stops_sign_in(db):
 MAINTAINER = ("--role", "maintainer", "--password-stdin")
 
 
+async def test_passwd_refuses_a_common_password_and_keeps_the_old_one(db):
+    add = ("user", "add", "admin", *MAINTAINER)
+    assert (await bot_cli(*add, database_url=db, stdin="first secret 123\n"))[0] == 0
+    code, _, err = await bot_cli(
+        "user", "passwd", "admin", "--password-stdin", database_url=db, stdin="Password1234\n"
+    )
+    assert code == 2 and "よく使われている" in err
+    await sign_in("admin", "first secret 123")
+
+
 @pytest.mark.parametrize(
     ("args", "stdin", "says"),
     [
         (("user", "add", "x", *MAINTAINER), "long secret 1\n", "ログインID"),
         (("user", "add", "admin", *MAINTAINER), "short\n", "10文字以上"),
+        (("user", "add", "admin", *MAINTAINER), "1234567890\n", "よく使われている"),
+        (("user", "add", "admin", *MAINTAINER), "qwertyuiop\n", "よく使われている"),
         (("user", "add", "boss", "--password-stdin"), "long enough secret\n", "部署を1つ以上"),
         (("user", "passwd", "ghost", "--password-stdin"), "long enough secret\n", "ghost"),
     ],

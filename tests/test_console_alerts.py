@@ -17,7 +17,7 @@ from domain.alerts import start_alert
 from domain.answers import submit_answer
 from domain.audit import Actor
 from models import AnswerChannel, AuditEntry, Template
-from tests.conftest import make_company, make_console_user, quick_link, until
+from tests.conftest import ConsoleActions, make_company, make_console_user, quick_link, until
 
 SAFE = {"本人": "無事", "家族": "全員無事", "家屋": "被害なし", "出社": "可能"}
 HURT = {"本人": "重傷", "家族": "一部負傷", "家屋": "全壊", "出社": "不可能"}
@@ -231,3 +231,56 @@ async def test_shutting_down_ends_open_event_streams(console, scene, bot):
             rest = await asyncio.wait_for(response.content.read(), 10)
             assert b"event: tally" not in rest
         await asyncio.wait_for(closing, 10)
+
+
+async def test_one_console_user_opens_at_most_five_live_streams_and_a_closed_one_frees_its_slot(
+    console, scene, bot
+):
+    await console.sign_in("soumu")
+    events = console.url(f"/console/alerts/{scene.alert_id}/events")
+    async with contextlib.AsyncExitStack() as streams:
+        opened = []
+        for _ in range(5):
+            response = await streams.enter_async_context(console.session.get(events))
+            assert response.status == 200
+            await response.content.readline()
+            opened.append(response)
+        async with console.session.get(events) as refused:
+            assert refused.status == 429 and refused.headers["Retry-After"]
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as other:
+            boss = ConsoleActions(bot, other)
+            await boss.sign_in("boss")
+            async with other.get(events) as theirs:  # the cap is per console user
+                assert theirs.status == 200
+
+        opened[0].close()  # the browser tab goes away
+
+        async def reopened() -> bool:
+            response = await streams.enter_async_context(console.session.get(events))
+            return response.status == 200
+
+        assert await until(reopened)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "notice=started&n=1%E5%90%8D%E3%80%82%E7%B7%8F%E5%8B%99%E9%83%A8%E3%81%AB%E9%9B%BB%E8%A9%B1",
+        "notice=%E5%AE%89%E5%85%A8%E3%81%A7%E3%81%99",
+        "notice=closed%0A&n=",
+    ],
+    ids=["text-as-count", "text-as-code", "code-with-newline"],
+)
+async def test_the_notice_banner_shows_only_fixed_notices(console, scene, query):
+    await console.sign_in("boss")
+    status, html = await console.get(f"/console/alerts/{scene.alert_id}?{query}")
+    assert status == 200
+    assert 'class="notice"' not in html
+    assert "総務部に電話" not in html and "安全です" not in html
+
+
+async def test_the_notice_banner_shows_a_known_notice_with_its_count(console, scene):
+    await console.sign_in("boss")
+    status, html = await console.get(f"/console/alerts/{scene.alert_id}?notice=started&n=12")
+    assert status == 200
+    assert "発信しました(対象 12 名)。" in html

@@ -5,6 +5,7 @@ shows the employee's own record; e-mail addresses on/off, language, recent answe
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 
@@ -156,8 +157,16 @@ async def test_a_form_without_the_csrf_token_is_refused(sim, bot, phone, company
         ("e001e001", "e001e001", None),
         ("E001    ", "E001    ", "社員番号と同じ"),
         ("long-enough-1", "long-enough-2", "一致しません"),
+        ("12345678", "12345678", "よく使われている"),
+        ("password", "password", "よく使われている"),
+        ("QwertyUI", "QwertyUI", "よく使われている"),
+        ("abababab", "abababab", "よく使われている"),
+        ("hijklmnop", "hijklmnop", "よく使われている"),
     ],
-    ids=["too-short", "the-code", "code-twice-is-fine", "the-code-padded", "mismatch"],
+    ids=[
+        *("too-short", "the-code", "code-twice-is-fine", "the-code-padded", "mismatch"),
+        *("common-digits", "common-word", "common-any-case", "two-letters", "a-run"),
+    ],
 )
 async def test_password_rules(sim, bot, phone, company, password, confirm, message):
     issued = await issue_registration_code(company.employees["E001"])
@@ -235,8 +244,13 @@ async def test_email_addresses_are_added_switched_and_removed(sim, bot, phone, c
 
     response = await phone.post("/me/email/add", {"address": "taro@home.example"})
     assert response.status == 303
+    _, html = await phone.get(response.headers["Location"])
+    assert "確認メールを送れません" in html and "未確認" in html  # SMTP_URL is not set here
     added = await EmployeeEmail.get(employee_id=yamada.id)
     assert added.enabled
+    assert (await contacts.email_addresses([yamada.id]))[yamada.id] == ["yamada@example.com"]
+    # Opening its confirmation link (tests/test_email_confirmation.py) makes it reachable.
+    await EmployeeEmail.filter(id=added.id).update(confirmed_at=datetime.now(UTC))
     assert (await contacts.email_addresses([yamada.id]))[yamada.id] == [
         "yamada@example.com",
         "taro@home.example",

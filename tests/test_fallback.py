@@ -193,9 +193,13 @@ async def test_a_closed_alert_or_one_without_e_mail_plans_nothing(people):
 async def test_every_enabled_address_gets_one_delivery_however_many_planners_run(people):
     company, _users = people
     e2 = company.employees["E2"]
-    await EmployeeEmail.create(employee=e2, address="e2-home@example.com")
-    await EmployeeEmail.create(employee=e2, address="E2@EXAMPLE.COM")  # the same, in capitals
-    await EmployeeEmail.create(employee=e2, address="old@example.com", enabled=False)
+    confirmed = datetime.now(UTC)
+    await EmployeeEmail.create(employee=e2, address="e2-home@example.com", confirmed_at=confirmed)
+    # the same, in capitals
+    await EmployeeEmail.create(employee=e2, address="E2@EXAMPLE.COM", confirmed_at=confirmed)
+    await EmployeeEmail.create(
+        employee=e2, address="old@example.com", enabled=False, confirmed_at=confirmed
+    )
     await Employee.filter(code="E3").update(email_enabled=False)  # E3 turned e-mail off
     alert = await start(EmailMode.BOTH)
     await asyncio.gather(plan_emails(), plan_emails(), plan_emails())

@@ -340,6 +340,31 @@ async def test_replayed_nonce_binds_nothing_for_another_user(sim, bot, line, com
     assert await linked_employee_id(taro) == yamada.id
 
 
+async def test_nonce_sent_by_another_line_user_binds_nothing_and_tells_nothing(
+    sim, bot, line, company
+):
+    # The nonce leaked before its owner reached LINE's dialog (a shared link, a log).
+    yamada = company.employees["E001"]
+    taro, intruder = await line.befriend("たろう"), await line.befriend("だれか")
+    issued = await issue_registration_code(yamada)
+    response = await line.sign_in(await line.link_url(taro), "E001", issued.code)
+    unknown = account_link_event(sim, intruder, secrets.token_urlsafe(32))
+    assert await sim.send_events([unknown]) == 200
+    await until(lambda: len(sim.messages_for(intruder)) == 3)
+
+    event = account_link_event(sim, intruder, nonce_of(response))
+    assert await sim.send_events([event]) == 200
+    await until(lambda: len(sim.messages_for(intruder)) == 4)
+
+    assert line.texts(intruder)[-1] == line.texts(intruder)[-2]  # as for an unknown nonce
+    assert "山田" not in line.texts(intruder)[-1]
+    assert await linked_employee_id(intruder) is None
+    assert not await LineAccount.filter(employee_id=yamada.id).exists()
+    await open_dialog(line, taro, response)  # the owner's nonce still works
+    assert LINK_DONE in line.texts(taro)[-1]
+    assert await linked_employee_id(taro) == yamada.id
+
+
 @SQLITE_ONLY
 async def test_unknown_nonce_binds_nothing(sim, bot, line, company):
     user_id = await line.befriend("たろう")

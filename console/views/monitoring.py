@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -56,6 +57,8 @@ HEARTBEAT_SECONDS = 15.0  # a comment line keeps proxies from closing an idle st
 COALESCE_SECONDS = 0.2  # answers arriving within this window after an update make one update
 STREAM_SECONDS = 10 * 60  # a stream ends after this; EventSource reconnects (and re-checks auth)
 MAX_STREAMS = 500  # open live streams per process
+MAX_STREAMS_PER_USER = 5  # so that one console user cannot take every slot
+DISCONNECT_CHECK_SECONDS = 1.0  # aiohttp does not wake a handler when its client goes
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -186,9 +189,7 @@ async def alert_detail(request: web.Request) -> web.Response:
             "elapsed": _elapsed(page.alert),
             "may_send": viewer.may(ConsoleRole.SENDER),
             "deliveries": page.deliveries,
-            "notice": NOTICES.get(request.query.get("notice", ""), "").format(
-                n=request.query.get("n", "")
-            ),
+            "notice": _notice(request.query.get("notice", ""), request.query.get("n", "")),
         },
     )
 
@@ -197,6 +198,7 @@ async def alert_detail(request: web.Request) -> web.Response:
 class _Stream:
     """One open live stream: woken by an answer to its alert or by shutdown."""
 
+    user_id: int
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     changed: bool = False
     stopping: bool = False
@@ -210,10 +212,13 @@ def live_events(streams: set[_Stream]) -> Handler:
         """Send `event: tally` with the scoped tally whenever an answer to the alert arrives."""
         alert_id = (await _visible(request)).id
         scope = request[VIEWER].scope
+        user_id = request[VIEWER].user_id
+        if sum(open_.user_id == user_id for open_ in streams) >= MAX_STREAMS_PER_USER:
+            raise web.HTTPTooManyRequests(headers={"Retry-After": "5"})
         people = _people_filter(request.query)
         if len(streams) >= MAX_STREAMS:
             raise web.HTTPServiceUnavailable(headers={"Retry-After": "5"})
-        stream = _Stream()
+        stream = _Stream(user_id)
 
         def on_answer(payload: str) -> None:
             if payload == str(alert_id):
@@ -234,14 +239,20 @@ def live_events(streams: set[_Stream]) -> Handler:
         try:
             await response.prepare(request)
             await response.write(b"retry: 3000\n\n")
+            beat = loop.time() + HEARTBEAT_SECONDS
             while not stream.stopping and loop.time() < ends:
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(min(HEARTBEAT_SECONDS, ends - loop.time())):
+                    async with asyncio.timeout(
+                        min(DISCONNECT_CHECK_SECONDS, beat - loop.time(), ends - loop.time())
+                    ):
                         await stream.wake.wait()
                 stream.wake.clear()
-                if stream.stopping:
+                if stream.stopping or request.transport is None:  # shutdown, or the client left
                     break
                 if not stream.changed:
+                    if loop.time() < beat:
+                        continue
+                    beat = loop.time() + HEARTBEAT_SECONDS
                     await response.write(b": keep-alive\n\n")
                     continue
                 stream.changed = False
@@ -415,6 +426,14 @@ NOTICES = {
     "closed": "この安否確認を終了しました。",
     "proxied": "社員番号 {n} の回答を代理で入力しました。",
 }
+
+
+def _notice(code: str, n: str) -> str | None:
+    """The banner for a fixed notice code; a count other than a plain number shows none."""
+    text = NOTICES.get(code)
+    if text is None or ("{n}" in text and not re.fullmatch(r"[0-9]{1,7}", n)):
+        return None
+    return text.format(n=int(n or 0))
 
 
 def _detail_url(request: web.Request, alert_id: int, notice: str, n: int | str = "") -> str:

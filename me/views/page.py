@@ -3,16 +3,26 @@ preferred language and recent answers; and the forms that change them."""
 
 from aiohttp import web
 
-from domain import employee_page
+from domain import email_confirmation, employee_page
 from domain.audit import Actor
-from domain.errors import Invalid
+from domain.errors import Invalid, Throttled
 from me.auth import signed_in
-from me.keys import EMPLOYEE, LOGIN
+from me.keys import EMPLOYEE, LOGIN, OUTBOX
 from me.render import render, url
+from web.keys import WEB
 
 NOTICES = {
     "password": "パスワードを設定しました。",
     "email": "メールアドレスの設定を保存しました。",
+    "email_sent": (
+        "確認メールを送信しました。メールのリンクを開くと、このアドレスにも安否確認が届きます。"
+    ),
+    "email_unsent": (
+        "確認メールを送信できませんでした。しばらくしてから「確認メールを再送」を押してください。"
+    ),
+    "email_off": (
+        "メールの送信が設定されていないため、確認メールを送れません。管理者にご相談ください。"
+    ),
     "language": "言語の設定を保存しました。",
 }
 
@@ -56,10 +66,60 @@ async def email_add(request: web.Request) -> web.Response:
     form = await request.post()
     address = str(form.get("address", ""))[:300]
     try:
-        await employee_page.add_email(employee.id, address, Actor.me(employee.code))
-    except Invalid as exc:
+        sent = await employee_page.add_email(
+            employee.id, address, Actor.me(employee.code), _confirmations(request)
+        )
+    except (Invalid, Throttled) as exc:
         return await _home(request, email_error=exc.message, address=address)
-    raise web.HTTPSeeOther(url(request, "home", done="email"))
+    raise web.HTTPSeeOther(url(request, "home", done=_sent_notice(request, sent)))
+
+
+def _sent_notice(request: web.Request, sent: bool) -> str:
+    if sent:
+        return "email_sent"
+    return "email_unsent" if request.config_dict[OUTBOX].sender is not None else "email_off"
+
+
+def _confirmations(request: web.Request) -> email_confirmation.Confirmations:
+    settings = request.config_dict[WEB]
+    return email_confirmation.Confirmations(
+        secret=settings.secret_key,
+        confirm_url=f"{settings.public_base_url}{url(request, 'email_confirm')}",
+        sender=request.config_dict[OUTBOX].sender,
+    )
+
+
+@signed_in()
+async def email_resend(request: web.Request) -> web.Response:
+    """E-mail the confirmation link of an unconfirmed address again."""
+    employee = request[EMPLOYEE]
+    form = await request.post()
+    email_id = _email_id(form.get("email_id"))
+    if email_id is None:
+        raise Invalid("社員情報のアドレスは確認不要です。")
+    try:
+        sent = await email_confirmation.resend(
+            employee.id, email_id, Actor.me(employee.code), _confirmations(request)
+        )
+    except Throttled as exc:
+        return await _home(request, status=429, email_error=exc.message)
+    raise web.HTTPSeeOther(url(request, "home", done=_sent_notice(request, sent)))
+
+
+async def email_confirm_form(request: web.Request) -> web.Response:
+    """The page a confirmation link opens: the address, and the button that confirms it (a
+    mail scanner that follows links confirms nothing)."""
+    token = request.query.get("token", "")
+    address = await email_confirmation.pending_address(request.config_dict[WEB].secret_key, token)
+    return render(request, "email_confirm.html", {"address": address, "token": token})
+
+
+async def email_confirm(request: web.Request) -> web.Response:
+    """Confirm the address; no sign-in needed (the link is the proof it reached them)."""
+    form = await request.post()
+    token = str(form.get("token", ""))
+    address = await email_confirmation.confirm(request.config_dict[WEB].secret_key, token)
+    return render(request, "email_confirm.html", {"address": address, "confirmed": True})
 
 
 @signed_in()
