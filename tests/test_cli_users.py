@@ -79,7 +79,7 @@ async def test_passwd_refuses_a_common_password_and_keeps_the_old_one(db):
         "user", "passwd", "admin", "--password-stdin", database_url=db, stdin="Password1234\n"
     )
     assert code == 2 and "よく使われている" in err
-    await sign_in("admin", "first secret 123")
+    await sign_in("admin", "first secret 123", "127.0.0.1")
 
 
 @pytest.mark.parametrize(
