@@ -20,8 +20,8 @@ from bot.workers import stop_tasks
 
 log = logging.getLogger(__name__)
 
-REQUEST_GRACE = 1.0  # seconds a request in flight gets to finish once a stop begins
-DRAIN = 1.0  # seconds a stopping server still answers (503) before its port closes
+DRAIN = 0.5  # seconds a stopping server still answers (the webhook 503) before its port closes
+REQUEST_GRACE = 0.5  # seconds a request still in flight then gets to finish
 STOP_DEADLINE = 3.0  # seconds the whole stop may take (the promise: the process exits within 5 s)
 
 
