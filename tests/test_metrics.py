@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.app import create_app
 from bot.metrics import endpoint_label
 from domain.alerts import start_alert
+from domain.audit import Actor
 from models import Answer, AnswerChannel, Template
 from tests.conftest import FAST_ENGINE, LIFF_ID, bot_config, make_company, until
 
@@ -79,7 +80,7 @@ async def test_a_scrape_counts_what_the_app_did_and_reads_the_database(
     user = sim.add_user("秘密のなまえ")
     assert await sim.follow(user.user_id) == 200
     await until(lambda: sim.messages_for(user.user_id))
-    started = await start_alert(await Template.get(key="earthquake"), drill=True)
+    started = await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=True)
     await Answer.create(
         alert_id=started.alert.id, employee=company.employees["E1"], message="家が傾いた",
         choices={"本人": "無事"}, channel=AnswerChannel.LIFF, answered_at=started.alert.started_at,
@@ -121,7 +122,7 @@ async def test_deliveries_are_counted_by_medium_and_state(sim, served, browser_s
     company = await make_company({"総務部": [("E1", "山田"), ("E2", "佐藤")]})
     for employee in company.employees.values():
         await quick_link(sim, employee)
-    await start_alert(await Template.get(key="earthquake"), drill=True)
+    await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=True)
 
     async def sent() -> bool:
         _, text = await scrape(browser_session, served)
