@@ -2,6 +2,7 @@
 database, the HTTP and LINE clients, the notifier's PostgreSQL bridge, the workers) in a
 cleanup context."""
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -19,7 +20,7 @@ from bot import link_views, mail_messages, resources, routes
 from bot.config import Config, ConfigError
 from bot.handlers import EventHandlers
 from bot.jma_watch import JmaWatcher
-from bot.keys import CONFIG, LINE, WORKER_TASKS, WORKERS
+from bot.keys import CONFIG, LINE, STOPPING, WORKER_TASKS, WORKERS
 from bot.line_api import LineApi
 from bot.login_notices import LoginNotices
 from bot.logs import traced_worker
@@ -98,6 +99,7 @@ def create_worker_app(
 
 def _add_resources(app: web.Application, engine_settings: EngineSettings | None) -> None:
     """Every resource as a cleanup context, each after those it needs."""
+    app[STOPPING] = asyncio.Event()
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_clients)
     app.cleanup_ctx.append(_notifier_bridge)

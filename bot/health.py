@@ -1,5 +1,6 @@
-"""Liveness (`/healthz`: the process answers) and readiness (`/readyz`: the database answers,
-its migrations are current, the delivery engine runs where this process runs one).
+"""Liveness (`/healthz`: the process answers) and readiness (`/readyz`: the process is not
+stopping, the database answers, its migrations are current, the delivery engine runs where
+this process runs one).
 
 LINE is deliberately not checked: when LINE is slow or down the bot must stay in the load
 balancer, keep taking webhooks and answers, and deliver once LINE is back."""
@@ -11,7 +12,7 @@ from http import HTTPStatus
 from aiohttp import web
 from tortoise.connection import get_connection
 
-from bot.keys import CONFIG, WORKER_TASKS
+from bot.keys import CONFIG, STOPPING, WORKER_TASKS
 from models.db import pending_migrations
 
 log = logging.getLogger(__name__)
@@ -59,8 +60,13 @@ async def _check(name: str, probe: object) -> str:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Readiness: 200 when every check passes, else 503; each check's result in the body."""
+    """Readiness: 200 when every check passes, else 503; each check's result in the body.
+    A process that is stopping is unready at once, so the load balancer sends elsewhere."""
     app = request.app
+    if app[STOPPING].is_set():
+        return web.json_response(
+            {"status": "stopping", "checks": {}}, status=HTTPStatus.SERVICE_UNAVAILABLE
+        )
     checks = {
         "database": await _check("database", _database()),
         "migrations": await _check("migrations", _migrations(app)),

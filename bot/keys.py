@@ -13,3 +13,4 @@ CONFIG = web.AppKey("config", Config)
 LINE = web.AppKey("line", LineApi)
 WORKERS = web.AppKey("workers", list[Worker])
 WORKER_TASKS = web.AppKey("worker_tasks", dict[str, asyncio.Task[None]])  # by worker name
+STOPPING = web.AppKey("stopping", asyncio.Event)  # set once a stop begins (bot/lifecycle.py)

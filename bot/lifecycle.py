@@ -1,5 +1,9 @@
 """Running servers until SIGINT or SIGTERM, and stopping them within a bounded time.
 
+A stop first drains: the process turns unready (`/readyz` 503, so a load balancer sends
+elsewhere), the webhook answers new requests 503 (LINE redelivers them) while requests in
+flight finish, and the workers stop at once, the delivery engine releasing its claimed
+batches (under their retry keys) for another process to resume now. Then the site closes.
 A request in flight between the bot and the local LINE platform can keep either server's
 graceful shutdown waiting on the other, so each runner gives requests a short grace period
 and the whole stop has a deadline."""
@@ -11,9 +15,13 @@ import signal
 
 from aiohttp import web
 
+from bot.keys import STOPPING, WORKER_TASKS
+from bot.workers import stop_tasks
+
 log = logging.getLogger(__name__)
 
-REQUEST_GRACE = 1.0  # seconds a request in flight gets to finish once a stop begins
+DRAIN = 0.5  # seconds a stopping server still answers (the webhook 503) before its port closes
+REQUEST_GRACE = 0.5  # seconds a request still in flight then gets to finish
 STOP_DEADLINE = 3.0  # seconds the whole stop may take (the promise: the process exits within 5 s)
 
 
@@ -42,6 +50,7 @@ async def stop_runners(*runners: web.AppRunner) -> None:
 
     async def stop_one(runner: web.AppRunner) -> None:
         try:
+            await drain(runner)
             await runner.cleanup()
         except Exception:
             log.exception("stopping a server failed")
@@ -56,3 +65,17 @@ async def stop_runners(*runners: web.AppRunner) -> None:
             await asyncio.gather(*(stop_one(r) for r in runners))
     except TimeoutError:
         log.warning("stop took longer than %.0f s: leaving the rest to process exit", STOP_DEADLINE)
+
+
+async def drain(runner: web.AppRunner) -> None:
+    """Turn the runner's app unready (webhook 503) and stop its workers now; where it serves
+    a port, keep answering for DRAIN seconds so callers learn it is stopping."""
+    app = runner.app
+    stopping = app.get(STOPPING)
+    if stopping is None:
+        return  # not one of ours (the demo's local LINE platform)
+    stopping.set()
+    waits = [stop_tasks(list(app.get(WORKER_TASKS, {}).values()))]
+    if runner.sites:
+        waits.append(asyncio.sleep(DRAIN))
+    await asyncio.gather(*waits)

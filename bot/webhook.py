@@ -7,7 +7,7 @@ from http import HTTPStatus
 from aiohttp import web
 from linebot.v3.webhook import SignatureValidator
 
-from bot.keys import CONFIG
+from bot.keys import CONFIG, STOPPING
 from domain.inbox import store_events
 from web.csrf import exempt
 
@@ -16,7 +16,10 @@ log = logging.getLogger(__name__)
 
 @exempt
 async def callback(request: web.Request) -> web.Response:
-    """LINE's webhook: a missing or wrong signature is a 400 and nothing is stored."""
+    """LINE's webhook: a missing or wrong signature is a 400 and nothing is stored; while
+    the process stops, 503 (LINE redelivers it, to a process that runs)."""
+    if request.app[STOPPING].is_set():
+        raise web.HTTPServiceUnavailable(text="stopping")
     signature = request.headers.get("X-Line-Signature", "")
     try:
         body = (await request.read()).decode("utf-8")

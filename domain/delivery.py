@@ -30,6 +30,7 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from domain.audit import Actor, audited
+from domain.notify import Topic, notifier
 from domain.usage import add_billable, japan_today, prepare_day
 from models import Alert, AlertRound, Delivery, DeliveryKind, DeliveryStatus, Medium
 from models.sql import positional
@@ -38,6 +39,9 @@ log = logging.getLogger(__name__)
 
 MULTICAST_LIMIT = 500  # LINE: at most 500 user IDs per multicast
 RENDERED_KEPT = 64  # rendered messages kept, one per (alert, round)
+# A released claim's time: older than any engine's `stale_after`, so the next engine to look
+# resumes the batch at once.
+RELEASED_AT = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 class SendOutcome(enum.Enum):
@@ -200,6 +204,7 @@ class DeliveryEngine:
         self._rendered: dict[tuple[int, int], dict[str, Any]] = {}
         self._recorder = _SentRecorder()
         self._halted: dict[int, str] = {}  # alerts this engine saw LINE halt: their reason
+        self._claimed: set[str] = set()  # keys claimed by the step under way (released on stop)
 
     async def run_until_idle(self, alert_id: int | None = None) -> None:
         """Send until nothing is pending (for the CLI and tests)."""
@@ -213,6 +218,7 @@ class DeliveryEngine:
         nothing is left to claim or the step's `batches_per_step` are claimed; return how
         many rows they held."""
         step = _Step(alert_id, include_stale)
+        self._claimed = set()
         sending: set[asyncio.Task[None]] = set()
         failures: list[BaseException] = []
         handled = claimed = 0
@@ -226,19 +232,24 @@ class DeliveryEngine:
                         self.settings.claim_ahead, self.settings.batches_per_step - claimed
                     )
                     step.ready.extend(await self._claim(step, max(1, wanted)))
+                    self._claimed.update(batch.key for batch in step.ready)
                     if not step.ready:
                         break
                 batch = step.ready.popleft()
                 claimed += 1
                 handled += len(batch.ids)
                 sending.add(asyncio.create_task(self._deliver(batch)))
+            if sending:  # waited for inside the try, so a stop now cancels and releases them
+                done, sending = await asyncio.wait(sending)
+                failures += _failures(done)
         except asyncio.CancelledError:
             # Shutting down: a batch cut off mid-send, or claimed and not yet sent, keeps its
-            # key and resumes once stale.
+            # key and is released for another engine to resume now.
             for task in sending:
                 task.cancel()
             await asyncio.gather(*sending, return_exceptions=True)
             await self._recorder.stop()
+            await self._release(self._claimed)
             raise
         finally:
             if sending and not any(task.cancelled() for task in sending):
@@ -247,6 +258,23 @@ class DeliveryEngine:
         if failures:
             raise failures[0]
         return handled
+
+    async def _release(self, keys: set[str]) -> None:
+        """Leave this step's unsettled batches claimed under their keys but stale at once, so
+        another engine resumes them now (LINE answers 409 for one it had accepted) rather than
+        after `stale_after`. A failure leaves them to go stale as after a crash."""
+        if not keys:
+            return
+        try:
+            released = await Delivery.filter(
+                batch_key__in=sorted(keys), status=DeliveryStatus.SENDING, medium=Medium.LINE
+            ).update(claimed_at=RELEASED_AT)
+        except Exception as exc:
+            log.warning("releasing claimed batches failed (%s): they resume once stale", exc)
+            return
+        if released:
+            log.warning("stopping: %d claimed deliveries released to resume elsewhere", released)
+            await notifier.publish(Topic.DELIVERY)
 
     # Claiming
 
@@ -506,6 +534,7 @@ class DeliveryEngine:
             await self._batch_rows(batch).update(
                 batch_key=key, claimed_at=datetime.now(UTC), attempts=F("attempts") + attempts
             )
+        self._claimed.add(key)
         keep = [i for i in range(len(batch.ids)) if i not in refused]
         log.warning(
             "multicast %s: LINE refused %d recipient(s); the other %d go as %s",

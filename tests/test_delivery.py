@@ -17,7 +17,7 @@ from domain.audit import Actor
 from domain.delivery import DeliveryEngine
 from domain.errors import Invalid, NotFound
 from models import Alert, AlertRecipient, Delivery, DeliveryStatus, LineAccount, Template
-from tests.conftest import FAST_ENGINE, LIFF_ID, make_company, quick_link
+from tests.conftest import FAST_ENGINE, LIFF_ID, make_company, quick_link, until
 from web.timefmt import JST
 
 pytestmark = pytest.mark.no_delivery_engine
@@ -263,3 +263,25 @@ async def test_two_engines_sharing_the_database_send_each_person_one_copy(sim, b
     accepted = [s for s in sim.sent if s.kind == "multicast" and s.status == 200]
     assert sum(len(m.to) for m in accepted) == 1200
     assert await Delivery.filter(status=DeliveryStatus.SENT).count() == 1200
+
+
+async def test_a_stopping_engine_releases_its_batch_for_another_to_resume_at_once(sim, bot):
+    company = await make_company({"総務部": [("E1", "山田")]})
+    user_id = await quick_link(sim, company.employees["E1"])
+    await start_alert(Actor.cli(), await earthquake(), drill=True)
+    # LINE accepts the multicast but the answer never reaches us; the engine backs off.
+    sim.inject_fault("multicast", status=500, deliver=True)
+    waiting = asyncio.create_task(engine(bot, backoff_base=600, backoff_cap=600).run_once())
+    await until(lambda: [s for s in sim.sent if s.kind == "multicast"], within=10)
+    waiting.cancel()  # the process stops (SIGTERM)
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    row = await Delivery.get()
+    assert row.status == DeliveryStatus.SENDING and row.batch_key
+
+    # Another engine resumes it now, not two minutes later, under the stored key.
+    await engine(bot, stale_after=timedelta(minutes=2)).run_once()
+    multicasts = [s for s in sim.sent if s.kind == "multicast"]
+    assert multicasts[-1].status == 409 and multicasts[-1].retry_key == row.batch_key
+    assert len(flexes(sim, user_id)) == 1
+    assert (await Delivery.get()).status == DeliveryStatus.SENT

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from bot.keys import WORKERS
+from bot.keys import STOPPING, WORKERS
 from domain import inbox
 from domain.inbox import MAX_ATTEMPTS
 from line_simulator import Simulator, ids
@@ -451,3 +451,17 @@ async def test_handled_event_keeps_no_payload_and_its_redelivery_is_not_handled_
     assert len(replies(sim)) == replies_before + 1  # only the later text was answered
     assert sum(NOT_AN_ANSWER in text for text in line.texts(user_id)) == 1
     assert (await InboxEvent.get(id=row.id)).processed_at == row.processed_at
+
+
+@SQLITE_ONLY
+async def test_a_stopping_process_answers_503_and_stores_nothing(bot, browser_session):
+    bot.app[STOPPING].set()  # what SIGTERM does first (bot/lifecycle.py)
+    body = follow_body()
+    status = await post_callback(
+        browser_session, bot, body, {"X-Line-Signature": sign(SECRET, body)}
+    )
+    assert status == 503  # LINE redelivers it, to a process that runs
+    assert await InboxEvent.all().count() == 0
+    async with browser_session.get(bot.make_url("/readyz")) as response:
+        assert response.status == 503
+        assert (await response.json())["status"] == "stopping"
