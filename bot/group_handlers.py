@@ -76,6 +76,8 @@ class GroupHandlers:
             await self._run(event, source, tap)
 
     async def _run(self, event: Any, source: GroupSource, command: ParsedCommand | Tap) -> None:
-        outcome = await admin_groups.run_command(source.group_id, source.user_id, command)
+        outcome = await admin_groups.run_command(
+            source.group_id, source.user_id, command, names=self.line
+        )
         if outcome is not None:
             await self.line.reply(event.reply_token, group_messages.outcome(outcome))

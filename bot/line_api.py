@@ -230,6 +230,15 @@ class LineApi:
             return None
         return profile.display_name
 
+    async def group_name(self, group_id: str) -> str | None:
+        """The group's name, or None when LINE will not tell."""
+        try:
+            summary = await self._api.get_group_summary(group_id, _request_timeout=REQUEST_TIMEOUT)
+        except (TimeoutError, ApiException, aiohttp.ClientError, ValueError) as exc:
+            log.warning("group summary lookup failed: %s", type(exc).__name__)
+            return None
+        return summary.group_name
+
     async def leave_group(self, group_id: str) -> bool:
         """Make the bot leave a group; True once it is out (LINE's 404: it already was)."""
         try:

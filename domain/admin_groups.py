@@ -67,6 +67,7 @@ BIND_BACKOFF = timedelta(minutes=15)
 PENDING_TTL = timedelta(minutes=5)
 MAX_OPEN_CODES_TRIED = 10
 MAX_ECHOED = 20  # characters of typed input echoed back in an error
+MAX_GROUP_NAME = 100  # AdminGroup.name's length
 
 NOT_PERMITTED = "権限がありません。"
 NO_USER_ID = (
@@ -172,10 +173,24 @@ async def is_bound(group_id: str) -> bool:
     return await AdminGroup.exists(group_id=group_id)
 
 
+class GroupNames(Protocol):
+    """What binding asks of LINE: a group's name."""
+
+    async def group_name(self, group_id: str) -> str | None:
+        """The group's name, or None when LINE will not tell."""
+        ...
+
+
 async def bind_group(
-    actor: Actor, group_id: str, user_id: str | None, typed_code: str
+    actor: Actor,
+    group_id: str,
+    user_id: str | None,
+    typed_code: str,
+    *,
+    names: GroupNames | None = None,
 ) -> AdminGroup:
-    """Bind the group with a one-time code posted by a sender.
+    """Bind the group with a one-time code posted by a sender, keeping the group's name when
+    `names` tells it (a failure leaves it empty and binds all the same).
 
     A bound group is a Conflict; anyone but a linked sender is NotPermitted; attempts count
     per group before the code is checked (Throttled past the limit); a wrong,
@@ -188,6 +203,8 @@ async def bind_group(
         # Outside the binding's transaction: the attempt just counted must stay counted.
         await log_action(actor, "group_bind", group_id, outcome_of(exc))
         raise
+    # Asked of LINE before the transaction, and only once the code is good: a request.
+    name = (await names.group_name(group_id) or "") if names is not None else ""
     async with audited(actor, "group_bind", target=group_id) as row:
         spent = await GroupBindCode.filter(id=found.id, used_at__isnull=True).update(
             used_at=_now(), used_by_group=group_id
@@ -195,7 +212,9 @@ async def bind_group(
         if not spent:
             raise Invalid(BIND_FAILED)
         try:
-            group = await AdminGroup.create(group_id=group_id, bound_by=employee.code)
+            group = await AdminGroup.create(
+                group_id=group_id, bound_by=employee.code, name=name[:MAX_GROUP_NAME]
+            )
         except IntegrityError:
             raise Conflict(ALREADY_BOUND, code="already_bound") from None
         row.detail = {"admin_group": group.id}
@@ -589,12 +608,17 @@ Detail = dict[str, Any] | None
 
 
 async def run_command(
-    group_id: str, user_id: str | None, command: ParsedCommand | Tap | str
+    group_id: str,
+    user_id: str | None,
+    command: ParsedCommand | Tap | str,
+    *,
+    names: GroupNames | None = None,
 ) -> Outcome | None:
     """Run what was posted (text or a parsed command) or tapped in a group, as the sender
     `user_id`: authorised, done and audited in one transaction, then the delivery engine is
-    woken. A refusal comes back as `Refused` with the rule's words; None means the bot says
-    nothing (chat, or anything but /bind and /help in a group that is not an admin group)."""
+    woken; /bind asks `names` for the group's name. A refusal comes back as `Refused` with
+    the rule's words; None means the bot says nothing (chat, or anything but /bind and /help
+    in a group that is not an admin group)."""
     if isinstance(command, str):
         command = parse_command(command)
         if command is None:
@@ -602,7 +626,7 @@ async def run_command(
     if isinstance(command, ParsedCommand) and command.command is GroupCommand.BIND:
         actor = Actor.group(await actor_of(user_id))
         try:
-            return Bound(await bind_group(actor, group_id, user_id, command.rest))
+            return Bound(await bind_group(actor, group_id, user_id, command.rest, names=names))
         except DomainError as exc:
             return Refused(exc.message)
     if not await is_bound(group_id):

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
@@ -484,10 +485,11 @@ async def _write_round(
     return number
 
 
-async def close_alert(actor: Actor, alert_id: int) -> Alert:
-    """Stop accepting answers for an alert, with its audit row; then tell live views."""
+async def close_alert(actor: Actor, alert_id: int, *, scope: Scope = EVERYONE) -> Alert:
+    """Stop accepting answers for an alert, with its audit row; then tell live views. A sender
+    limited to departments closes only an alert that reaches no one outside them."""
     async with audited(actor, "alert_closed", target=f"alert:{alert_id}"):
-        alert = await end_alert(alert_id)
+        alert = await end_alert(alert_id, scope=scope)
     await announce_closed(alert)
     return alert
 
@@ -498,14 +500,35 @@ async def announce_closed(alert: Alert) -> None:
     await notifier.publish(Topic.ANSWER, str(alert.id))
 
 
-async def end_alert(alert_id: int) -> Alert:
-    """Close an alert within the caller's audited transaction."""
+async def end_alert(alert_id: int, *, scope: Scope = EVERYONE) -> Alert:
+    """Close an alert within the caller's audited transaction; Forbidden when its roster
+    reaches beyond `scope`."""
     alert = await find_alert(alert_id)
+    await ensure_closable(alert, scope)
     if alert.is_closed:
         raise Conflict("この連絡はすでに終了しています。", code="alert_closed")
     alert.closed_at = datetime.now(UTC)
     await alert.save(update_fields=["closed_at"])
     return alert
+
+
+async def ensure_closable(alert: Alert, scope: Scope) -> None:
+    """Forbidden unless the scope may close the alert: a sender limited to departments
+    closes only an alert that reached no one outside them."""
+    if await reaches_beyond(alert, scope):
+        raise Forbidden("担当外の部署にも送られた連絡は終了できません。", code="out_of_scope")
+
+
+async def reaches_beyond(alert: Alert, scope: Scope) -> bool:
+    """Whether anyone on the alert's roster was outside the scope's departments (no
+    department counts as outside) when it started."""
+    if scope.is_everything:
+        return False
+    roster = AlertRecipient.filter(alert_id=alert.id)
+    if scope.department_ids:
+        ids = sorted(scope.department_ids)
+        roster = roster.filter(Q(department_id__isnull=True) | ~Q(department_id__in=ids))
+    return await roster.exists()
 
 
 class AnsweredShare:

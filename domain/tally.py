@@ -16,6 +16,7 @@ from domain.alerts import (
     department_paths,
     display_title,
     find_alert,
+    reaches_beyond,
 )
 from domain.audit import Actor, log_action
 from domain.check_items import CheckItem, parse_items
@@ -199,6 +200,7 @@ class AlertPage:
     timeline: list["TimelinePoint"]
     deliveries: DeliveryReport
     people: "AnswerList"
+    closable: bool  # whether the viewer's scope may close it (domain.alerts.ensure_closable)
 
 
 async def alert_page(alert_id: int, scope: Scope, people: "AnswerFilter") -> AlertPage:
@@ -216,6 +218,7 @@ async def alert_page(alert_id: int, scope: Scope, people: "AnswerFilter") -> Ale
         timeline,
         await report_of(alert, scope),
         await _answer_list(alert, scope, people),
+        not await reaches_beyond(alert, scope),
     )
 
 

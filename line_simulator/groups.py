@@ -181,7 +181,11 @@ def _bot_group(request: web.Request) -> SimGroup:
 
 async def group_summary(request: web.Request) -> web.Response:
     """GET /v2/bot/group/{group_id}/summary."""
+    sim = request.app[SIMULATOR]
     group = _bot_group(request)
+    fault = sim.take_fault("groupSummary")
+    if fault is not None:
+        raise LineApiError.with_body(fault.status, fault.body or default_fault_body(fault.status))
     return web.json_response({"groupId": group.group_id, "groupName": group.name})
 
 

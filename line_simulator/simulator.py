@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 FAULT_ENDPOINTS = (
     "reply", "push", "multicast", "profile", "linkToken", "verify", "certs", "token",
-    "leaveGroup",
+    "leaveGroup", "groupSummary",
 )  # fmt: skip
 
 

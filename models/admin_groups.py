@@ -8,10 +8,11 @@ from models.organization import Employee
 
 
 class AdminGroup(Model):
-    """A LINE group bound as an admin group (only its group ID is kept)."""
+    """A LINE group bound as an admin group (its group ID, and its name when LINE told it)."""
 
     id = fields.IntField(primary_key=True)
     group_id = fields.CharField(max_length=64, unique=True)
+    name = fields.CharField(max_length=100, default="")  # empty when LINE did not tell
     bound_by = fields.CharField(max_length=100)  # the binder's employee code
     bound_at = fields.DatetimeField(auto_now_add=True)
 

@@ -113,3 +113,46 @@ async def test_a_limited_sender_reminds_only_their_departments(console, company)
         "employee__code", flat=True
     )
     assert sorted(reached) == ["E1", "E2"]
+
+
+async def test_a_limited_sender_may_not_close_an_alert_reaching_beyond_their_departments(
+    console, company
+):
+    template = await Template.get(key="earthquake")
+    alert = (await start_alert(Actor.cli(), template, drill=True)).alert  # everyone
+    await console.sign_in("soumu-sender")
+    status, html = await console.get(f"/console/alerts/{alert.id}")
+    assert status == 200 and 'id="remind-link"' in html
+    assert 'id="close-link"' not in html and "終了できません" in html
+    assert (await console.get(f"/console/alerts/{alert.id}/close"))[0] == 403
+
+    response = await console.post(f"/console/alerts/{alert.id}/close")
+
+    assert response.status == 403
+    assert "担当外の部署にも送られた連絡は終了できません。" in await response.text()
+    assert (await Alert.get(id=alert.id)).closed_at is None
+    row = await AuditEntry.get(action="alert_closed")
+    assert (row.actor, row.result, row.target) == ("soumu-sender", "refused", f"alert:{alert.id}")
+
+
+async def test_a_limited_sender_closes_an_alert_within_their_departments(console, company):
+    await console.sign_in("soumu-sender")
+    assert (await drill(console))[0] == 303  # 総務部 and 庶務課
+    alert = await Alert.get()
+    _, html = await console.get(f"/console/alerts/{alert.id}")
+    assert 'id="close-link"' in html
+
+    response = await console.post(f"/console/alerts/{alert.id}/close")
+
+    assert response.status == 303
+    assert (await Alert.get(id=alert.id)).closed_at is not None
+    assert await AuditEntry.exists(actor="soumu-sender", action="alert_closed", result="ok")
+
+
+async def test_a_sender_without_departments_closes_an_alert_reaching_everyone(console, company):
+    template = await Template.get(key="earthquake")
+    alert = (await start_alert(Actor.cli(), template, drill=True)).alert
+    await console.sign_in("sender")
+    response = await console.post(f"/console/alerts/{alert.id}/close")
+    assert response.status == 303
+    assert (await Alert.get(id=alert.id)).closed_at is not None

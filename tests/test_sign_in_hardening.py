@@ -1,8 +1,8 @@
 """Sign-in under attack, over real HTTP on both forms (console, employee page): a stranger's
 failures pause the stranger's address, never the account's owner on theirs, and only slow the
 account; the hash queue refuses unauthenticated checks at once when full and lets a known
-caller go first; sessions end on the server (sign-out, new password, disabling) and after 12
-hours however busy."""
+caller go first; sessions end on the server (sign-out, new password, disabling, a new role)
+and after 12 hours however busy."""
 
 from __future__ import annotations
 
@@ -279,6 +279,23 @@ async def test_a_console_cookie_replayed_after_disabling_is_refused(bot, console
     cookies = cookies_of(console.session)
     await disable_user("victim", Actor.cli())
     assert await replayed(bot, cookies, "/console/alerts") == 303
+
+
+@pytest.mark.parametrize(("role", "ended"), [("sender", True), ("maintainer", False)])
+async def test_a_console_cookie_replayed_after_a_role_change_is_refused(
+    bot, console, company, role, ended
+):
+    await make_console_user("boss", "maintainer")
+    await console.sign_in("victim")
+    cookies = cookies_of(console.session)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as other:
+        boss = ConsoleActions(bot, other)
+        await boss.sign_in("boss")
+        saved = await boss.post("/console/users/victim/update", {"name": "山田", "role": role})
+        assert saved.status == 303
+    # A new role ends every older session; saving the name alone ends none.
+    assert await replayed(bot, cookies, "/console/alerts") == (303 if ended else 200)
+    assert (await console.get("/console/alerts"))[0] == (303 if ended else 200)
 
 
 async def test_an_employee_page_cookie_replayed_after_sign_out_is_refused(bot, sim, phone, company):

@@ -11,7 +11,7 @@ from console.render import render
 from domain import audit, settings, templates, usage
 from domain.admin_groups import bound_groups
 from domain.errors import Invalid, NotFound
-from models import ConsoleRole
+from models import AdminGroup, ConsoleRole
 from web.keys import QUOTA, WEB
 from web.timefmt import JST
 
@@ -281,6 +281,12 @@ def _day(value: str) -> date | None:
     return day if day is None or FIRST_DAY <= day <= LAST_DAY else None
 
 
+def _group_label(group: AdminGroup) -> str:
+    """An admin group as the audit log names it: by its LINE name when known."""
+    shown = f"「{group.name}」" if group.name else f" #{group.id}"
+    return f"管理グループ{shown}(登録: {group.bound_by})"
+
+
 @requires(ConsoleRole.MAINTAINER)
 async def audit_page(request: web.Request) -> web.Response:
     """The audit log, newest first, filtered by who and by Japan dates (inclusive)."""
@@ -305,7 +311,7 @@ async def audit_page(request: web.Request) -> web.Response:
         limit=AUDIT_LIMIT,
     )
     rows = await audit.entries(query)
-    groups = {g.group_id: f"管理グループ #{g.id}(登録: {g.bound_by})" for g in await bound_groups()}
+    groups = {g.group_id: _group_label(g) for g in await bound_groups()}
     return render(
         request,
         "audit.html",

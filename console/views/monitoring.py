@@ -22,6 +22,7 @@ from domain import spreadsheet
 from domain.alerts import (
     AlertPreview,
     close_alert,
+    ensure_closable,
     find_departments,
     find_template,
     preview_alert,
@@ -188,6 +189,7 @@ async def alert_detail(request: web.Request) -> web.Response:
             "people_filter": people,
             "elapsed": _elapsed(page.alert),
             "may_send": viewer.may(ConsoleRole.SENDER),
+            "closable": page.closable,
             "deliveries": page.deliveries,
             "notice": _notice(request.query.get("notice", ""), request.query.get("n", "")),
         },
@@ -345,8 +347,9 @@ async def alert_remind_confirm(request: web.Request) -> web.Response:
 
 @requires(ConsoleRole.SENDER)
 async def alert_close_confirm(request: web.Request) -> web.Response:
-    """終了 asks first."""
+    """終了 asks first (and refuses at once a sender the alert reaches beyond)."""
     alert = await _visible(request)
+    await ensure_closable(alert, request[VIEWER].scope)
     return render(request, "alert_act.html", {"alert": alert, "act": "close", "people": []})
 
 
@@ -533,7 +536,7 @@ async def alert_close(request: web.Request) -> web.Response:
     """Stop accepting answers."""
     viewer = request[VIEWER]
     alert_id = (await _visible(request)).id
-    await close_alert(viewer.actor, alert_id)  # a closed one is a Conflict page
+    await close_alert(viewer.actor, alert_id, scope=viewer.scope)  # closed: a Conflict page
     raise web.HTTPSeeOther(_detail_url(request, alert_id, "closed"))
 
 
