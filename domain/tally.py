@@ -21,6 +21,7 @@ from domain.audit import Actor, log_action
 from domain.check_items import CheckItem, parse_items
 from domain.delivery_report import DeliveryReport, report_of
 from domain.errors import Forbidden
+from domain.jma.triggers import Trigger, trigger_of
 from domain.scope import Scope
 from models import Alert, AlertRecipient, AnswerChannel, DeliveryStatus, Medium
 from models.sql import fetch, is_postgres
@@ -199,12 +200,14 @@ class AlertPage:
     timeline: list["TimelinePoint"]
     deliveries: DeliveryReport
     people: "AnswerList"
+    trigger: Trigger | None  # the JMA bulletin that started it, if one did
 
 
 async def alert_page(alert_id: int, scope: Scope, people: "AnswerFilter") -> AlertPage:
     """One alert as a viewer may see it: the tally (whose roster count is the scope check:
     a scoped viewer sees only alerts that reached their departments), the timeline, the
-    deliveries and the answers `people` asks for (who needs help)."""
+    deliveries, the answers `people` asks for (who needs help) and the JMA bulletin that
+    started it."""
     alert = await find_alert(alert_id)
     result = await _tally(alert, scope)
     if not scope.is_everything and not result.total:
@@ -216,6 +219,7 @@ async def alert_page(alert_id: int, scope: Scope, people: "AnswerFilter") -> Ale
         timeline,
         await report_of(alert, scope),
         await _answer_list(alert, scope, people),
+        await trigger_of(alert.id),
     )
 
 

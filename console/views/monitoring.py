@@ -189,6 +189,8 @@ async def alert_detail(request: web.Request) -> web.Response:
             "elapsed": _elapsed(page.alert),
             "may_send": viewer.may(ConsoleRole.SENDER),
             "deliveries": page.deliveries,
+            "trigger": page.trigger,
+            "may_see_jma": viewer.may(ConsoleRole.MAINTAINER),
             "notice": _notice(request.query.get("notice", ""), request.query.get("n", "")),
         },
     )
