@@ -355,6 +355,8 @@ async def employees(config: Config, args: argparse.Namespace) -> None:
             f"new {summary.new}, updated {summary.updated}, unchanged {summary.unchanged}, "
             f"deactivated {summary.deactivated}"
         )
+        if summary.prefectures:
+            counts += f", department prefectures set {len(summary.prefectures)}"
         if args.dry_run:
             print(f"dry run (nothing written): {counts}")
             if summary.needs_confirmation:

@@ -8,6 +8,7 @@ from bot.messages import text
 from domain import admin_groups as groups
 from domain.alerts import AlertPreview, AlertSummary, Reminder, StartedAlert, display_title
 from domain.delivery_report import DeliveryReport
+from domain.jma.triggers import Trigger
 from domain.tally import Tally
 from models import Alert
 from web.timefmt import jst
@@ -192,12 +193,17 @@ def cancelled() -> list[dict[str, Any]]:
 
 
 def status(
-    result: Tally, closed: bool, deliveries: DeliveryReport | None = None
+    result: Tally,
+    closed: bool,
+    deliveries: DeliveryReport | None = None,
+    trigger: Trigger | None = None,
 ) -> list[dict[str, Any]]:
-    """n/N and %, counts per item and choice, the departments answering least, and the
-    deliveries that failed (with their reasons)."""
+    """n/N and %, counts per item and choice, the departments answering least, the
+    deliveries that failed (with their reasons), and the JMA bulletin that started it."""
     name = _alert_name(result.alert_id, result.title, result.drill)
     lines = [name + (" (終了)" if closed else "")]
+    if trigger is not None:
+        lines.append(f"自動発信: {trigger.text}")
     lines.append(f"回答 {_rate(result.answered, result.total)}  未回答 {result.unanswered}名")
     for item in result.items:
         counts = result.choice_counts.get(item.label, {})
@@ -276,7 +282,7 @@ RENDERERS: dict[type, Callable[[Any], list[dict[str, Any]]]] = {
     groups.AwaitingConfirmation: lambda o: confirmation(o.preview, o.token),
     groups.Cancelled: lambda o: cancelled(),
     groups.Started: lambda o: started(o.started),
-    groups.Status: lambda o: status(o.tally, o.closed, o.deliveries),
+    groups.Status: lambda o: status(o.tally, o.closed, o.deliveries, o.trigger),
     groups.Reminded: lambda o: reminded(o.reminder),
     groups.Closed: lambda o: closed(o.alert, o.tally),
     groups.OpenList: lambda o: open_list(o.summaries, o.count),

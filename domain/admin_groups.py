@@ -40,6 +40,7 @@ from domain.audit import UNKNOWN, Actor, audited, log_action, outcome_of
 from domain.delivery_report import DeliveryReport, delivery_problems
 from domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from domain.hashing import hash_secret, verify_secret
+from domain.jma.triggers import Trigger, trigger_of
 from domain.linking import CODE_ALPHABET, linked_employee, normalize_code
 from domain.scope import Scope
 from domain.tally import Tally, tally
@@ -575,6 +576,7 @@ class Status:
     tally: Tally
     closed: bool
     deliveries: DeliveryReport
+    trigger: Trigger | None  # the JMA bulletin that started it, if one did
 
 
 @dataclass(frozen=True)
@@ -724,7 +726,7 @@ async def _status(
     result = await tally(alert.id, Scope.everything())
     deliveries = await delivery_problems(alert.id, Scope.everything())
     detail = {"alert": alert.id, "answered": result.answered, "total": result.total}
-    return Status(result, alert.is_closed, deliveries), detail
+    return Status(result, alert.is_closed, deliveries, await trigger_of(alert.id)), detail
 
 
 async def _remind(

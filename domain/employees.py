@@ -14,10 +14,11 @@ from domain import spreadsheet
 from domain.audit import Actor, audited, log_action
 from domain.console_users import Viewer
 from domain.errors import Conflict, Invalid, NotFound
+from domain.jma.areas import normalize, prefecture_code, prefecture_name
 from domain.settings import get_settings
 from models import AuditEntry, ConsoleRole, Department, Employee, EmployeeRole, LineAccount
 
-COLUMNS = ("code", "name", "department", "email", "role", "active", "phone")
+COLUMNS = ("code", "name", "department", "email", "role", "active", "phone", "prefecture")
 REQUIRED_COLUMNS = ("code", "name", "department", "email", "role")
 # Japanese headers people write in Excel, mapped to ours.
 HEADER_ALIASES = {
@@ -30,6 +31,7 @@ HEADER_ALIASES = {
     "有効": "active",
     "電話番号": "phone",
     "電話": "phone",
+    "都道府県": "prefecture",
 }
 ROLE_ALIASES = {
     "": EmployeeRole.MEMBER,
@@ -98,6 +100,8 @@ class EmployeeRow:
     role: EmployeeRole
     active: bool
     phone: str | None = None  # None: the file has no phone column (the stored one stays)
+    # The last department's prefecture (JMA code); None: none given (the stored one stays).
+    prefecture: str | None = None
 
 
 FIELD_LABELS = {
@@ -133,6 +137,8 @@ class ImportSummary:
     active_before: int = 0  # active employees before the import
     changes: list[RowChange] = field(default_factory=list)  # at most MAX_LISTED_CHANGES
     new_departments: list[str] = field(default_factory=list)  # paths it would create
+    # Departments whose prefecture it sets: "本社/総務部: なし → 東京都".
+    prefectures: list[str] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -228,10 +234,20 @@ def _check_fields(values: dict[str, str], line: int) -> tuple[EmployeeRow | None
     if phone:
         for error in _phone_errors(phone).values():
             fail("phone", error)
+    prefecture = None
+    if normalize(values.get("prefecture", "")):
+        if not raw_department:
+            fail("prefecture", "都道府県は部署のある行にだけ指定できます")
+        else:
+            try:
+                prefecture = prefecture_code(values["prefecture"])
+            except Invalid as exc:
+                fail("prefecture", exc.message)
     if errors:
         return None, errors
     assert role is not None and active is not None
-    return EmployeeRow(line, code, name, department, email, role, active, phone), []
+    row = EmployeeRow(line, code, name, department, email, role, active, phone, prefecture)
+    return row, []
 
 
 def parse_csv(data: bytes) -> tuple[list[EmployeeRow], list[RowError]]:
@@ -256,6 +272,7 @@ def parse_csv(data: bytes) -> tuple[list[EmployeeRow], list[RowError]]:
     rows: list[EmployeeRow] = []
     errors: list[RowError] = []
     first_line: dict[str, int] = {}
+    prefecture_at: dict[tuple[str, ...], tuple[str, int]] = {}  # department: (code, line)
     for index, record in enumerate(records[1:], start=2):
         if not any(cell.strip() for cell in record):
             continue  # blank lines (Excel leaves them at the end)
@@ -274,6 +291,14 @@ def parse_csv(data: bytes) -> tuple[list[EmployeeRow], list[RowError]]:
                 errors.append(RowError(index, "code", duplicate, ",".join(record)[:200]))
             else:
                 first_line[code] = index
+        if row is not None and row.prefecture is not None:
+            given, line = prefecture_at.setdefault(row.department, (row.prefecture, index))
+            if given != row.prefecture:
+                clash = (
+                    f"部署 {DEPARTMENT_SEPARATOR.join(row.department)} の都道府県が"
+                    f"{line}行目({prefecture_name(given)})と異なります"
+                )
+                errors.append(RowError(index, "prefecture", clash, ",".join(record)[:200]))
         if row is not None:
             rows.append(row)
     if not rows and not errors:
@@ -344,6 +369,13 @@ async def _plan(
         if len(summary.changes) < MAX_LISTED_CHANGES:
             summary.changes.append(change)
 
+    stored = dict(await Department.all().values_list("id", "prefecture"))
+    for path, code in _prefectures_of(rows).items():
+        before = stored.get(ids[path]) if path in ids else None
+        if before != code:
+            was = prefecture_name(before) or "なし"
+            shown = DEPARTMENT_SEPARATOR.join(path)
+            summary.prefectures.append(f"{shown}: {was} → {prefecture_name(code)}")
     created: set[tuple[str, ...]] = set()
     for row in rows:
         for depth in range(1, len(row.department) + 1):
@@ -371,6 +403,11 @@ async def _plan(
         for employee in retired:
             note(RowChange("deactivated", employee.code, employee.name))
     return summary, existing, missing
+
+
+def _prefectures_of(rows: list[EmployeeRow]) -> dict[tuple[str, ...], str]:
+    """The prefecture each department path is given (parse_csv refused disagreements)."""
+    return {row.department: row.prefecture for row in rows if row.prefecture is not None}
 
 
 async def preview_import(data: bytes, *, deactivate_missing: bool = False) -> ImportSummary:
@@ -444,9 +481,11 @@ async def import_employees(
                 await Employee.filter(id=employee.id).update(**changes)
         if missing:
             await Employee.filter(id__in=missing).update(active=False)
+        for path, code in _prefectures_of(rows).items():
+            await Department.filter(id=department_ids[path]).update(prefecture=code)
         audit.detail = {
             "new": summary.new, "updated": summary.updated, "unchanged": summary.unchanged,
-            "deactivated": summary.deactivated,
+            "deactivated": summary.deactivated, "prefectures": len(summary.prefectures),
         }  # fmt: skip
     return summary
 
@@ -471,20 +510,26 @@ async def export_csv(*, actor: Actor, target: str = "") -> bytes:
     out = io.StringIO(newline="")
     writer = spreadsheet.writer(out, lineterminator="\r\n")
     employees = await Employee.all().order_by("code")
-    # The phone column only once phones were imported: files without it read as before.
-    columns = COLUMNS if any(e.phone for e in employees) else COLUMNS[:-1]
+    prefectures = dict(await Department.all().values_list("id", "prefecture"))
+    # Phone and prefecture columns only once used: files without them read as before.
+    used = {
+        "phone": any(e.phone for e in employees),
+        "prefecture": any(prefectures.get(e.department_id) for e in employees),
+    }
+    columns = [c for c in COLUMNS if used.get(c, True)]
     writer.writerow(columns)
     for employee in employees:
-        row = [
-            employee.code,
-            employee.name,
-            DEPARTMENT_SEPARATOR.join(paths.get(employee.department_id or 0, ())),
-            employee.email or "",
-            employee.role.value,
-            "1" if employee.active else "0",
-            employee.phone,
-        ]
-        writer.writerow(row[: len(columns)])
+        row = {
+            "code": employee.code,
+            "name": employee.name,
+            "department": DEPARTMENT_SEPARATOR.join(paths.get(employee.department_id or 0, ())),
+            "email": employee.email or "",
+            "role": employee.role.value,
+            "active": "1" if employee.active else "0",
+            "phone": employee.phone,
+            "prefecture": prefecture_name(prefectures.get(employee.department_id)),
+        }
+        writer.writerow([row[c] for c in columns])
     await log_action(actor, "employees_export", target=target)
     return b"\xef\xbb\xbf" + out.getvalue().encode("utf-8")
 

@@ -22,6 +22,7 @@ from domain.audit import Actor, log_action
 from domain.check_items import CheckItem, parse_items
 from domain.delivery_report import DeliveryReport, report_of
 from domain.errors import Forbidden
+from domain.jma.triggers import Trigger, trigger_of
 from domain.scope import Scope
 from models import Alert, AlertRecipient, AnswerChannel, DeliveryStatus, Medium
 from models.sql import fetch, is_postgres
@@ -201,12 +202,14 @@ class AlertPage:
     deliveries: DeliveryReport
     people: "AnswerList"
     closable: bool  # whether the viewer's scope may close it (domain.alerts.ensure_closable)
+    trigger: Trigger | None  # the JMA bulletin that started it, if one did
 
 
 async def alert_page(alert_id: int, scope: Scope, people: "AnswerFilter") -> AlertPage:
     """One alert as a viewer may see it: the tally (whose roster count is the scope check:
     a scoped viewer sees only alerts that reached their departments), the timeline, the
-    deliveries and the answers `people` asks for (who needs help)."""
+    deliveries, the answers `people` asks for (who needs help) and the JMA bulletin that
+    started it."""
     alert = await find_alert(alert_id)
     result = await _tally(alert, scope)
     if not scope.is_everything and not result.total:
@@ -219,6 +222,7 @@ async def alert_page(alert_id: int, scope: Scope, people: "AnswerFilter") -> Ale
         await report_of(alert, scope),
         await _answer_list(alert, scope, people),
         not await reaches_beyond(alert, scope),
+        await trigger_of(alert.id),
     )
 
 

@@ -222,3 +222,72 @@ async def test_a_phone_that_is_not_a_number_is_named_by_line(db):
     with pytest.raises(ImportInvalid) as raised:
         await import_employees(bad.encode(), actor=CLI)
     assert any(e.line == 2 and e.column == "phone" for e in raised.value.errors)
+
+
+async def test_cli_export_prints_department_prefectures_and_reimports_them(db, tmp_path):
+    with_offices = (
+        "社員番号,氏名,部署,メールアドレス,役割,都道府県\n"
+        "E001,山田 太郎,本社/総務部,,,東京都\n"
+        "E002,佐藤 花子,本社/総務部,,,13\n"  # a JMA code names the same prefecture
+        "E003,鈴木 一郎,盛岡支店,,,岩手県\n"
+        "E004,田中 次郎,盛岡支店/営業課,,,\n"  # empty: 営業課 keeps none
+    )
+    preview = await preview_import(with_offices.encode())
+    assert preview.prefectures == ["本社/総務部: なし → 東京都", "盛岡支店: なし → 岩手県"]
+    await import_employees(with_offices.encode(), actor=CLI)
+    assert (await Department.get(name="総務部")).prefecture == "13"
+    assert (await Department.get(name="盛岡支店")).prefecture == "03"
+    assert (await Department.get(name="本社")).prefecture is None  # only the path's last part
+    assert (await Department.get(name="営業課")).prefecture is None
+
+    target = tmp_path / "out.csv"
+    code, _, err = await run("employees", "export", str(target), env={"DATABASE_URL": db})
+    assert code == 0, err
+    lines = target.read_bytes().decode("utf-8-sig").splitlines()
+    assert lines[0] == "code,name,department,email,role,active,prefecture"
+    assert "E001,山田 太郎,本社/総務部,,member,1,東京都" in lines
+    assert "E003,鈴木 一郎,盛岡支店,,member,1,岩手県" in lines
+    assert "E004,田中 次郎,盛岡支店/営業課,,member,1," in lines
+
+    await Department.filter(name="盛岡支店").update(prefecture=None)  # lost since the export
+    code, out, err = await run("employees", "import", str(target), env={"DATABASE_URL": db})
+    assert code == 0, err
+    assert "unchanged 4" in out and "department prefectures set 1" in out
+    assert (await Department.get(name="盛岡支店")).prefecture == "03"
+    assert (await Department.get(name="総務部")).prefecture == "13"
+    assert (await preview_import(target.read_bytes())).prefectures == []  # round trip
+
+
+async def test_a_file_without_the_prefecture_column_keeps_the_stored_ones(db):
+    await import_employees((HEADER + "E001,山田 太郎,本社/総務部,,,\n").encode(), actor=CLI)
+    await Department.filter(name="総務部").update(prefecture="13")
+
+    summary = await import_employees(GOOD.encode(), actor=CLI)
+
+    assert summary.prefectures == []
+    assert (await Department.get(name="総務部")).prefecture == "13"
+    lines = (await export_csv(actor=CLI)).decode("utf-8-sig").splitlines()
+    assert lines[0].endswith(",active,prefecture") and "本社/総務部,,member,1,東京都" in lines[2]
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ("E001,山田,本社,,,東京県\n", "都道府県 '東京県' が見つかりません"),
+        ("E001,山田,本社,,,48\n", "都道府県 '48' が見つかりません"),
+        ("E001,山田,,,,東京都\n", "都道府県は部署のある行にだけ指定できます"),
+        ("E000,佐藤,本社,,,東京都\nE001,山田,本社,,,大阪府\n", "2行目(東京都)と異なります"),
+    ],
+    ids=["unknown-name", "unknown-code", "no-department", "two-prefectures"],
+)
+async def test_a_bad_prefecture_is_named_by_its_row_and_nothing_is_written(db, rows, message):
+    data = "code,name,department,email,role,prefecture\n" + rows
+
+    with pytest.raises(ImportInvalid) as raised:
+        await import_employees(data.encode(), actor=CLI)
+
+    errors = raised.value.errors
+    line = len(rows.splitlines()) + 1
+    assert [(e.line, e.column) for e in errors] == [(line, "prefecture")]
+    assert message in str(errors[0]) and str(errors[0]).startswith(f"{line}行目")
+    assert not await Employee.exists() and not await Department.exists()

@@ -84,6 +84,15 @@ async def test_the_console_preview_shows_each_change_and_warns_of_new_department
     assert "メールアドレス: (なし) → sato@example.com" in html
 
 
+async def test_the_console_preview_lists_the_prefectures_it_sets(console, company):
+    await console.sign_in("boss")
+    offices = "社員番号,氏名,部署,メールアドレス,役割,都道府県\nE1,山田 太郎,本社/総務部,,,石川県\n"
+
+    html = await upload(console, offices.encode())
+
+    assert 'id="prefectures"' in html and "本社/総務部: なし → 石川県" in html
+
+
 async def test_an_error_shows_the_row_it_is_on(console, company):
     await console.sign_in("boss")
     bad = "code,name,department,email,role\nE9,高橋,本社,,\nE10,田中,本社,not-mail,boss\n"
@@ -106,5 +115,6 @@ async def test_the_upload_form_shows_the_headers_and_words_it_accepts(console, c
         "有効",
         "発信権限者",
         "一般",
+        "都道府県",
     ):
         assert f"<code>{word}</code>" in html

@@ -14,6 +14,7 @@ from bot.jma_watch import push_notices
 from bot.keys import LINE
 from domain.audit import Actor
 from domain.jma import events, rules
+from domain.jma.triggers import trigger_of
 from models import Alert, AuditEntry, JmaEvent, JmaEventState, Template
 from tests.conftest import until
 from tests.jma_helpers import (  # noqa: F401  (fixtures)
@@ -66,9 +67,24 @@ async def test_a_strong_quake_starts_one_alert_and_tells_the_admin_groups(sim, b
     assert "最大震度: 4" in notice and "ルール: 岩手震度4" in notice
     assert "発生: 2021/02/19 18:11" in notice or "発生: 2021/02/19 18:12" in notice
     assert "震度速報 2021/02/19 18:12 発表" in notice  # which bulletin started it
-    assert "気象庁 震度速報" in await events.trigger_of(1)
+    assert "気象庁 震度速報" in (await trigger_of(1)).text
     row = await AuditEntry.get(action="jma_alert_started")
     assert (row.via, row.actor, row.result) == ("system", "system", "ok")
+
+
+async def test_status_in_an_admin_group_names_the_bulletin_that_started_the_alert(sim, bot):
+    users = await arrange_offices(sim)
+    group = await admin_room(sim, users)
+    await rule()
+    await events.handle_bulletin(sample(IWATE_SOKUHOU))
+    before = len(group_texts(sim, group))
+
+    await sim.groups.text(group, users["岩手太郎"], "/status 1")
+
+    await until(lambda: any("回答 " in t for t in group_texts(sim, group)[before:]))
+    reply = next(t for t in group_texts(sim, group)[before:] if "回答 " in t)
+    assert "自動発信: 気象庁 震度速報 2021/02/19 18:12 発表" in reply
+    assert "(ルール「岩手震度4」)" in reply
 
 
 async def test_later_bulletins_of_the_same_quake_never_start_a_second_alert(sim, bot):

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import aiohttp
 
-from domain.jma import events
-from models import Alert, AuditEntry, Department, JmaRule
+from domain.alerts import start_alert
+from domain.audit import Actor
+from domain.jma import events, rules
+from models import Alert, AuditEntry, Department, JmaEvent, JmaRule, Template
 from tests.conftest import make_console_user
 from tests.jma_helpers import (  # noqa: F401  (fixtures: `bot` here has its JMA worker on the local feed)
     IWATE_SHINGEN,
@@ -113,6 +115,48 @@ async def test_events_show_the_alert_and_the_bulletin_that_started_it(sim, conso
     assert status == 200
     assert 'href="/console/alerts/1"' in html and "発信済み" in html
     assert "震度速報 2021/02/19 18:12 発表(電文 1)" in html
+
+
+async def test_the_alert_page_shows_which_bulletin_started_it(sim, console):
+    await arrange_offices(sim)
+    await maintainer(console)
+    await console.post("/console/jma/rules", RULE_FORM)
+    await events.handle_bulletin(sample(IWATE_SOKUHOU))
+    event = await JmaEvent.get()
+
+    status, html = await console.get("/console/alerts/1")
+
+    assert status == 200
+    assert "自動発信: 気象庁 震度速報 2021/02/19 18:12 発表(電文 1)" in html
+    assert "最大震度: 4" in html and "(ルール「岩手の事業所」)" in html
+    assert f'href="/console/jma#jma-event-{event.id}"' in html
+    _, jma_page = await console.get("/console/jma")
+    assert f'id="jma-event-{event.id}"' in jma_page
+
+
+async def test_a_supervisor_sees_the_trigger_without_the_maintainers_link(sim, console):
+    await arrange_offices(sim)
+    draft = rules.RuleDraft(name="岩手震度4", min_intensity="4", areas=("岩手県",))
+    await rules.add_rule(Actor.cli(), draft)
+    await events.handle_bulletin(sample(IWATE_SOKUHOU))
+    await make_console_user("boss", "supervisor", [await Department.get(name="盛岡支店")])
+    await console.sign_in("boss")
+
+    status, html = await console.get("/console/alerts/1")
+
+    assert status == 200 and "自動発信: 気象庁 震度速報" in html
+    assert "/console/jma#" not in html
+
+
+async def test_an_alert_a_person_started_names_no_bulletin(sim, console):
+    await arrange_offices(sim)
+    await maintainer(console)
+    template = await Template.get(key="earthquake")
+    await start_alert(Actor.cli(), template, drill=True, sender_name="総務部")
+
+    status, html = await console.get("/console/alerts/1")
+
+    assert status == 200 and "自動発信" not in html
 
 
 async def test_a_supervisor_cannot_open_the_jma_pages(sim, console):

@@ -191,6 +191,8 @@ async def alert_detail(request: web.Request) -> web.Response:
             "may_send": viewer.may(ConsoleRole.SENDER),
             "closable": page.closable,
             "deliveries": page.deliveries,
+            "trigger": page.trigger,
+            "may_see_jma": viewer.may(ConsoleRole.MAINTAINER),
             "notice": _notice(request.query.get("notice", ""), request.query.get("n", "")),
         },
     )

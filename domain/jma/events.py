@@ -27,9 +27,9 @@ from domain.jma.areas import (
 )
 from domain.jma.bulletin import KIND_LABELS, Bulletin, BulletinKind, parse_bulletin
 from domain.jma.rules import RULE_KINDS, RuleMatch, describe, match
+from domain.jma.triggers import jst_minute as _jst
 from domain.notify import Topic, notifier
 from domain.scope import Scope
-from domain.usage import JST
 from models import (
     Department,
     Employee,
@@ -75,10 +75,6 @@ class Outcome:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _jst(moment: datetime | None) -> str:
-    return moment.astimezone(JST).strftime("%Y/%m/%d %H:%M") if moment else "不明"
 
 
 def summarize(bulletin: Bulletin) -> str:
@@ -459,20 +455,6 @@ async def test_rule(rule: JmaRule, data: bytes, *, show: int = 50) -> RuleTest:
         tuple(d.name for d in departments),
         tuple(f"{code} {name}" for code, name in names),
     )
-
-
-async def trigger_of(alert_id: int) -> str | None:
-    """Which bulletin and rule started an alert ('' ... None when a person started it)."""
-    event = await JmaEvent.get_or_none(alert_id=alert_id).prefetch_related("bulletin", "rule")
-    if event is None:
-        return None
-    bulletin = event.bulletin
-    what = (
-        f"{bulletin.title} {_jst(bulletin.report_time)} {bulletin.info_type}(電文 {bulletin.id})"
-        if bulletin
-        else "電文不明"
-    )
-    return f"気象庁 {what}、ルール「{event.rule.name if event.rule else '削除済み'}」"
 
 
 async def recent_events(limit: int = 50) -> list[JmaEvent]:
