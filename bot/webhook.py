@@ -2,6 +2,7 @@
 
 import json
 import logging
+import re
 from http import HTTPStatus
 
 from aiohttp import web
@@ -12,6 +13,23 @@ from domain.inbox import store_events
 from web.csrf import exempt
 
 log = logging.getLogger(__name__)
+
+# LINE's webhook bodies nest a handful of levels. A signed body nested deeper is refused before
+# json.loads, whose RecursionError on a very deep one can leave CPython 3.11's parser stack
+# accounting broken for the rest of the process.
+MAX_DEPTH = 64
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def too_deep(body: str, limit: int = MAX_DEPTH) -> bool:
+    """Whether the JSON text nests arrays and objects deeper than `limit` (strings skipped)."""
+    depth = 0
+    for bracket in _BRACKETS.findall(_STRINGS.sub("", body)):
+        depth += 1 if bracket in "[{" else -1
+        if depth > limit:
+            return True
+    return False
 
 
 @exempt
@@ -30,6 +48,8 @@ async def callback(request: web.Request) -> web.Response:
         log.warning("webhook with a bad or missing signature refused")
         raise web.HTTPBadRequest(text="invalid signature")
     try:
+        if too_deep(body):
+            raise ValueError("nested too deep")
         payload = json.loads(body)
         events = payload["events"]
         if not isinstance(events, list):

@@ -164,7 +164,7 @@ async def test_an_expired_token_is_refused_though_it_was_remembered(sim, bot, dr
 async def test_unlinking_refuses_the_next_answer_though_the_token_is_remembered(sim, drill, answer):
     token = sim.issue_id_token(drill.user_id)
     assert (await answer(token))[0] == 200
-    await unlink(drill.user_id)
+    await unlink(drill.user_id, Actor.cli())
     status, body = await answer(token, "解除後")
     assert status == 403 and body["error"] == "not_linked"
     answer_row = await Answer.get(alert_id=drill.alert_id)
@@ -174,7 +174,7 @@ async def test_unlinking_refuses_the_next_answer_though_the_token_is_remembered(
 async def test_relinking_to_another_employee_answers_as_that_employee(sim, drill, answer):
     token = sim.issue_id_token(drill.user_id)
     assert (await answer(token, "山田です"))[0] == 200
-    await unlink(drill.user_id)
+    await unlink(drill.user_id, Actor.cli())
     await LineAccount.filter(user_id=drill.user_id).update(employee_id=drill.sato_id)
     status, view = await answer(token, "佐藤です")
     assert status == 200 and view["answer"]["revision"] == 1

@@ -57,7 +57,7 @@ async def test_the_housekeeping_worker_applies_retention_and_audits_it(sim, data
         await Alert.filter(id=still_open).update(started_at=NOW - timedelta(days=90))
         await record_unfollow(blocked_long_ago)
         await _left(blocked_long_ago, 31)
-        await unlink(unlinked_long_ago)
+        await unlink(unlinked_long_ago, Actor.cli())
         await _left(unlinked_long_ago, 31)
         blocked_lately = sim.add_user("最近ブロック").user_id
         await LineAccount.create(user_id=blocked_lately, display_name="最近", followed=False)
