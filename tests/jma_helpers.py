@@ -56,13 +56,16 @@ async def feed() -> AsyncIterator[tuple[JmaFeed, str]]:
 
 
 async def start_jma_bot(
-    sim: Any, database_url: str, feed_url: str, *, poll: float = 3600.0
+    sim: Any, database_url: str, feed_url: str, *, poll: float = 3600.0, jma_worker: bool = True
 ) -> TestServer:
-    """The real app (every worker) with its JMA worker on the local feed, never JMA's."""
+    """The real app (every worker) with its JMA worker on the local feed, never JMA's; without
+    that worker where a test steps a watcher of its own (two pollers would both ask the feed)."""
     port = unused_port()
     config = replace(
         bot_config(sim, database_url, port), jma_feed_url=feed_url, jma_poll_seconds=poll
     )
+    if not jma_worker:
+        config = replace(config, workers=tuple(w for w in config.workers if w != "jma"))
     server = TestServer(
         create_app(config, engine_settings=FAST_ENGINE), port=port, shutdown_timeout=REQUEST_GRACE
     )

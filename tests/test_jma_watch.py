@@ -4,8 +4,10 @@ bad bulletins in the feed are refused one by one and the worker keeps going."""
 
 from __future__ import annotations
 
-# ruff: noqa: F811  (the `bot` and `feed` fixtures are imported, then named as parameters)
+# ruff: noqa: F811  (the `feed` fixture is imported, then named as a parameter)
 import time
+
+import pytest
 
 from bot.jma_watch import JmaWatcher
 from bot.keys import LINE
@@ -17,7 +19,6 @@ from tests.jma_helpers import (  # noqa: F401  (fixtures)
     IWATE_SHINGEN,
     IWATE_SOKUHOU,
     arrange_offices,
-    bot,
     feed,
     sample,
     start_jma_bot,
@@ -25,6 +26,15 @@ from tests.jma_helpers import (  # noqa: F401  (fixtures)
 from tests.test_jma_bulletins import BILLION_LAUGHS, MALFORMED
 
 POLL = 60.0
+
+
+@pytest.fixture
+async def bot(sim, database_url, feed):
+    """The real app without its own JMA worker: each test here steps a watcher itself, and a
+    second poller would ask the feed too."""
+    server = await start_jma_bot(sim, database_url, feed[1], jma_worker=False)
+    yield server
+    await server.close()
 
 
 async def iwate_rule() -> None:
