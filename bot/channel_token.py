@@ -1,24 +1,28 @@
 """The channel access token every Messaging API call carries: the long-lived one configured, or
-(LINE's recommendation) short-lived stateless tokens this process issues itself from the
-channel ID and secret through line-bot-sdk's channel access token client, renewed before
-they expire.
+(LINE's recommendation) short-lived stateless tokens issued from the channel ID and secret
+through line-bot-sdk's channel access token client, renewed before they expire.
 
-Stateless tokens (`POST /oauth2/v3/token`) live 15 minutes and LINE sets no limit on how many
-are issued, so each process keeps its own and nothing is shared: no token is stored anywhere,
-and one process's renewal never waits on another's."""
+Stateless tokens (`POST /oauth2/v3/token`) live 15 minutes; the current one is stored in the
+`channel_token` table so every process of a deployment (`serve`, workers, the CLI) sends the
+same one and renews it once. LINE sets no limit on how many are issued and each stays valid
+until it expires, so processes renewing at the same moment need no lock: each issues one and
+the last write wins."""
 
 import asyncio
 import logging
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
 from linebot.v3.oauth import AsyncApiClient, AsyncChannelAccessToken, Configuration
 from linebot.v3.oauth.exceptions import ApiException
+from tortoise.exceptions import BaseORMException
 
 from bot.line_api import REQUEST_TIMEOUT, TokenUnavailable, line_call_done
+from models import ChannelToken as StoredToken
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +44,10 @@ class ChannelToken(Protocol):
 
 
 class StatelessTokens:
-    """Stateless channel access tokens issued for one channel, renewed RENEW_BEFORE seconds
-    before they expire (one renewal at a time; callers wait for it)."""
+    """Stateless channel access tokens for one channel, shared by every process through the
+    database and renewed RENEW_BEFORE seconds before they expire (one renewal at a time in a
+    process, callers wait for it; processes renewing at once each issue one, the last stored wins).
+    A copy is kept in memory: the database is read only when that copy is due for renewal."""
 
     def __init__(
         self,
@@ -49,7 +55,7 @@ class StatelessTokens:
         channel_id: str,
         channel_secret: str,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.channel_id = channel_id
         self._secret = channel_secret
@@ -68,9 +74,38 @@ class StatelessTokens:
         if self.clock() < self._expires_at - RENEW_BEFORE:
             return self._token
         async with self._lock:
-            if self.clock() >= self._expires_at - RENEW_BEFORE:
+            if self.clock() >= self._expires_at - RENEW_BEFORE and not await self._load():
                 await self._renew()
         return self._token
+
+    async def _load(self) -> bool:
+        """Adopt the stored token if it has more than RENEW_BEFORE left."""
+        try:
+            stored = await StoredToken.get_or_none(channel_id=self.channel_id)
+        except BaseORMException as exc:
+            log.warning("stored channel access token not read (%s)", type(exc).__name__)
+            return False
+        if stored is None or self.clock() >= stored.expires_at - RENEW_BEFORE:
+            return False
+        self._token, self._expires_at = stored.token, stored.expires_at
+        return True
+
+    async def _store(self) -> None:
+        """Upsert this process's token for every other process (a failure keeps it local)."""
+        row = StoredToken(
+            channel_id=self.channel_id,
+            token=self._token,
+            expires_at=self._expires_at,
+            updated_at=datetime.now(UTC),
+        )
+        try:
+            await StoredToken.bulk_create(
+                [row],
+                on_conflict=["channel_id"],
+                update_fields=["token", "expires_at", "updated_at"],
+            )
+        except BaseORMException as exc:
+            log.warning("channel access token not stored (%s)", type(exc).__name__)
 
     async def _renew(self) -> None:
         try:
@@ -89,6 +124,7 @@ class StatelessTokens:
         self._expires_at = self.clock() + response.expires_in
         self.issued += 1
         log.info("channel access token issued, valid %d s", response.expires_in)
+        await self._store()
 
     async def close(self) -> None:
         """Close the token client's HTTP session."""

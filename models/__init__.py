@@ -7,6 +7,7 @@ from models.alert_templates import Template
 from models.alerts import Alert, AlertRecipient
 from models.answers import Answer, AnswerRevision
 from models.audit import AuditEntry
+from models.channel_tokens import ChannelToken
 from models.console import ConsoleUser
 from models.deliveries import AlertRound, Delivery
 from models.enums import (
@@ -38,6 +39,7 @@ __all__ = [
     "AnswerChannel",
     "AnswerRevision",
     "AuditEntry",
+    "ChannelToken",
     "ConsoleRole",
     "ConsoleUser",
     "Delivery",

@@ -27,6 +27,7 @@ MODEL_MODULES = [
     "models.rich_menus",
     "models.admin_groups",
     "models.rate_buckets",
+    "models.channel_tokens",
     "models.jma",
 ]
 APP_LABEL = "models"

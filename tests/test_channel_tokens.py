@@ -1,8 +1,8 @@
 """Short-lived channel access tokens, as LINE recommends: with LINE_CHANNEL_ID (and the channel
 secret) the bot issues itself stateless tokens through line-bot-sdk's channel access token
-client, reuses one until shortly before it expires, renews it then, and keeps the current one
-through a failed renewal. The local LINE platform issues them (checked against LINE's
-channel-access-token.yml) and accepts them until they expire."""
+client, stores it for every process, reuses one until shortly before it expires, renews it
+then, and keeps the current one through a failed renewal. The local LINE platform issues them
+(checked against LINE's channel-access-token.yml) and accepts them until they expire."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestServer, unused_port
 
 from bot.app import create_app
-from bot.channel_token import RENEW_BEFORE
+from bot.channel_token import RENEW_BEFORE, StatelessTokens
 from bot.config import Config, ConfigError
 from bot.keys import LINE
 from domain.alerts import start_alert
@@ -144,6 +144,28 @@ async def test_deliveries_wait_out_a_token_endpoint_outage(sim, served):
     await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=True)
     await until(lambda: Delivery.filter(status=DeliveryStatus.SENT).exists(), within=30)
     assert len(sim.messages_for(user_id)) == 1
+
+
+async def test_processes_share_one_token_and_renew_it_once(sim, db, browser_session):
+    sim.config.channel_id = CHANNEL_ID
+    clock = Clock()
+    first, second = (
+        StatelessTokens(sim.config.public_base_url, CHANNEL_ID, SECRET, clock=clock)
+        for _ in range(2)
+    )
+    try:
+        token = await first.current()
+        assert await second.current() == token
+        assert len(sim.issued_tokens) == 1
+        clock.now += STATELESS_LIFETIME - RENEW_BEFORE + 1  # inside the renewal window
+        renewed = await second.current()
+        assert renewed != token
+        assert await first.current() == renewed
+        assert len(sim.issued_tokens) == 2 and (first.issued, second.issued) == (1, 1)
+        assert await _quota(browser_session, sim, renewed) == 200
+    finally:
+        await first.close()
+        await second.close()
 
 
 def test_a_channel_id_needs_the_channel_secret():
