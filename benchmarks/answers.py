@@ -51,8 +51,8 @@ from benchmarks.databases import drop_postgres, fresh_postgres
 from bot.app import create_app
 from bot.config import Config
 from bot.lifecycle import make_runner
+from domain.actors import Actor
 from domain.alerts import start_alert
-from domain.audit import Actor
 from line_simulator import Simulator, SimulatorConfig
 from models import Delivery, DeliveryStatus, Department, Employee, LineAccount, Template
 from models.db import migrate

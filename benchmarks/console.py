@@ -31,7 +31,7 @@ from tortoise import connections
 from benchmarks.databases import drop_postgres, fresh_postgres
 from bot.app import create_app
 from bot.config import Config
-from domain.audit import Actor
+from domain.actors import Actor
 from domain.console_users import add_user
 from domain.scope import Scope
 from domain.tally import tally

@@ -44,8 +44,8 @@ from bot.app import create_app
 from bot.config import Config
 from bot.line_api import LineApi
 from bot.messages import delivery_message
+from domain.actors import Actor
 from domain.alerts import start_alert
-from domain.audit import Actor
 from domain.delivery import MULTICAST_LIMIT, DeliveryEngine
 from domain.line_rate import LIMITS, open_rate_limiter
 from line_simulator import Simulator, SimulatorConfig

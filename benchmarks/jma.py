@@ -29,7 +29,7 @@ from aiohttp.test_utils import unused_port
 
 from bot.app import create_app
 from bot.config import Config
-from domain.audit import Actor
+from domain.actors import Actor
 from domain.jma import rules
 from line_simulator import Simulator, SimulatorConfig
 from line_simulator.jma_feed import JmaFeed

@@ -21,8 +21,8 @@ from bot.config import (
 )
 from bot.logs import setup_logging
 from domain import alerts, linking, organization
+from domain.actors import Actor
 from domain.alerts import DEFAULT_SENDER
-from domain.audit import Actor
 from domain.errors import DomainError, NotFound
 from models.db import migrate, pending_migrations
 from web.timefmt import jst
@@ -140,7 +140,7 @@ async def close(config: Config, args: argparse.Namespace) -> None:
 
 async def registration_codes(config: Config, args: argparse.Namespace) -> None:
     """Issue one-time registration codes and print them (they are stored only hashed)."""
-    from domain.audit import Actor
+    from domain.actors import Actor
 
     async def work() -> None:
         if args.employee:
@@ -263,7 +263,7 @@ def _read_password(args: argparse.Namespace) -> str:
 async def user(config: Config, args: argparse.Namespace) -> None:
     """Manage console users: add, passwd, disable."""
     from domain import console_users
-    from domain.audit import Actor
+    from domain.actors import Actor
     from models import ConsoleRole
 
     password = _read_password(args) if args.action in ("add", "passwd") else ""
@@ -314,7 +314,7 @@ async def employees(config: Config, args: argparse.Namespace) -> None:
     from os.path import basename
 
     from domain import employees as staff
-    from domain.audit import Actor
+    from domain.actors import Actor
 
     data = _read_file(args.file) if args.action == "import" else b""
 

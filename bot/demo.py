@@ -25,8 +25,8 @@ from bot.lifecycle import make_runner, stop_runners, wait_for_stop_signal
 from bot.line_api import LineApi
 from bot.messages import alert_url
 from bot.richmenus import sync as sync_rich_menus
+from domain.actors import Actor
 from domain.alerts import StartedAlert, find_departments, find_template, start_alert
-from domain.audit import Actor
 from domain.console_users import add_user
 from domain.linking import (
     IssuedCode,
@@ -132,7 +132,7 @@ DEMO_JMA_POLL = 5.0  # the demo's feed is local: asked every 5 s, not JMA's once
 
 async def seed_jma_rule() -> None:
     """A JMA rule the local feed's sample earthquake (岩手県 震度4) meets."""
-    from domain.audit import Actor
+    from domain.actors import Actor
     from domain.jma import rules
 
     draft = rules.RuleDraft(name=DEMO_JMA_RULE, min_intensity="4", areas=("岩手県",))

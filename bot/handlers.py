@@ -30,7 +30,7 @@ from bot.group_handlers import GroupHandlers
 from bot.line_api import LineApi
 from bot.login_notices import FOLLOW_GRACE, FOLLOW_POLL, push_link_done
 from domain import answers, linking, organization
-from domain.audit import Actor
+from domain.actors import Actor
 from domain.errors import NotFound
 from domain.inbox import UnreadableEvent
 from models import Employee

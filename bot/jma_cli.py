@@ -9,7 +9,7 @@ from typing import Any
 
 from bot import cli, resources
 from bot.config import Config
-from domain.audit import Actor
+from domain.actors import Actor
 from domain.jma import events, offices, rules
 from domain.jma.areas import intensity_label
 from domain.jma.bulletin import BulletinRefused

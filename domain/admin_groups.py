@@ -20,6 +20,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 
 from domain import throttle
+from domain.actors import UNKNOWN, Actor
 from domain.alerts import (
     DEFAULT_SENDER,
     AlertPreview,
@@ -36,7 +37,7 @@ from domain.alerts import (
     summaries_of,
     wake_delivery,
 )
-from domain.audit import UNKNOWN, Actor, audited, log_action, outcome_of
+from domain.audit import audited, log_action, outcome_of
 from domain.delivery_report import DeliveryReport, delivery_problems
 from domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from domain.hashing import hash_secret, verify_secret

@@ -11,7 +11,8 @@ from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from domain.audit import Actor, audited
+from domain.actors import Actor
+from domain.audit import audited
 from domain.check_items import parse_items
 from domain.contacts import email_addresses
 from domain.errors import Conflict, Forbidden, Invalid, NotFound

@@ -8,7 +8,8 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
-from domain.audit import Actor, audited
+from domain.actors import Actor
+from domain.audit import audited
 from domain.check_items import CheckItem, parse_items
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.linking import LINKED_EMPLOYEE

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from tortoise.expressions import F
 
 from domain import throttle
-from domain.audit import Actor, Via, audited
+from domain.actors import Actor, Via
+from domain.audit import audited
 from domain.errors import Conflict, Invalid, NotFound
 from domain.hashing import hash_secret, verify_secret
 from domain.passwords import check_strength

@@ -29,7 +29,8 @@ from tortoise import connections
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from domain.audit import Actor, audited
+from domain.actors import Actor
+from domain.audit import audited
 from domain.notify import Topic, notifier
 from domain.usage import add_billable, japan_today, prepare_day
 from models import Alert, AlertRound, Delivery, DeliveryKind, DeliveryStatus, Medium

@@ -15,7 +15,8 @@ from email.utils import make_msgid
 from urllib.parse import urlencode, urlsplit
 
 from domain import throttle
-from domain.audit import Actor, audited, log_action
+from domain.actors import Actor
+from domain.audit import audited, log_action
 from domain.email_delivery import Mail, MailOutcome, MailSender
 from domain.errors import Forbidden, NotFound
 from domain.signing import EMAIL_CONFIRM, b64, sign, unb64, unsign

@@ -17,8 +17,9 @@ from datetime import UTC, datetime
 from tortoise.expressions import F
 
 from domain import email_confirmation, linking, throttle
+from domain.actors import Actor
 from domain.alerts import display_title
-from domain.audit import Actor, audited, log_action
+from domain.audit import audited, log_action
 from domain.check_items import parse_items
 from domain.employees import EMAIL_PATTERN, MAX_EMAIL
 from domain.errors import Invalid, NotFound

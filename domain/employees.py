@@ -11,7 +11,8 @@ from dataclasses import dataclass, field, replace
 from tortoise.expressions import Q
 
 from domain import spreadsheet
-from domain.audit import Actor, audited, log_action
+from domain.actors import Actor
+from domain.audit import audited, log_action
 from domain.console_users import Viewer
 from domain.errors import Conflict, Invalid, NotFound
 from domain.jma.areas import normalize, prefecture_code, prefecture_name

@@ -3,7 +3,8 @@
 from datetime import timedelta
 
 from domain import admin_groups, inbox, linking, throttle
-from domain.audit import Actor, log_action
+from domain.actors import Actor
+from domain.audit import log_action
 
 
 async def tidy(inbox_retention: timedelta) -> int:

@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 from tortoise.transactions import in_transaction
 
 from domain import throttle
-from domain.audit import Actor, audited, log_action
+from domain.actors import Actor
+from domain.audit import audited, log_action
 from domain.errors import Conflict, Invalid, NotFound
 from domain.hashing import hash_secret, verify_secret
 from domain.organization import active_employee

@@ -11,8 +11,8 @@ reach nobody (everyone answered) writes nothing and still counts."""
 import logging
 from datetime import UTC, datetime, timedelta
 
+from domain.actors import Actor
 from domain.alerts import remind_unanswered
-from domain.audit import Actor
 from domain.errors import Conflict, Invalid
 from models import Alert
 

@@ -7,7 +7,8 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from domain.audit import Actor, audited
+from domain.actors import Actor
+from domain.audit import audited
 from models import Alert, Answer, Delivery, LineAccount
 
 log = logging.getLogger(__name__)

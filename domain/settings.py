@@ -1,7 +1,8 @@
 """The organisation's settings: 連絡先情報閲覧可 (maintainers may see LINE display names) and the
 chosen monthly message pack."""
 
-from domain.audit import Actor, audited
+from domain.actors import Actor
+from domain.audit import audited
 from domain.errors import Invalid
 from models import OrganizationSettings
 

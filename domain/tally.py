@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from domain.actors import Actor
 from domain.alerts import (
     ROSTER_ANSWERS,
     AnsweredShare,
@@ -18,7 +19,7 @@ from domain.alerts import (
     find_alert,
     reaches_beyond,
 )
-from domain.audit import Actor, log_action
+from domain.audit import log_action
 from domain.check_items import CheckItem, parse_items
 from domain.delivery_report import DeliveryReport, report_of
 from domain.errors import Forbidden

@@ -6,8 +6,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from domain.actors import Actor
 from domain.alerts import MAX_FOLLOW_UP_LENGTH
-from domain.audit import Actor, audited
+from domain.audit import audited
 from domain.check_items import CheckItem, items_to_json, parse_items
 from domain.errors import Invalid, NotFound
 from models import EmailMode, Template

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 from tortoise.expressions import Case, F, Q, When
 
-from domain.audit import Actor, log_action
+from domain.actors import Actor
+from domain.audit import log_action
 from domain.errors import Invalid, Throttled
 from domain.hashing import unauthenticated_place
 from models import Throttle

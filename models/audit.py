@@ -10,7 +10,7 @@ class AuditEntry(Model):
 
     id = fields.IntField(primary_key=True)
     at = fields.DatetimeField(auto_now_add=True)
-    via = fields.CharField(max_length=16)  # domain.audit.Via: line, group, console, me, cli, system
+    via = fields.CharField(max_length=16)  # domain.actors.Via: line, group, console, me, cli…
     actor = fields.CharField(max_length=100)
     action = fields.CharField(max_length=64)
     target = fields.CharField(max_length=200, default="")

@@ -353,7 +353,7 @@ async def make_console_user(
     login: str, role: str, departments: list[Department] | None = None
 ) -> None:
     """A console user with CONSOLE_PASSWORD."""
-    from domain.audit import Actor
+    from domain.actors import Actor
     from domain.console_users import add_user
     from models import ConsoleRole
 

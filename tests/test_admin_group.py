@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from domain import admin_groups
+from domain.actors import Actor
 from domain.alerts import DEFAULT_SENDER, close_alert, start_alert
 from domain.answers import submit_answer
-from domain.audit import Actor
 from domain.housekeeping import tidy
 from models import (
     AdminGroup,

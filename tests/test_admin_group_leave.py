@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from domain import admin_groups
-from domain.audit import Actor
+from domain.actors import Actor
 from models import AdminGroup, AuditEntry, Employee, EmployeeRole, InboxEvent, InboxStatus
 from tests.conftest import ACCESS_TOKEN, make_company, make_console_user, quick_link, until
 from tests.test_cli import run

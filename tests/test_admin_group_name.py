@@ -9,7 +9,7 @@ import re
 import pytest
 
 from domain import admin_groups
-from domain.audit import Actor
+from domain.actors import Actor
 from models import AdminGroup, AuditEntry, Employee, EmployeeRole
 from tests.conftest import make_company, make_console_user, quick_link, until
 

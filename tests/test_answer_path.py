@@ -12,9 +12,9 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from domain import answers
+from domain.actors import Actor
 from domain.alerts import start_alert
 from domain.answers import submit_answer
-from domain.audit import Actor
 from domain.errors import Invalid
 from domain.notify import Topic, notifier
 from models import Answer, AnswerChannel, AnswerRevision, Employee, Template

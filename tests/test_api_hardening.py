@@ -13,9 +13,9 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import unused_port
 
+from domain.actors import Actor
 from domain.alerts import start_alert
 from domain.answers import MAX_NAMED_PROBLEMS, validate_answer
-from domain.audit import Actor
 from domain.check_items import parse_items
 from domain.errors import Invalid
 from models import Alert, Answer, Template

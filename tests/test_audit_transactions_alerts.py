@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pytest
 from tortoise import connections
 
+from domain.actors import Actor
 from domain.alerts import start_alert
-from domain.audit import Actor
 from models import (
     AdminGroup,
     Alert,

@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from domain import console_users
+from domain.actors import Actor
 from domain.answer_links import verify_link
-from domain.audit import Actor
 from domain.errors import NotFound
 from models import (
     AuditEntry,

@@ -8,9 +8,9 @@ from urllib.parse import urlencode
 import pytest
 
 from bot.messages import alert_url
+from domain.actors import Actor
 from domain.alerts import close_alert, start_alert
 from domain.answers import submit_answer
-from domain.audit import Actor
 from domain.templates import TemplateDraft, create_template
 from models import Answer, AnswerChannel, Template
 from tests.browser import database_url, needs_chromium, page  # noqa: F401 (fixtures)

@@ -7,8 +7,8 @@ from __future__ import annotations
 import aiohttp
 from playwright.async_api import expect
 
+from domain.actors import Actor
 from domain.alerts import start_alert
-from domain.audit import Actor
 from models import Template
 from tests.browser import database_url, needs_chromium, page  # noqa: F401 (fixtures)
 from tests.conftest import (

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from domain.actors import Actor
 from domain.alerts import start_alert
 from domain.answers import submit_answer
-from domain.audit import Actor
 from domain.linking import issue_registration_code
 from models import AnswerChannel, Template
 from tests import me_helpers

@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 from playwright.async_api import expect
 
+from domain.actors import Actor
 from domain.alerts import close_alert, start_alert
-from domain.audit import Actor
 from models import Alert, AlertRound, Employee, Template
 from tests.browser import database_url, needs_chromium, open_page  # noqa: F401 (fixture)
 from tests.conftest import CONSOLE_PASSWORD, make_company, make_console_user, quick_link

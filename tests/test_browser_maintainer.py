@@ -4,8 +4,8 @@ another department's alert URL is refused. No errors in the browser console."""
 
 from __future__ import annotations
 
+from domain.actors import Actor
 from domain.alerts import start_alert
-from domain.audit import Actor
 from models import Template
 from tests.browser import database_url, needs_chromium, page  # noqa: F401 (fixtures)
 from tests.conftest import (

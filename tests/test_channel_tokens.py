@@ -15,8 +15,8 @@ from bot.app import create_app
 from bot.channel_token import RENEW_BEFORE, StatelessTokens
 from bot.config import Config, ConfigError
 from bot.keys import LINE
+from domain.actors import Actor
 from domain.alerts import start_alert
-from domain.audit import Actor
 from line_simulator.channel_tokens import STATELESS_LIFETIME
 from models import Delivery, DeliveryStatus, Template
 from tests.conftest import FAST_ENGINE, LIFF_ID, SECRET, bot_config, make_company, quick_link, until

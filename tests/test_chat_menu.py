@@ -8,9 +8,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from domain.actors import Actor
 from domain.alerts import close_alert, start_alert
 from domain.answers import submit_answer
-from domain.audit import Actor
 from models import AnswerChannel, Delivery, LineAccount, Template
 from tests.conftest import LIFF_ID, make_company, quick_link, until
 from tests.test_reminders import flex_text

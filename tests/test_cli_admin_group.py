@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from domain import admin_groups
-from domain.audit import Actor
+from domain.actors import Actor
 from domain.errors import Invalid
 from models import AdminGroup, AuditEntry, Employee, EmployeeRole, GroupBindCode, LineAccount
 from tests.conftest import make_company

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import aiohttp
 import pytest
 
+from domain.actors import Actor
 from domain.alerts import start_alert
 from domain.answers import submit_answer
-from domain.audit import Actor
 from models import AnswerChannel, AuditEntry, Template
 from tests.conftest import ConsoleActions, make_company, make_console_user, quick_link, until
 

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from domain.actors import Actor
 from domain.alerts import start_alert
-from domain.audit import Actor
 from domain.templates import items_from_text, items_to_text
 from models import Alert, AuditEntry, OrganizationSettings, Template
 from tests.conftest import make_company, make_console_user

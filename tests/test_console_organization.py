@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from domain.audit import Actor
+from domain.actors import Actor
 from domain.hashing import verify_secret
 from domain.linking import normalize_code
 from domain.settings import update_settings

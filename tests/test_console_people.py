@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from domain import console_users
-from domain.audit import Actor
+from domain.actors import Actor
 from domain.errors import Conflict
 from models import AuditEntry, ConsoleRole, ConsoleUser, Department, Employee
 from tests.conftest import CONSOLE_PASSWORD, make_company, make_console_user

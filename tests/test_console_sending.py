@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from domain.actors import Actor
 from domain.alerts import start_alert
 from domain.answers import submit_answer
-from domain.audit import Actor
 from models import Alert, AlertRound, AnswerChannel, AuditEntry, Delivery, Template
 from tests.conftest import make_company, make_console_user, quick_link
 

@@ -17,8 +17,8 @@ from aiohttp import web
 from aiohttp.test_utils import unused_port
 
 from bot.config import Config, ConfigError
+from domain.actors import Actor
 from domain.alerts import find_template, start_alert
-from domain.audit import Actor
 from domain.delivery import EngineSettings
 from line_simulator import Simulator
 from models import Delivery, DeliveryStatus

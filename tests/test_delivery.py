@@ -12,8 +12,8 @@ import pytest
 
 from bot.keys import CONFIG, LINE
 from bot.messages import delivery_message
+from domain.actors import Actor
 from domain.alerts import find_departments, find_template, start_alert
-from domain.audit import Actor
 from domain.delivery import DeliveryEngine
 from domain.errors import Invalid, NotFound
 from models import Alert, AlertRecipient, Delivery, DeliveryStatus, LineAccount, Template

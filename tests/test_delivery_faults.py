@@ -17,8 +17,8 @@ import pytest
 
 from bot.line_api import LineApi
 from bot.messages import delivery_message
+from domain.actors import Actor
 from domain.alerts import find_departments, start_alert
-from domain.audit import Actor
 from domain.delivery import DeliveryEngine, new_retry_key, retry_key_minted_at
 from domain.usage import japan_today
 from line_simulator import Simulator

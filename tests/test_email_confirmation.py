@@ -11,8 +11,8 @@ from email.message import EmailMessage
 import aiohttp
 import pytest
 
+from domain.actors import Actor
 from domain.alerts import remind_unanswered, start_alert
-from domain.audit import Actor
 from models import Alert, AuditEntry, Delivery, EmployeeEmail, Medium, Template
 from tests.conftest import make_company
 from tests.mail import SmtpSink, fast_mail, mail_bot, received, smtp_server, text_of

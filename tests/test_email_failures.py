@@ -16,8 +16,8 @@ from bot.config import ConfigError
 from bot.mail_messages import delivery_mail
 from bot.mailer import SmtpMailer, parse_smtp_url
 from domain import admin_groups
+from domain.actors import Actor
 from domain.alerts import start_alert
-from domain.audit import Actor
 from domain.delivery_report import delivery_problems
 from domain.email_delivery import EmailEngine, EmailSettings
 from domain.email_plan import plan_emails

@@ -15,9 +15,9 @@ import aiohttp
 import pytest
 
 from bot.access_log import shown_path
+from domain.actors import Actor
 from domain.alerts import close_alert, find_departments, remind_unanswered, start_alert
 from domain.answer_links import sign_link
-from domain.audit import Actor
 from models import Alert, Answer, AnswerChannel, AnswerRevision, Employee, Template
 from tests.conftest import make_company
 from tests.mail import (

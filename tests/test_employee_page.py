@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 import pytest
 
 from domain import contacts
+from domain.actors import Actor
 from domain.alerts import start_alert
 from domain.answers import submit_answer
-from domain.audit import Actor
 from domain.employee_page import SIGN_IN_FAILED
 from domain.linking import issue_registration_code
 from domain.settings import get_settings

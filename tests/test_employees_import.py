@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from domain.audit import Actor
+from domain.actors import Actor
 from domain.employees import ImportInvalid, export_csv, import_employees, preview_import
 from domain.errors import Invalid
 from models import AuditEntry, Department, Employee, EmployeeRole

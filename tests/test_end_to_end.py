@@ -6,8 +6,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from domain.actors import Actor
 from domain.alerts import start_alert
-from domain.audit import Actor
 from domain.tally import tally
 from models import Answer, Delivery, DeliveryStatus, LineAccount, Template
 from tests.conftest import make_company, until

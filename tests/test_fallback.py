@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from domain.actors import Actor
 from domain.alerts import close_alert, start_alert, template_options
 from domain.answers import submit_answer
-from domain.audit import Actor
 from domain.email_plan import next_fallback_in, plan_emails
 from models import (
     Alert,

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from domain.actors import Actor
 from domain.alerts import start_alert
-from domain.audit import Actor
 from domain.linking import unlink
 from models import Answer, LineAccount, Template
 from tests.conftest import make_company, quick_link

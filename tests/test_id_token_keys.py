@@ -11,8 +11,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from domain.actors import Actor
 from domain.alerts import start_alert
-from domain.audit import Actor
 from models import Answer, Template
 from tests.conftest import LOGIN_CHANNEL_ID, make_company, quick_link
 

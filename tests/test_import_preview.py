@@ -8,7 +8,7 @@ import io
 
 import pytest
 
-from domain.audit import Actor
+from domain.actors import Actor
 from domain.employees import export_csv, import_employees, preview_import
 from tests.conftest import make_company, make_console_user
 

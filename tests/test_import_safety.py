@@ -13,9 +13,9 @@ import re
 import pytest
 from tortoise import connections
 
+from domain.actors import Actor
 from domain.alerts import start_alert
 from domain.answers import submit_answer
-from domain.audit import Actor
 from domain.spreadsheet import restore_cell, safe_cell
 from models import AnswerChannel, AuditEntry, Employee, Template
 from models.sql import is_postgres

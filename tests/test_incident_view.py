@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import pytest
 
+from domain.actors import Actor
 from domain.alerts import close_alert, start_alert
 from domain.answers import submit_answer
-from domain.audit import Actor
 from domain.scope import Scope
 from domain.tally import AnswerFilter, answer_list, tally, with_subtotals
 from models import Alert, AlertRound, AnswerChannel, AuditEntry, Employee, Template

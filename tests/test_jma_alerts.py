@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.jma_watch import push_notices
 from bot.keys import LINE
-from domain.audit import Actor
+from domain.actors import Actor
 from domain.jma import events, rules
 from domain.jma.triggers import trigger_of
 from models import Alert, AuditEntry, JmaEvent, JmaEventState, Template

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import aiohttp
 
+from domain.actors import Actor
 from domain.alerts import start_alert
-from domain.audit import Actor
 from domain.jma import events, rules
 from models import Alert, AuditEntry, Department, JmaEvent, JmaRule, Template
 from tests.conftest import make_console_user

@@ -11,7 +11,7 @@ import pytest
 
 from bot.jma_watch import JmaWatcher
 from bot.keys import LINE
-from domain.audit import Actor
+from domain.actors import Actor
 from domain.jma import rules
 from models import Alert, JmaBulletin
 from tests.conftest import until

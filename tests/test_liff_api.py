@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from domain.actors import Actor
 from domain.alerts import close_alert, start_alert
-from domain.audit import Actor
 from domain.tally import tally
 from models import Alert, Answer, AnswerRevision, Template
 from tests.conftest import LIFF_ID, make_company, quick_link

@@ -16,8 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.app import create_app
 from bot.metrics import endpoint_label
+from domain.actors import Actor
 from domain.alerts import start_alert
-from domain.audit import Actor
 from models import Answer, AnswerChannel, Template
 from tests.conftest import FAST_ENGINE, LIFF_ID, bot_config, make_company, until
 

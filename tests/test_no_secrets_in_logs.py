@@ -11,7 +11,7 @@ from aiohttp.test_utils import unused_port
 
 from bot.access_log import PathOnlyAccessLogger
 from bot.app import create_app
-from domain.audit import Actor
+from domain.actors import Actor
 from domain.linking import issue_registration_code, record_link_token
 from tests.conftest import bot_config, make_company, until
 

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from domain.actors import Actor
 from domain.alerts import start_alert
 from domain.answer_links import sign_link
 from domain.answers import alert_for, submit_answer
-from domain.audit import Actor
 from domain.errors import Invalid
 from domain.tally import tally
 from domain.templates import TemplateDraft, create_template

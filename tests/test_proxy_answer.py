@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from domain.actors import Actor
 from domain.alerts import close_alert, start_alert
 from domain.answers import NotInScope, enter_answer_for, submit_answer
-from domain.audit import Actor
 from domain.errors import Conflict, Forbidden, Invalid
 from domain.notify import Topic, notifier
 from domain.scope import Scope

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from domain.actors import Actor
 from domain.alerts import close_alert, remind_unanswered, start_alert
 from domain.answers import submit_answer
-from domain.audit import Actor
 from domain.errors import Conflict, NotFound
 from models import AlertRound, AnswerChannel, Delivery, DeliveryKind, DeliveryStatus, Template
 from tests.conftest import make_company, quick_link, until

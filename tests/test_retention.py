@@ -14,8 +14,8 @@ from aiohttp.test_utils import TestServer, unused_port
 from bot.app import create_app
 from bot.config import Config, ConfigError
 from bot.keys import CONFIG, WORKERS
+from domain.actors import Actor
 from domain.alerts import start_alert
-from domain.audit import Actor
 from domain.linking import record_unfollow, unlink
 from models import Alert, Answer, AnswerChannel, AuditEntry, Delivery, LineAccount, Template
 from models.db import close_database, open_database

@@ -21,8 +21,8 @@ import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import unused_port
 
+from domain.actors import Actor
 from domain.alerts import find_template, start_alert
-from domain.audit import Actor
 from domain.notify import postgres_dsn
 from line_simulator.webhook_sender import signature
 from models import Delivery, DeliveryStatus

@@ -13,8 +13,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import unused_port
 
+from domain.actors import Actor
 from domain.alerts import find_template, start_alert
-from domain.audit import Actor
 from domain.notify import postgres_dsn
 from models import Delivery, DeliveryStatus
 from models.db import close_database, open_database

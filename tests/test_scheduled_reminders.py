@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from domain.actors import Actor
 from domain.alerts import close_alert, start_alert, template_options
 from domain.answers import submit_answer
-from domain.audit import Actor
 from domain.reminder_schedule import next_reminder_in, send_due_reminders
 from domain.usage import japan_today
 from models import (

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from domain.actors import Actor
 from domain.alerts import start_alert
-from domain.audit import Actor
 from domain.console_users import add_user
 from domain.errors import Forbidden
 from domain.scope import Scope

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestServer
 from argon2 import PasswordHasher
 
 from domain import hashing, throttle
-from domain.audit import Actor
+from domain.actors import Actor
 from domain.console_users import disable_user
 from domain.throttle import SIGN_IN_LIMIT, SIGN_IN_SLOW_AFTER
 from models import AuditEntry, Throttle

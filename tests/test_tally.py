@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from domain.actors import Actor
 from domain.alerts import start_alert
 from domain.answers import submit_answer
-from domain.audit import Actor
 from domain.errors import NotFound
 from domain.scope import Scope
 from domain.tally import tally

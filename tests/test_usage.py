@@ -12,8 +12,8 @@ import pytest
 
 from bot.keys import CONFIG, LINE
 from bot.messages import delivery_message
+from domain.actors import Actor
 from domain.alerts import start_alert
-from domain.audit import Actor
 from domain.delivery import DeliveryEngine
 from domain.settings import update_settings
 from domain.usage import (

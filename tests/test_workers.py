@@ -15,8 +15,8 @@ from bot.app import create_app
 from bot.config import WORKER_NAMES, Config, ConfigError, parse_workers
 from bot.keys import WORKERS
 from bot.workers import Worker
+from domain.actors import Actor
 from domain.alerts import find_template, start_alert
-from domain.audit import Actor
 from domain.notify import Topic, notifier, postgres_dsn
 from tests.conftest import FAST_ENGINE, bot_config, make_company, quick_link, start_bot, until
 

@@ -9,7 +9,7 @@ from aiohttp import web
 from console.auth import requires
 from console.keys import VIEWER
 from console.render import render
-from domain.audit import Actor
+from domain.actors import Actor
 from domain.errors import DomainError, NotFound
 from domain.jma import events, offices, rules
 from domain.jma.areas import INTENSITIES, INTENSITY_LABELS, PREFECTURES

@@ -16,8 +16,9 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from domain import admin_groups
+from domain.actors import Actor
 from domain.alerts import StartedAlert, preview_alert, start_alert
-from domain.audit import Actor, audited, log_action
+from domain.audit import audited, log_action
 from domain.errors import Conflict, DomainError, Forbidden, NotFound
 from domain.jma.areas import (
     PREFECTURES,

@@ -6,7 +6,8 @@ import csv
 import io
 from dataclasses import dataclass
 
-from domain.audit import Actor, audited
+from domain.actors import Actor
+from domain.audit import audited
 from domain.employees import decode_csv, department_choices
 from domain.errors import Invalid, NotFound
 from domain.jma.areas import PREFECTURES, normalize, prefecture_code

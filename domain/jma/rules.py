@@ -3,7 +3,8 @@ which of its regions reached the rule's threshold and which prefectures that hit
 
 from dataclasses import dataclass
 
-from domain.audit import Actor, audited
+from domain.actors import Actor
+from domain.audit import audited
 from domain.errors import Conflict, Invalid, NotFound
 from domain.jma.areas import (
     PREFECTURE_CODES,

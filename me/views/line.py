@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp_session import Session, get_session
 
 from domain import employee_page, linking
-from domain.audit import Actor
+from domain.actors import Actor
 from domain.errors import Conflict, NotFound
 from me.auth import signed_in
 from me.keys import EMPLOYEE, LINE_EVENTS, LOGIN

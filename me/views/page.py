@@ -4,7 +4,7 @@ preferred language and recent answers; and the forms that change them."""
 from aiohttp import web
 
 from domain import email_confirmation, employee_page
-from domain.audit import Actor
+from domain.actors import Actor
 from domain.errors import Invalid, Throttled
 from me.auth import signed_in
 from me.keys import EMPLOYEE, LOGIN, OUTBOX

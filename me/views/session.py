@@ -7,7 +7,7 @@ from aiohttp import web
 from aiohttp_session import get_session
 
 from domain import employee_page
-from domain.audit import Actor
+from domain.actors import Actor
 from domain.errors import Invalid, NotFound, Throttled
 from me.auth import current_employee, signed_in, start_session
 from me.keys import EMPLOYEE, SIGN_IN_ATTEMPTS
