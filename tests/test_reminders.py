@@ -72,7 +72,9 @@ async def test_a_second_reminder_is_a_new_round_for_the_same_employee(sim, drill
     assert second.round == 2
     await until(lambda: len(flexes(sim, users["E2"])) == 3)
     assert await AlertRound.filter(alert_id=alert.id).count() == 2
-    assert "再度のお願いです" in flex_text(flexes(sim, users["E2"])[2])
+    # The two rounds' multicasts may be in flight together: either may arrive first.
+    reminders = [flex_text(f) for f in flexes(sim, users["E2"])[1:]]
+    assert sum("再度のお願いです" in text for text in reminders) == 1
 
 
 async def test_a_reminder_that_would_reach_nobody_sends_nothing(sim, drill_with_three):
