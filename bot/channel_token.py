@@ -14,14 +14,13 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 import aiohttp
 from linebot.v3.oauth import AsyncApiClient, AsyncChannelAccessToken, Configuration
 from linebot.v3.oauth.exceptions import ApiException
 from tortoise.exceptions import BaseORMException
 
-from bot.line_api import REQUEST_TIMEOUT, TokenUnavailable, line_call_done
+from bot.line_api import REQUEST_TIMEOUT, TokenUnavailable, logged_call
 from models import ChannelToken as StoredToken
 
 log = logging.getLogger(__name__)
@@ -137,16 +136,6 @@ def _log_calls(client: AsyncApiClient) -> None:
     send = rest.request
 
     async def request(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        path = urlsplit(url).path
-        try:
-            response = await send(method, url, *args, **kwargs)
-        except ApiException as exc:
-            line_call_done(method, path, exc.status, exc.headers)
-            raise
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            line_call_done(method, path, None, None, type(exc).__name__)
-            raise
-        line_call_done(method, path, response.status, response.getheaders())
-        return response
+        return await logged_call(send, method, url, *args, **kwargs)
 
     rest.request = request

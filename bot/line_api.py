@@ -120,18 +120,25 @@ def _limit_requests(client: AsyncApiClient, line: "LineApi") -> None:
         await line.limiter.acquire(endpoint_of(method, path))
         if line.token is not None and kwargs.get("headers") is not None:
             kwargs["headers"]["Authorization"] = f"Bearer {await line.token.current()}"
-        try:
-            response = await send(method, url, *args, **kwargs)
-        except ApiException as exc:
-            line_call_done(method, path, exc.status, exc.headers)
-            raise
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            line_call_done(method, path, None, None, type(exc).__name__)
-            raise
-        line_call_done(method, path, response.status, response.getheaders())
-        return response
+        return await logged_call(send, method, url, *args, **kwargs)
 
     rest.request = request
+
+
+async def logged_call(send: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+    """One SDK request through `send`, logged and counted by `line_call_done` however it ends
+    (LINE's answer, an error status, a timeout)."""
+    path = urlsplit(url).path
+    try:
+        response = await send(method, url, *args, **kwargs)
+    except ApiException as exc:
+        line_call_done(method, path, exc.status, exc.headers)
+        raise
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        line_call_done(method, path, None, None, type(exc).__name__)
+        raise
+    line_call_done(method, path, response.status, response.getheaders())
+    return response
 
 
 class LineApi:
