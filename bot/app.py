@@ -36,6 +36,7 @@ from domain.inbox import next_retry_in, process_pending
 from domain.notify import Topic, notifier
 from domain.retention import Retention, apply_retention
 from me.keys import LoginSettings
+from web import i18n as web_i18n
 from web.csrf import csrf_middleware
 from web.headers import on_response_prepare
 from web.keys import GROUPS, HTTP, ID_TOKENS, LIFF, LINK, LINK_ATTEMPTS, QUOTA, WEB
@@ -67,6 +68,7 @@ def create_app(config: Config, *, engine_settings: EngineSettings | None = None)
         loader=jinja2.PackageLoader("bot"),
         autoescape=jinja2.select_autoescape(default=True),
     )
+    web_i18n.install(env)
     env.globals["app_name"] = "安否確認"
     routes.setup_routes(app)
     app.add_subapp("/liff", liff.app.create_app())

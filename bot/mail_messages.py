@@ -13,6 +13,7 @@ from domain.answer_links import link_expiry, sign_link
 from domain.answers import ANSWER_BUTTON
 from domain.email_delivery import Mail
 from models import Alert, AlertRound, Delivery, DeliveryKind
+from web import i18n
 from web.timefmt import jst
 
 # Where the answer page lives: the LIFF face (mounted at /liff by bot/app.py), route
@@ -23,11 +24,13 @@ REMINDER_MARK = "【再通知】"
 
 @lru_cache(maxsize=1)
 def _templates() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("bot", "templates/mail"),
-        autoescape=jinja2.select_autoescape(["html"]),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
+    return i18n.install(
+        jinja2.Environment(
+            loader=jinja2.PackageLoader("bot", "templates/mail"),
+            autoescape=jinja2.select_autoescape(["html"]),
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+        )
     )
 
 

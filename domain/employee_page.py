@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from tortoise.expressions import F
 
-from domain import email_confirmation, linking, throttle
+from domain import email_confirmation, i18n, linking, throttle
 from domain.actors import Actor
 from domain.alerts import display_title
 from domain.audit import audited, log_action
@@ -44,7 +44,7 @@ MAX_PASSWORD = 128
 MAX_SECRET = 128  # longer input is neither a password nor a code: not hashed
 MAX_EXTRA_EMAILS = 5
 RECENT_ALERTS = 10
-LANGUAGES = {"ja": "日本語", "en": "English"}
+LANGUAGES = i18n.LANGUAGES
 
 SIGN_IN_FAILED = "社員番号またはパスワード(登録コード)が正しくありません。"
 SIGN_IN_EMPTY = "社員番号とパスワード(はじめての方は登録コード)を入力してください。"

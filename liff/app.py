@@ -6,15 +6,18 @@ import jinja2
 from aiohttp import web
 
 from liff import routes
+from web import i18n
 
 
 def create_app() -> web.Application:
     """The answer app, to be mounted with `add_subapp("/liff", ...)`."""
     app = web.Application()
-    aiohttp_jinja2.setup(
-        app,
-        loader=jinja2.PackageLoader("liff"),
-        autoescape=jinja2.select_autoescape(default=True),
+    i18n.install(
+        aiohttp_jinja2.setup(
+            app,
+            loader=jinja2.PackageLoader("liff"),
+            autoescape=jinja2.select_autoescape(default=True),
+        )
     )
     routes.setup_routes(app)
     return app

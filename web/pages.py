@@ -8,6 +8,7 @@ from aiohttp_session import setup as setup_sessions
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
 from domain.signing import purpose_key, session_purpose
+from web import i18n
 from web.settings import WebSettings
 from web.timefmt import jst
 
@@ -16,7 +17,7 @@ def setup_page_app(
     app: web.Application, settings: WebSettings, *, package: str, cookie: str, path: str
 ) -> jinja2.Environment:
     """Give a face its sessions (HttpOnly, SameSite=Lax, Secure over https, scoped to `path`)
-    and its templates (autoescaped, with the `jst` filter); return the environment."""
+    and its templates (autoescaped, translated, with the `jst` filter); return the environment."""
     setup_sessions(
         app,
         EncryptedCookieStorage(
@@ -38,4 +39,4 @@ def setup_page_app(
         autoescape=jinja2.select_autoescape(default=True),
     )
     env.filters["jst"] = jst
-    return env
+    return i18n.install(env)
