@@ -15,6 +15,7 @@ from tortoise.transactions import in_transaction
 from domain import throttle
 from domain.actors import Actor
 from domain.audit import audited
+from domain.employees import EMAIL_PATTERN, MAX_EMAIL
 from domain.errors import Conflict, Invalid, NotFound
 from domain.hashing import hash_secret, verify_secret
 from domain.i18n import gettext as _
@@ -46,7 +47,6 @@ LINK_CODE_TTL = timedelta(days=14)
 # A family link code names its member, so a check costs one hash, never one per member:
 # F<member number>-XXXX-XXXX.
 CODE_PATTERN = re.compile(r"^F(\d{1,9})-?([A-Z2-9]{4})-?([A-Z2-9]{4})$")
-EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def status_label(status: FamilyStatus | str) -> str:
@@ -102,7 +102,7 @@ def _clean(name: str, relation: str, email: str) -> tuple[str, str, str | None]:
         raise Invalid(_("家族の氏名と続柄を入力してください。"))
     if len(name) > MAX_NAME or len(relation) > MAX_RELATION:
         raise Invalid(_("家族の氏名または続柄が長すぎます。"))
-    if email and (len(email) > 254 or not EMAIL_PATTERN.match(email)):
+    if email and (len(email) > MAX_EMAIL or not EMAIL_PATTERN.match(email)):
         raise Invalid(_("家族のメールアドレスの形式が正しくありません。"))
     return name, relation, email or None
 
@@ -472,6 +472,15 @@ class FamilySummary:
     @property
     def total(self) -> int:
         return sum(self.counts.values()) + self.unanswered
+
+    def by_employee(self) -> dict[str, str]:
+        """{employee code: "配偶者 山田花子: 無事、子 山田太郎: 回答待ち"} for a CSV column."""
+        found: dict[str, list[str]] = {}
+        for row in self.rows:
+            found.setdefault(row.employee_code, []).append(
+                f"{row.relation} {row.name}: {row.status_name}"
+            )
+        return {code: "、".join(parts) for code, parts in found.items()}
 
     def line(self) -> str:
         """家族: 無事 2 / 負傷 0 / 不明 1 / 未回答 3"""
