@@ -483,10 +483,10 @@ class FamilySummary:
         return {code: "、".join(parts) for code, parts in found.items()}
 
     def line(self) -> str:
-        """家族: 無事 2 / 負傷 0 / 不明 1 / 未回答 3"""
+        """家族の安否: 無事 2 / 負傷 0 / 不明 1 / 未回答 3"""
         parts = [f"{status_label(s)} {self.counts.get(s, 0)}" for s in STATUS_ORDER]
         parts.append(f"{_('回答待ち')} {self.unanswered}")
-        return _("家族: %(counts)s", counts=" / ".join(parts))
+        return _("家族の安否: %(counts)s", counts=" / ".join(parts))
 
 
 async def family_visible() -> bool:
