@@ -28,7 +28,7 @@ class Migration(migrations.Migration):
                 ('linked_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
-            options={'table': 'family_member', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A family member of an employee: a name and relation, optionally an e-mail address (used once confirmed) and a LINE account linked through their own one-time code.'},
+            options={'table': 'family_member', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A family member of an employee: a name and relation, optionally an e-mail address'},
             bases=['Model'],
         ),
         ops.CreateModel(
