@@ -8,6 +8,7 @@ from bot.messages import text
 from domain import admin_groups as groups
 from domain.alerts import AlertPreview, AlertSummary, Reminder, StartedAlert, display_title
 from domain.delivery_report import DeliveryReport
+from domain.family import FamilySummary
 from domain.jma.triggers import Trigger
 from domain.tally import Tally
 from models import Alert
@@ -197,6 +198,7 @@ def status(
     closed: bool,
     deliveries: DeliveryReport | None = None,
     trigger: Trigger | None = None,
+    family: FamilySummary | None = None,
 ) -> list[dict[str, Any]]:
     """n/N and %, counts per item and choice, the departments answering least, the
     deliveries that failed (with their reasons), and the JMA bulletin that started it."""
@@ -215,6 +217,8 @@ def status(
     if lowest:
         lines.append("回答率の低い部署:")
         lines += [f"・{d.name} {_rate(d.answered, d.total)}" for d in lowest]
+    if family is not None:
+        lines.append(family.line())
     if deliveries is not None and deliveries.has_problems:
         lines.append("届かなかった連絡: " + delivery_problems_line(deliveries))
     return say("\n".join(lines))
@@ -282,7 +286,7 @@ RENDERERS: dict[type, Callable[[Any], list[dict[str, Any]]]] = {
     groups.AwaitingConfirmation: lambda o: confirmation(o.preview, o.token),
     groups.Cancelled: lambda o: cancelled(),
     groups.Started: lambda o: started(o.started),
-    groups.Status: lambda o: status(o.tally, o.closed, o.deliveries, o.trigger),
+    groups.Status: lambda o: status(o.tally, o.closed, o.deliveries, o.trigger, o.family),
     groups.Reminded: lambda o: reminded(o.reminder),
     groups.Closed: lambda o: closed(o.alert, o.tally),
     groups.OpenList: lambda o: open_list(o.summaries, o.count),

@@ -29,11 +29,11 @@ from bot.config import Config
 from bot.group_handlers import GroupHandlers
 from bot.line_api import LineApi
 from bot.login_notices import FOLLOW_GRACE, FOLLOW_POLL, push_link_done
-from domain import answers, linking, organization
+from domain import answers, family, linking, organization
 from domain.actors import Actor
-from domain.errors import NotFound
+from domain.errors import Conflict, Invalid, NotFound, Throttled
 from domain.inbox import UnreadableEvent
-from models import Employee
+from models import Employee, FamilyStatus
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ class PostbackAction(enum.Enum):
     UNLINK = "unlink"
     UNLINK_CONFIRM = "unlink_confirm"
     UNLINK_CANCEL = "unlink_cancel"
+    FAMILY_ANSWER = "family_answer"
     UNKNOWN = "unknown"
 
 
@@ -59,6 +60,19 @@ def parse_postback(data: str) -> PostbackAction:
         return PostbackAction(values[0])
     except ValueError:
         return PostbackAction.UNKNOWN
+
+
+def parse_family_answer(data: str) -> tuple[int, FamilyStatus] | None:
+    """The alert and status of a family answer button (`action=family_answer&alert=…`)."""
+    values = parse_qs(data or "")
+    alert = values.get("alert", [""])[0]
+    try:
+        status = FamilyStatus(values.get("status", [""])[0])
+    except ValueError:
+        return None
+    if not alert.isdigit() or len(alert) > 9:
+        return None
+    return int(alert), status
 
 
 # The same words typed in chat do what the rich menu's areas do.
@@ -182,6 +196,9 @@ class EventHandlers:
         if action is not None:
             await self._run(action, user_id, event.reply_token)
             return
+        if family.looks_like_family_code(word):
+            await self._family_link(user_id, word, event.reply_token)
+            return
         employee = await linking.linked_employee(user_id)
         latest = None
         if employee is not None:
@@ -195,7 +212,34 @@ class EventHandlers:
         user_id = _user_id(event)
         if user_id is None:
             return
-        await self._run(parse_postback(event.postback.data), user_id, event.reply_token)
+        action = parse_postback(event.postback.data)
+        if action is PostbackAction.FAMILY_ANSWER:
+            await self._family_answer(user_id, event.postback.data, event.reply_token)
+            return
+        await self._run(action, user_id, event.reply_token)
+
+    async def _family_link(self, user_id: str, code: str, reply_token: str | None) -> None:
+        """A family member sent the code their employee got on the employee page."""
+        try:
+            member = await family.link_by_code(user_id, code, Actor.line(user_id))
+        except (Invalid, Conflict, Throttled) as exc:
+            await self.line.reply(reply_token, messages.family_refused(exc.message))
+            return
+        await self.line.reply(reply_token, messages.family_linked(member.relation))
+
+    async def _family_answer(self, user_id: str, data: str, reply_token: str | None) -> None:
+        """A family member tapped 無事 / 負傷 / 不明 on the family question."""
+        parsed = parse_family_answer(data)
+        if parsed is None:
+            await self.line.reply(reply_token, messages.usage(linked=False))
+            return
+        alert_id, status = parsed
+        try:
+            await family.answer_as_family_line_user(user_id, alert_id, status, Actor.line(user_id))
+        except (NotFound, Conflict) as exc:
+            await self.line.reply(reply_token, messages.family_refused(exc.message))
+            return
+        await self.line.reply(reply_token, messages.family_answered(status))
 
     async def _run(self, action: PostbackAction, user_id: str, reply_token: str | None) -> None:
         employee = await linking.linked_employee(user_id)

@@ -5,10 +5,12 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from domain import family
 from domain.alerts import display_sender, display_title
 from domain.answers import ANSWER_BUTTON, CONFIRM_BUTTON, AlertView, OpenAlert
 from domain.check_items import CheckItem
-from models import Alert, AlertRound, DeliveryKind, Employee
+from domain.i18n import gettext as _
+from models import Alert, AlertRound, DeliveryKind, Employee, FamilyStatus
 from web.timefmt import jst
 
 LINK_WORD = "連携"
@@ -503,10 +505,112 @@ def _reminder_delivery(alert: Alert, round_: AlertRound | None, liff_url: str) -
     )
 
 
+def family_question(
+    *, alert_id: int, title: str, message: str, started_at: datetime, drill: bool
+) -> dict[str, Any]:
+    """The family round: the alert's title and message, and three buttons (無事 / 負傷 / 不明)
+    whose postback names the alert; the same body for every family member (one multicast)."""
+    shown_title = display_title(title, drill)
+    buttons = [
+        {
+            "type": "button",
+            "style": "primary" if status is FamilyStatus.SAFE else "secondary",
+            "color": ACCENT if status is FamilyStatus.SAFE else "#EEEEEE",
+            "margin": "sm",
+            "action": {
+                "type": "postback",
+                "label": family.status_label(status),
+                "data": family_postback(alert_id, status),
+                "displayText": family.status_label(status),
+            },
+        }
+        for status in family.STATUS_ORDER
+    ]
+    bubble = {
+        "type": "bubble",
+        "header": {
+            "type": "box",
+            "layout": "vertical",
+            "contents": [
+                {
+                    "type": "text",
+                    "text": _("ご家族の安否確認") + (_("(訓練)") if drill else ""),
+                    "weight": "bold",
+                    "color": ACCENT,
+                }
+            ],
+        },
+        "body": {
+            "type": "box",
+            "layout": "vertical",
+            "contents": [
+                _row(_("開始日時"), jst(started_at)),
+                _row(_("タイトル"), shown_title),
+                _row(_("連絡メッセージ"), message[:1000]),
+                {
+                    "type": "text",
+                    "text": _("ご自身の状況を選んでください。"),
+                    "wrap": True,
+                    "margin": "lg",
+                    "size": "sm",
+                },
+            ],
+        },
+        "footer": {"type": "box", "layout": "vertical", "contents": buttons},
+    }
+    alt = _("%(title)s: ご家族の安否を回答してください", title=shown_title)
+    return {"type": "flex", "altText": alt[:1500], "contents": bubble}
+
+
+def family_postback(alert_id: int, status: FamilyStatus) -> str:
+    """The postback data of a family answer button."""
+    return urlencode({"action": "family_answer", "alert": alert_id, "status": status.value})
+
+
+def _family_delivery(alert: Alert, _round: AlertRound | None, _liff_url: str) -> dict[str, Any]:
+    return family_question(
+        alert_id=alert.id,
+        title=alert.title,
+        message=alert.message,
+        started_at=alert.started_at,
+        drill=alert.drill,
+    )
+
+
+def family_answered(status: FamilyStatus) -> list[dict[str, Any]]:
+    """The reply to a family member's answer."""
+    return [
+        text(
+            _(
+                "「%(status)s」で回答しました。ありがとうございます。変更するときは、もう一度ボタンを押してください。",
+                status=family.status_label(status),
+            )
+        )
+    ]
+
+
+def family_linked(relation: str) -> list[dict[str, Any]]:
+    """The reply to a family member whose code linked their LINE."""
+    return [
+        text(
+            _(
+                "ご家族(%(relation)s)としてLINEを登録しました。安否確認のときは、このトークに質問が届きます。",
+                relation=relation,
+            )
+        )
+    ]
+
+
+def family_refused(message: str) -> list[dict[str, Any]]:
+    """A family code or answer that could not be accepted, with the reason."""
+    return [text(message)]
+
+
 # What each kind of delivery says: the one map the delivery engine renders through.
 BUILDERS: dict[DeliveryKind, Callable[[Alert, AlertRound | None, str], dict[str, Any]]] = {
     DeliveryKind.ALERT: _alert_delivery,
     DeliveryKind.REMINDER: _reminder_delivery,
+    DeliveryKind.FAMILY: _family_delivery,
 }
 
 

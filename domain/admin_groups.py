@@ -40,6 +40,7 @@ from domain.alerts import (
 from domain.audit import audited, log_action, outcome_of
 from domain.delivery_report import DeliveryReport, delivery_problems
 from domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from domain.family import FamilySummary, family_summary
 from domain.hashing import hash_secret, verify_secret
 from domain.jma.triggers import Trigger, trigger_of
 from domain.linking import CODE_ALPHABET, linked_employee, normalize_code
@@ -578,6 +579,7 @@ class Status:
     closed: bool
     deliveries: DeliveryReport
     trigger: Trigger | None  # the JMA bulletin that started it, if one did
+    family: FamilySummary | None = None  # only where family_visible is on
 
 
 @dataclass(frozen=True)
@@ -727,7 +729,10 @@ async def _status(
     result = await tally(alert.id, Scope.everything())
     deliveries = await delivery_problems(alert.id, Scope.everything())
     detail = {"alert": alert.id, "answered": result.answered, "total": result.total}
-    return Status(result, alert.is_closed, deliveries, await trigger_of(alert.id)), detail
+    # The admin group's scope is the whole organisation, as for the tally.
+    family = await family_summary(alert.id, Scope.everything())
+    status = Status(result, alert.is_closed, deliveries, await trigger_of(alert.id), family)
+    return status, detail
 
 
 async def _remind(

@@ -16,6 +16,7 @@ from domain.audit import audited
 from domain.check_items import parse_items
 from domain.contacts import email_addresses
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
+from domain.family import add_family_round
 from domain.notify import Topic, notifier
 from domain.scope import Scope
 from models import (
@@ -304,6 +305,7 @@ async def create_alert(
             drill=drill,
             line_enabled=template.line_enabled,
             email_enabled=template.email_enabled,
+            family=template.family,
             started_at=now,
             **template_options(template),
         )
@@ -327,6 +329,8 @@ async def create_alert(
         # Counted, not taken from the driver: asyncpg reports an INSERT's OID, not its rows.
         recipients = await AlertRecipient.filter(alert_id=alert.id).count()
         line_rows = await Delivery.filter(alert_id=alert.id, medium=Medium.LINE).count()
+        if alert.family:
+            await add_family_round(alert)
     log.info(
         "alert %s started (%s): %d recipients, %d by LINE",
         alert.id,

@@ -23,6 +23,7 @@ from domain.audit import audited, log_action
 from domain.check_items import parse_items
 from domain.employees import EMAIL_PATTERN, MAX_EMAIL
 from domain.errors import Invalid, NotFound
+from domain.family import FamilyAlert, MemberView, family_alerts_for, members_of
 from domain.hashing import hash_secret, prioritized, verify_secret
 from domain.organization import active_employee
 from domain.passwords import check_strength
@@ -222,6 +223,8 @@ class MyPage:
     language: str
     has_password: bool
     recent: tuple[RecentAnswer, ...]
+    family: tuple[MemberView, ...] = ()  # their own family only
+    family_alerts: tuple[FamilyAlert, ...] = ()
 
 
 async def _department_path(department_id: int | None) -> str:
@@ -301,6 +304,8 @@ async def my_page(employee_id: int) -> MyPage:
         language=employee.language if employee.language in LANGUAGES else "ja",
         has_password=employee.password_hash is not None,
         recent=tuple(await recent_answers(employee)),
+        family=tuple(await members_of(employee.id)),
+        family_alerts=tuple(await family_alerts_for(employee.id)),
     )
 
 

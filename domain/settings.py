@@ -18,7 +18,11 @@ async def get_settings() -> OrganizationSettings:
 
 
 async def update_settings(
-    *, contact_info_viewable: bool, monthly_pack: int, actor: Actor
+    *,
+    contact_info_viewable: bool,
+    monthly_pack: int,
+    actor: Actor,
+    family_visible: bool | None = None,
 ) -> OrganizationSettings:
     """Change the settings (the pack must be one of PACKS); what changed, before and after,
     goes to the audit log."""
@@ -26,6 +30,8 @@ async def update_settings(
         raise Invalid("月間メッセージ数のプランを選択してください。", code="invalid_pack")
     row = await get_settings()
     wanted = {"contact_info_viewable": contact_info_viewable, "monthly_pack": monthly_pack}
+    if family_visible is not None:  # supervisors see family status (within their scope)
+        wanted["family_visible"] = family_visible
     changed = {k: [getattr(row, k), v] for k, v in wanted.items() if getattr(row, k) != v}
     if not changed:
         return row

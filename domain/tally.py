@@ -23,6 +23,7 @@ from domain.audit import log_action
 from domain.check_items import CheckItem, parse_items
 from domain.delivery_report import DeliveryReport, report_of
 from domain.errors import Forbidden
+from domain.family import FamilySummary, family_summary
 from domain.jma.triggers import Trigger, trigger_of
 from domain.scope import Scope
 from models import Alert, AlertRecipient, AnswerChannel, DeliveryStatus, Medium
@@ -204,6 +205,7 @@ class AlertPage:
     people: "AnswerList"
     closable: bool  # whether the viewer's scope may close it (domain.alerts.ensure_closable)
     trigger: Trigger | None  # the JMA bulletin that started it, if one did
+    family: FamilySummary | None = None  # only where family_visible is on, within scope
 
 
 async def alert_page(alert_id: int, scope: Scope, people: "AnswerFilter") -> AlertPage:
@@ -224,6 +226,7 @@ async def alert_page(alert_id: int, scope: Scope, people: "AnswerFilter") -> Ale
         await _answer_list(alert, scope, people),
         not await reaches_beyond(alert, scope),
         await trigger_of(alert.id),
+        await family_summary(alert.id, scope),
     )
 
 
@@ -432,6 +435,7 @@ class SheetRow:
     message: str
     answered_at: datetime
     channel: str
+    family: str = ""  # the family members' status, where the sheet has the column
 
 
 @dataclass(frozen=True)
@@ -442,6 +446,7 @@ class AnswerSheet:
     drill: bool
     labels: tuple[str, ...]
     rows: list[SheetRow]
+    family: bool = False  # a family column (family_visible on, an alert with family)
 
     @property
     def shown_title(self) -> str:
@@ -466,7 +471,9 @@ async def answer_sheet(alert_id: int, scope: Scope) -> AnswerSheet:
     """Every answer among the recipients in scope, by department and employee code."""
     alert = await find_alert(alert_id)
     labels = tuple(item.label for item in parse_items(alert.items))
-    sheet = AnswerSheet(alert.title, alert.drill, labels, [])
+    summary = await family_summary(alert_id, scope)
+    sheet = AnswerSheet(alert.title, alert.drill, labels, [], family=summary is not None)
+    families = summary.by_employee() if summary is not None else {}
     for entry in await _answers(alert, scope):
         sheet.rows.append(
             SheetRow(
@@ -477,6 +484,7 @@ async def answer_sheet(alert_id: int, scope: Scope) -> AnswerSheet:
                 entry.message,
                 entry.answered_at,
                 entry.channel,
+                families.get(entry.code, ""),
             )
         )
     sheet.rows.sort(key=lambda r: (r.department, r.code))

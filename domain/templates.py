@@ -43,6 +43,7 @@ class TemplateDraft:
     reminder_interval_minutes: str = "0"
     reminder_max: str = "0"
     follow_up_message: str = ""
+    family: bool = False  # family members get their own short question
 
 
 def items_from_text(text: str) -> list[dict[str, Any]]:
@@ -110,6 +111,7 @@ def draft_of(template: Template) -> TemplateDraft:
         reminder_interval_minutes=str(template.reminder_interval_minutes),
         reminder_max=str(template.reminder_max),
         follow_up_message=template.follow_up_message,
+        family=template.family,
     )
 
 
@@ -211,6 +213,7 @@ async def create_template(draft: TemplateDraft, actor: Actor) -> Template:
             items=items_to_json(items),
             line_enabled=draft.line_enabled,
             email_enabled=draft.email_enabled,
+            family=draft.family,
             **options,
         )
         entry.detail = {"id": template.id}
@@ -229,6 +232,7 @@ async def update_template(template_id: int, draft: TemplateDraft, actor: Actor) 
         "items": items_to_json(items),
         "line_enabled": draft.line_enabled,
         "email_enabled": draft.email_enabled,
+        "family": draft.family,
         **options,
     }
     changed = sorted(name for name, value in changes.items() if getattr(template, name) != value)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from me.views import line, page, session
+from me.views import family, line, page, session
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -24,6 +24,11 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/email/confirm", page.email_confirm_form, name="email_confirm")
     app.router.add_post("/email/confirm", page.email_confirm, name="email_confirm_submit")
     app.router.add_post("/language", page.language, name="language")
+    app.router.add_post("/family/add", family.add, name="family_add")
+    app.router.add_post("/family/edit", family.edit, name="family_edit")
+    app.router.add_post("/family/remove", family.remove, name="family_remove")
+    app.router.add_post("/family/code", family.code, name="family_code")
+    app.router.add_post("/family/answer", family.answer, name="family_answer")
     app.router.add_get("/line", line.line_page, name="line")
     app.router.add_post("/line/start", line.start, name="line_start")
     app.router.add_get("/line/callback", line.callback, name="line_callback")

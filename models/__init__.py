@@ -17,9 +17,11 @@ from models.enums import (
     DeliveryStatus,
     EmailMode,
     EmployeeRole,
+    FamilyStatus,
     InboxStatus,
     Medium,
 )
+from models.family import FamilyAnswer, FamilyAnswerRevision, FamilyMember
 from models.inbox import InboxEvent
 from models.jma import JmaBulletin, JmaEvent, JmaEventState, JmaNotice, JmaRule, JmaRuleKind
 from models.line_accounts import LineAccount
@@ -50,6 +52,10 @@ __all__ = [
     "Employee",
     "EmployeeEmail",
     "EmployeeRole",
+    "FamilyAnswer",
+    "FamilyAnswerRevision",
+    "FamilyMember",
+    "FamilyStatus",
     "GroupBindCode",
     "InboxEvent",
     "InboxStatus",

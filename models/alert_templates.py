@@ -43,6 +43,7 @@ class Template(Model):
     reminder_interval_minutes = fields.IntField(default=0)  # 0: no scheduled reminders
     reminder_max = fields.IntField(default=0)  # at most this many while the alert is open
     follow_up_message = fields.TextField(default="")  # 二次連絡 of the scheduled reminders
+    family = fields.BooleanField(default=False)  # family members get their own question
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

@@ -27,6 +27,7 @@ class Alert(Model):
     reminder_interval_minutes = fields.IntField(default=0)
     reminder_max = fields.IntField(default=0)
     follow_up_message = fields.TextField(default="")
+    family = fields.BooleanField(default=False)  # frozen from the template
     scheduled_reminders = fields.IntField(default=0)  # scheduled rounds sent so far
     next_reminder_at = fields.DatetimeField(null=True)
     started_at = fields.DatetimeField()

@@ -15,6 +15,7 @@ class DeliveryKind(StrEnum):
 
     ALERT = "alert"
     REMINDER = "reminder"
+    FAMILY = "family"  # the short question to employees' family members
 
 
 class DeliveryStatus(StrEnum):
@@ -65,3 +66,11 @@ class ConsoleRole(StrEnum):
     SUPERVISOR = "supervisor"  # 集計権限者: tallies of their departments
     SENDER = "sender"  # 発信権限者: also starts, reminds and closes alerts
     MAINTAINER = "maintainer"  # メンテナンス担当者: everything
+
+
+class FamilyStatus(StrEnum):
+    """A family member's safety (無事 / 負傷 / 不明)."""
+
+    SAFE = "safe"
+    INJURED = "injured"
+    UNKNOWN = "unknown"

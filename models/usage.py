@@ -24,6 +24,8 @@ class OrganizationSettings(Model):
     monthly_pack = fields.IntField(default=3000)
     # The employee page: set a password after the first sign-in (else codes every time).
     employee_passwords = fields.BooleanField(default=True)
+    # Supervisors see employees' family status (within their scope): off unless chosen.
+    family_visible = fields.BooleanField(default=False)
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:

@@ -48,6 +48,13 @@ ACTIONS = {
     "email_confirm": "メールアドレス確認",
     "line_link": "LINE ID連携",
     "line_unlink": "LINE連携解除",
+    "family_add": "家族の登録",
+    "family_edit": "家族情報の変更",
+    "family_remove": "家族の削除",
+    "family_code_issue": "家族のLINE登録コード発行",
+    "family_line_link": "家族のLINE登録",
+    "family_answer": "家族の回答",
+    "family_answer_for": "家族の代理回答(社員)",
     "user_add": "ユーザー追加",
     "user_passwd": "パスワード変更",
     "user_disable": "ユーザー無効化",
@@ -182,6 +189,7 @@ def _draft(form: dict) -> templates.TemplateDraft:
         items_text=str(form.get("items", ""))[:20000],
         line_enabled=form.get("line_enabled") == "on",
         email_enabled=form.get("email_enabled") == "on",
+        family=form.get("family") == "on",
         # A form without these fields (an older page) keeps the defaults.
         **{
             name: str(form.get(name, getattr(blank, name)))[:limit]
@@ -363,7 +371,10 @@ async def settings_update(request: web.Request) -> web.Response:
     pack = int(pack_raw) if pack_raw.isdigit() and len(pack_raw) < 9 else 0
     try:
         await settings.update_settings(
-            contact_info_viewable=viewable, monthly_pack=pack, actor=request[VIEWER].actor
+            contact_info_viewable=viewable,
+            monthly_pack=pack,
+            actor=request[VIEWER].actor,
+            family_visible=form.get("family_visible") == "on",
         )
     except Invalid as exc:
         before = await settings.get_settings()

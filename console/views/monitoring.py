@@ -33,6 +33,7 @@ from domain.alerts import (
 from domain.answers import enter_answer_for
 from domain.check_items import parse_items
 from domain.errors import DomainError, Forbidden
+from domain.i18n import gettext as _
 from domain.notify import Topic, notifier
 from domain.scope import Scope
 from domain.tally import (
@@ -192,6 +193,7 @@ async def alert_detail(request: web.Request) -> web.Response:
             "closable": page.closable,
             "deliveries": page.deliveries,
             "trigger": page.trigger,
+            "family": page.family,
             "may_see_jma": viewer.may(ConsoleRole.MAINTAINER),
             "notice": _notice(request.query.get("notice", ""), request.query.get("n", "")),
         },
@@ -407,6 +409,7 @@ async def alert_csv(request: web.Request) -> web.Response:
     sheet = await export_answers(viewer.actor, alert_id, viewer.scope)
     rows: list[list[Any]] = [
         ["件名", "社員番号", "氏名", "部署", *sheet.labels, "メッセージ", "回答日時", "回答経路"]
+        + ([_("家族の安否")] if sheet.family else [])
     ]
     rows += [
         [
@@ -418,6 +421,7 @@ async def alert_csv(request: web.Request) -> web.Response:
             row.message,
             jst(row.answered_at),
             row.channel,
+            *([row.family] if sheet.family else []),
         ]
         for row in sheet.rows
     ]

@@ -3,9 +3,10 @@ preferred language and recent answers; and the forms that change them."""
 
 from aiohttp import web
 
-from domain import email_confirmation, employee_page
+from domain import email_confirmation, employee_page, family
 from domain.actors import Actor
 from domain.errors import Invalid, Throttled
+from domain.i18n import gettext as _
 from me.auth import signed_in
 from me.keys import EMPLOYEE, LOGIN, OUTBOX
 from me.render import render, url
@@ -24,7 +25,14 @@ NOTICES = {
         "メールの送信が設定されていないため、確認メールを送れません。管理者にご相談ください。"
     ),
     "language": "言語の設定を保存しました。",
+    "family": _("家族の登録内容を保存しました。"),
+    "family_answer": _("家族の安否を記録しました。"),
 }
+
+
+async def render_home(request: web.Request, status: int = 200, **extra: object) -> web.Response:
+    """The page, with a form's error or a one-time value (a family LINE code) shown."""
+    return await _home(request, status, **extra)
 
 
 async def _home(request: web.Request, status: int = 200, **extra: object) -> web.Response:
@@ -36,7 +44,9 @@ async def _home(request: web.Request, status: int = 200, **extra: object) -> web
             "page": view,
             "languages": employee_page.LANGUAGES,
             "login_enabled": request.config_dict[LOGIN].enabled,
-            "notice": NOTICES.get(request.query.get("done", "")),
+            # A notice's text is its msgid: translated when shown, in the reader's language.
+            "notice": _(notice) if (notice := NOTICES.get(request.query.get("done", ""))) else None,
+            "family_statuses": [(s.value, family.status_label(s)) for s in family.STATUS_ORDER],
             **extra,
         },
         status=status,
