@@ -506,6 +506,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="address to listen on (default 127.0.0.1; another address lets anyone who "
         "reaches it act as any employee through the local LINE platform)",
     )
+    p.add_argument(
+        "--reset", action="store_true", help="start over: forget what .demo/ kept of earlier runs"
+    )
     return parser
 
 
@@ -521,7 +524,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             if not simulator_available():
                 raise CommandError(SIMULATOR_MISSING)
-            asyncio.run(run_demo(config, args.port, args.host))
+            asyncio.run(run_demo(config, args.port, args.host, reset=args.reset))
             return 0
         from bot import jma_cli
 
