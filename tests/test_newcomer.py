@@ -128,6 +128,9 @@ async def test_the_demo_keeps_its_data_between_runs_and_reset_starts_over(
     running_demo: DemoProcess,
 ):
     demo = running_demo
+    # A fresh banner (fresh codes: another test may have spent the printed ones).
+    assert demo.stop() == 0
+    assert "Resumed from .demo/" in demo.start()
     employee_code, _, registration_code = demo.link_code()
     newcomer_chat = demo.url("/_sim/chat/")
     alerts_before = len(re.findall(r"href=\"/console/alerts/\d+\"", await _alerts_page(demo)))
