@@ -510,8 +510,8 @@ def banner(config: Config, urls: DemoUrls, seed: DemoSeed) -> str:
         issued = seed.issued
         link = f"""  LINE 連携: 次のリンクページを LINE ユーザー「{seed.newcomer_name}」として開き、
   社員番号 {issued.employee_code} ({issued.employee_name}) と登録コード {issued.code} でサインイン。
-  Link LINE for {issued.employee_name}: open the link page below (as that LINE user) and sign in with
-  employee code {issued.employee_code} and registration code {issued.code}:
+  Link LINE for {issued.employee_name}: open the link page below (as that LINE user) and sign
+  in with employee code {issued.employee_code} and registration code {issued.code}:
       {link_url}
     (または / or: {sim_url}/_sim/chat/{newcomer} で「連携」と送信 / send 「連携」)"""
     else:
