@@ -327,6 +327,10 @@ async def demo_servers(config: Config, sim, urls: DemoUrls) -> AsyncIterator[Mai
         await close_database()
 
 
+class DemoStateError(Exception):
+    """What .demo/ kept cannot be read back."""
+
+
 DEMO_STATE = DEMO_DIR / "demo.json"  # what the banner prints again on the next start
 DEMO_LINE_STATE = DEMO_DIR / "line.json"  # the local LINE platform's chats, groups, menus
 NEWCOMER = "しんにゅう"  # links in chat with the printed code
@@ -504,7 +508,7 @@ def banner(config: Config, urls: DemoUrls, seed: DemoSeed) -> str:
     else:
         first = (
             f"{DEMO_DIR}/ のデータで再開しました (これまでの連絡 {seed.alerts} 件)。\n"
-            f"Resumed from {DEMO_DIR}/ ({seed.alerts} alerts so far)."
+            f"Resumed from {DEMO_DIR}/ (alerts so far: {seed.alerts})."
         )
     if seed.issued is not None:
         issued = seed.issued
@@ -582,7 +586,12 @@ async def run_demo(
     config = demo_config(base, urls)
     sim = demo_simulator(urls)
     if state is not None:
-        snapshot.load(sim, DEMO_LINE_STATE)
+        try:
+            snapshot.load(sim, DEMO_LINE_STATE)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DemoStateError(
+                f"{DEMO_LINE_STATE} cannot be read ({exc!r}): `make demo-reset` starts over"
+            ) from exc
     await migrate(config.database_url)
     async with demo_servers(config, sim, urls) as sink:
         try:

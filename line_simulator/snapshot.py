@@ -1,6 +1,7 @@
 """The local LINE platform's state as JSON, so the demo keeps its chats between runs: the bot's
-user ID, the users, every chat, the groups and the rich menus (images included). Faults, rate
-buckets, retry keys and single-use tokens are not kept: they belong to one run."""
+user ID, the users, every chat, the groups, the rich menus (images included) and the account-link
+tokens (valid 10 minutes: a link button tapped across a restart still works). Faults, rate
+buckets, retry keys, reply tokens and LINE Login's codes are not kept: they belong to one run."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from line_simulator.richmenu import SimRichMenu
-from line_simulator.state import GroupEntry, SimGroup, SimUser, TimelineEntry
+from line_simulator.state import GroupEntry, LinkTokenRecord, SimGroup, SimUser, TimelineEntry
 
 if TYPE_CHECKING:
     from line_simulator.simulator import Simulator
@@ -38,6 +39,7 @@ def snapshot(sim: Simulator) -> dict[str, Any]:
             user_id: [{"sender": e.sender, "message": e.message} for e in timeline]
             for user_id, timeline in sim.timelines.items()
         },
+        "link_tokens": {token: list(record) for token, record in sim.link_tokens.items()},
         "groups": [
             {
                 "group_id": g.group_id,
@@ -77,6 +79,9 @@ def restore(sim: Simulator, data: dict[str, Any]) -> None:
     sim.timelines.clear()
     for user_id, timeline in data["timelines"].items():
         sim.timelines[user_id] = [TimelineEntry(e["sender"], e["message"]) for e in timeline]
+    sim.link_tokens = {
+        token: LinkTokenRecord(*record) for token, record in data["link_tokens"].items()
+    }
     sim.groups.groups = {
         g["group_id"]: SimGroup(
             g["group_id"],

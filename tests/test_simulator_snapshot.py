@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from line_simulator import Simulator, SimulatorConfig, snapshot
+from line_simulator.account_link import issue_link_token, redeem_link_token
 from line_simulator.richmenu import SimRichMenu
 from line_simulator.state import GroupEntry, TimelineEntry
 
@@ -36,6 +37,7 @@ def test_a_saved_simulator_comes_back_with_its_users_chats_groups_and_menus(tmp_
     sim.richmenus.default_id = menu.rich_menu_id
     sim.richmenus.user_links[friend.user_id] = menu.rich_menu_id
 
+    link_token = issue_link_token(sim, friend.user_id)
     path = tmp_path / "line.json"
     snapshot.save(sim, path)
     again = a_simulator()
@@ -50,6 +52,7 @@ def test_a_saved_simulator_comes_back_with_its_users_chats_groups_and_menus(tmp_
     assert again.groups.get(group.group_id).timeline[0].user_id == friend.user_id
     assert again.richmenus.menu_of(friend.user_id).image == b"\x89PNG fake"
     assert again.richmenus.menu_of(blocked.user_id).rich_menu_id == "richmenu-1"  # the default
+    assert redeem_link_token(again, link_token) == friend.user_id  # issued before the restart
 
 
 def test_no_saved_state_leaves_a_fresh_simulator(tmp_path):
