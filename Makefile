@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint format
+.PHONY: install demo demo-reset test lint format
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,12 @@ install: $(STAMP)
 
 # The demo listens on 127.0.0.1 only; `make demo DEMO_ARGS="--host 0.0.0.0"` opens it to the
 # network deliberately. line_simulator is imported from this source tree (it is not in the wheel).
+# The demo keeps its data in .demo/ between runs; `make demo-reset` starts it over.
 demo: install
 	$(PY) -m bot demo $(DEMO_ARGS)
+
+demo-reset: install
+	$(PY) -m bot demo --reset $(DEMO_ARGS)
 
 # Two test processes: much of the suite waits on sockets and child processes. Each test makes
 # its own database and picks free ports, so the processes do not share state.

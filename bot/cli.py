@@ -506,6 +506,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="address to listen on (default 127.0.0.1; another address lets anyone who "
         "reaches it act as any employee through the local LINE platform)",
     )
+    p.add_argument(
+        "--reset", action="store_true", help="start over: forget what .demo/ kept of earlier runs"
+    )
     return parser
 
 
@@ -517,11 +520,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = Config.from_env()
         setup_logging(config.log_format)
         if args.command == "demo":
-            from bot.demo import SIMULATOR_MISSING, run_demo, simulator_available
+            from bot.demo import SIMULATOR_MISSING, DemoStateError, run_demo, simulator_available
 
             if not simulator_available():
                 raise CommandError(SIMULATOR_MISSING)
-            asyncio.run(run_demo(config, args.port, args.host))
+            try:
+                asyncio.run(run_demo(config, args.port, args.host, reset=args.reset))
+            except DemoStateError as exc:
+                raise CommandError(str(exc)) from exc
             return 0
         from bot import jma_cli
 

@@ -1,5 +1,7 @@
 """`python -m bot demo`: the bot, the local LINE platform and a demo company on SQLite, in one
-process, with a drill already sent. The only module besides the tests that starts the
+process, with a drill already sent. What it made stays in .demo/ (the database, the local LINE
+platform's chats saved as JSON on every stop) and the next start goes on from there;
+`--reset` (`make demo-reset`) starts over. The only module besides the tests that starts the
 simulator; the product code talks to it over HTTP exactly as it would to LINE."""
 
 import asyncio
@@ -7,12 +9,13 @@ import contextlib
 import email
 import email.policy
 import importlib.util
+import json
 import logging
 import re
 import secrets
 import shutil
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -35,7 +38,7 @@ from domain.linking import (
     record_link_token,
 )
 from domain.organization import add_department, add_employee
-from models import ConsoleRole, Department, Employee
+from models import ConsoleRole, Department, Employee, LineAccount
 from models.db import close_database, migrate
 
 DEMO_DIR = Path(".demo")
@@ -220,6 +223,7 @@ async def start_mail_sink(host: str, port: int) -> tuple[MailSink, asyncio.Serve
     logging.getLogger("mail.log").setLevel(logging.WARNING)
     DEMO_MAIL_DIR.mkdir(parents=True, exist_ok=True)
     sink = MailSink(DEMO_MAIL_DIR)
+    sink.count = len(list(DEMO_MAIL_DIR.glob("*.eml")))  # a resumed demo adds to the earlier
     server = await asyncio.get_running_loop().create_server(
         lambda: SMTP(sink, hostname="anpi-demo-mail"), host, port
     )
@@ -237,7 +241,7 @@ async def email_the_earthquake_template() -> None:
 
 
 def reset_demo_dir() -> None:
-    """Start every demo from an empty database."""
+    """Start the demo over: an empty .demo/ (database, chats, mail)."""
     shutil.rmtree(DEMO_DIR, ignore_errors=True)
     DEMO_DIR.mkdir()
 
@@ -323,26 +327,138 @@ async def demo_servers(config: Config, sim, urls: DemoUrls) -> AsyncIterator[Mai
         await close_database()
 
 
-@dataclass(frozen=True)
-class DemoSeed:
-    """What the demo made, for the banner."""
+class DemoStateError(Exception):
+    """What .demo/ kept cannot be read back."""
 
-    started: StartedAlert
-    linked: list[tuple[Employee, str]]
-    unlinked: list[Employee]
-    newcomer_user_id: str
-    link_token: str
-    issued: IssuedCode
-    page_issued: IssuedCode
+
+DEMO_STATE = DEMO_DIR / "demo.json"  # what the banner prints again on the next start
+DEMO_LINE_STATE = DEMO_DIR / "line.json"  # the local LINE platform's chats, groups, menus
+NEWCOMER = "しんにゅう"  # links in chat with the printed code
+FIRST_TIMER = "はじめて"  # not a friend yet: links on the employee page with LINE Login
+
+
+@dataclass
+class DemoState:
+    """What a demo made that its database does not say and its banner needs: kept in
+    .demo/demo.json (the console password in clear: a local demo's log-in, printed anyway)."""
+
     console_password: str
     admin_group_id: str
+    senders: list[str]
+    newcomer_user_id: str
+    first_timer_user_id: str
+    mail_only_code: str
     mail_link: str | None
+
+    def save(self) -> None:
+        """Write it to .demo/demo.json."""
+        text = json.dumps(asdict(self), ensure_ascii=False, indent=2)
+        DEMO_STATE.write_text(text, encoding="utf-8")
+
+    @classmethod
+    def load(cls) -> "DemoState | None":
+        """The saved state, or None when there is none (or it cannot be read)."""
+        try:
+            return cls(**json.loads(DEMO_STATE.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            return None
+
+
+@dataclass(frozen=True)
+class DemoSeed:
+    """What the banner prints: the people to try things as, and their one-time codes."""
+
+    state: DemoState
+    alert_id: int
+    started: StartedAlert | None  # the drill this run sent (a resumed demo sends none)
+    alerts: int
+    answerer: Employee
+    answerer_user_id: str
+    link_token: str
+    issued: IssuedCode | None  # the employee to link in chat, None once everyone is linked
+    page_issued: IssuedCode | None  # the employee to sign in on the employee page
+    mail_only: Employee
+    newcomer_name: str
+    first_timer_name: str
+
+
+async def _still_unlinked_line_user(sim, user_id: str, name: str, *, follow: bool) -> str:
+    """`user_id` while no employee is linked to it, else a new LINE user named like it (made a
+    friend and greeted with `follow`), so every start has one to try linking with."""
+    if (
+        user_id in sim.users
+        and not await LineAccount.filter(user_id=user_id, employee_id__isnull=False).exists()
+    ):
+        return user_id
+    user = sim.add_user(f"{name}{len(sim.users) + 1}")
+    if follow:
+        await sim.follow(user.user_id)
+    return user.user_id
+
+
+async def _people_to_try(state: DemoState) -> tuple[IssuedCode | None, IssuedCode | None]:
+    """Fresh one-time codes for the first two employees without LINE (the e-mail-only one
+    excepted): one to link in chat, one for the employee page (codes are shown once, so every
+    start issues new ones, revoking the earlier unused ones)."""
+    unlinked = (
+        await Employee.filter(active=True, line_account__isnull=True)
+        .exclude(code=state.mail_only_code)
+        .order_by("id")
+        .limit(2)
+    )
+    issued = [await issue_registration_code(employee) for employee in unlinked]
+    first, second, *_ = [*issued, None, None]
+    return first, second
+
+
+async def people_seed(
+    config: Config, sim, state: DemoState, started: StartedAlert | None
+) -> DemoSeed:
+    """Everything the banner prints, from the database and `state`, fresh codes included; the
+    state is updated (and saved) when its LINE users have been linked since."""
+    from models import Alert
+
+    state.newcomer_user_id = await _still_unlinked_line_user(
+        sim, state.newcomer_user_id, NEWCOMER, follow=True
+    )
+    state.first_timer_user_id = await _still_unlinked_line_user(
+        sim, state.first_timer_user_id, FIRST_TIMER, follow=False
+    )
+    state.save()
+    issued, page_issued = await _people_to_try(state)
+    line = LineApi(config.line_api_base_url, DEMO_ACCESS_TOKEN)
+    try:
+        link_token = await line.issue_link_token(state.newcomer_user_id)
+        await record_link_token(state.newcomer_user_id, link_token)
+    finally:
+        await line.close()
+    account = (
+        await LineAccount.filter(employee_id__isnull=False)
+        .order_by("employee_id")
+        .select_related("employee")
+        .first()
+    )
+    latest = await Alert.all().order_by("-id").first()
+    return DemoSeed(
+        state=state,
+        alert_id=latest.id if latest else 0,
+        started=started,
+        alerts=await Alert.all().count(),
+        answerer=account.employee,
+        answerer_user_id=account.user_id,
+        link_token=link_token,
+        issued=issued,
+        page_issued=page_issued,
+        mail_only=await Employee.get(code=state.mail_only_code),
+        newcomer_name=sim.users[state.newcomer_user_id].display_name,
+        first_timer_name=sim.users[state.first_timer_user_id].display_name,
+    )
 
 
 async def seed_demo(config: Config, sim, sink: MailSink) -> DemoSeed:
     """The demo company, its rich menus, admin group, console users, JMA rule, and a drill."""
-    newcomer = sim.add_user("しんにゅう")
-    sim.add_user("はじめて")  # not a friend yet: adds the account on LINE Login's page
+    newcomer = sim.add_user(NEWCOMER)
+    first_timer = sim.add_user(FIRST_TIMER)  # not a friend yet: adds the account on LINE Login
     pairs, unlinked = await seed_company(sim)
     # Both rich menus on the local platform: the unlinked one as everyone's default, the
     # linked one bulk-linked to the employees just linked.
@@ -355,77 +471,142 @@ async def seed_demo(config: Config, sim, sink: MailSink) -> DemoSeed:
     await email_the_earthquake_template()
     template = await find_template("earthquake")
     started = await start_alert(Actor.cli(), template, drill=True, sender_name="総務部 防災担当")
-    issued = await issue_registration_code(unlinked[0])
-    page_issued = await issue_registration_code(unlinked[1])
     console_password = await seed_console_users(pairs[0][0].department_id)
-    admin_group_id = await seed_admin_group(sim, [pairs[0], pairs[6]])
+    senders = [pairs[0], pairs[6]]
+    admin_group_id = await seed_admin_group(sim, senders)
     await seed_jma_rule()
-    line = LineApi(config.line_api_base_url, DEMO_ACCESS_TOKEN)
-    try:
-        link_token = await line.issue_link_token(newcomer.user_id)
-        await record_link_token(newcomer.user_id, link_token)
-    finally:
-        await line.close()
-    mail_link = await sink.link_for(unlinked[-1].email or "")
-    return DemoSeed(
-        started, pairs, unlinked, newcomer.user_id, link_token, issued, page_issued,
-        console_password, admin_group_id, mail_link,
-    )  # fmt: skip
+    mail_only = unlinked[-1]
+    state = DemoState(
+        console_password=console_password,
+        admin_group_id=admin_group_id,
+        senders=[employee.name for employee, _ in senders],
+        newcomer_user_id=newcomer.user_id,
+        first_timer_user_id=first_timer.user_id,
+        mail_only_code=mail_only.code,
+        mail_link=await sink.link_for(mail_only.email or ""),
+    )
+    return await people_seed(config, sim, state, started)
 
 
 def banner(config: Config, urls: DemoUrls, seed: DemoSeed) -> str:
-    """What to open, printed once everything is up."""
-    started, unlinked, sim_url, bot_url = seed.started, seed.unlinked, urls.sim, urls.bot
-    employee, user_id = seed.linked[0]
-    answer_url = alert_url(config.liff_url, started.alert.id)
-    open_as = f"{sim_url}/_sim/open?{urlencode({'user': user_id, 'url': answer_url})}"
+    """What to open, in Japanese and English, printed once everything is up."""
+    state, sim_url, bot_url = seed.state, urls.sim, urls.bot
+    employee = seed.answerer
+    answer_url = alert_url(config.liff_url, seed.alert_id)
+    open_as = f"{sim_url}/_sim/open?{urlencode({'user': seed.answerer_user_id, 'url': answer_url})}"
     link_url = f"{bot_url}/link?{urlencode({'linkToken': seed.link_token})}"
-    mail_only = unlinked[-1]
-    issued, page_issued = seed.issued, seed.page_issued
-    return f"""
-Anpi demo is running (Ctrl-C to stop). A drill (訓練) was sent to {started.recipients} employees:
-{started.line_deliveries} by LINE, {started.unreachable} not linked yet.
-
-  Local LINE (chat for every user):  {sim_url}/
-  Answer the drill as {employee.name} ({employee.code}):
-      {open_as}
-  Link LINE for {unlinked[0].name}: open the link page below (as the LINE user 「しんにゅう」)
-  and sign in with employee code {issued.employee_code} and registration code {issued.code}:
+    newcomer = state.newcomer_user_id
+    mail_only = seed.mail_only
+    if seed.started is not None:
+        s = seed.started
+        first = (
+            f"訓練を {s.recipients} 名に送信しました (LINE {s.line_deliveries} 名、未連携 "
+            f"{s.unreachable} 名)。\n"
+            f"A drill (訓練) was sent to {s.recipients} employees: {s.line_deliveries} by LINE, "
+            f"{s.unreachable} not linked yet."
+        )
+    else:
+        first = (
+            f"{DEMO_DIR}/ のデータで再開しました (これまでの連絡 {seed.alerts} 件)。\n"
+            f"Resumed from {DEMO_DIR}/ (alerts so far: {seed.alerts})."
+        )
+    if seed.issued is not None:
+        issued = seed.issued
+        link = f"""  LINE 連携: 次のリンクページを LINE ユーザー「{seed.newcomer_name}」として開き、
+  社員番号 {issued.employee_code} ({issued.employee_name}) と登録コード {issued.code} でサインイン。
+  Link LINE for {issued.employee_name}: open the link page below (as that LINE user) and sign
+  in with employee code {issued.employee_code} and registration code {issued.code}:
       {link_url}
-    (or open {sim_url}/_sim/chat/{seed.newcomer_user_id} and send 「連携」)
+    (または / or: {sim_url}/_sim/chat/{newcomer} で「連携」と送信 / send 「連携」)"""
+    else:
+        link = "  未連携の社員はもういません。 / Every employee has linked LINE."
+    if seed.page_issued is not None:
+        page = seed.page_issued
+        me = f"""  社員ページ (登録コード表の手順): {bot_url}/me/ で
+  {page.employee_code} ({page.employee_name}) とコード {page.code} でサインイン → LINEアプリ →
+  LINE ID連携 → LINE ユーザー「{seed.first_timer_name}」を選び、友だち追加にチェック。
   Employee page (the printed sheet's way): open {bot_url}/me/ and sign in as
-  {page_issued.employee_code} ({unlinked[1].name}) with code {page_issued.code}; then LINEアプリ →
-  LINE ID連携 → choose the LINE user 「はじめて」 with 友だち追加 ticked.
-  Admin group 「{DEMO_ADMIN_GROUP}」 (senders {seed.linked[0][0].name} and {seed.linked[6][0].name};
-  post /help, 訓練, /status …):  {sim_url}/_sim/group/{seed.admin_group_id}
+  {page.employee_code} with code {page.code}; then LINEアプリ → LINE ID連携 → choose that LINE
+  user with 友だち追加 ticked."""
+    else:
+        me = f"  社員ページ / Employee page: {bot_url}/me/"
+    python = Path(".venv/bin/python")
+    mail_link = state.mail_link or f"{DEMO_MAIL_DIR}/ のメール / the e-mail in {DEMO_MAIL_DIR}/"
+    senders = " / ".join(state.senders)
+    return f"""
+Anpi デモが動いています (Ctrl-C で停止。データは {DEMO_DIR}/ に残り、make demo-reset で最初から)。
+The Anpi demo is running (Ctrl-C stops it; its data stays in {DEMO_DIR}/, make demo-reset starts
+over). Nothing leaves this machine: the local LINE platform plays LINE.
+{first}
+
+  ローカル LINE (全ユーザーのトーク) / Local LINE (chat for every user):
+      {sim_url}/
+  {employee.name} ({employee.code}) として回答 / Answer alert {seed.alert_id} as {employee.name}:
+      {open_as}
+{link}
+{me}
+  管理グループ「{DEMO_ADMIN_GROUP}」(発信権限者 {senders}。/help、訓練、/status …)
+  Admin group 「{DEMO_ADMIN_GROUP}」 (senders {senders}; post /help, 訓練, /status …):
+      {sim_url}/_sim/group/{state.admin_group_id}
+  メール: ローカル SMTP サーバー (127.0.0.1:{urls.mail_port}) が送信メールを
+  {DEMO_MAIL_DIR}/ に保存します。
   E-mail: a local SMTP server (127.0.0.1:{urls.mail_port}) keeps every e-mail the bot sends in
-  {DEMO_MAIL_DIR}/ (.txt to read, .eml as sent). Answer the drill by e-mail as {mail_only.name}
-  ({mail_only.code}, e-mail only, {mail_only.email}):
-      {seed.mail_link or f"the link in the e-mail to {mail_only.email} in {DEMO_MAIL_DIR}/"}
-  Tally:  DATABASE_URL={DEMO_DATABASE} {Path(".venv/bin/python")} -m bot tally {started.alert.id}
-  Console (watch the tally fill up):  {bot_url}/console/
-      sign in as {DEMO_MAINTAINER} (メンテナンス担当者, everything) or {DEMO_SUPERVISOR}
-      (集計権限者 of 総務部 only), password {seed.console_password}
+  {DEMO_MAIL_DIR}/ (.txt to read, .eml as sent). Answer by e-mail as {mail_only.name}
+  ({mail_only.code}, メールのみ / e-mail only, {mail_only.email}):
+      {mail_link}
+  集計 / Tally:  DATABASE_URL={DEMO_DATABASE} {python} -m bot tally {seed.alert_id}
+  管理画面 (集計の推移) / Console (watch the tally fill up):  {bot_url}/console/
+      {DEMO_MAINTAINER} (メンテナンス担当者 / maintainer, everything) or {DEMO_SUPERVISOR}
+      (総務部の集計権限者 / supervisor of 総務部 only),
+      パスワード / password {state.console_password}
+  地震の発生: ローカル気象庁フィード {sim_url}/_jma/ のボタンを押すと、{DEMO_JMA_POLL:g} 秒以内に
+  ルール「{DEMO_JMA_RULE}」が連絡を開始し管理グループに知らせます ({bot_url}/console/jma)。
   An earthquake arriving: press a button on the local JMA feed, {sim_url}/_jma/ ; within
   {DEMO_JMA_POLL:g} s the rule 「{DEMO_JMA_RULE}」 starts an alert and tells the admin group
   (rules and bulletins: {bot_url}/console/jma).
+
+{DEMO_READY}
 """
 
 
-async def run_demo(base: Config, port: int | None = None, host: str = DEMO_HOST) -> None:
-    """Start everything on `host`, print what to open, and run until interrupted."""
+DEMO_READY = "デモの準備ができました。 / The demo is ready."
+
+
+async def run_demo(
+    base: Config, port: int | None = None, host: str = DEMO_HOST, *, reset: bool = False
+) -> None:
+    """Start everything on `host`, from what .demo/ kept unless `reset` (or there is none),
+    print what to open, run until interrupted, and keep the local LINE platform's state."""
+    from line_simulator import snapshot
+
     urls = demo_urls(port or base.port, host)
-    reset_demo_dir()
+    state = None if reset else DemoState.load()
+    if state is None:
+        reset_demo_dir()
     config = demo_config(base, urls)
     sim = demo_simulator(urls)
+    if state is not None:
+        try:
+            snapshot.load(sim, DEMO_LINE_STATE)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DemoStateError(
+                f"{DEMO_LINE_STATE} cannot be read ({exc!r}): `make demo-reset` starts over"
+            ) from exc
     await migrate(config.database_url)
     async with demo_servers(config, sim, urls) as sink:
-        seed = await seed_demo(config, sim, sink)
-        print(banner(config, urls, seed), flush=True)
-        if not is_loopback(host):
-            print(
-                f"  Listening on {host}: anyone who reaches it can act as any employee.",
-                flush=True,
-            )
-        await wait_for_stop_signal()
-        print("stopping", flush=True)
+        try:
+            if state is None:
+                seed = await seed_demo(config, sim, sink)
+            else:
+                seed = await people_seed(config, sim, state, None)
+            snapshot.save(sim, DEMO_LINE_STATE)
+            if not is_loopback(host):
+                print(
+                    f"  Listening on {host}: anyone who reaches it can act as any employee.",
+                    flush=True,
+                )
+            print(banner(config, urls, seed), flush=True)
+            await wait_for_stop_signal()
+            print("stopping", flush=True)
+        finally:
+            snapshot.save(sim, DEMO_LINE_STATE)  # Ctrl-C keeps the chats for the next start

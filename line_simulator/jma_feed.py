@@ -88,7 +88,8 @@ class JmaFeed:
             for p in reversed(self.published)
         )
         html = (
-            '<!doctype html><meta charset="utf-8"><title>JMA feed (local)</title>'
+            '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">'
+            "<title>JMA feed (local)</title>"
             "<h1>気象庁 防災情報XML フィード(ローカル)</h1>"
             f'<p><a href="{request.path.rstrip("/")}/feed.xml">feed.xml</a></p>{buttons}'
             f"<h2>発表済み</h2><ul>{items or '<li>まだありません</li>'}</ul>"

@@ -29,6 +29,7 @@ from domain.linking import issue_registration_code
 from line_simulator import Simulator, SimulatorConfig
 from models import Department, Employee, LineAccount
 from models.db import close_database, migrate, open_database
+from tests.demo_helpers import running_demo  # noqa: F401 (one demo for the tests that walk it)
 
 SECRET = "test-channel-secret"
 ACCESS_TOKEN = "test-channel-access-token"

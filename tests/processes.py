@@ -20,7 +20,7 @@ from line_simulator import Simulator, SimulatorConfig
 from models import Department, Employee, LineAccount
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO_READY = "password"  # the last thing the demo prints once everything is up
+DEMO_READY = "The demo is ready."  # the last line the demo prints once everything is up
 SERVE_READY = "serving on"
 WORKER_READY = "workers running"
 STOP_WITHIN = 5.0  # the promise made to operators (see bot/lifecycle.py)
