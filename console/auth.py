@@ -12,10 +12,21 @@ from aiohttp import web
 from console.keys import VIEWER
 from domain.console_users import Viewer, viewer
 from domain.errors import Forbidden, NotFound
+from domain.i18n import DEFAULT_LANGUAGE, set_language, speaking
+from domain.i18n import gettext as _
 from models import ConsoleRole
 from web import sessions
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def language(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every request starts in Japanese (the sign-in page too, whatever the browser asks for);
+    `requires` switches to the signed-in user's language. Outermost, so error pages speak it
+    too; the block resets it, since one connection's requests share a task."""
+    with speaking(DEFAULT_LANGUAGE):
+        return await handler(request)
 
 
 async def start_session(request: web.Request, signed_in: Viewer) -> None:
@@ -52,8 +63,9 @@ def requires(*roles: ConsoleRole) -> Callable[[Handler], Handler]:
                 login = request.app.router["login"].url_for()
                 if request.method == "GET":
                     raise web.HTTPSeeOther(f"{login}?{urlencode({'next': request.path_qs})}")
-                raise web.HTTPUnauthorized(text="ログインしてください。")
+                raise web.HTTPUnauthorized(text=_("ログインしてください。"))
             request[VIEWER] = found  # the error page's header shows who is signed in
+            set_language(found.language)
             if roles and not found.may(*roles):
                 raise Forbidden("この操作を行う権限がありません。", code="role")
             return await handler(request)
