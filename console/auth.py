@@ -22,9 +22,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @web.middleware
 async def language(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every request starts in Japanese (the sign-in page too, whatever the browser asks for);
-    `requires` switches to the signed-in user's language. Outermost, so error pages speak it
-    too; the block resets it, since one connection's requests share a task."""
+    """Every request starts in Japanese (the sign-in page too, whatever the browser asks for:
+    the console stays Japanese unless a user chooses otherwise); `requires` switches to the
+    signed-in user's language. Outermost, so the error pages speak it too. The block resets it
+    afterwards, so no request depends on aiohttp giving each request a task of its own."""
     with speaking(DEFAULT_LANGUAGE):
         return await handler(request)
 
