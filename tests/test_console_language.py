@@ -113,7 +113,7 @@ async def test_the_choice_is_audited_and_shown_in_both_languages(console, other,
 
     await other.sign_in("boss")
     status, html = await other.get("/console/audit")
-    assert "表示言語の変更" in text_of(html)
+    assert status == 200 and "表示言語の変更" in text_of(html)
 
 
 async def test_english_error_pages_and_refusals(console, company):
@@ -149,4 +149,5 @@ async def test_back_to_japanese(console, company):
     await choose(console, "en")
     await choose(console, "ja")
     status, html = await console.get("/console/alerts")
-    assert lang_of(html) == "ja" and "安否確認一覧" in html and "Safety checks" not in html
+    assert status == 200 and lang_of(html) == "ja"
+    assert "安否確認一覧" in html and "Safety checks" not in html
