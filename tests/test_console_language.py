@@ -151,3 +151,16 @@ async def test_back_to_japanese(console, company):
     status, html = await console.get("/console/alerts")
     assert status == 200 and lang_of(html) == "ja"
     assert "安否確認一覧" in html and "Safety checks" not in html
+
+
+async def test_what_went_wrong_in_a_form_is_said_in_english(console, company):
+    await console.sign_in("boss")
+    await choose(console, "en")
+    async with console.session.post(
+        console.url("/console/templates/new"),
+        data={"csrf_token": await console.csrf(), "key": "Bad Key", "title": "", "message": ""},
+    ) as response:
+        assert response.status == 400
+        page = text_of(await response.text())
+    assert "A key is up to 50 lower-case letters" in page and "Enter a title." in page
+    assert "タイトルを入力してください" not in page
