@@ -68,7 +68,7 @@ def requires(*roles: ConsoleRole) -> Callable[[Handler], Handler]:
             request[VIEWER] = found  # the error page's header shows who is signed in
             set_language(found.language)
             if roles and not found.may(*roles):
-                raise Forbidden("この操作を行う権限がありません。", code="role")
+                raise Forbidden(_("この操作を行う権限がありません。"), code="role")
             return await handler(request)
 
         return guarded

@@ -123,6 +123,7 @@ async def test_english_error_pages_and_refusals(console, company):
     status, html = await console.get("/console/users")  # maintainers only
     assert status == 403 and lang_of(html) == "en"
     assert "Sign out" in html and "ログアウト" not in html
+    assert "You may not do this." in text_of(html)
 
     response = await choose(console, "fr")  # only the languages offered
     assert response.status == 422

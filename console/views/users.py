@@ -1,5 +1,6 @@
 """Maintainer pages for console users: the list, adding one, changing name, role and
-departments, disabling and enabling, and resetting a password."""
+departments, disabling and enabling, and resetting a password; and every user's own account
+page, where they choose the console's language."""
 
 from aiohttp import web
 
