@@ -3,6 +3,7 @@
 from aiohttp import web
 
 from console import routes
+from console.auth import language
 from console.keys import SIGN_IN_ATTEMPTS
 from console.render import error_page
 from web.errors import error_pages
@@ -19,7 +20,7 @@ ADDRESS_PER_SECOND = 0.5
 
 def create_app(settings: WebSettings) -> web.Application:
     """The console, to be mounted with `add_subapp("/console", ...)`."""
-    app = web.Application(middlewares=[error_pages(error_page)])
+    app = web.Application(middlewares=[language, error_pages(error_page)])
     setup_page_app(app, settings, package="console", cookie=COOKIE, path="/console")
     app[SIGN_IN_ATTEMPTS] = RateLimiter(ADDRESS_BURST, ADDRESS_PER_SECOND)
     routes.setup_routes(app)

@@ -12,10 +12,22 @@ from aiohttp import web
 from console.keys import VIEWER
 from domain.console_users import Viewer, viewer
 from domain.errors import Forbidden, NotFound
+from domain.i18n import DEFAULT_LANGUAGE, set_language, speaking
+from domain.i18n import gettext as _
 from models import ConsoleRole
 from web import sessions
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def language(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every request starts in Japanese (the sign-in page too, whatever the browser asks for:
+    the console stays Japanese unless a user chooses otherwise); `requires` switches to the
+    signed-in user's language. Outermost, so the error pages speak it too. The block resets it
+    afterwards, so no request depends on aiohttp giving each request a task of its own."""
+    with speaking(DEFAULT_LANGUAGE):
+        return await handler(request)
 
 
 async def start_session(request: web.Request, signed_in: Viewer) -> None:
@@ -52,10 +64,11 @@ def requires(*roles: ConsoleRole) -> Callable[[Handler], Handler]:
                 login = request.app.router["login"].url_for()
                 if request.method == "GET":
                     raise web.HTTPSeeOther(f"{login}?{urlencode({'next': request.path_qs})}")
-                raise web.HTTPUnauthorized(text="ログインしてください。")
+                raise web.HTTPUnauthorized(text=_("ログインしてください。"))
             request[VIEWER] = found  # the error page's header shows who is signed in
+            set_language(found.language)
             if roles and not found.may(*roles):
-                raise Forbidden("この操作を行う権限がありません。", code="role")
+                raise Forbidden(_("この操作を行う権限がありません。"), code="role")
             return await handler(request)
 
         return guarded

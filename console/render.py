@@ -7,23 +7,25 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from console.keys import VIEWER
+from domain.i18n import gettext as _
 from models import ConsoleRole
 from web.csrf import csrf_token
 from web.errors import error_title
 
-# (route name, label, roles allowed; empty = everyone signed in).
+# (route name, label, roles allowed; empty = everyone signed in). Labels are marked here and
+# translated for each viewer in `menu`.
 MENU = [
-    ("alerts", "安否確認一覧", ()),
-    ("alert_new", "発信", (ConsoleRole.SENDER,)),
-    ("employees", "社員・部署", (ConsoleRole.MAINTAINER,)),
-    ("codes", "登録コード", (ConsoleRole.MAINTAINER,)),
-    ("admin_groups", "管理グループ", (ConsoleRole.MAINTAINER,)),
-    ("jma", "気象庁連携", (ConsoleRole.MAINTAINER,)),
-    ("users", "ユーザー", (ConsoleRole.MAINTAINER,)),
-    ("templates", "テンプレート", (ConsoleRole.MAINTAINER,)),
-    ("usage", "利用状況", (ConsoleRole.MAINTAINER,)),
-    ("audit", "監査ログ", (ConsoleRole.MAINTAINER,)),
-    ("settings", "設定", (ConsoleRole.MAINTAINER,)),
+    ("alerts", _("安否確認一覧"), ()),
+    ("alert_new", _("発信"), (ConsoleRole.SENDER,)),
+    ("employees", _("社員・部署"), (ConsoleRole.MAINTAINER,)),
+    ("codes", _("登録コード"), (ConsoleRole.MAINTAINER,)),
+    ("admin_groups", _("管理グループ"), (ConsoleRole.MAINTAINER,)),
+    ("jma", _("気象庁連携"), (ConsoleRole.MAINTAINER,)),
+    ("users", _("ユーザー"), (ConsoleRole.MAINTAINER,)),
+    ("templates", _("テンプレート"), (ConsoleRole.MAINTAINER,)),
+    ("usage", _("利用状況"), (ConsoleRole.MAINTAINER,)),
+    ("audit", _("監査ログ"), (ConsoleRole.MAINTAINER,)),
+    ("settings", _("設定"), (ConsoleRole.MAINTAINER,)),
 ]
 
 
@@ -34,7 +36,7 @@ def menu(request: web.Request) -> list[tuple[str, str]]:
         return []
     router = request.app.router
     return [
-        (str(router[name].url_for()), label)
+        (str(router[name].url_for()), _(label))
         for name, label, roles in MENU
         if not roles or viewer.may(*roles)
     ]
@@ -55,6 +57,6 @@ def render(
 
 def error_page(request: web.Request, status: int, message: str) -> web.Response:
     """A domain error as a console page: the header, what went wrong, the way back."""
-    return render(
-        request, "error.html", {"title": error_title(status), "message": message}, status=status
-    )
+    # The heading is web/'s, shared by every face's error page and translated with theirs.
+    title = _(error_title(status))
+    return render(request, "error.html", {"title": title, "message": message}, status=status)

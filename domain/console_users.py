@@ -13,6 +13,8 @@ from domain.actors import Actor, Via
 from domain.audit import audited
 from domain.errors import Conflict, Invalid, NotFound
 from domain.hashing import hash_secret, verify_secret
+from domain.i18n import DEFAULT_LANGUAGE, LANGUAGES
+from domain.i18n import gettext as _
 from domain.passwords import check_strength
 from domain.scope import Scope
 from models import ConsoleRole, ConsoleUser, Department
@@ -33,6 +35,7 @@ class Viewer:
     role: ConsoleRole
     scope: Scope
     generation: int  # the user's session generation when this was read
+    language: str = DEFAULT_LANGUAGE  # the console's language for this user
 
     def may(self, *roles: ConsoleRole) -> bool:
         """Whether the viewer has one of these roles (a maintainer may do everything)."""
@@ -47,7 +50,11 @@ class Viewer:
 def _password(password: str) -> str:
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise Invalid(
-            f"パスワードは{MIN_PASSWORD}文字以上{MAX_PASSWORD}文字以内にしてください。",
+            _(
+                "パスワードは%(min)s文字以上%(max)s文字以内にしてください。",
+                min=MIN_PASSWORD,
+                max=MAX_PASSWORD,
+            ),
             code="invalid_password",
         )
     check_strength(password)
@@ -73,12 +80,14 @@ async def _add_user(
 ) -> ConsoleUser:
     if not LOGIN_PATTERN.match(login):
         raise Invalid(
-            "ログインIDは英数字と . _ @ - の3〜64文字にしてください。", code="invalid_login"
+            _("ログインIDは英数字と . _ @ - の3〜64文字にしてください。"), code="invalid_login"
         )
     if role is ConsoleRole.SUPERVISOR and not departments:
-        raise Invalid("集計権限者には部署を1つ以上指定してください。", code="no_department")
+        raise Invalid(_("集計権限者には部署を1つ以上指定してください。"), code="no_department")
     if await ConsoleUser.exists(login=login):
-        raise Conflict(f"ログインID {login} はすでに使われています。", code="login_taken")
+        raise Conflict(
+            _("ログインID %(login)s はすでに使われています。", login=login), code="login_taken"
+        )
     user = await ConsoleUser.create(
         login=login,
         name=name.strip() or login,
@@ -94,7 +103,9 @@ async def find_user(login: str) -> ConsoleUser:
     """A console user by login."""
     user = await ConsoleUser.get_or_none(login=login.strip())
     if user is None:
-        raise NotFound(f"ログインID {login} のユーザーはいません。", code="no_user")
+        raise NotFound(
+            _("ログインID %(login)s のユーザーはいません。", login=login), code="no_user"
+        )
     return user
 
 
@@ -162,9 +173,9 @@ async def list_users() -> list[UserRow]:
 
 async def _check_may_disable(user: ConsoleUser, actor: Actor) -> None:
     if actor.name == user.login:
-        raise Conflict("自分自身は無効にできません。", code="disable_self")
+        raise Conflict(_("自分自身は無効にできません。"), code="disable_self")
     if user.role is ConsoleRole.MAINTAINER and not await _other_active_maintainers(user):
-        raise Conflict("最後のメンテナンス担当者は無効にできません。", code="last_maintainer")
+        raise Conflict(_("最後のメンテナンス担当者は無効にできません。"), code="last_maintainer")
 
 
 async def _other_active_maintainers(user: ConsoleUser) -> bool:
@@ -181,11 +192,11 @@ async def update_user(
     async with audited(actor, "user_update", target=login.strip()) as entry:
         user = await find_user(login)
         if role is ConsoleRole.SUPERVISOR and not departments:
-            raise Invalid("集計権限者には部署を1つ以上指定してください。", code="no_department")
+            raise Invalid(_("集計権限者には部署を1つ以上指定してください。"), code="no_department")
         demoted = user.role is ConsoleRole.MAINTAINER and role is not ConsoleRole.MAINTAINER
         if demoted and user.active and not await _other_active_maintainers(user):
             raise Conflict(
-                "最後のメンテナンス担当者の役割は変えられません。", code="last_maintainer"
+                _("最後のメンテナンス担当者の役割は変えられません。"), code="last_maintainer"
             )
         fields = ["name", "role"]
         if role is not user.role:
@@ -213,7 +224,7 @@ async def find_departments_by_id(ids: list[int]) -> list[Department]:
     """Departments by ID, for a user's scope; an unknown ID is Invalid."""
     found = await Department.filter(id__in=ids) if ids else []
     if len(found) != len(set(ids)):
-        raise Invalid("部署が見つかりません。", code="no_department")
+        raise Invalid(_("部署が見つかりません。"), code="no_department")
     return list(found)
 
 
@@ -258,4 +269,23 @@ async def viewer(user_id: int, generation: int | None = None) -> Viewer:
         scope = await Scope.departments(list(ids))
     else:
         scope = Scope.everything()
-    return Viewer(user.id, user.login, user.name, user.role, scope, user.session_generation)
+    return Viewer(
+        user.id,
+        user.login,
+        user.name,
+        user.role,
+        scope,
+        user.session_generation,
+        user.language if user.language in LANGUAGES else DEFAULT_LANGUAGE,
+    )
+
+
+async def set_own_language(signed_in: Viewer, language: str) -> str:
+    """The language the console speaks to the signed-in user from their next page on; only
+    one of domain.i18n.LANGUAGES, given exactly."""
+    async with audited(signed_in.actor, "language_set", target=signed_in.login) as entry:
+        if language not in LANGUAGES:
+            raise Invalid(_("言語を選んでください。"), code="invalid_language")
+        await ConsoleUser.filter(id=signed_in.user_id).update(language=language)
+        entry.detail = {"language": language}
+    return language

@@ -4,6 +4,7 @@ chosen monthly message pack."""
 from domain.actors import Actor
 from domain.audit import audited
 from domain.errors import Invalid
+from domain.i18n import gettext as _
 from models import OrganizationSettings
 
 PACKS = {3000: 3000, 10000: 8000, 45000: 30000}  # messages per month: price in yen
@@ -27,7 +28,7 @@ async def update_settings(
     """Change the settings (the pack must be one of PACKS); what changed, before and after,
     goes to the audit log."""
     if monthly_pack not in PACKS:
-        raise Invalid("月間メッセージ数のプランを選択してください。", code="invalid_pack")
+        raise Invalid(_("月間メッセージ数のプランを選択してください。"), code="invalid_pack")
     row = await get_settings()
     wanted = {"contact_info_viewable": contact_info_viewable, "monthly_pack": monthly_pack}
     if family_visible is not None:  # supervisors see family status (within their scope)

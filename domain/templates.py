@@ -11,6 +11,7 @@ from domain.alerts import MAX_FOLLOW_UP_LENGTH
 from domain.audit import audited
 from domain.check_items import CheckItem, items_to_json, parse_items
 from domain.errors import Invalid, NotFound
+from domain.i18n import gettext as _
 from models import EmailMode, Template
 
 KEY_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,49}")
@@ -56,10 +57,13 @@ def items_from_text(text: str) -> list[dict[str, Any]]:
         separator = next((s for s in LABEL_SEPARATORS if s in line), None)
         if separator is None:
             raise Invalid(
-                f"確認項目の{number}行目に「:」がありません(例: 本人*: 無事, 軽傷, 重傷)。",
+                _(
+                    "確認項目の%(number)s行目に「:」がありません(例: 本人*: 無事, 軽傷, 重傷)。",
+                    number=number,
+                ),
                 code="invalid_items",
             )
-        label, _, rest = line.partition(separator)
+        label, _separator, rest = line.partition(separator)
         label = label.strip()
         required = label.endswith(REQUIRED_MARKS)
         if required:
@@ -126,28 +130,33 @@ def _delivery_options(draft: TemplateDraft, errors: dict[str, str]) -> dict[str,
     low, high = FALLBACK_DELAY_RANGE
     delay = _minutes(draft.fallback_delay_minutes)
     if delay is None or not low <= delay <= high:
-        errors["fallback_delay_minutes"] = (
-            f"LINEの後にe-mailを送るまでの時間は{low}〜{high}分で指定してください。"
+        errors["fallback_delay_minutes"] = _(
+            "LINEの後にe-mailを送るまでの時間は%(low)s〜%(high)s分で指定してください。",
+            low=low,
+            high=high,
         )
     interval = _minutes(draft.reminder_interval_minutes)
     if interval is None or (
         interval and not MIN_REMINDER_INTERVAL <= interval <= MAX_REMINDER_INTERVAL
     ):
-        errors["reminder_interval_minutes"] = (
-            f"再通知の間隔は0(しない)か{MIN_REMINDER_INTERVAL}〜{MAX_REMINDER_INTERVAL}分で"
-            "指定してください。"
+        errors["reminder_interval_minutes"] = _(
+            "再通知の間隔は0(しない)か%(low)s〜%(high)s分で指定してください。",
+            low=MIN_REMINDER_INTERVAL,
+            high=MAX_REMINDER_INTERVAL,
         )
     most = _minutes(draft.reminder_max)
     if most is None or most > MAX_REMINDERS:
-        errors["reminder_max"] = f"再通知の回数は0〜{MAX_REMINDERS}回で指定してください。"
+        errors["reminder_max"] = _(
+            "再通知の回数は0〜%(most)s回で指定してください。", most=MAX_REMINDERS
+        )
     follow_up = draft.follow_up_message.strip()
     if len(follow_up) > MAX_FOLLOW_UP_LENGTH:
-        errors["follow_up_message"] = (
-            f"二次連絡のメッセージは{MAX_FOLLOW_UP_LENGTH}文字以内にしてください。"
+        errors["follow_up_message"] = _(
+            "二次連絡のメッセージは%(most)s文字以内にしてください。", most=MAX_FOLLOW_UP_LENGTH
         )
     mode = draft.email_mode if draft.email_mode in set(EmailMode) else None
     if mode is None:
-        errors["email_mode"] = "e-mailの送り方を選択してください。"
+        errors["email_mode"] = _("e-mailの送り方を選択してください。")
     return {
         "email_mode": EmailMode(mode or EmailMode.BOTH),
         "fallback_delay_minutes": delay or 0,
@@ -166,7 +175,7 @@ async def get_template(template_id: int) -> Template:
     """A template by ID."""
     template = await Template.get_or_none(id=template_id) if 0 < template_id < 2**31 else None
     if template is None:
-        raise NotFound("テンプレートが見つかりません。", code="template_not_found")
+        raise NotFound(_("テンプレートが見つかりません。"), code="template_not_found")
     return template
 
 
@@ -178,24 +187,26 @@ async def _validate(
     errors: dict[str, str] = {}
     key = draft.key.strip()
     if not KEY_PATTERN.fullmatch(key):
-        errors["key"] = "キーは半角英小文字・数字・「-」「_」で50文字以内にしてください。"
+        errors["key"] = _("キーは半角英小文字・数字・「-」「_」で50文字以内にしてください。")
     elif await Template.filter(key=key).exclude(id=template_id or 0).exists():
-        errors["key"] = f"キー「{key}」は既に使われています。"
+        errors["key"] = _("キー「%(key)s」は既に使われています。", key=key)
     if not draft.title.strip():
-        errors["title"] = "タイトルを入力してください。"
+        errors["title"] = _("タイトルを入力してください。")
     elif len(draft.title.strip()) > MAX_TITLE_LENGTH:
-        errors["title"] = f"タイトルは{MAX_TITLE_LENGTH}文字以内にしてください。"
+        errors["title"] = _("タイトルは%(most)s文字以内にしてください。", most=MAX_TITLE_LENGTH)
     if not draft.message.strip():
-        errors["message"] = "連絡メッセージを入力してください。"
+        errors["message"] = _("連絡メッセージを入力してください。")
     elif len(draft.message.strip()) > MAX_MESSAGE_LENGTH:
-        errors["message"] = f"連絡メッセージは{MAX_MESSAGE_LENGTH}文字以内にしてください。"
+        errors["message"] = _(
+            "連絡メッセージは%(most)s文字以内にしてください。", most=MAX_MESSAGE_LENGTH
+        )
     items: tuple[CheckItem, ...] = ()
     try:
         items = parse_items(items_from_text(draft.items_text))
     except Invalid as exc:
         errors["items"] = exc.message
     if not (draft.line_enabled or draft.email_enabled):
-        errors["media"] = "連絡媒体を1つ以上選択してください。"
+        errors["media"] = _("連絡媒体を1つ以上選択してください。")
     options = _delivery_options(draft, errors)
     if errors:
         raise Invalid("入力内容を確認してください。", code="invalid_template", fields=errors)

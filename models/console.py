@@ -24,6 +24,8 @@ class ConsoleUser(Model):
     last_login_at = fields.DatetimeField(null=True)
     # Raised by sign-out, a password change, disabling or a role change: older sessions end.
     session_generation = fields.IntField(default=0)
+    # The console's language for this user (domain.i18n.LANGUAGES), chosen on their account page.
+    language = fields.CharField(max_length=8, default="ja")
 
     class Meta:
         table = "console_user"

@@ -5,6 +5,11 @@
   var section = document.getElementById("tally");
   if (!section || typeof Chart === "undefined") { return; }
   var data = JSON.parse(section.dataset.tally);
+  // The page's language: texts the server translated, with %(name)s filled in here.
+  var TEXTS = JSON.parse(section.dataset.texts || "{}");
+  function say(key, params) {
+    return (TEXTS[key] || "").replace(/%\((\w+)\)s/g, function (_, name) { return String(params[name]); });
+  }
   var RED = "#c62828", GREY = "#8d99ae", LINE = "#8e1b1b";
 
   function colours(item) {
@@ -26,7 +31,7 @@
     type: "line",
     data: {
       labels: data.timeline.map(function (p) { return p.at; }),
-      datasets: [{ label: "回答数", data: data.timeline.map(function (p) { return p.answered; }), borderColor: LINE, stepped: true }]
+      datasets: [{ label: say("answers", {}), data: data.timeline.map(function (p) { return p.answered; }), borderColor: LINE, stepped: true }]
     },
     options: { animation: false, scales: { y: { beginAtZero: true, suggestedMax: data.total, ticks: { precision: 0 } } } }
   });
@@ -57,7 +62,8 @@
     name.textContent = row.name;
     var meta = document.createElement("span");
     meta.className = "muted";
-    meta.textContent = row.code + "・" + row.department + "・" + row.at;
+    var sep = say("separator", {});
+    meta.textContent = row.code + sep + row.department + sep + row.at;
     who.append(name, " ", meta);
     li.appendChild(who);
     var choices = para("choices");
@@ -69,7 +75,7 @@
     });
     li.appendChild(choices);
     if (row.message) { li.appendChild(para("message", row.message)); }
-    if (row.entered_by) { li.appendChild(para("muted", "代理回答(入力: " + row.entered_by + ")")); }
+    if (row.entered_by) { li.appendChild(para("muted", say("entered_by", { name: row.entered_by }))); }
     return li;
   }
 
@@ -81,7 +87,7 @@
     if (!rows.length) {
       var none = document.createElement("li");
       none.className = "muted none";
-      none.textContent = "該当する回答はありません。";
+      none.textContent = say("none", {});
       rows.push(none);
     }
     list.replaceChildren.apply(list, rows);
@@ -113,7 +119,7 @@
       var rows = next.departments.map(function (d) {
         var tr = document.createElement("tr");
         if (d.subtotal) { tr.className = "subtotal"; }
-        tr.appendChild(cell(d.subtotal ? d.name + " 計" : d.name));
+        tr.appendChild(cell(d.subtotal ? d.name + " " + say("subtotal", {}) : d.name));
         tr.appendChild(cell(d.answered, "num"));
         tr.appendChild(cell(d.total, "num"));
         tr.appendChild(cell((d.total ? Math.round(100 * d.answered / d.total) : 0) + "%", "num"));
@@ -129,15 +135,15 @@
   var elapsed = document.getElementById("elapsed");
   function since(started) {
     var minutes = Math.max(0, Math.floor((Date.now() - started) / 60000));
-    if (minutes < 60) { return minutes + "分"; }
+    if (minutes < 60) { return say("minutes", { minutes: minutes }); }
     var hours = Math.floor(minutes / 60);
-    if (hours < 24) { return hours + "時間" + (minutes % 60) + "分"; }
-    return Math.floor(hours / 24) + "日" + (hours % 24) + "時間";
+    if (hours < 24) { return say("hours", { hours: hours, minutes: minutes % 60 }); }
+    return say("days", { days: Math.floor(hours / 24), hours: hours % 24 });
   }
   var clock = null;
   if (elapsed && elapsed.dataset.started) {
     var started = Date.parse(elapsed.dataset.started);
-    clock = window.setInterval(function () { elapsed.textContent = "開始から " + since(started); }, 30000);
+    clock = window.setInterval(function () { elapsed.textContent = say("since", {}) + " " + since(started); }, 30000);
   }
 
   if (window.EventSource && section.dataset.events) {
@@ -152,7 +158,7 @@
         source.close();
         if (clock) { window.clearInterval(clock); }
         if (live) { live.hidden = true; }
-        text("live-closed", "(終了しました)");
+        text("live-closed", say("closed", {}));
       }
     });
   }

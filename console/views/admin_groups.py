@@ -7,13 +7,15 @@ from console.auth import requires
 from console.keys import VIEWER
 from console.render import render
 from domain import admin_groups
+from domain.i18n import gettext as _
 from models import ConsoleRole
 from web.keys import GROUPS
 
 MAINTAINER = ConsoleRole.MAINTAINER
+# Marked here, translated where shown.
 NOTICES = {
-    "unbound": "管理グループの登録を解除し、ボットはグループから退出しました。",
-    "unbound_stayed": (
+    "unbound": _("管理グループの登録を解除し、ボットはグループから退出しました。"),
+    "unbound_stayed": _(
         "管理グループの登録を解除しましたが、LINEからの退出に失敗しました。"
         "LINEアプリでグループからボットを削除してください。"
     ),
@@ -40,7 +42,8 @@ async def _page(request: web.Request, **extra: object) -> web.Response:
 @requires(MAINTAINER)
 async def group_list(request: web.Request) -> web.Response:
     """The bound admin groups and the form issuing a bind code."""
-    return await _page(request, notice=NOTICES.get(request.query.get("done", "")))
+    notice = NOTICES.get(request.query.get("done", ""))
+    return await _page(request, notice=_(notice) if notice else None)
 
 
 @requires(MAINTAINER)

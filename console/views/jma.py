@@ -11,6 +11,7 @@ from console.keys import VIEWER
 from console.render import render
 from domain.actors import Actor
 from domain.errors import DomainError, NotFound
+from domain.i18n import gettext as _
 from domain.jma import events, offices, rules
 from domain.jma.areas import INTENSITIES, INTENSITY_LABELS, PREFECTURES
 from domain.jma.bulletin import MAX_BULLETIN_BYTES
@@ -18,20 +19,26 @@ from domain.templates import list_templates
 from models import ConsoleRole, JmaEventState
 
 MAINTAINER = ConsoleRole.MAINTAINER
+# Marked here, translated where shown (`_(STATES[state])`).
 STATES = {
-    JmaEventState.SEEN: "条件外",
-    JmaEventState.PENDING: "発信待ち",
-    JmaEventState.STARTED: "発信済み",
-    JmaEventState.SUPPRESSED: "再通知抑止",
-    JmaEventState.CANCELLED: "取りやめ",
-    JmaEventState.NO_TARGET: "対象の事業所なし",
+    JmaEventState.SEEN: _("条件外"),
+    JmaEventState.PENDING: _("発信待ち"),
+    JmaEventState.STARTED: _("発信済み"),
+    JmaEventState.SUPPRESSED: _("再通知抑止"),
+    JmaEventState.CANCELLED: _("取りやめ"),
+    JmaEventState.NO_TARGET: _("対象の事業所なし"),
 }
 DONE = {
-    "added": "ルールを追加しました。",
-    "deleted": "ルールを削除しました。",
-    "saved": "都道府県を保存しました。",
-    "saved_rule": "ルールを保存しました。",
+    "added": _("ルールを追加しました。"),
+    "deleted": _("ルールを削除しました。"),
+    "saved": _("都道府県を保存しました。"),
+    "saved_rule": _("ルールを保存しました。"),
 }
+
+
+def _done(request: web.Request) -> str | None:
+    found = DONE.get(request.query.get("done", ""))
+    return _(found) if found else None
 
 
 def setup_routes(app: web.Application) -> None:
@@ -71,10 +78,10 @@ async def _page(request: web.Request, status: int = HTTPStatus.OK, **extra: obje
         "rules": [(r, rules.describe(r)) for r in await rules.list_rules()],
         "events": await events.recent_events(30),
         "bulletins": await events.recent_bulletins(30),
-        "states": STATES,
+        "states": {state: _(label) for state, label in STATES.items()},
         "templates": await list_templates(),
         "intensities": [(i, INTENSITY_LABELS.get(i, i)) for i in INTENSITIES],
-        "notice": DONE.get(request.query.get("done", "")),
+        "notice": _done(request),
         "draft": rules.RuleDraft(name="", min_intensity="5-"),
         **extra,
     }
@@ -168,7 +175,7 @@ async def rule_test(request: web.Request) -> web.Response:
     upload = (await request.post()).get("file")
     if not isinstance(upload, web.FileField):
         return await _page(
-            request, HTTPStatus.BAD_REQUEST, error="電文のXMLファイルを選んでください。"
+            request, HTTPStatus.BAD_REQUEST, error=_("電文のXMLファイルを選んでください。")
         )
     data = upload.file.read(MAX_BULLETIN_BYTES + 1)
     try:
@@ -187,7 +194,7 @@ async def office_list(request: web.Request) -> web.Response:
         {
             "offices": await offices.offices(),
             "prefectures": sorted(PREFECTURES.items()),
-            "notice": DONE.get(request.query.get("done", "")),
+            "notice": _done(request),
         },
     )
 

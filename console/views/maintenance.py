@@ -11,6 +11,7 @@ from console.render import render
 from domain import audit, settings, templates, usage
 from domain.admin_groups import bound_groups
 from domain.errors import Invalid, NotFound
+from domain.i18n import gettext as _
 from models import AdminGroup, ConsoleRole
 from web.keys import QUOTA, WEB
 from web.timefmt import JST
@@ -19,155 +20,163 @@ AUDIT_LIMIT = 200
 # The audit filter's dates: beyond these a bound (the day after `until`, in UTC) overflows.
 FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9999, 12, 30)
 
-# How the audit log names actions (others are shown as recorded).
+# How the audit log names actions (others are shown as recorded). The labels here and in the
+# maps below are marked for the catalogue where they are declared (at import, still Japanese)
+# and translated where they are shown: `_(ACTIONS[action])`.
 ACTIONS = {
-    "sign_in": "ログイン",
-    "sign_out": "ログアウト",
-    "password_set": "パスワード設定",
-    "template_created": "テンプレート作成",
-    "template_updated": "テンプレート変更",
-    "settings_changed": "設定変更",
-    "alert_started": "発信",
-    "alert_closed": "終了",
-    "alert_reminded": "再通知(二次連絡)",
-    "reminded": "再送(二次連絡)",
-    "answers_exported": "回答のCSV出力",
-    "answer_entered_for": "代理回答",
-    "line_halted": "LINE送信停止",
-    "employees_export": "社員エクスポート",
-    "employees_import": "社員インポート",
-    "employee_add": "社員の追加",
-    "employee_update": "社員情報の変更",
-    "employee_deactivate": "社員の無効化",
-    "codes_issue": "登録コード発行",
-    "codes_revoke": "登録コード失効",
-    "email_add": "メールアドレス追加",
-    "email_switch": "メールアドレスの有効・無効",
-    "email_remove": "メールアドレス削除",
-    "email_confirm_sent": "メールアドレス確認メール送信",
-    "email_confirm": "メールアドレス確認",
-    "line_link": "LINE ID連携",
-    "line_unlink": "LINE連携解除",
-    "family_add": "家族の登録",
-    "family_edit": "家族情報の変更",
-    "family_remove": "家族の削除",
-    "family_code_issue": "家族のLINE登録コード発行",
-    "family_line_link": "家族のLINE登録",
-    "family_answer": "家族の回答",
-    "family_answer_for": "家族の代理回答(社員)",
-    "user_add": "ユーザー追加",
-    "user_passwd": "パスワード変更",
-    "user_disable": "ユーザー無効化",
-    "user_enable": "ユーザー再有効化",
-    "user_update": "ユーザー情報の変更",
-    "group_bind_code_issued": "管理グループ登録コード発行",
-    "group_bind": "管理グループ登録",
-    "group_unbind": "管理グループ解除",
-    "group_help": "管理グループ: ヘルプ",
-    "group_drill": "管理グループ: 訓練(確認)",
-    "group_alert": "管理グループ: 発信(確認)",
-    "group_confirm": "管理グループ: 実行",
-    "group_cancel": "管理グループ: 取消",
-    "group_status": "管理グループ: 状況",
-    "group_remind": "管理グループ: 再通知",
-    "group_close": "管理グループ: 終了",
-    "group_list": "管理グループ: 一覧",
-    "group_unknown": "管理グループ: 不明なコマンド",
-    "jma_rule_add": "気象庁連携: ルール追加",
-    "jma_rule_edit": "気象庁連携: ルール変更",
-    "jma_rule_delete": "気象庁連携: ルール削除",
-    "jma_alert_started": "気象庁連携: 自動発信",
-    "jma_alert_delayed": "気象庁連携: 発信待ち",
-    "jma_suppressed": "気象庁連携: 再通知抑止",
-    "jma_start_anyway": "気象庁連携: 抑止中の発信",
-    "jma_alert_cancelled": "気象庁連携: 自動発信の取りやめ",
-    "jma_withdrawn": "気象庁連携: 取消電文",
-    "database_backup": "データベースのバックアップ",
-    "answers_purged": "保存期間を過ぎた回答の削除",
-    "line_data_purged": "保存期間を過ぎたLINE情報の削除",
-    "language_set": "表示言語の変更",
-    "department_prefecture": "部署の都道府県",
-    "departments_prefecture_import": "部署の都道府県インポート",
+    "sign_in": _("ログイン"),
+    "sign_out": _("ログアウト"),
+    "password_set": _("パスワード設定"),
+    "template_created": _("テンプレート作成"),
+    "template_updated": _("テンプレート変更"),
+    "settings_changed": _("設定変更"),
+    "alert_started": _("発信"),
+    "alert_closed": _("終了"),
+    "alert_reminded": _("再通知(二次連絡)"),
+    "reminded": _("再送(二次連絡)"),
+    "answers_exported": _("回答のCSV出力"),
+    "answer_entered_for": _("代理回答"),
+    "line_halted": _("LINE送信停止"),
+    "employees_export": _("社員エクスポート"),
+    "employees_import": _("社員インポート"),
+    "employee_add": _("社員の追加"),
+    "employee_update": _("社員情報の変更"),
+    "employee_deactivate": _("社員の無効化"),
+    "codes_issue": _("登録コード発行"),
+    "codes_revoke": _("登録コード失効"),
+    "email_add": _("メールアドレス追加"),
+    "email_switch": _("メールアドレスの有効・無効"),
+    "email_remove": _("メールアドレス削除"),
+    "email_confirm_sent": _("メールアドレス確認メール送信"),
+    "email_confirm": _("メールアドレス確認"),
+    "line_link": _("LINE ID連携"),
+    "line_unlink": _("LINE連携解除"),
+    "family_add": _("家族の登録"),
+    "family_edit": _("家族情報の変更"),
+    "family_remove": _("家族の削除"),
+    "family_code_issue": _("家族のLINE登録コード発行"),
+    "family_line_link": _("家族のLINE登録"),
+    "family_answer": _("家族の回答"),
+    "family_answer_for": _("家族の代理回答(社員)"),
+    "user_add": _("ユーザー追加"),
+    "user_passwd": _("パスワード変更"),
+    "user_disable": _("ユーザー無効化"),
+    "user_enable": _("ユーザー再有効化"),
+    "user_update": _("ユーザー情報の変更"),
+    "group_bind_code_issued": _("管理グループ登録コード発行"),
+    "group_bind": _("管理グループ登録"),
+    "group_unbind": _("管理グループ解除"),
+    "group_help": _("管理グループ: ヘルプ"),
+    "group_drill": _("管理グループ: 訓練(確認)"),
+    "group_alert": _("管理グループ: 発信(確認)"),
+    "group_confirm": _("管理グループ: 実行"),
+    "group_cancel": _("管理グループ: 取消"),
+    "group_status": _("管理グループ: 状況"),
+    "group_remind": _("管理グループ: 再通知"),
+    "group_close": _("管理グループ: 終了"),
+    "group_list": _("管理グループ: 一覧"),
+    "group_unknown": _("管理グループ: 不明なコマンド"),
+    "jma_rule_add": _("気象庁連携: ルール追加"),
+    "jma_rule_edit": _("気象庁連携: ルール変更"),
+    "jma_rule_delete": _("気象庁連携: ルール削除"),
+    "jma_alert_started": _("気象庁連携: 自動発信"),
+    "jma_alert_delayed": _("気象庁連携: 発信待ち"),
+    "jma_suppressed": _("気象庁連携: 再通知抑止"),
+    "jma_start_anyway": _("気象庁連携: 抑止中の発信"),
+    "jma_alert_cancelled": _("気象庁連携: 自動発信の取りやめ"),
+    "jma_withdrawn": _("気象庁連携: 取消電文"),
+    "database_backup": _("データベースのバックアップ"),
+    "answers_purged": _("保存期間を過ぎた回答の削除"),
+    "line_data_purged": _("保存期間を過ぎたLINE情報の削除"),
+    "language_set": _("表示言語の変更"),
+    "department_prefecture": _("部署の都道府県"),
+    "departments_prefecture_import": _("部署の都道府県インポート"),
 }
 VIAS = {
     "line": "LINE",
-    "group": "管理グループ",
-    "console": "管理画面",
-    "me": "社員ページ",
-    "cli": "コマンド",
-    "system": "システム",
+    "group": _("管理グループ"),
+    "console": _("管理画面"),
+    "me": _("社員ページ"),
+    "cli": _("コマンド"),
+    "system": _("システム"),
 }
 # How the audit log names the keys of an action's details.
 DETAIL_NAMES = {
-    "drill": "訓練",
-    "template": "テンプレート",
-    "departments": "部署",
-    "recipients": "対象",
-    "round": "再通知の回",
+    "drill": _("訓練"),
+    "template": _("テンプレート"),
+    "departments": _("部署"),
+    "recipients": _("対象"),
+    "round": _("再通知の回"),
     "line": "LINE",
-    "email": "メール",
-    "rows": "行数",
-    "scoped": "部署を限定",
-    "alert": "連絡",
-    "answered": "回答",
-    "total": "対象",
-    "unanswered": "未回答",
-    "count": "件数",
-    "stage": "段階",
-    "command": "コマンド",
-    "ttl_minutes": "有効期限(分)",
-    "admin_group": "管理グループ",
-    "by": "操作者",
-    "reason": "理由",
-    "failed": "失敗",
+    "email": _("メール"),
+    "rows": _("行数"),
+    "scoped": _("部署を限定"),
+    "alert": _("連絡"),
+    "answered": _("回答"),
+    "total": _("対象"),
+    "unanswered": _("未回答"),
+    "count": _("件数"),
+    "stage": _("段階"),
+    "command": _("コマンド"),
+    "ttl_minutes": _("有効期限(分)"),
+    "admin_group": _("管理グループ"),
+    "by": _("操作者"),
+    "reason": _("理由"),
+    "failed": _("失敗"),
     "id": "ID",
-    "changed": "変更した項目",
-    "employee": "社員番号",
-    "why": "理由",
-    "replaced": "別のアカウントから切り替え",
-    "via": "方法",
-    "own_message": "独自の連絡メッセージ",
-    "new": "新規",
-    "updated": "更新",
-    "unchanged": "変更なし",
-    "deactivated": "無効化",
+    "changed": _("変更した項目"),
+    "employee": _("社員番号"),
+    "why": _("理由"),
+    "replaced": _("別のアカウントから切り替え"),
+    "via": _("方法"),
+    "own_message": _("独自の連絡メッセージ"),
+    "new": _("新規"),
+    "updated": _("更新"),
+    "unchanged": _("変更なし"),
+    "deactivated": _("無効化"),
 }
 DETAIL_VALUES = {
-    "confirmation": "確認待ち",
-    "drill": "訓練",
-    "alert": "本番",
-    "code": "登録コード",
-    "password": "パスワード",
+    "confirmation": _("確認待ち"),
+    "drill": _("訓練"),
+    "alert": _("本番"),
+    "code": _("登録コード"),
+    "password": _("パスワード"),
 }
 
 
 def _value(value: object) -> str:
     if value is True:
-        return "はい"
+        return _("はい")
     if value is False:
-        return "いいえ"
+        return _("いいえ")
     if isinstance(value, list):
-        return "、".join(_value(v) for v in value) or "なし"
+        return _("、").join(_value(v) for v in value) or _("なし")
     if isinstance(value, dict):
         return describe(value)
-    return DETAIL_VALUES.get(str(value), str(value))
+    found = DETAIL_VALUES.get(str(value))
+    return _(found) if found else str(value)
 
 
 def describe(detail: dict | None) -> str:
     """An audit row's details as readable Japanese (名前: 値 / …)."""
     if not detail:
         return ""
-    return " / ".join(f"{DETAIL_NAMES.get(k, k)}: {_value(v)}" for k, v in detail.items())
+    return " / ".join(f"{_name(k)}: {_value(v)}" for k, v in detail.items())
+
+
+def _name(key: str) -> str:
+    found = DETAIL_NAMES.get(key)
+    return _(found) if found else key
 
 
 def _target(target: str, groups: dict[str, str]) -> str:
     """An audit row's target in words: 連絡 #12, an admin group by its name."""
     if target.startswith("alert:") and target[6:].isdigit():
-        return f"連絡 #{target[6:]}"
+        return _("連絡 #%(number)s", number=target[6:])
     return groups.get(target, target)
 
 
-RESULTS = {"ok": "成功", "failed": "失敗", "refused": "拒否"}
+RESULTS = {"ok": _("成功"), "failed": _("失敗"), "refused": _("拒否")}
 
 
 # The template form's delivery fields and how much of each is read.
@@ -201,7 +210,7 @@ def _draft(form: dict) -> templates.TemplateDraft:
 def _template_id(request: web.Request) -> int:
     raw = request.match_info["template_id"]
     if not raw.isdigit() or len(raw) > 9:
-        raise NotFound("テンプレートが見つかりません。")
+        raise NotFound(_("テンプレートが見つかりません。"))
     return int(raw)
 
 
@@ -229,7 +238,10 @@ def _form_page(
 async def template_list(request: web.Request) -> web.Response:
     """Every template with its items and contact media."""
     rows = await templates.list_templates()
-    notice = {"created": "テンプレートを作成しました。", "saved": "テンプレートを保存しました。"}
+    notice = {
+        "created": _("テンプレートを作成しました。"),
+        "saved": _("テンプレートを保存しました。"),
+    }
     return render(
         request,
         "templates.html",
@@ -296,8 +308,9 @@ def _day(value: str) -> date | None:
 
 def _group_label(group: AdminGroup) -> str:
     """An admin group as the audit log names it: by its LINE name when known."""
-    shown = f"「{group.name}」" if group.name else f" #{group.id}"
-    return f"管理グループ{shown}(登録: {group.bound_by})"
+    if group.name:
+        return _("管理グループ「%(name)s」(登録: %(by)s)", name=group.name, by=group.bound_by)
+    return _("管理グループ #%(id)s(登録: %(by)s)", id=group.id, by=group.bound_by)
 
 
 @requires(ConsoleRole.MAINTAINER)
@@ -308,9 +321,10 @@ async def audit_page(request: web.Request) -> web.Response:
     since, until = _day(since_raw), _day(until_raw)
     error = None
     if (since_raw and since is None) or (until_raw and until is None):
-        error = (
-            f"日付はYYYY-MM-DDの形式で、{FIRST_DAY.year}年から{LAST_DAY.year}年までの"
-            "範囲で入力してください。"
+        error = _(
+            "日付はYYYY-MM-DDの形式で、%(first)s年から%(last)s年までの範囲で入力してください。",
+            first=FIRST_DAY.year,
+            last=LAST_DAY.year,
         )
     # Bounds in UTC: SQLite compares stored moments as text, so the offset must match.
     query = audit.AuditFilter(
@@ -332,9 +346,9 @@ async def audit_page(request: web.Request) -> web.Response:
             "rows": [
                 {
                     "at": row.at,
-                    "via": VIAS.get(row.via, row.via),
+                    "via": _(VIAS[row.via]) if row.via in VIAS else row.via,
                     "actor": row.actor,
-                    "action": ACTIONS.get(row.action, row.action),
+                    "action": _(ACTIONS[row.action]) if row.action in ACTIONS else row.action,
                     "target": _target(row.target, groups),
                     "result": row.result,
                     "detail": describe(row.detail),
@@ -346,7 +360,7 @@ async def audit_page(request: web.Request) -> web.Response:
             "until": until_raw if until else "",
             "limit": AUDIT_LIMIT,
             "actions": ACTIONS,
-            "results": RESULTS,
+            "results": {result: _(label) for result, label in RESULTS.items()},
             "error": error,
         },
     )
@@ -356,7 +370,7 @@ async def audit_page(request: web.Request) -> web.Response:
 async def settings_page(request: web.Request) -> web.Response:
     """連絡先情報閲覧可 and the monthly pack."""
     row = await settings.get_settings()
-    notice = "設定を保存しました。" if request.query.get("done") == "saved" else None
+    notice = _("設定を保存しました。") if request.query.get("done") == "saved" else None
     return render(
         request, "settings.html", {"settings": row, "packs": settings.PACKS, "notice": notice}
     )

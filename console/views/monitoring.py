@@ -158,12 +158,28 @@ def _elapsed(alert: Alert) -> str:
     end = alert.closed_at or datetime.now(UTC)
     minutes = max(0, int((end - alert.started_at).total_seconds() // 60))
     if minutes < 60:
-        return f"{minutes}分"
+        return _("%(minutes)s分", minutes=minutes)
     hours, minutes = divmod(minutes, 60)
     if hours < 24:
-        return f"{hours}時間{minutes}分"
+        return _("%(hours)s時間%(minutes)s分", hours=hours, minutes=minutes)
     days, hours = divmod(hours, 24)
-    return f"{days}日{hours}時間"
+    return _("%(days)s日%(hours)s時間", days=days, hours=hours)
+
+
+def _script_texts() -> dict[str, str]:
+    """What alert.js writes itself, in the viewer's language (`%(name)s` filled in there)."""
+    return {
+        "answers": _("回答数"),
+        "separator": _("・"),
+        "entered_by": _("代理回答(入力: %(name)s)"),
+        "none": _("該当する回答はありません。"),
+        "subtotal": _("計"),
+        "minutes": _("%(minutes)s分"),
+        "hours": _("%(hours)s時間%(minutes)s分"),
+        "days": _("%(days)s日%(hours)s時間"),
+        "since": _("開始から"),
+        "closed": _("(終了しました)"),
+    }
 
 
 @requires()
@@ -185,6 +201,7 @@ async def alert_detail(request: web.Request) -> web.Response:
             "worrying": _worrying_columns(page.tally),
             "data": data,
             "data_json": json.dumps(data, ensure_ascii=False),
+            "texts_json": json.dumps(_script_texts(), ensure_ascii=False),
             "events_url": str(events),
             "people": data["people"],
             "people_filter": people,
@@ -428,21 +445,26 @@ async def alert_csv(request: web.Request) -> web.Response:
     return _csv(rows, f"alert-{alert_id}-answers.csv")
 
 
+# Marked here, translated where shown (`_notice`).
 NOTICES = {
-    "started": "発信しました(対象 {n} 名)。",
-    "reminded": "未回答者 {n} 名に再通知しました。",
-    "remind_none": "LINE・e-mailで届く未回答者がいないため、再通知は送信していません。",
-    "closed": "この安否確認を終了しました。",
-    "proxied": "社員番号 {n} の回答を代理で入力しました。",
+    "started": _("発信しました(対象 %(n)s 名)。"),
+    "reminded": _("未回答者 %(n)s 名に再通知しました。"),
+    "remind_none": _("LINE・e-mailで届く未回答者がいないため、再通知は送信していません。"),
+    "closed": _("この安否確認を終了しました。"),
+    "proxied": _("社員番号 %(n)s の回答を代理で入力しました。"),
 }
 
 
 def _notice(code: str, n: str) -> str | None:
     """The banner for a fixed notice code; a count other than a plain number shows none."""
     text = NOTICES.get(code)
-    if text is None or ("{n}" in text and not re.fullmatch(r"[0-9]{1,7}", n)):
+    if text is None:
         return None
-    return text.format(n=int(n or 0))
+    if "%(n)s" not in text:
+        return _(text)
+    if not re.fullmatch(r"[0-9]{1,7}", n):
+        return None
+    return _(text, n=int(n))
 
 
 def _detail_url(request: web.Request, alert_id: int, notice: str, n: int | str = "") -> str:

@@ -20,6 +20,7 @@ from console.render import render
 from domain import employees as staff
 from domain import linking
 from domain.errors import Conflict, DomainError, Invalid, NotFound
+from domain.i18n import gettext as _
 from domain.signing import CONSOLE_IMPORT, sign, unsign
 from models import ConsoleRole, EmployeeRole
 from web.keys import WEB
@@ -102,14 +103,14 @@ async def employee_add(request: web.Request) -> web.Response:
 
 def _list_notice(query: Mapping[str, str]) -> str:
     if query.get("added"):
-        return f"社員 {query['added'][:32]} を登録しました。"
-    return "保存しました。" if query.get("done") else ""
+        return _("社員 %(code)s を登録しました。", code=query["added"][:32])
+    return _("保存しました。") if query.get("done") else ""
 
 
 def _employee_id(request: web.Request) -> int:
     raw = request.match_info["id"]
     if len(raw) > 9:
-        raise NotFound("社員が見つかりません。")
+        raise NotFound(_("社員が見つかりません。"))
     return int(raw)
 
 
@@ -195,16 +196,16 @@ def _unseal(request: web.Request, token: str) -> tuple[bytes, bool]:
     """The file and option of a token this server signed for this user, not yet too old."""
     body = unsign(request.config_dict[WEB].secret_key, CONSOLE_IMPORT, token)
     if not body:
-        raise Invalid("取り込みの確認情報が正しくありません。もう一度ファイルを選んでください。")
+        raise Invalid(_("取り込みの確認情報が正しくありません。もう一度ファイルを選んでください。"))
     try:
         payload = json.loads(base64.urlsafe_b64decode(body))
         data = zlib.decompress(base64.b64decode(payload["f"]))
     except (ValueError, KeyError, TypeError, binascii.Error, zlib.error):
-        raise Invalid("取り込みの確認情報が正しくありません。") from None
+        raise Invalid(_("取り込みの確認情報が正しくありません。")) from None
     if payload.get("u") != request[VIEWER].user_id:
-        raise Invalid("取り込みの確認情報が正しくありません。")
+        raise Invalid(_("取り込みの確認情報が正しくありません。"))
     if time.time() - payload.get("t", 0) > IMPORT_TOKEN_SECONDS:
-        raise Invalid("確認の有効期限が切れました。もう一度ファイルを選んでください。")
+        raise Invalid(_("確認の有効期限が切れました。もう一度ファイルを選んでください。"))
     return data, bool(payload.get("d"))
 
 
@@ -218,7 +219,7 @@ async def import_preview(request: web.Request) -> web.Response:
         return render(
             request,
             "employees_import.html",
-            {"step": "upload", "error": "CSVファイルを選んでください。"},
+            {"step": "upload", "error": _("CSVファイルを選んでください。")},
         )
     data = upload.file.read(staff.MAX_FILE_BYTES + 1)
     try:
@@ -278,7 +279,7 @@ async def import_confirm(request: web.Request) -> web.Response:
 @requires(MAINTAINER)
 async def code_list(request: web.Request) -> web.Response:
     """Who has LINE registered, who holds an open code; forms to issue and revoke."""
-    notice = request.query.get("revoked", "") and "登録コードを無効にしました。"
+    notice = request.query.get("revoked", "") and _("登録コードを無効にしました。")
     return await _codes_page(request, notice=notice)
 
 
@@ -303,7 +304,7 @@ def _ttl(raw: object) -> timedelta:
     except ValueError:
         days = 0
     if not 1 <= days <= MAX_TTL_DAYS:
-        raise Invalid(f"有効日数は1〜{MAX_TTL_DAYS}日にしてください。")
+        raise Invalid(_("有効日数は1〜%(days)s日にしてください。", days=MAX_TTL_DAYS))
     return timedelta(days=days)
 
 
@@ -326,7 +327,7 @@ async def codes_issue(request: web.Request) -> web.Response:
                 actor=viewer.actor,
             )
         else:
-            raise Invalid("社員番号か部署を指定してください。")
+            raise Invalid(_("社員番号か部署を指定してください。"))
     except DomainError as exc:
         return await _codes_page(request, error=exc.message)
     page_url = employee_page_url(request)
@@ -358,6 +359,6 @@ async def codes_revoke(request: web.Request) -> web.Response:
     form = await request.post()
     raw = str(form.get("employee_id", ""))
     if not raw.isdigit() or len(raw) > 9:
-        raise Invalid("社員を指定してください。")
+        raise Invalid(_("社員を指定してください。"))
     await linking.revoke_open_codes(int(raw), viewer.actor)
     raise web.HTTPSeeOther(_to(request, "codes") + "?revoked=1")

@@ -1,5 +1,6 @@
 """Maintainer pages for console users: the list, adding one, changing name, role and
-departments, disabling and enabling, and resetting a password."""
+departments, disabling and enabling, and resetting a password; and every user's own account
+page, where they choose the console's language."""
 
 from aiohttp import web
 
@@ -9,20 +10,23 @@ from console.render import render
 from domain import console_users as users
 from domain.employees import department_choices
 from domain.errors import Conflict, Invalid, NotFound
+from domain.i18n import LANGUAGES
+from domain.i18n import gettext as _
 from models import ConsoleRole
 
 MAINTAINER = ConsoleRole.MAINTAINER
+# Marked here, translated where shown.
 ROLE_LABELS = {
-    ConsoleRole.SUPERVISOR: "集計権限者",
-    ConsoleRole.SENDER: "発信権限者",
-    ConsoleRole.MAINTAINER: "メンテナンス担当者",
+    ConsoleRole.SUPERVISOR: _("集計権限者"),
+    ConsoleRole.SENDER: _("発信権限者"),
+    ConsoleRole.MAINTAINER: _("メンテナンス担当者"),
 }
 NOTICES = {
-    "added": "ユーザーを追加しました。",
-    "updated": "保存しました。",
-    "disabled": "ユーザーを無効にしました。",
-    "enabled": "ユーザーを有効にしました。",
-    "password": "パスワードを再設定しました。本人に安全な方法で伝えてください。",
+    "added": _("ユーザーを追加しました。"),
+    "updated": _("保存しました。"),
+    "disabled": _("ユーザーを無効にしました。"),
+    "enabled": _("ユーザーを有効にしました。"),
+    "password": _("パスワードを再設定しました。本人に安全な方法で伝えてください。"),
 }
 
 
@@ -34,6 +38,8 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post(r"/users/{login}/disable", user_disable, name="user_disable")
     app.router.add_post(r"/users/{login}/enable", user_enable, name="user_enable")
     app.router.add_post(r"/users/{login}/password", user_password, name="user_password")
+    app.router.add_get("/account", account, name="account")
+    app.router.add_post("/account/language", account_language, name="account_language")
 
 
 def _done(request: web.Request, what: str) -> web.HTTPSeeOther:
@@ -48,7 +54,7 @@ async def _page(request: web.Request, status: int = 200, **extra: object) -> web
         {
             "users": await users.list_users(),
             "departments": await department_choices(),
-            "roles": ROLE_LABELS,
+            "roles": {role: _(label) for role, label in ROLE_LABELS.items()},
             "form": {},
             **extra,
         },
@@ -60,20 +66,21 @@ def _role(raw: object) -> ConsoleRole:
     try:
         return ConsoleRole(str(raw))
     except ValueError:
-        raise Invalid("役割を選んでください。", code="invalid_role") from None
+        raise Invalid(_("役割を選んでください。"), code="invalid_role") from None
 
 
 def _department_ids(form: object) -> list[int]:
     raw = [str(v) for v in form.getall("departments", [])]  # type: ignore[attr-defined]
     if not all(v.isdigit() and len(v) < 10 for v in raw):
-        raise Invalid("部署が見つかりません。", code="no_department")
+        raise Invalid(_("部署が見つかりません。"), code="no_department")
     return [int(v) for v in raw]
 
 
 @requires(MAINTAINER)
 async def user_list(request: web.Request) -> web.Response:
     """Every console user with the forms that change them."""
-    return await _page(request, notice=NOTICES.get(request.query.get("done", ""), ""))
+    notice = NOTICES.get(request.query.get("done", ""))
+    return await _page(request, notice=_(notice) if notice else "")
 
 
 @requires(MAINTAINER)
@@ -152,3 +159,23 @@ async def user_password(request: web.Request) -> web.Response:
     except Invalid as exc:
         return await _page(request, error=exc.message)
     raise _done(request, "password")
+
+
+@requires()
+async def account(request: web.Request) -> web.Response:
+    """The signed-in user's own account: the console's language."""
+    done = request.query.get("done") == "language"
+    return render(
+        request,
+        "account.html",
+        {"languages": LANGUAGES, "notice": _("表示言語を変更しました。") if done else ""},
+    )
+
+
+@requires()
+async def account_language(request: web.Request) -> web.Response:
+    """Choose the language the console speaks to oneself (CSRF-checked like every form)."""
+    form = await request.post()
+    await users.set_own_language(request[VIEWER], str(form.get("language", ""))[:8])
+    url = request.app.router["account"].url_for().with_query(done="language")
+    raise web.HTTPSeeOther(str(url))
