@@ -29,6 +29,7 @@ MODEL_MODULES = [
     "models.rate_buckets",
     "models.channel_tokens",
     "models.jma",
+    "models.board",
 ]
 APP_LABEL = "models"
 

@@ -11,10 +11,12 @@ class Medium(StrEnum):
 
 
 class DeliveryKind(StrEnum):
-    """What a delivery carries: the alert itself, or a reminder round of it."""
+    """What a delivery carries: the alert itself, a reminder round of it, or a board post's
+    push (never counted as a round of the alert where answering is concerned)."""
 
     ALERT = "alert"
     REMINDER = "reminder"
+    BOARD = "board"
 
 
 class DeliveryStatus(StrEnum):
