@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from bot.board_messages import board_push
 from domain.alerts import display_sender, display_title
 from domain.answers import ANSWER_BUTTON, CONFIRM_BUTTON, AlertView, OpenAlert
 from domain.check_items import CheckItem
@@ -507,6 +508,7 @@ def _reminder_delivery(alert: Alert, round_: AlertRound | None, liff_url: str) -
 BUILDERS: dict[DeliveryKind, Callable[[Alert, AlertRound | None, str], dict[str, Any]]] = {
     DeliveryKind.ALERT: _alert_delivery,
     DeliveryKind.REMINDER: _reminder_delivery,
+    DeliveryKind.BOARD: board_push,
 }
 
 

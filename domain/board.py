@@ -17,7 +17,14 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Subquery
 
 from domain.actors import Actor
-from domain.alerts import EVERYONE, department_paths, find_alert, within_scope, write_round
+from domain.alerts import (
+    EVERYONE,
+    department_paths,
+    display_title,
+    find_alert,
+    within_scope,
+    write_round,
+)
 from domain.audit import audited, log_action
 from domain.errors import Forbidden, Invalid, NotFound
 from domain.i18n import gettext as _
@@ -239,6 +246,7 @@ class ReaderPost:
 
     id: int
     alert_id: int
+    alert_title: str  # with the drill marking
     author: str
     body: str
     created_at: datetime
@@ -278,10 +286,16 @@ async def _reader_posts(employee: Employee, posts: list[BoardPost], rosters: dic
         post_id__in=[p.id for p in shown], employee_id=employee.id
     ).order_by("id"):
         replies.setdefault(reply.post_id, []).append(reply)
+    titles = {
+        alert_id: display_title(title, drill)
+        for alert_id, title, drill in await Alert.filter(
+            id__in=sorted({p.alert_id for p in shown})
+        ).values_list("id", "title", "drill")
+    }
     return [
         ReaderPost(
-            p.id, p.alert_id, p.author, p.body, p.created_at, p.replies_allowed,
-            replies.get(p.id, []),
+            p.id, p.alert_id, titles.get(p.alert_id, ""), p.author, p.body, p.created_at,
+            p.replies_allowed, replies.get(p.id, []),
         )
         for p in shown
     ]  # fmt: skip

@@ -65,6 +65,10 @@ ACTIONS = {
     "group_remind": "管理グループ: 再通知",
     "group_close": "管理グループ: 終了",
     "group_list": "管理グループ: 一覧",
+    "group_post": "管理グループ: 掲示板に投稿(確認)",
+    "board_posted": "掲示板に投稿",
+    "board_replied": "掲示板に返信",
+    "board_exported": "掲示板のCSV出力",
     "group_unknown": "管理グループ: 不明なコマンド",
     "jma_rule_add": "気象庁連携: ルール追加",
     "jma_rule_edit": "気象庁連携: ルール変更",
@@ -124,6 +128,11 @@ DETAIL_NAMES = {
     "updated": "更新",
     "unchanged": "変更なし",
     "deactivated": "無効化",
+    "post": "投稿",
+    "posts": "投稿数",
+    "reply": "返信",
+    "replies": "返信",
+    "board": "掲示板",
 }
 DETAIL_VALUES = {
     "confirmation": "確認待ち",
