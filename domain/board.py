@@ -261,6 +261,11 @@ class ReaderBoard:
     alert: Alert
     posts: list[ReaderPost]
 
+    @property
+    def title(self) -> str:
+        """The alert's title with the drill marking."""
+        return display_title(self.alert.title, self.alert.drill)
+
 
 async def _recipient(employee: Employee, alert_id: int) -> AlertRecipient:
     found = await AlertRecipient.get_or_none(alert_id=alert_id, employee_id=employee.id)
@@ -343,7 +348,7 @@ async def latest_posts_for(employee: Employee, limit: int = LATEST_SHOWN) -> lis
     return found[:limit]
 
 
-async def reply_to_post(actor: Actor, employee: Employee, post_id: int, body: str) -> BoardReply:
+async def reply_to_post(actor: Actor, employee: Employee, post_id: int, body: object) -> BoardReply:
     """The employee's reply to a post that reaches them and allows replies, with its audit row
     (never what it says); then live boards are told."""
     async with audited(actor, "board_replied", target=f"board_post:{post_id}") as audit:
@@ -364,13 +369,16 @@ async def reply_to_post(actor: Actor, employee: Employee, post_id: int, body: st
     return reply
 
 
-async def reply_as_line_user(user_id: str, post_id: int, body: str) -> BoardReply:
-    """`reply_to_post` as the active employee this (verified) LINE user is linked to."""
+async def reply_as_line_user(user_id: str, post_id: int, body: object) -> ReaderBoard:
+    """`reply_to_post` as the active employee this (verified) LINE user is linked to; the
+    board of the post's alert as they now see it."""
     employee = await linked_employee(user_id)
     if employee is None:
         await log_action(Actor.line(user_id), "board_replied", f"board_post:{post_id}", "refused")
         raise Forbidden(_("このLINEアカウントは社員情報と連携されていません。"), code="not_linked")
-    return await reply_to_post(Actor.line(employee.code), employee, post_id, body)
+    reply = await reply_to_post(Actor.line(employee.code), employee, post_id, body)
+    alert_id = await BoardPost.filter(id=reply.post_id).values_list("alert_id", flat=True)
+    return await board_for_employee(employee, alert_id[0])
 
 
 # What posters see
