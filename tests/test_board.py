@@ -163,8 +163,13 @@ async def test_a_post_without_csrf_is_refused(company, console):
 # Reading in LINE: the word 掲示板 (free)
 
 
-@pytest.mark.parametrize("word", ["掲示板", "board", "Board"])
-async def test_the_word_board_replies_with_the_posts_that_reach_me_for_free(sim, company, word):
+@pytest.mark.parametrize(
+    ("how", "word"),
+    [("postback", "action=board"), ("text", "掲示板"), ("text", "board"), ("text", "Board")],
+)
+async def test_the_word_board_replies_with_the_posts_that_reach_me_for_free(
+    sim, company, how, word
+):
     eigyo = company.departments["営業部"]
     await post_to_board(Actor.cli(), company.alert.id, "全員への連絡", author="総務部")
     await post_to_board(
@@ -172,9 +177,9 @@ async def test_the_word_board_replies_with_the_posts_that_reach_me_for_free(sim,
     )
     sent_before = len(sim.sent)
 
-    (reply,) = await tap(sim, company.users["E3"], "text", word)  # asserts: a reply, no push
+    (reply,) = await tap(sim, company.users["E3"], how, word)  # asserts: a reply, no push
     assert "営業部への連絡" in str(reply) and "全員への連絡" in str(reply)
-    (reply,) = await tap(sim, company.users["E1"], "text", word)
+    (reply,) = await tap(sim, company.users["E1"], how, word)
     assert "全員への連絡" in str(reply) and "営業部への連絡" not in str(reply)
     assert {s.kind for s in sim.sent[sent_before:]} == {"reply"}
     assert await counted_today() == 3  # replies are never counted
