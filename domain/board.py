@@ -15,6 +15,7 @@ from datetime import datetime
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Subquery
+from tortoise.queryset import QuerySet
 
 from domain.actors import Actor
 from domain.alerts import (
@@ -73,7 +74,7 @@ def _reaches(audience: set[int] | None, department_id: int | None) -> bool:
     return audience is None or department_id in audience
 
 
-def _readers(alert: Alert, audience: set[int] | None):
+def _readers(alert: Alert, audience: set[int] | None) -> QuerySet[AlertRecipient]:
     """The roster rows a post with this audience reaches."""
     roster = AlertRecipient.filter(alert_id=alert.id)
     if audience is not None:
@@ -81,13 +82,11 @@ def _readers(alert: Alert, audience: set[int] | None):
     return roster
 
 
-async def _push_accounts(alert: Alert, audience: set[int] | None) -> list[LineAccount]:
+def _push_accounts(alert: Alert, audience: set[int] | None) -> QuerySet[LineAccount]:
     """The LINE accounts a push of the post reaches: linked, following, not blocked, of
-    active employees on the roster (none once LINE sending halted for the alert)."""
-    if alert.line_halted_at is not None:
-        return []
+    active employees on the roster (callers push nothing once LINE halted for the alert)."""
     readers = _readers(alert, audience).values("employee_id")
-    return await LineAccount.filter(
+    return LineAccount.filter(
         employee_id__in=Subquery(readers), employee__active=True, followed=True, blocked=False
     ).order_by("employee_id")
 
@@ -125,7 +124,8 @@ async def preview_post(
     readers = await _readers(alert, audience).count()
     if not readers:
         raise Invalid(_("この投稿が届く人がいません。部署の指定を確認してください。"))
-    pushes = len(await _push_accounts(alert, audience)) if push else 0
+    pushing = push and alert.line_halted_at is None
+    pushes = await _push_accounts(alert, audience).count() if pushing else 0
     usage = await usage_report(None)
     return PostPreview(
         alert, text, chosen, readers, pushes, push, replies_allowed, usage.total, usage.current.pack
@@ -210,7 +210,7 @@ async def write_post(
         replies_allowed=replies_allowed,
     )
     pushes = 0
-    if push:
+    if push and alert.line_halted_at is None:
         accounts = await _push_accounts(alert, await _audience_ids(post.departments))
         if accounts:
             for attempt in range(2):  # a second try covers two rounds racing for one number
