@@ -16,8 +16,9 @@ from domain.actors import Actor
 from domain.alerts import start_alert
 from domain.board import post_to_board
 from models import BoardPost, BoardReply, Template
-from tests.browser import database_url, needs_chromium, page  # noqa: F401 (fixtures)
+from tests.browser import database_url, needs_chromium, open_page, page  # noqa: F401 (fixtures)
 from tests.conftest import CONSOLE_PASSWORD, LIFF_ID, make_company, make_console_user, quick_link
+from tests.test_browser_contrast import contrast_problems
 
 pytestmark = [needs_chromium, pytest.mark.liff]  # liff: a 390 px wide phone
 NOTICE = "本社ビルは本日立入禁止です。"
@@ -94,3 +95,31 @@ async def test_the_console_thread_takes_a_reply_live_and_posts_after_confirming(
     await expect(page.locator("#thread")).to_contain_text("午後の出社は見合わせてください。")
     assert await BoardPost.filter(pushed=True).count() == 1
     assert page.problems == []
+
+
+async def test_the_board_pages_have_enough_contrast(sim, bot, arranged, tmp_path):
+    company, users, alert, _post = arranged
+    await make_console_user("soumu", "supervisor", [company.departments["総務部"]])
+    link = board_url(f"{sim.config.public_base_url}/liff/{LIFF_ID}", alert.id)
+    phone = {"width": 390, "height": 844}
+    # The pages' CSP allows no injected script: axe is added past it, in tests only.
+    async with open_page(tmp_path / "contrast.png", viewport=phone, bypass_csp=True) as page:
+        await page.goto(
+            f"{sim.config.public_base_url}/_sim/open?"
+            + urlencode({"user": users["E1"], "url": link})
+        )
+        await page.wait_for_selector("#board:not([hidden])")
+        problems = await contrast_problems(page)
+        await page.goto(str(bot.make_url("/console/login")))
+        await page.fill("input[name=login]", "soumu")
+        await page.fill("input[name=password]", CONSOLE_PASSWORD)
+        await page.click("button[type=submit]")
+        await page.wait_for_url("**/console/alerts")
+        await page.goto(str(bot.make_url(f"/console/alerts/{alert.id}/board")))
+        await page.wait_for_selector("#board-live:not([hidden])")
+        problems += await contrast_problems(page)
+        await page.fill("#board-body", "連絡")
+        await page.click("#board-next")
+        await page.wait_for_selector("#confirm-pushes")
+        problems += await contrast_problems(page)
+    assert not problems, "\n".join(problems)
