@@ -324,6 +324,11 @@ async def test_a_sender_posts_from_the_admin_group_after_confirming_the_pushes(s
     issued = await admin_groups.issue_bind_code(Actor.cli())
     assert "登録しました" in await room.say("山田", f"/bind {issued.code}")
 
+    replies = await room.post("山田", f"/post {NOTICE}")  # the latest open alert
+    cancel = replies[1]["template"]["actions"][1]["data"]
+    assert await room.tap("山田", cancel) == "掲示板への投稿を取り消しました。"
+    assert not await BoardPost.exists()
+
     replies = await room.post("山田", f"/post #{company.alert.id} {NOTICE}")
     details, card = said(replies[0]), replies[1]
     assert NOTICE in details and "対象 3名・LINEで送信 3通(課金対象" in details
