@@ -7,8 +7,10 @@ from typing import Any
 from bot.messages import text
 from domain import admin_groups as groups
 from domain.alerts import AlertPreview, AlertSummary, Reminder, StartedAlert, display_title
+from domain.board import Posted, PostPreview
 from domain.delivery_report import DeliveryReport
 from domain.family import FamilySummary
+from domain.i18n import gettext as _
 from domain.jma.triggers import Trigger
 from domain.tally import Tally
 from models import Alert
@@ -33,6 +35,7 @@ HELP = """安否確認 管理グループのコマンド(発信権限者のみ):
 /remind [番号] [メッセージ] (再通知) … 未回答者だけに再通知
 /close [番号] (終了) … 回答の受付を終了
 /list (一覧) … 受付中の連絡
+/post [番号] メッセージ (投稿) … 連絡の掲示板に投稿し、対象者にLINEで送信(確認あり)
 
 番号を省くと、受付中の最新の連絡が対象です(#12 のようにも書けます)。
 テンプレートを省くと既定のテンプレート、部署を省くと全社員が対象です。
@@ -188,9 +191,63 @@ def started(result: StartedAlert) -> list[dict[str, Any]]:
     )
 
 
-def cancelled() -> list[dict[str, Any]]:
+def cancelled(command: str = "") -> list[dict[str, Any]]:
     """The sender cancelled the command."""
+    if command == groups.GroupCommand.POST.value:
+        return say(_("掲示板への投稿を取り消しました。"))
     return say("発信を取り消しました。")
+
+
+def post_confirmation(preview: PostPreview, token: str) -> list[dict[str, Any]]:
+    """What a sender confirms before a board post goes out: the alert, the post, whom it
+    reaches and how many billable LINE pushes it sends, and 実行 / 取消 (5 minutes)."""
+    alert = preview.alert
+    body = preview.body
+    if len(body) > MAX_MESSAGE_SHOWN:
+        body = body[:MAX_MESSAGE_SHOWN] + "…"
+    details = _(
+        "掲示板への投稿の確認\n%(alert)s\n\n%(body)s\n\n"
+        "対象 %(readers)s名・LINEで送信 %(pushes)s通(課金対象、今月これまで %(month)s通 / "
+        "%(pack)s通)\n返信: 受け付ける\n"
+        "5分以内に、コマンドを送信した本人が操作してください。",
+        alert=_alert_name(alert.id, alert.title, alert.drill),
+        body=body,
+        readers=preview.readers,
+        pushes=preview.pushes,
+        month=preview.month_messages,
+        pack=preview.pack,
+    )
+
+    def button(label: str, action: str) -> dict[str, str]:
+        return {
+            "type": "postback",
+            "label": label,
+            "data": f"action={action}&token={token}",
+            "displayText": label,
+        }
+
+    card = {
+        "type": "template",
+        "altText": fit(_("掲示板への投稿の確認(%(pushes)s通)", pushes=preview.pushes), 400),
+        "template": {
+            "type": "buttons",
+            "text": fit(_("%(pushes)s通をLINEで送信して投稿します。", pushes=preview.pushes), 160),
+            "actions": [button("実行", CONFIRM_ACTION), button("取消", CANCEL_ACTION)],
+        },
+    }
+    return [*say(details), card]
+
+
+def board_posted(posted: Posted) -> list[dict[str, Any]]:
+    """The confirmed post is on the board."""
+    return say(
+        _(
+            "連絡 #%(alert)s の掲示板に投稿しました(対象 %(readers)s名、LINEで送信 %(pushes)s通)。",
+            alert=posted.post.alert_id,
+            readers=posted.readers,
+            pushes=posted.pushes,
+        )
+    )
 
 
 def status(
@@ -284,12 +341,14 @@ RENDERERS: dict[type, Callable[[Any], list[dict[str, Any]]]] = {
     groups.HelpShown: lambda o: help_text(o.bound),
     groups.Bound: lambda o: bound(),
     groups.AwaitingConfirmation: lambda o: confirmation(o.preview, o.token),
-    groups.Cancelled: lambda o: cancelled(),
+    groups.Cancelled: lambda o: cancelled(o.command),
     groups.Started: lambda o: started(o.started),
     groups.Status: lambda o: status(o.tally, o.closed, o.deliveries, o.trigger, o.family),
     groups.Reminded: lambda o: reminded(o.reminder),
     groups.Closed: lambda o: closed(o.alert, o.tally),
     groups.OpenList: lambda o: open_list(o.summaries, o.count),
+    groups.PostAwaitingConfirmation: lambda o: post_confirmation(o.preview, o.token),
+    groups.BoardPosted: lambda o: board_posted(o.posted),
 }
 
 

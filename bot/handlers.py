@@ -24,14 +24,15 @@ from linebot.v3.webhooks import (
     UserSource,
 )
 
-from bot import messages, richmenus
+from bot import board_messages, messages, richmenus
 from bot.config import Config
 from bot.group_handlers import GroupHandlers
 from bot.line_api import LineApi
 from bot.login_notices import FOLLOW_GRACE, FOLLOW_POLL, push_link_done
-from domain import answers, family, linking, organization
+from domain import answers, board, family, linking, organization
 from domain.actors import Actor
 from domain.errors import Conflict, Invalid, NotFound, Throttled
+from domain.i18n import in_all_languages
 from domain.inbox import UnreadableEvent
 from models import Employee, FamilyStatus
 
@@ -46,6 +47,7 @@ class PostbackAction(enum.Enum):
     ANSWER = "answer"
     MY_ANSWER = "my_answer"
     LINK_INFO = "link_info"
+    BOARD = "board"
     UNLINK = "unlink"
     UNLINK_CONFIRM = "unlink_confirm"
     UNLINK_CANCEL = "unlink_cancel"
@@ -87,6 +89,11 @@ TEXT_COMMANDS = {
     messages.LINK_INFO_WORD: PostbackAction.LINK_INFO,
     messages.HELP_WORD: PostbackAction.HELP,
     "ヘルプ": PostbackAction.HELP,
+    # 掲示板 in every language, matched without case ("board", "Board").
+    **{
+        word.casefold(): PostbackAction.BOARD
+        for word in in_all_languages(board_messages.BOARD_WORD)
+    },
 }
 # What an unlinked user may do; anything else tells them to link first.
 OPEN_TO_UNLINKED = {PostbackAction.LINK, PostbackAction.HELP, PostbackAction.UNLINK_CANCEL}
@@ -192,7 +199,7 @@ class EventHandlers:
             return
         message = event.message
         word = message.text.strip() if isinstance(message, TextMessageContent) else ""
-        action = TEXT_COMMANDS.get(word)
+        action = TEXT_COMMANDS.get(word) or TEXT_COMMANDS.get(word.casefold())
         if action is not None:
             await self._run(action, user_id, event.reply_token)
             return
@@ -261,6 +268,8 @@ class EventHandlers:
             reply = messages.open_alerts(await answers.open_alerts_for(employee), liff_url)
         elif action is PostbackAction.MY_ANSWER:
             reply = messages.my_answer(await answers.latest_alert_for(employee), liff_url)
+        elif action is PostbackAction.BOARD:  # by the reply token: free
+            reply = board_messages.latest_posts(await board.latest_posts_for(employee), liff_url)
         elif action is PostbackAction.LINK_INFO:
             department = await organization.department_name(employee.department_id)
             reply = messages.link_info(employee, department)

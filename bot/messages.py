@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from bot.board_messages import board_push
 from domain import family
 from domain.alerts import display_sender, display_title
 from domain.answers import ANSWER_BUTTON, CONFIRM_BUTTON, AlertView, OpenAlert
@@ -611,6 +612,7 @@ BUILDERS: dict[DeliveryKind, Callable[[Alert, AlertRound | None, str], dict[str,
     DeliveryKind.ALERT: _alert_delivery,
     DeliveryKind.REMINDER: _reminder_delivery,
     DeliveryKind.FAMILY: _family_delivery,
+    DeliveryKind.BOARD: board_push,
 }
 
 

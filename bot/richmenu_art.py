@@ -113,12 +113,27 @@ def _icon_link_info(
     draw.chord((cx - s * 0.34, cy - s * 0.02, cx + s * 0.34, cy + s * 0.66), 180, 360, fill=colour)
 
 
+def _icon_board(
+    draw: ImageDraw.ImageDraw, cx: int, cy: int, s: int, colour: Colour, font: Path
+) -> None:
+    """A notice pinned to a board."""
+    w, h, t = s * 0.7, s * 0.62, max(6, s // 16)
+    top = cy - h / 2 + s * 0.06
+    draw.rectangle((cx - w / 2, top, cx + w / 2, top + h), outline=colour, width=t)
+    for i in range(2):
+        y = top + h * (0.38 + i * 0.28)
+        draw.line((cx - w * 0.3, y, cx + w * 0.3, y), fill=colour, width=t)
+    r = s * 0.08
+    draw.ellipse((cx - r, top - r * 1.2, cx + r, top + r * 0.8), fill=colour)
+
+
 ICONS: dict[str, Callable[[ImageDraw.ImageDraw, int, int, int, Colour, Path], None]] = {
     "link": _icon_link,
     "help": _icon_help,
     "answer": _icon_answer,
     "my_answer": _icon_my_answer,
     "link_info": _icon_link_info,
+    "board": _icon_board,
 }
 
 

@@ -103,6 +103,7 @@ UNLINKED = MenuSpec(
 )
 
 HALF = FULL_WIDTH // 2
+THIRD = FULL_WIDTH // 3  # the second row: 連携情報 · 掲示板 · 使い方
 LINKED = MenuSpec(
     kind="linked",
     width=FULL_WIDTH,
@@ -125,13 +126,19 @@ LINKED = MenuSpec(
         Area(
             "連携情報",
             "link_info",
-            Bounds(0, SHORT, HALF, SHORT),
+            Bounds(0, SHORT, THIRD, SHORT),
             postback("連携情報", "action=link_info", "連携情報"),
+        ),
+        Area(
+            "掲示板",
+            "board",
+            Bounds(THIRD, SHORT, FULL_WIDTH - 2 * THIRD, SHORT),
+            postback("掲示板", "action=board", "掲示板"),
         ),
         Area(
             "使い方",
             "help",
-            Bounds(HALF, SHORT, FULL_WIDTH - HALF, SHORT),
+            Bounds(FULL_WIDTH - THIRD, SHORT, THIRD, SHORT),
             postback("使い方", "action=help", "使い方"),
         ),
     ),

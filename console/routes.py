@@ -7,6 +7,7 @@ from aiohttp import web
 from console.views import (
     admin_groups,
     alerts,
+    board,
     jma,
     maintenance,
     monitoring,
@@ -26,6 +27,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/logout", session.logout, name="logout")
     app.router.add_get("/alerts", alerts.alert_list, name="alerts")
     monitoring.setup_routes(app)  # alert detail, live tally, unanswered, CSV, sending
+    board.setup_routes(app)  # an alert's board: thread (live), posting, CSV
     organization.setup_routes(app)  # employees, departments, registration codes
     maintenance.setup_routes(app)  # templates, usage, audit log, settings
     admin_groups.setup_routes(app)  # bound LINE admin groups, bind codes, unbinding

@@ -38,6 +38,7 @@ from domain.alerts import (
     wake_delivery,
 )
 from domain.audit import audited, log_action, outcome_of
+from domain.board import Posted, PostPreview, announce_post, post_detail, preview_post, write_post
 from domain.delivery_report import DeliveryReport, delivery_problems
 from domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from domain.family import FamilySummary, family_summary
@@ -469,6 +470,7 @@ class GroupCommand(enum.Enum):
     REMIND = "remind"
     CLOSE = "close"
     LIST = "list"
+    POST = "post"
     UNKNOWN = "unknown"
 
 
@@ -488,6 +490,8 @@ COMMAND_WORDS = {
     "終了": GroupCommand.CLOSE,
     "/list": GroupCommand.LIST,
     "一覧": GroupCommand.LIST,
+    "/post": GroupCommand.POST,
+    "投稿": GroupCommand.POST,
 }
 UNKNOWN_COMMAND = "そのコマンドはありません。/help でコマンドの一覧を表示します。"
 
@@ -558,6 +562,21 @@ class AwaitingConfirmation:
 
 
 @dataclass(frozen=True)
+class PostAwaitingConfirmation:
+    """A confirmation card for /post: whom the post reaches and the pushes it bills."""
+
+    preview: PostPreview
+    token: str
+
+
+@dataclass(frozen=True)
+class BoardPosted:
+    """実行 was tapped on a /post card: the post is on the board (and pushed)."""
+
+    posted: Posted
+
+
+@dataclass(frozen=True)
 class Cancelled:
     """取消 was tapped: nothing starts."""
 
@@ -607,7 +626,7 @@ class OpenList:
 
 Outcome = (
     Refused | HelpShown | Bound | AwaitingConfirmation | Cancelled | Started | Status | Reminded
-    | Closed | OpenList
+    | Closed | OpenList | PostAwaitingConfirmation | BoardPosted
 )  # fmt: skip
 Detail = dict[str, Any] | None
 
@@ -659,6 +678,8 @@ async def run_command(
         await wake_delivery(outcome.reminder)
     elif isinstance(outcome, Closed):
         await announce_closed(outcome.alert)
+    elif isinstance(outcome, BoardPosted):
+        await announce_post(outcome.posted)
     return outcome
 
 
@@ -668,6 +689,9 @@ async def _tapped(
     pending = await consume_pending(tap.token, group_id, user_id)
     if not tap.confirm:
         return Cancelled(pending.command), {"command": pending.command}
+    if pending.command == GroupCommand.POST.value:
+        posted = await _post_pending(pending, employee)
+        return BoardPosted(posted), {"command": pending.command, **post_detail(posted)}
     started = await _start_pending(pending, employee)
     detail = {
         "command": pending.command,
@@ -763,6 +787,38 @@ async def _close(
     return Closed(alert, await tally(alert.id, Scope.everything())), {"alert": alert.id}
 
 
+async def _post_pending(pending: PendingCommand, employee: Employee) -> Posted:
+    """Write the board post a confirmed /post described, as the sender who confirmed it."""
+    payload = pending.payload if isinstance(pending.payload, dict) else {}
+    return await write_post(
+        int(payload.get("alert", 0)),
+        str(payload.get("body") or ""),
+        author=await sender_name(employee),
+        push=True,
+        replies_allowed=True,
+    )
+
+
+async def _post(
+    parsed: ParsedCommand, group_id: str, user_id: str, employee: Employee
+) -> tuple[Outcome, Detail]:
+    """`/post [alert] message`: a confirmation card saying whom the post reaches and how many
+    billable pushes it sends; it is posted (pushed, replies allowed) only when its asker taps
+    実行. A first word that is a number names the alert."""
+    number, body = None, parsed.rest
+    first = parsed.rest.split(maxsplit=1)
+    if first and alert_number(first[0]) is not None:
+        number = alert_number(first[0])
+        body = first[1] if len(first) > 1 else ""
+    alert = await alert_for_command(number)
+    preview = await preview_post(alert.id, body, push=True, replies_allowed=True)
+    payload = {"alert": alert.id, "body": preview.body}
+    token = await create_pending(group_id, user_id, employee, parsed.command.value, payload)
+    detail = {"alert": alert.id, "recipients": preview.readers, "line": preview.pushes,
+              "stage": "confirmation"}  # fmt: skip
+    return PostAwaitingConfirmation(preview, token), detail
+
+
 async def _list(
     parsed: ParsedCommand, group_id: str, user_id: str, employee: Employee
 ) -> tuple[Outcome, Detail]:
@@ -778,5 +834,6 @@ _COMMANDS = {
     GroupCommand.REMIND: _remind,
     GroupCommand.CLOSE: _close,
     GroupCommand.LIST: _list,
+    GroupCommand.POST: _post,
     GroupCommand.UNKNOWN: _unknown,
 }

@@ -406,7 +406,9 @@ async def add_round(
     email_rows = sum(len(found) for found in addresses.values())
     for attempt in range(2):  # a second try covers two reminders racing for one number
         try:
-            number = await _write_round(alert, message, sender_name, reached, accounts, addresses)
+            number = await write_round(
+                alert, DeliveryKind.REMINDER, message, sender_name, reached, accounts, addresses
+            )
             break
         except IntegrityError:
             if attempt:
@@ -440,22 +442,24 @@ async def _reminder_addresses(alert: Alert, unanswered: set[int]) -> dict[int, l
     return found
 
 
-async def _write_round(
+async def write_round(
     alert: Alert,
+    kind: DeliveryKind,
     message: str,
     sender_name: str,
     reached: int,
     accounts: list[LineAccount],
     addresses: dict[int, list[str]],
 ) -> int:
-    """Write a reminder round and its deliveries in one transaction; return its number."""
+    """Write a round of the alert (a reminder, or a board post's push) and its pending
+    deliveries in one transaction, under the next round number; return that number."""
     async with in_transaction():
         last = await AlertRound.filter(alert_id=alert.id).order_by("-round").first()
         number = (last.round if last else 0) + 1
         await AlertRound.create(
             alert=alert,
             round=number,
-            kind=DeliveryKind.REMINDER,
+            kind=kind,
             message=message,
             sender_name=sender_name,
             recipients=reached,
@@ -465,7 +469,7 @@ async def _write_round(
             Delivery(
                 alert=alert,
                 employee_id=a.employee_id,
-                kind=DeliveryKind.REMINDER,
+                kind=kind,
                 round=number,
                 medium=Medium.LINE,
                 address=a.user_id,
@@ -477,7 +481,7 @@ async def _write_round(
             Delivery(
                 alert=alert,
                 employee_id=employee_id,
-                kind=DeliveryKind.REMINDER,
+                kind=kind,
                 round=number,
                 medium=Medium.EMAIL,
                 address=address,

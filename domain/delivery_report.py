@@ -11,7 +11,7 @@ from tortoise.functions import Count
 
 from domain.alerts import find_alert
 from domain.scope import Scope
-from models import Alert, AlertRecipient, Delivery, DeliveryStatus, Medium
+from models import Alert, AlertRecipient, Delivery, DeliveryKind, DeliveryStatus, Medium
 
 MEDIUM_NAMES = {Medium.LINE: "LINE", Medium.EMAIL: "メール"}
 PROBLEM_NAMES = {DeliveryStatus.FAILED: "送信失敗", DeliveryStatus.HELD: "保留"}
@@ -83,9 +83,11 @@ class DeliveryReport:
 
 
 async def delivery_counts(alert_id: int, round_: int | None = None) -> dict[DeliveryStatus, int]:
-    """How many of an alert's deliveries (of one round, or all) stand in each status (zero
-    counts left out)."""
+    """How many of an alert's deliveries (of one round, or all; board pushes only when their
+    round is asked for) stand in each status (zero counts left out)."""
     rows = Delivery.filter(alert_id=alert_id)
+    if round_ is None:
+        rows = rows.exclude(kind=DeliveryKind.BOARD)
     if round_ is not None:
         rows = rows.filter(round=round_)
     found = await rows.annotate(n=Count("id")).group_by("status").values("status", "n")
@@ -99,11 +101,12 @@ async def delivery_problems(alert_id: int, scope: Scope | None = None) -> Delive
 
 
 async def report_of(alert: Alert, scope: Scope) -> DeliveryReport:
-    """`delivery_problems` of an alert already found (and checked against the scope)."""
+    """`delivery_problems` of an alert already found (and checked against the scope). A board
+    post's push is not the alert reaching someone: it is left out."""
     report = DeliveryReport(
         line_halted_at=alert.line_halted_at, line_halted_reason=alert.line_halted_reason
     )
-    rows = Delivery.filter(alert_id=alert.id)
+    rows = Delivery.filter(alert_id=alert.id).exclude(kind=DeliveryKind.BOARD)
     if not scope.is_everything:
         in_scope = scope.filter(AlertRecipient.filter(alert_id=alert.id)).values("employee_id")
         rows = rows.filter(employee_id__in=Subquery(in_scope))

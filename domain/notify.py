@@ -25,6 +25,7 @@ class Topic(enum.StrEnum):
     INBOX = "anpi_inbox"  # webhook events stored
     DELIVERY = "anpi_delivery"  # deliveries written (an alert or a reminder started)
     ANSWER = "anpi_answer"  # an answer stored or the alert closed (payload: the alert ID)
+    BOARD = "anpi_board"  # a board post or reply stored (payload: the alert ID)
 
 
 class Notifier:

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 from domain.actors import Actor
 from domain.audit import audited
-from models import Alert, Answer, Delivery, LineAccount
+from domain.board import purge_board
+from models import Alert, Answer, BoardPost, Delivery, LineAccount
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +28,9 @@ def _now() -> datetime:
 
 
 async def purge_answers(older_than: timedelta) -> int:
-    """Delete the answers (with their revisions) and the deliveries (LINE user IDs, e-mail
-    addresses) of alerts closed more than `older_than` ago; the alert and its roster stay.
+    """Delete the answers (with their revisions), the deliveries (LINE user IDs, e-mail
+    addresses) and the board (posts with their replies) of alerts closed more than
+    `older_than` ago; the alert and its roster stay.
     Returns how many rows went."""
     cutoff = _now() - older_than
     alert_ids = await Alert.filter(closed_at__lt=cutoff).values_list("id", flat=True)
@@ -36,20 +38,28 @@ async def purge_answers(older_than: timedelta) -> int:
         return 0
     answers = Answer.filter(alert_id__in=alert_ids)
     deliveries = Delivery.filter(alert_id__in=alert_ids)
-    if not await answers.exists() and not await deliveries.exists():
+    board = BoardPost.filter(alert_id__in=alert_ids)
+    if not await answers.exists() and not await deliveries.exists() and not await board.exists():
         return 0
     async with audited(Actor.system(), "answers_purged") as audit:
         # Revisions go with their answer (ON DELETE CASCADE).
         gone_answers = await Answer.filter(alert_id__in=alert_ids).delete()
         gone_deliveries = await Delivery.filter(alert_id__in=alert_ids).delete()
+        gone_board = await purge_board(alert_ids)
         audit.target = f"{len(alert_ids)} alerts"
         audit.detail = {
             "days": older_than.days,
             "answers": gone_answers,
             "deliveries": gone_deliveries,
+            "board": gone_board,
         }
-    log.info("retention: %d answers, %d deliveries purged", gone_answers, gone_deliveries)
-    return gone_answers + gone_deliveries
+    log.info(
+        "retention: %d answers, %d deliveries, %d board rows purged",
+        gone_answers,
+        gone_deliveries,
+        gone_board,
+    )
+    return gone_answers + gone_deliveries + gone_board
 
 
 async def purge_line_data(older_than: timedelta) -> int:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from liff import mail_views, views
+from liff import board_views, mail_views, views
 
 STATIC_DIR = Path(__file__).parent / "static"
 # An alert number is a positive 31-bit integer (PostgreSQL's int): longer is never an alert.
@@ -19,6 +19,12 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/", views.answer_page, name="liff")
     app.router.add_get(f"/api/alerts/{ALERT_ID}", views.api_alert, name="liff_api_alert")
     app.router.add_post(f"/api/alerts/{ALERT_ID}/answer", views.api_answer, name="liff_api_answer")
+    app.router.add_get(f"/api/board/{ALERT_ID}", board_views.api_board, name="liff_api_board")
+    app.router.add_post(
+        r"/api/board/posts/{post_id:[1-9]\d{0,9}}/reply",
+        board_views.api_reply,
+        name="liff_api_board_reply",
+    )
     app.router.add_static("/static/", STATIC_DIR, name="liff_static")
     # The e-mail medium's answer page: the same form, server-rendered, opened by a signed link.
     app.router.add_get(f"/answer/{ANSWER_TOKEN}", mail_views.answer_page, name="mail_answer")

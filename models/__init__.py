@@ -7,6 +7,7 @@ from models.alert_templates import Template
 from models.alerts import Alert, AlertRecipient
 from models.answers import Answer, AnswerRevision
 from models.audit import AuditEntry
+from models.board import BoardPost, BoardReply
 from models.channel_tokens import ChannelToken
 from models.console import ConsoleUser
 from models.deliveries import AlertRound, Delivery
@@ -41,6 +42,8 @@ __all__ = [
     "AnswerChannel",
     "AnswerRevision",
     "AuditEntry",
+    "BoardPost",
+    "BoardReply",
     "ChannelToken",
     "ConsoleRole",
     "ConsoleUser",

@@ -30,6 +30,7 @@ MODEL_MODULES = [
     "models.channel_tokens",
     "models.jma",
     "models.family",
+    "models.board",
 ]
 APP_LABEL = "models"
 

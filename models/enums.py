@@ -11,11 +11,13 @@ class Medium(StrEnum):
 
 
 class DeliveryKind(StrEnum):
-    """What a delivery carries: the alert itself, or a reminder round of it."""
+    """What a delivery carries: the alert itself, a reminder round of it, or a board post's
+    push (never counted as a round of the alert where answering is concerned)."""
 
     ALERT = "alert"
     REMINDER = "reminder"
     FAMILY = "family"  # the short question to employees' family members
+    BOARD = "board"
 
 
 class DeliveryStatus(StrEnum):

@@ -344,6 +344,7 @@ async def test_each_area_of_the_linked_menu_does_what_its_label_says(sim, bot, c
         ("回答", lambda m: [alert_of(answer_uri(b)) for b in bubbles(m)] == [alert.id]),
         ("自分の回答", lambda m: "未回答" in flex_text(m)),
         ("連携情報", lambda m: "E001" in flex_text(m)),
+        ("掲示板", lambda m: m["text"] == "掲示板に新しい投稿はありません。"),
         ("使い方", lambda m: "【回答のしかた】" in m["text"]),
     ]
 

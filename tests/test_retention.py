@@ -95,7 +95,7 @@ async def test_the_housekeeping_worker_applies_retention_and_audits_it(sim, data
             ("system", "answers_purged", "ok"),
             ("system", "line_data_purged", "ok"),
         ]
-        assert rows[0].detail == {"days": 30, "answers": 3, "deliveries": 3}
+        assert rows[0].detail == {"days": 30, "answers": 3, "deliveries": 3, "board": 0}
         assert rows[1].detail == {"days": 30, "deleted": 1, "names_forgotten": 1}
         for row in rows:  # nobody's name or LINE user ID in the audit
             assert "やまだ" not in str(row.detail) and blocked_long_ago not in str(row.detail)

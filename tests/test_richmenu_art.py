@@ -50,6 +50,7 @@ def test_the_areas_carry_the_postbacks_the_handlers_parse():
         ("最新の安否確認に回答", "action=answer", "回答"),
         ("自分の回答", "action=my_answer", "自分の回答"),
         ("連携情報", "action=link_info", "連携情報"),
+        ("掲示板", "action=board", "掲示板"),
         ("使い方", "action=help", "使い方"),
     ]
     assert (UNLINKED.width, UNLINKED.height, LINKED.width, LINKED.height) == (2500, 843, 2500, 1686)

@@ -75,6 +75,10 @@ ACTIONS = {
     "group_remind": _("管理グループ: 再通知"),
     "group_close": _("管理グループ: 終了"),
     "group_list": _("管理グループ: 一覧"),
+    "group_post": _("管理グループ: 掲示板に投稿(確認)"),
+    "board_posted": _("掲示板に投稿"),
+    "board_replied": _("掲示板に返信"),
+    "board_exported": _("掲示板のCSV出力"),
     "group_unknown": _("管理グループ: 不明なコマンド"),
     "jma_rule_add": _("気象庁連携: ルール追加"),
     "jma_rule_edit": _("気象庁連携: ルール変更"),
@@ -134,6 +138,11 @@ DETAIL_NAMES = {
     "updated": _("更新"),
     "unchanged": _("変更なし"),
     "deactivated": _("無効化"),
+    "post": _("投稿"),
+    "posts": _("投稿数"),
+    "reply": _("返信"),
+    "replies": _("返信"),
+    "board": _("掲示板"),
 }
 DETAIL_VALUES = {
     "confirmation": _("確認待ち"),

@@ -15,13 +15,14 @@
 
   // After liff.init() the page is at endpoint + "?alert=N"; before a redirect it may still
   // carry LINE's liff.state parameter. Handle both.
-  function alertIdFromLocation() {
+  function alertIdFromLocation(name) {
+    name = name || "alert";
     var params = new URLSearchParams(window.location.search);
-    var id = params.get("alert");
+    var id = params.get(name);
     if (!id && params.get("liff.state")) {
       var stateValue = params.get("liff.state");
       var query = stateValue.indexOf("?") >= 0 ? stateValue.slice(stateValue.indexOf("?")) : "";
-      id = new URLSearchParams(query).get("alert");
+      id = new URLSearchParams(query).get(name);
     }
     return id && /^\d+$/.test(id) ? id : null;
   }
@@ -190,6 +191,10 @@
     if (!liff.isLoggedIn()) {
       liff.login();
       return;
+    }
+    var boardId = alertIdFromLocation("board");
+    if (boardId) {  // a board link (?board=N): board.js shows it
+      return window.AnpiBoard.start(boardId, showError);
     }
     state.alertId = alertIdFromLocation();
     if (!state.alertId) {
