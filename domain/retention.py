@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 from domain.actors import Actor
 from domain.audit import audited
-from models import Alert, Answer, Delivery, LineAccount
+from models import Alert, Answer, AnswerCount, Delivery, LineAccount
+from models.answers import RECIPIENTS, WHOLE
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,12 @@ async def purge_answers(older_than: timedelta) -> int:
     async with audited(Actor.system(), "answers_purged") as audit:
         # Revisions go with their answer (ON DELETE CASCADE).
         gone_answers = await Answer.filter(alert_id__in=alert_ids).delete()
+        # Their counts go with them; the size of each roster stays, as the roster does.
+        await (
+            AnswerCount.filter(alert_id__in=alert_ids)
+            .exclude(item=WHOLE, choice=RECIPIENTS)
+            .delete()
+        )
         gone_deliveries = await Delivery.filter(alert_id__in=alert_ids).delete()
         audit.target = f"{len(alert_ids)} alerts"
         audit.detail = {
