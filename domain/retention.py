@@ -7,10 +7,12 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from tortoise.expressions import Q
+
 from domain.actors import Actor
 from domain.audit import audited
 from models import Alert, Answer, AnswerCount, Delivery, LineAccount
-from models.answers import RECIPIENTS, WHOLE
+from models.answers import ANSWERED, WHOLE
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +45,9 @@ async def purge_answers(older_than: timedelta) -> int:
         # Revisions go with their answer (ON DELETE CASCADE).
         gone_answers = await Answer.filter(alert_id__in=alert_ids).delete()
         # Their counts go with them; the size of each roster stays, as the roster does.
-        await (
-            AnswerCount.filter(alert_id__in=alert_ids)
-            .exclude(item=WHOLE, choice=RECIPIENTS)
-            .delete()
-        )
+        await AnswerCount.filter(
+            Q(item__not=WHOLE) | Q(choice=ANSWERED), alert_id__in=alert_ids
+        ).delete()
         gone_deliveries = await Delivery.filter(alert_id__in=alert_ids).delete()
         audit.target = f"{len(alert_ids)} alerts"
         audit.detail = {
