@@ -223,8 +223,8 @@ ORDER BY e.id
 """
 # The roster's size per department, where the tally reads it (`answer_count`).
 ROSTER_COUNT_SQL = f"""
-INSERT INTO answer_count (alert_id, department_id, item, choice, n)
-SELECT alert_id, COALESCE(department_id, {NO_DEPARTMENT}), '{WHOLE}', '{RECIPIENTS}', COUNT(*)
+INSERT INTO answer_count (alert_id, department_id, item, choice, shard, n)
+SELECT alert_id, COALESCE(department_id, {NO_DEPARTMENT}), '{WHOLE}', '{RECIPIENTS}', 0, COUNT(*)
 FROM alert_recipient WHERE alert_id = ?
 GROUP BY alert_id, COALESCE(department_id, {NO_DEPARTMENT})
 """

@@ -17,7 +17,7 @@ from domain.linking import LINKED_EMPLOYEE
 from domain.notify import Topic, notifier
 from domain.scope import Scope
 from models import Alert, AlertRecipient, Answer, AnswerChannel, Employee
-from models.answers import ANSWERED, NO_DEPARTMENT, WHOLE
+from models.answers import ANSWERED, NO_DEPARTMENT, SHARDS, WHOLE
 from models.sql import as_model, is_postgres, postgres_statements, sqlite_transaction
 
 MAX_MESSAGE_LENGTH = 1000
@@ -308,7 +308,9 @@ async def _record(
                     return accepted, None
                 db.execute(_SQLITE_REVISION, [row[0]])
                 previous = json.loads(row[2]) if row[2] is not None else None
-                db.executemany(_COUNT, _count_changes(values[6], values[-1], accepted[3], previous))
+                db.executemany(
+                    _COUNT, _count_changes(values[6], values[-1], values[0], accepted[3], previous)
+                )
                 return accepted, (row[0], row[1], row[2])
 
             (alert, items, values, _), stored = await sqlite_transaction(write)
@@ -378,16 +380,23 @@ _REVISION = (
 # each choice it changed (`previous_choices`, the stored choices it replaced, written by the
 # upsert itself so two answers racing cannot both move the same old choice). Rows are taken
 # in (item, choice) order, so two transactions never wait on each other's rows in a cycle.
-_COUNT = (
-    "INSERT INTO answer_count (alert_id, department_id, item, choice, n) VALUES (?, ?, ?, ?, ?)"
-    " ON CONFLICT (alert_id, department_id, item, choice)"
+_COUNTED = (
+    " ON CONFLICT (alert_id, department_id, item, choice, shard)"
     " DO UPDATE SET n = answer_count.n + excluded.n"
+)
+_COUNT = (
+    "INSERT INTO answer_count (alert_id, department_id, item, choice, shard, n)"
+    " VALUES (?, ?, ?, ?, ?, ?)" + _COUNTED
 )
 
 
 def _count_changes(
-    alert_id: int, department: int, choices: dict[str, str], previous: dict[str, str] | None
-) -> list[tuple[int, int, str, str, int]]:
+    alert_id: int,
+    department: int,
+    employee_id: int,
+    choices: dict[str, str],
+    previous: dict[str, str] | None,
+) -> list[tuple[int, int, str, str, int, int]]:
     """The rows of `answer_count` an answer moves, and by how much."""
     moves: dict[tuple[str, str], int] = {}
     if previous is None:
@@ -397,8 +406,11 @@ def _count_changes(
             moves[(item, str(choice))] = -1
     for item, choice in choices.items():
         moves[(item, choice)] = moves.get((item, choice), 0) + 1
+    shard = employee_id % SHARDS
     return [
-        (alert_id, department, item, choice, n) for (item, choice), n in sorted(moves.items()) if n
+        (alert_id, department, item, choice, shard, n)
+        for (item, choice), n in sorted(moves.items())
+        if n
     ]
 
 
@@ -415,17 +427,15 @@ _POSTGRES_UPSERT = (
     + " RETURNING *), revision AS ("
     + _REVISION.format(answer="stored")
     + "), counted AS ("
-    "INSERT INTO answer_count (alert_id, department_id, item, choice, n)"
-    " SELECT s.alert_id, ?::int, m.item, m.choice, SUM(m.n) FROM stored s CROSS JOIN LATERAL ("
+    "INSERT INTO answer_count (alert_id, department_id, item, choice, shard, n)"
+    f" SELECT s.alert_id, ?::int, m.item, m.choice, s.employee_id % {SHARDS}, SUM(m.n)"
+    " FROM stored s CROSS JOIN LATERAL ("
     f" SELECT '{WHOLE}' AS item, '{ANSWERED}' AS choice, 1 AS n"
     " WHERE s.previous_choices IS NULL"
     " UNION ALL SELECT key, value, 1 FROM jsonb_each_text(s.choices)"
     " UNION ALL SELECT key, value, -1 FROM jsonb_each_text(s.previous_choices)"
-    ") m GROUP BY s.alert_id, m.item, m.choice HAVING SUM(m.n) <> 0"
-    " ORDER BY m.item, m.choice"
-    " ON CONFLICT (alert_id, department_id, item, choice)"
-    " DO UPDATE SET n = answer_count.n + excluded.n"
-    ") SELECT id, revision, previous_choices FROM stored"
+    ") m GROUP BY s.alert_id, s.employee_id, m.item, m.choice HAVING SUM(m.n) <> 0"
+    " ORDER BY m.item, m.choice" + _COUNTED + ") SELECT id, revision, previous_choices FROM stored"
 )
 
 

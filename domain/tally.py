@@ -147,8 +147,8 @@ async def _tally(alert: Alert, scope: Scope) -> Tally:
     # many answered. `recount` is the same tally from the answers themselves.
     where, params = scope.where("department_id")
     rows = await fetch(
-        "SELECT department_id, item, choice, n FROM answer_count"
-        f" WHERE alert_id = ?{where} AND n <> 0",
+        "SELECT department_id, item, choice, SUM(n) AS n FROM answer_count"
+        f" WHERE alert_id = ?{where} GROUP BY department_id, item, choice",
         [alert.id, *params],
     )
     by_department: dict[int | None, DepartmentTally] = {}

@@ -61,6 +61,11 @@ WHOLE = ""
 RECIPIENTS = "recipients"
 ANSWERED = "answered"
 NO_DEPARTMENT = 0
+# Each department's counts are split over this many rows per choice (by employee), which the
+# tally adds up: answers arriving together on PostgreSQL then rarely wait for one another's
+# row locks (one row per department and choice made every answer of a department queue for
+# it until the one before had committed).
+SHARDS = 16
 
 
 class AnswerCount(Model):
@@ -76,18 +81,19 @@ class AnswerCount(Model):
     department_id = fields.IntField(default=NO_DEPARTMENT)
     item = fields.CharField(max_length=200)
     choice = fields.CharField(max_length=200)
+    shard = fields.IntField(default=0)  # the answerer's employee ID modulo SHARDS
     n = fields.IntField(default=0)
 
     class Meta:
         table = "answer_count"
-        unique_together = (("alert", "department_id", "item", "choice"),)
+        unique_together = (("alert", "department_id", "item", "choice", "shard"),)
 
 
 # Count rows from the roster and the answers themselves: the counts of an alert as they are
 # kept answer by answer (`domain.answer_counts`). `{alerts}` narrows to some alerts.
 _RECOUNT = (
-    "INSERT INTO answer_count (alert_id, department_id, item, choice, n)"
-    " SELECT r.alert_id, COALESCE(r.department_id, 0), {item}, {choice}, COUNT(*)"
+    "INSERT INTO answer_count (alert_id, department_id, item, choice, shard, n)"
+    " SELECT r.alert_id, COALESCE(r.department_id, 0), {item}, {choice}, 0, COUNT(*)"
     " FROM alert_recipient r{answers} WHERE 1 = 1{alerts}"
     " GROUP BY r.alert_id, COALESCE(r.department_id, 0){by}"
 )
@@ -96,7 +102,8 @@ _ANSWERS = " JOIN answer a ON a.alert_id = r.alert_id AND a.employee_id = r.empl
 
 async def recount_answers(client: BaseDBAsyncClient, alert_ids: Sequence[int] | None) -> None:
     """Write the counts of these alerts (all when None) afresh from the roster and the
-    answers: for alerts whose answers were written without them (a migration, bulk data)."""
+    answers: for alerts whose answers were written without them (a migration, bulk data),
+    each in shard 0."""
     postgres = client.capabilities.dialect == "postgres"
     where, params = "", []
     if alert_ids is not None:

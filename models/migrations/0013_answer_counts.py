@@ -28,9 +28,10 @@ class Migration(migrations.Migration):
                 ('department_id', fields.IntField(default=0)),
                 ('item', fields.CharField(max_length=200)),
                 ('choice', fields.CharField(max_length=200)),
+                ('shard', fields.IntField(default=0)),
                 ('n', fields.IntField(default=0)),
             ],
-            options={'table': 'answer_count', 'app': 'models', 'unique_together': (('alert', 'department_id', 'item', 'choice'),), 'pk_attr': 'id', 'table_description': "How many of an alert's recipients in one department (of the roster, 0 for none) gave"},
+            options={'table': 'answer_count', 'app': 'models', 'unique_together': (('alert', 'department_id', 'item', 'choice', 'shard'),), 'pk_attr': 'id', 'table_description': "How many of an alert's recipients in one department (of the roster, 0 for none) gave"},
             bases=['Model'],
         ),
         AddField(
