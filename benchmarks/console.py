@@ -7,7 +7,8 @@ PostgreSQL database created next to --database-url), then times:
   recount from the answers (one GROUP BY over the roster and the answers, the tally before);
 - an answer through the LIFF API until the console's server-sent event carries it, against
   the lean baseline of the LIFF POST's own round trip.
-Prints its figures; nothing here is asserted (targets: tally <= 20 ms and <= x10 the COUNT(*), answer to event <= 1 s).
+Prints its figures; nothing here is asserted (targets: tally <= 20 ms and <= x10 the COUNT(*),
+answer to event <= 1 s).
 Usage: python -m benchmarks.console [--recipients 100000] [--database-url postgres://...]
 """
 

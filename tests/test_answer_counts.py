@@ -28,11 +28,16 @@ async def scene(sim, bot, browser_session):
     """本社 > 総務部 (E1, E2), 大阪支店 (E3, E4), E5 with no department; all but E5 linked;
     a drill to all; `answer(code, choices)` answers as the LIFF page does."""
     company = await make_company(
-        {"本社": [], "総務部": [("E1", "山田"), ("E2", "佐藤")], "大阪支店": [("E3", "鈴木"), ("E4", "高橋")]},
+        {
+            "本社": [],
+            "総務部": [("E1", "山田"), ("E2", "佐藤")],
+            "大阪支店": [("E3", "鈴木"), ("E4", "高橋")],
+        },
         parents={"総務部": "本社"},
-    )  # fmt: skip
+    )
     company.employees["E5"] = await Employee.create(code="E5", name="田中", department=None)
-    users = {code: await quick_link(sim, company.employees[code]) for code in ("E1", "E2", "E3", "E4")}
+    users = {code: await quick_link(sim, company.employees[code]) for code in ("E1", "E2", "E3")}
+    users["E4"] = await quick_link(sim, company.employees["E4"])
     alert = (await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=True)).alert
 
     async def answer(code: str, choices: dict[str, str]) -> int:
