@@ -33,6 +33,7 @@ from models import (
     Medium,
     Template,
 )
+from models.answers import ANSWERED, NO_DEPARTMENT, RECIPIENTS, WHOLE
 from models.sql import fetch, positional
 
 log = logging.getLogger(__name__)
@@ -221,6 +222,13 @@ SELECT ?, e.id, e.department_id FROM employee e
 WHERE e.active{departments}
 ORDER BY e.id
 """
+# The roster's size per department, where the tally reads it (`answer_count`).
+ROSTER_COUNT_SQL = f"""
+INSERT INTO answer_count (alert_id, department_id, item, choice, shard, n)
+SELECT alert_id, COALESCE(department_id, {NO_DEPARTMENT}), '{WHOLE}', '{RECIPIENTS}', 0, COUNT(*)
+FROM alert_recipient WHERE alert_id = ?
+GROUP BY alert_id, COALESCE(department_id, {NO_DEPARTMENT})
+"""
 # Only a reachable LINE account (followed, not blocked) gets a delivery, to its user ID.
 LINE_OUTBOX_SQL = """
 INSERT INTO delivery
@@ -314,6 +322,7 @@ async def create_alert(
         await connection.execute_query(
             positional(connection, ROSTER_SQL.format(departments=where)), [alert.id, *scope_ids]
         )
+        await connection.execute_query(positional(connection, ROSTER_COUNT_SQL), [alert.id])
         if template.line_enabled:
             await connection.execute_query(
                 positional(connection, LINE_OUTBOX_SQL.format(departments=where)),
@@ -586,15 +595,21 @@ async def answered_counts(alert_ids: list[int], scope: Scope) -> dict[int, tuple
     an alert that reached nobody in scope is left out."""
     if not alert_ids:
         return {}
-    where, params = scope.where("r.department_id")
+    where, params = scope.where("department_id")
     rows = await fetch(
-        "SELECT r.alert_id AS alert_id, COUNT(a.id) AS answered, COUNT(*) AS total"
-        + ROSTER_ANSWERS
-        + f" WHERE r.alert_id IN ({', '.join('?' * len(alert_ids))}){where}"
-        " GROUP BY r.alert_id",
-        [*alert_ids, *params],
+        "SELECT alert_id, choice, SUM(n) AS n FROM answer_count"
+        f" WHERE alert_id IN ({', '.join('?' * len(alert_ids))}){where} AND item = ?"
+        " GROUP BY alert_id, choice",
+        [*alert_ids, *params, WHOLE],
     )
-    return {int(r["alert_id"]): (int(r["answered"]), int(r["total"])) for r in rows}
+    counts: dict[int, dict[str, int]] = {}
+    for row in rows:
+        counts.setdefault(int(row["alert_id"]), {})[row["choice"]] = int(row["n"])
+    return {
+        alert_id: (found.get(ANSWERED, 0), found[RECIPIENTS])
+        for alert_id, found in counts.items()
+        if found.get(RECIPIENTS)
+    }
 
 
 async def summaries_of(alerts: list[Alert], scope: Scope) -> list[AlertSummary]:

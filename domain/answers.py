@@ -1,6 +1,7 @@
 """Answering an alert: who may answer, what a valid answer is, and its revisions."""
 
 import asyncio
+import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from domain.linking import LINKED_EMPLOYEE
 from domain.notify import Topic, notifier
 from domain.scope import Scope
 from models import Alert, AlertRecipient, Answer, AnswerChannel, Employee
+from models.answers import ANSWERED, NO_DEPARTMENT, SHARDS, WHOLE
 from models.sql import as_model, is_postgres, postgres_statements, sqlite_transaction
 
 MAX_MESSAGE_LENGTH = 1000
@@ -61,7 +63,7 @@ RETIRED = "この社員情報は無効になっているため回答できませ
 # columns (NULL when not on the roster); no row: no active employee (not linked, or retired).
 _ACTIVE_EMPLOYEE = "SELECT e.* FROM employee e WHERE e.id = ? AND e.active"
 _ON_ROSTER = (
-    "SELECT e.id AS answerer_id, a.* FROM ({answerer}) e"
+    "SELECT e.id AS answerer_id, r.department_id AS roster_department, a.* FROM ({answerer}) e"
     " LEFT JOIN alert_recipient r ON r.employee_id = e.id AND r.alert_id = ?"
     " LEFT JOIN alert a ON a.id = r.alert_id"
 )
@@ -98,6 +100,11 @@ class _Answerer:
             raise NotFound(NOT_FOUND, code="alert_not_found")
         alert = as_model(Alert, row)
         return row["answerer_id"], alert, parse_items(alert.items)
+
+
+def _department(row: Any) -> int:
+    """The answerer's department on the alert's roster, as the counts key it."""
+    return row["roster_department"] or NO_DEPARTMENT
 
 
 async def _view(answerer: _Answerer, alert_id: int) -> AlertView:
@@ -270,45 +277,54 @@ async def _record(
     now = datetime.now(UTC)
     params = answerer.params(alert_id)
 
-    def accept(row: Any) -> tuple[Alert, tuple[CheckItem, ...], list[Any]]:
+    def accept(row: Any) -> tuple[Alert, tuple[CheckItem, ...], list[Any], dict[str, str]]:
         # Who may answer and what a valid answer is, before anything is written.
         employee_id, alert, items = answerer.recipient(row)
         if alert.is_closed:
             raise Conflict(CLOSED, code="alert_closed")
         cleaned, text = validate_answer(items, choices, message)
-        # Encoded as the ORM encodes them: the tally groups answers by this text.
+        # Encoded as the ORM encodes them.
         encoded = Answer._meta.fields_map["choices"].to_db_value(cleaned, Answer)
-        return alert, items, [employee_id, encoded, text, channel.value, now, entered_by, alert.id]
+        values = [employee_id, encoded, text, channel.value, now, entered_by, alert.id]
+        return alert, items, [*values, _department(row)], cleaned
 
     try:
         if is_postgres():
             async with postgres_statements() as run:
                 rows = await run(answerer.sql, params)
-                alert, items, values = accept(rows[0] if rows else None)
+                alert, items, values, _ = accept(rows[0] if rows else None)
                 rows = await run(_POSTGRES_UPSERT, values)
-            stored = (rows[0]["id"], rows[0]["revision"]) if rows else None
+            stored = (
+                (rows[0]["id"], rows[0]["revision"], rows[0]["previous_choices"]) if rows else None
+            )
         else:
 
-            def write(db: sqlite3.Connection) -> tuple[Any, tuple[int, int] | None]:
+            def write(db: sqlite3.Connection) -> tuple[Any, tuple[int, int, Any] | None]:
                 # The alert is read in the transaction that writes: no close slips between.
                 accepted = accept(db.execute(answerer.sql, params).fetchone())
-                row = db.execute(_SQLITE_UPSERT, accepted[2]).fetchone()
-                if row is not None:
-                    db.execute(_SQLITE_REVISION, [row[0]])
-                return accepted, None if row is None else (row[0], row[1])
+                values = accepted[2]
+                row = db.execute(_SQLITE_UPSERT, values[:-1]).fetchone()
+                if row is None:
+                    return accepted, None
+                db.execute(_SQLITE_REVISION, [row[0]])
+                previous = json.loads(row[2]) if row[2] is not None else None
+                db.executemany(
+                    _COUNT, _count_changes(values[6], values[-1], values[0], accepted[3], previous)
+                )
+                return accepted, (row[0], row[1], row[2])
 
-            (alert, items, values), stored = await sqlite_transaction(write)
+            (alert, items, values, _), stored = await sqlite_transaction(write)
     except IntegrityError:  # the employee or the alert was deleted meanwhile
         raise Conflict("回答を保存できませんでした。もう一度お試しください。") from None
     if stored is None:  # closed between the check and the write (PostgreSQL)
         raise Conflict(CLOSED, code="alert_closed")
-    answer_id, revision = stored
+    answer_id, revision, previous = stored
     employee_id, encoded, text = values[:3]
     answer = as_model(
         Answer,
         {"id": answer_id, "alert_id": alert.id, "employee_id": employee_id, "choices": encoded,
          "message": text, "channel": channel.value, "revision": revision, "answered_at": now,
-         "entered_by": entered_by},
+         "entered_by": entered_by, "previous_choices": previous},
     )  # fmt: skip
     if announce:  # otherwise the caller announces once its transaction has committed
         await _announce(str(alert.id))
@@ -352,15 +368,55 @@ _UPSERT = (
     " ON CONFLICT (alert_id, employee_id) DO UPDATE SET choices = excluded.choices,"
     " message = excluded.message, channel = excluded.channel,"
     " revision = answer.revision + 1, answered_at = excluded.answered_at,"
-    " entered_by = excluded.entered_by"
+    " entered_by = excluded.entered_by, previous_choices = answer.choices"
 )
 _REVISION = (
     "INSERT INTO answer_revision"
     " (answer_id, revision, choices, message, channel, answered_at, entered_by)"
     " SELECT id, revision, choices, message, channel, answered_at, entered_by FROM {answer}"
 )
+# The counts of the alert move in the same transaction: a first answer adds one answered
+# to the answerer's department (of the roster) and one to each choice; a later one moves
+# each choice it changed (`previous_choices`, the stored choices it replaced, written by the
+# upsert itself so two answers racing cannot both move the same old choice). Rows are taken
+# in (item, choice) order, so two transactions never wait on each other's rows in a cycle.
+_COUNTED = (
+    " ON CONFLICT (alert_id, department_id, item, choice, shard)"
+    " DO UPDATE SET n = answer_count.n + excluded.n"
+)
+_COUNT = (
+    "INSERT INTO answer_count (alert_id, department_id, item, choice, shard, n)"
+    " VALUES (?, ?, ?, ?, ?, ?)" + _COUNTED
+)
+
+
+def _count_changes(
+    alert_id: int,
+    department: int,
+    employee_id: int,
+    choices: dict[str, str],
+    previous: dict[str, str] | None,
+) -> list[tuple[int, int, str, str, int, int]]:
+    """The rows of `answer_count` an answer moves, and by how much."""
+    moves: dict[tuple[str, str], int] = {}
+    if previous is None:
+        moves[(WHOLE, ANSWERED)] = 1
+    else:
+        for item, choice in previous.items():
+            moves[(item, str(choice))] = -1
+    for item, choice in choices.items():
+        moves[(item, choice)] = moves.get((item, choice), 0) + 1
+    shard = employee_id % SHARDS
+    return [
+        (alert_id, department, item, choice, shard, n)
+        for (item, choice), n in sorted(moves.items())
+        if n
+    ]
+
+
 _SQLITE_UPSERT = (
-    _UPSERT.format(employee="?", choices="?", now="?", entered_by="?") + " RETURNING id, revision"
+    _UPSERT.format(employee="?", choices="?", now="?", entered_by="?")
+    + " RETURNING id, revision, previous_choices"
 )
 _SQLITE_REVISION = _REVISION.format(answer="answer WHERE id = ?")
 _POSTGRES_UPSERT = (
@@ -370,7 +426,16 @@ _POSTGRES_UPSERT = (
     )
     + " RETURNING *), revision AS ("
     + _REVISION.format(answer="stored")
-    + ") SELECT id, revision FROM stored"
+    + "), counted AS ("
+    "INSERT INTO answer_count (alert_id, department_id, item, choice, shard, n)"
+    f" SELECT s.alert_id, ?::int, m.item, m.choice, s.employee_id % {SHARDS}, SUM(m.n)"
+    " FROM stored s CROSS JOIN LATERAL ("
+    f" SELECT '{WHOLE}' AS item, '{ANSWERED}' AS choice, 1 AS n"
+    " WHERE s.previous_choices IS NULL"
+    " UNION ALL SELECT key, value, 1 FROM jsonb_each_text(s.choices)"
+    " UNION ALL SELECT key, value, -1 FROM jsonb_each_text(s.previous_choices)"
+    ") m GROUP BY s.alert_id, s.employee_id, m.item, m.choice HAVING SUM(m.n) <> 0"
+    " ORDER BY m.item, m.choice" + _COUNTED + ") SELECT id, revision, previous_choices FROM stored"
 )
 
 

@@ -7,10 +7,13 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from tortoise.expressions import Q
+
 from domain.actors import Actor
 from domain.audit import audited
 from domain.board import purge_board
-from models import Alert, Answer, BoardPost, Delivery, LineAccount
+from models import Alert, Answer, AnswerCount, BoardPost, Delivery, LineAccount
+from models.answers import ANSWERED, WHOLE
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,10 @@ async def purge_answers(older_than: timedelta) -> int:
     async with audited(Actor.system(), "answers_purged") as audit:
         # Revisions go with their answer (ON DELETE CASCADE).
         gone_answers = await Answer.filter(alert_id__in=alert_ids).delete()
+        # Their counts go with them; the size of each roster stays, as the roster does.
+        await AnswerCount.filter(
+            Q(item__not=WHOLE) | Q(choice=ANSWERED), alert_id__in=alert_ids
+        ).delete()
         gone_deliveries = await Delivery.filter(alert_id__in=alert_ids).delete()
         gone_board = await purge_board(alert_ids)
         audit.target = f"{len(alert_ids)} alerts"

@@ -2,8 +2,9 @@
 department, how answering went over time, who has not answered, and the answer sheet. The
 viewer's scope is an argument, so every face counts the same way.
 
-Counting happens in the database (one GROUP BY over the roster LEFT JOIN answers), so an
-alert with a hundred thousand recipients is tallied without loading its answers."""
+The tally reads the counts each answer keeps in its own transaction (`answer_count`: per
+alert, roster department, item and choice, as stored), a few rows however many answered;
+`recount` counts the same from the roster and every answer, and tests hold the two equal."""
 
 import json
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from domain.family import FamilySummary, family_summary
 from domain.jma.triggers import Trigger, trigger_of
 from domain.scope import Scope
 from models import Alert, AlertRecipient, AnswerChannel, DeliveryKind, DeliveryStatus, Medium
+from models.answers import ANSWERED, RECIPIENTS, WHOLE
 from models.sql import fetch, is_postgres
 
 NO_DEPARTMENT = "(所属なし)"
@@ -131,12 +133,46 @@ async def tally(alert_id: int, scope: Scope | None = None) -> Tally:
     return await _tally(await find_alert(alert_id), scope or Scope.everything())
 
 
-async def _tally(alert: Alert, scope: Scope) -> Tally:
-    items = parse_items(alert.items)
+def _nothing_counted(alert: Alert, items: tuple[CheckItem, ...]) -> Tally:
     choice_counts = {item.label: dict.fromkeys(item.choices, 0) for item in items}
-    result = Tally(
+    return Tally(
         alert.id, alert.title, alert.drill, 0, 0, items, choice_counts, closed=alert.is_closed
     )
+
+
+async def _tally(alert: Alert, scope: Scope) -> Tally:
+    items = parse_items(alert.items)
+    result = _nothing_counted(alert, items)
+    if scope.is_empty:
+        return result
+    # The counts kept answer by answer (`answer_count`): a few rows per department, however
+    # many answered. `recount` is the same tally from the answers themselves.
+    where, params = scope.where("department_id")
+    rows = await fetch(
+        "SELECT department_id, item, choice, SUM(n) AS n FROM answer_count"
+        f" WHERE alert_id = ?{where} GROUP BY department_id, item, choice",
+        [alert.id, *params],
+    )
+    by_department: dict[int | None, DepartmentTally] = {}
+    for row in rows:
+        dept = _department_of(by_department, row["department_id"] or None, items)
+        item, choice, n = row["item"], row["choice"], int(row["n"])
+        if item != WHOLE:
+            _count_choice(result, dept, item, choice, n)
+        elif choice == RECIPIENTS:
+            _count_people(result, dept, n, answered=False)
+        elif choice == ANSWERED:
+            _count_people(result, dept, n, answered=True, recipients=False)
+    return await _named(result, by_department)
+
+
+async def recount(alert_id: int, scope: Scope | None = None) -> Tally:
+    """`tally` counted from the roster and every answer (one GROUP BY over them), not from
+    the kept counts: what those counts must always equal."""
+    alert = await find_alert(alert_id)
+    scope = scope or Scope.everything()
+    items = parse_items(alert.items)
+    result = _nothing_counted(alert, items)
     if scope.is_empty:
         return result
     where, params = scope.where("r.department_id")
@@ -148,23 +184,46 @@ async def _tally(alert: Alert, scope: Scope) -> Tally:
     )
     by_department: dict[int | None, DepartmentTally] = {}
     for row in rows:
-        key, n = row["department_id"], int(row["n"])
-        dept = by_department.get(key)
-        if dept is None:
-            dept = by_department[key] = DepartmentTally(
-                key, "", choice_counts={i.label: dict.fromkeys(i.choices, 0) for i in items}
-            )
+        dept = _department_of(by_department, row["department_id"], items)
+        n, answered = int(row["n"]), row["choices"] is not None
+        _count_people(result, dept, n, answered=answered)
+        for label, choice in _choices(row["choices"]).items() if answered else ():
+            _count_choice(result, dept, label, choice, n)
+    return await _named(result, by_department)
+
+
+def _department_of(
+    by_department: dict[int | None, DepartmentTally], key: int | None, items: tuple[CheckItem, ...]
+) -> DepartmentTally:
+    dept = by_department.get(key)
+    if dept is None:
+        dept = by_department[key] = DepartmentTally(
+            key, "", choice_counts={i.label: dict.fromkeys(i.choices, 0) for i in items}
+        )
+    return dept
+
+
+def _count_people(
+    result: Tally, dept: DepartmentTally, n: int, *, answered: bool, recipients: bool = True
+) -> None:
+    if recipients:
         dept.total += n
         result.total += n
-        if row["choices"] is None:
-            continue
+    if answered:
         dept.answered += n
         result.answered += n
-        for label, choice in _choices(row["choices"]).items():
-            counts = choice_counts.get(label)
-            if counts is not None and choice in counts:
-                counts[choice] += n
-                dept.choice_counts[label][choice] += n
+
+
+def _count_choice(result: Tally, dept: DepartmentTally, item: str, choice: str, n: int) -> None:
+    """Count a choice only where the alert has that item and choice (as stored, canonical)."""
+    counts = result.choice_counts.get(item)
+    if counts is not None and choice in counts:
+        counts[choice] += n
+        dept.choice_counts[item][choice] += n
+
+
+async def _named(result: Tally, by_department: dict[int | None, DepartmentTally]) -> Tally:
+    """The tally with its departments named by path and in order."""
     paths = await _department_names(set(by_department))
     for key, dept in by_department.items():
         dept.path = paths.get(key, NO_DEPARTMENT)

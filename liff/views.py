@@ -140,6 +140,7 @@ def _view_json(view: answers.AlertView) -> dict[str, Any]:
     }
 
 
+@exempt  # a JSON API authenticated by the ID token: no form, no CSRF cookie
 async def api_alert(request: web.Request) -> web.Response:
     """The alert, the caller's answer status and current answer."""
     try:

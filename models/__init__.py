@@ -5,7 +5,7 @@ talk to LINE. `models.sql` runs hand-written SQL for the hot paths."""
 from models.admin_groups import AdminGroup, GroupBindCode, PendingCommand
 from models.alert_templates import Template
 from models.alerts import Alert, AlertRecipient
-from models.answers import Answer, AnswerRevision
+from models.answers import Answer, AnswerCount, AnswerRevision
 from models.audit import AuditEntry
 from models.board import BoardPost, BoardReply
 from models.channel_tokens import ChannelToken
@@ -40,6 +40,7 @@ __all__ = [
     "AlertRound",
     "Answer",
     "AnswerChannel",
+    "AnswerCount",
     "AnswerRevision",
     "AuditEntry",
     "BoardPost",

@@ -7,6 +7,8 @@ each call that reaches the endpoint uses one up."""
 
 from __future__ import annotations
 
+import json
+
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -134,3 +136,34 @@ async def test_a_token_signed_by_line_with_wrong_claims_is_refused_locally(
     status, body = await answer(sim.signer.issue(payload))
     assert status == 401 and body["error"] == "invalid_id_token"
     assert calls(sim, "verify") == 0
+
+
+def _forged(token: str, how: str) -> str:
+    """A token LINE issued, altered after signing in one way."""
+    header, payload, signature = token.split(".")
+    if how == "payload":  # another user's ID under LINE's signature
+        claims = jwt.decode(token, options={"verify_signature": False})
+        claims["sub"] = "U" + "f" * 32
+        payload = jwt.utils.base64url_encode(
+            json.dumps(claims, separators=(",", ":")).encode()
+        ).decode()
+    elif how == "foreign-key":  # signed by someone else's P-256 key, naming LINE's key ID
+        kid = jwt.get_unverified_header(token)["kid"]
+        claims = jwt.decode(token, options={"verify_signature": False})
+        return jwt.encode(
+            claims, ec.generate_private_key(ec.SECP256R1()), "ES256", headers={"kid": kid}
+        )
+    elif how == "truncated":
+        signature = signature[:-4]
+    elif how == "flipped":
+        signature = ("B" if signature[0] == "A" else "A") + signature[1:]
+    return f"{header}.{payload}.{signature}"
+
+
+@pytest.mark.parametrize("how", ["payload", "foreign-key", "truncated", "flipped"])
+async def test_a_token_altered_after_line_signed_it_is_refused_locally(sim, drill, answer, how):
+    fail_all(sim, "verify")
+    status, body = await answer(_forged(sim.issue_id_token(drill[1]), how))
+    assert status == 401 and body["error"] == "invalid_id_token"
+    assert calls(sim, "verify") == 0
+    assert not await Answer.filter(alert_id=drill[0]).exists()

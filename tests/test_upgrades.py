@@ -20,6 +20,7 @@ from tortoise import Tortoise
 from tortoise.connection import get_connection
 from tortoise.migrations.api import migrate as run_migrations
 
+from domain.tally import recount, tally
 from models import (
     AdminGroup,
     Alert,
@@ -243,6 +244,10 @@ async def test_a_database_filled_along_the_way_upgrades_to_the_latest_without_lo
         answer = await Answer.get(id=1).prefetch_related("revisions")
         assert answer.choices == CHOICES and answer.message == "足を怪我しました"
         assert [r.revision for r in answer.revisions] == [1, 2]
+        # 0013 counted the answers already there, as they are now kept answer by answer.
+        counted = await tally(answer.alert_id)
+        assert counted.answered >= 1 and counted == await recount(answer.alert_id)
+        assert sum(counted.choice_counts["本人"].values()) == counted.answered
         account = await LineAccount.get(user_id="U" + "1" * 32)
         assert account.employee_id == 1 and account.display_name == "たろう"
         assert await Template.filter(key="earthquake").count() == 1  # kept, not re-seeded
