@@ -24,6 +24,7 @@ from domain.check_items import parse_items
 from domain.employees import EMAIL_PATTERN, MAX_EMAIL
 from domain.errors import Invalid, NotFound
 from domain.hashing import hash_secret, prioritized, verify_secret
+from domain.i18n import gettext as _
 from domain.organization import active_employee
 from domain.passwords import check_strength
 from domain.settings import get_settings
@@ -364,14 +365,24 @@ async def remove_email(employee_id: int, email_id: int, actor: Actor) -> None:
             raise NotFound("メールアドレスが見つかりません。")
 
 
-async def set_language(employee_id: int, language: str, actor: Actor) -> None:
-    """The employee's preferred language (one of LANGUAGES)."""
+@dataclass(frozen=True)
+class LanguageSet:
+    """A saved language, and the LINE user whose linked menu must follow it (None: none)."""
+
+    language: str
+    line_user_id: str | None
+
+
+async def set_language(employee_id: int, language: str, actor: Actor) -> LanguageSet:
+    """The employee's preferred language (one of LANGUAGES): their chat, forms, e-mails
+    and menu follow it."""
     if language not in LANGUAGES:
-        raise Invalid("言語を選択してください。")
+        raise Invalid(_("言語を選択してください。"))
     async with audited(actor, "language_set") as entry:
         employee = await _active(employee_id)
         await Employee.filter(id=employee.id).update(language=language)
         entry.detail = {"language": language}
+    return LanguageSet(language, await linking.current_line_user(employee.id))
 
 
 async def unlink_line(employee_id: int, actor: Actor) -> str | None:

@@ -188,7 +188,7 @@ async def _link(
         await end_session(request)
         raise web.HTTPSeeOther(url(request, "login")) from None
     await request.config_dict[LINE_EVENTS].linked(
-        user_id, employee.name, follow_pending=done.follow_pending
+        user_id, employee.name, follow_pending=done.follow_pending, language=employee.language
     )
     raise web.HTTPSeeOther(url(request, "line", done="linked"))
 
@@ -221,5 +221,5 @@ async def unlink(request: web.Request) -> web.Response:
     employee = request[EMPLOYEE]
     user_id = await employee_page.unlink_line(employee.id, Actor.me(employee.code))
     if user_id is not None:
-        await request.config_dict[LINE_EVENTS].unlinked(user_id)
+        await request.config_dict[LINE_EVENTS].unlinked(user_id, employee.language)
     raise web.HTTPSeeOther(url(request, "line", done="unlinked"))

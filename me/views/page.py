@@ -7,7 +7,7 @@ from domain import email_confirmation, employee_page
 from domain.actors import Actor
 from domain.errors import Invalid, Throttled
 from me.auth import signed_in
-from me.keys import EMPLOYEE, LOGIN, OUTBOX
+from me.keys import EMPLOYEE, LINE_EVENTS, LOGIN, OUTBOX
 from me.render import render, url
 from web.keys import WEB
 
@@ -154,9 +154,13 @@ async def language(request: web.Request) -> web.Response:
     employee = request[EMPLOYEE]
     form = await request.post()
     try:
-        await employee_page.set_language(
+        changed = await employee_page.set_language(
             employee.id, str(form.get("language", "")), Actor.me(employee.code)
         )
     except Invalid as exc:
         return await _home(request, error=exc.message)
+    if changed.line_user_id is not None:
+        await request.config_dict[LINE_EVENTS].language_changed(
+            changed.line_user_id, changed.language
+        )
     raise web.HTTPSeeOther(url(request, "home", done="language"))
