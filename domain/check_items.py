@@ -61,24 +61,15 @@ class CheckItem:
         return english or choice
 
     def shown(self, language: str) -> dict[str, Any]:
-        """The item for a form in `language`: the stored `label` and choice `value`s (what
-        an answer sends) with the `text` the reader sees."""
+        """The item for a form in `language`: the stored `label` and `choices` (what an
+        answer sends back) with the `text` and `choice_texts` the reader sees."""
         return {
             "label": self.label,
-            "text": self.shown_label(language),
             "required": self.required,
-            "choices": [
-                {"value": choice, "text": self.shown_choice(choice, language)}
-                for choice in self.choices
-            ],
+            "choices": list(self.choices),
+            "text": self.shown_label(language),
+            "choice_texts": [self.shown_choice(choice, language) for choice in self.choices],
         }
-
-    @property
-    def worrying_choices(self) -> tuple[str, ...]:
-        """The choices to highlight: the item's own, else the seed default for its label."""
-        if self.worrying is not None:
-            return self.worrying
-        return tuple(c for c in DEFAULT_WORRYING.get(self.label, ()) if c in self.choices)
 
 
 def parse_items(raw: Any) -> tuple[CheckItem, ...]:

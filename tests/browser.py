@@ -37,7 +37,8 @@ async def open_page(screenshot: Path, **context_options: Any) -> AsyncIterator[A
         browser = await playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
         )
-        context = await browser.new_context(locale="ja-JP", **context_options)
+        context_options.setdefault("locale", "ja-JP")
+        context = await browser.new_context(**context_options)
         page = await context.new_page()
         page.problems = []
         page.on("console", lambda m: m.type == "error" and page.problems.append(m.text))

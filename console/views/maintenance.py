@@ -79,6 +79,7 @@ ACTIONS = {
     "answers_purged": "保存期間を過ぎた回答の削除",
     "line_data_purged": "保存期間を過ぎたLINE情報の削除",
     "language_set": "表示言語の変更",
+    "language_reported": "表示言語の自動設定(LINEの言語)",
     "department_prefecture": "部署の都道府県",
     "departments_prefecture_import": "部署の都道府県インポート",
 }
