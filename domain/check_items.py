@@ -48,6 +48,13 @@ class CheckItem:
             shape["choices_en"] = list(self.choices_en)
         return shape
 
+    @property
+    def worrying_choices(self) -> tuple[str, ...]:
+        """The choices to highlight: the item's own, else the seed default for its label."""
+        if self.worrying is not None:
+            return self.worrying
+        return tuple(c for c in DEFAULT_WORRYING.get(self.label, ()) if c in self.choices)
+
     def shown_label(self, language: str) -> str:
         """The label as a reader of `language` sees it."""
         return self.label_en if language == "en" and self.label_en else self.label
