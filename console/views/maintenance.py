@@ -181,6 +181,9 @@ def _draft(form: dict) -> templates.TemplateDraft:
         title=str(form.get("title", ""))[:1000],
         message=str(form.get("message", ""))[:10000],
         items_text=str(form.get("items", ""))[:20000],
+        title_en=str(form.get("title_en", ""))[:1000],
+        message_en=str(form.get("message_en", ""))[:10000],
+        items_en_text=str(form.get("items_en", ""))[:20000],
         line_enabled=form.get("line_enabled") == "on",
         email_enabled=form.get("email_enabled") == "on",
         # A form without these fields (an older page) keeps the defaults.
