@@ -64,6 +64,11 @@ async def database_url(tmp_path: Path) -> str:
 @pytest.fixture
 async def page(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
     """A browser page (phone-sized for the LIFF form); a screenshot is left in tmp_path."""
-    options = {"viewport": {"width": 390, "height": 844}} if "liff" in request.keywords else {}
+    options: dict[str, Any] = (
+        {"viewport": {"width": 390, "height": 844}} if "liff" in request.keywords else {}
+    )
+    locale = request.node.get_closest_marker("browser_locale")
+    if locale is not None:
+        options["locale"] = locale.args[0]
     async with open_page(tmp_path / f"{request.node.name[:60]}.png", **options) as page:
         yield page
