@@ -481,7 +481,7 @@ async def _write_round(
             recipients=reached,
             started_at=datetime.now(UTC),
         )
-        languages = await recipient_languages([a.employee_id for a in accounts])
+        languages = await recipient_languages([a.employee_id for a in accounts] + list(addresses))
         line_rows = [
             Delivery(
                 alert=alert,
@@ -504,6 +504,7 @@ async def _write_round(
                 medium=Medium.EMAIL,
                 address=address,
                 status=DeliveryStatus.PENDING,
+                language=languages.get(employee_id, DEFAULT_LANGUAGE),
             )
             for employee_id, found in addresses.items()
             for address in found
