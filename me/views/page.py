@@ -6,25 +6,29 @@ from aiohttp import web
 from domain import email_confirmation, employee_page
 from domain.actors import Actor
 from domain.errors import Invalid, Throttled
+from domain.i18n import gettext as _
 from me.auth import signed_in
 from me.keys import EMPLOYEE, LINE_EVENTS, LOGIN, OUTBOX
 from me.render import render, url
 from web.keys import WEB
 
-NOTICES = {
-    "password": "パスワードを設定しました。",
-    "email": "メールアドレスの設定を保存しました。",
-    "email_sent": (
-        "確認メールを送信しました。メールのリンクを開くと、このアドレスにも安否確認が届きます。"
-    ),
-    "email_unsent": (
-        "確認メールを送信できませんでした。しばらくしてから「確認メールを再送」を押してください。"
-    ),
-    "email_off": (
-        "メールの送信が設定されていないため、確認メールを送れません。管理者にご相談ください。"
-    ),
-    "language": "言語の設定を保存しました。",
-}
+
+def notices() -> dict[str, str]:
+    """What the page says after a change (`?done=`), in the current language."""
+    return {
+        "password": _("パスワードを設定しました。"),
+        "email": _("メールアドレスの設定を保存しました。"),
+        "email_sent": _(
+            "確認メールを送信しました。メールのリンクを開くと、このアドレスにも安否確認が届きます。"
+        ),
+        "email_unsent": _(
+            "確認メールを送信できませんでした。しばらくしてから「確認メールを再送」を押してください。"
+        ),
+        "email_off": _(
+            "メールの送信が設定されていないため、確認メールを送れません。管理者にご相談ください。"
+        ),
+        "language": _("言語の設定を保存しました。"),
+    }
 
 
 async def _home(request: web.Request, status: int = 200, **extra: object) -> web.Response:
@@ -36,7 +40,7 @@ async def _home(request: web.Request, status: int = 200, **extra: object) -> web
             "page": view,
             "languages": employee_page.LANGUAGES,
             "login_enabled": request.config_dict[LOGIN].enabled,
-            "notice": NOTICES.get(request.query.get("done", "")),
+            "notice": notices().get(request.query.get("done", "")),
             **extra,
         },
         status=status,
@@ -56,7 +60,7 @@ def _email_id(raw: object) -> int | None:
         return None
     if value.isdigit() and len(value) <= 9:
         return int(value)
-    raise Invalid("メールアドレスを指定してください。")
+    raise Invalid(_("メールアドレスを指定してください。"))
 
 
 @signed_in()
@@ -96,7 +100,7 @@ async def email_resend(request: web.Request) -> web.Response:
     form = await request.post()
     email_id = _email_id(form.get("email_id"))
     if email_id is None:
-        raise Invalid("社員情報のアドレスは確認不要です。")
+        raise Invalid(_("社員情報のアドレスは確認不要です。"))
     try:
         sent = await email_confirmation.resend(
             employee.id, email_id, Actor.me(employee.code), _confirmations(request)
@@ -143,7 +147,7 @@ async def email_remove(request: web.Request) -> web.Response:
     form = await request.post()
     email_id = _email_id(form.get("email_id"))
     if email_id is None:
-        raise Invalid("このメールアドレスは削除できません。")
+        raise Invalid(_("このメールアドレスは削除できません。"))
     await employee_page.remove_email(employee.id, email_id, Actor.me(employee.code))
     raise web.HTTPSeeOther(url(request, "home", done="email"))
 
