@@ -18,7 +18,7 @@ from tortoise.expressions import F
 
 from domain import email_confirmation, i18n, linking, throttle
 from domain.actors import Actor
-from domain.alerts import display_title
+from domain.alerts import shown_wording
 from domain.audit import audited, log_action
 from domain.check_items import parse_items
 from domain.employees import EMAIL_PATTERN, MAX_EMAIL
@@ -246,7 +246,9 @@ async def _active(employee_id: int) -> Employee:
 
 
 async def recent_answers(employee: Employee, limit: int = RECENT_ALERTS) -> list[RecentAnswer]:
-    """The newest alerts on the employee's roster with their answer, newest first."""
+    """The newest alerts on the employee's roster with their answer, newest first, in the
+    employee's language (answers store the Japanese choices)."""
+    language = i18n.language_of(employee.language)
     recipients = (
         await AlertRecipient.filter(employee_id=employee.id)
         .order_by("-alert__started_at", "-alert_id")
@@ -264,14 +266,17 @@ async def recent_answers(employee: Employee, limit: int = RECENT_ALERTS) -> list
         choices: tuple[tuple[str, str], ...] = ()
         if answer is not None:
             choices = tuple(
-                (item.label, answer.choices[item.label])
+                (
+                    item.shown_label(language),
+                    item.shown_choice(answer.choices[item.label], language),
+                )
                 for item in parse_items(alert.items)
                 if item.label in answer.choices
             )
         out.append(
             RecentAnswer(
                 alert_id=alert.id,
-                title=display_title(alert.title, alert.drill),
+                title=shown_wording(alert, language)[0],
                 started_at=alert.started_at,
                 closed=alert.is_closed,
                 answered_at=answer.answered_at if answer else None,

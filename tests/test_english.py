@@ -264,9 +264,19 @@ async def test_a_full_sync_keeps_each_employee_on_the_linked_menu_of_their_langu
 
 
 async def test_the_employee_page_speaks_the_employees_language(sim, bot, company, phone):
+    alert = (await start_alert(Actor.cli(), await Template.get(key="earthquake"), drill=True)).alert
+    await submit_answer(alert.id, company.employees["E1"], SAFE, "", AnswerChannel.LIFF)
     await phone.first_sign_in(company.employees["E1"])
+
+    status, html = await phone.get("/me/")
+    assert status == 200 and '<html lang="en">' in html
+    assert "Page of Alex Smith" in html and "Your answers to recent safety confirmations" in html
+    assert "[Drill] [Earthquake] Safety check" in html and "<li>Yourself: Safe</li>" in html
     response = await phone.post("/me/language", {"language": "xx"})
     assert response.status == 200 and "Choose a language." in await response.text()
+    await phone.post("/me/language", {"language": "ja"})
+    status, html = await phone.get("/me/")
+    assert "Alex Smithさんのページ" in html and "<li>本人: 無事</li>" in html
 
 
 CSV = (
