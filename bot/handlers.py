@@ -4,6 +4,7 @@ Handlers are thin: they read the event, call one domain function and reply."""
 
 import asyncio
 import enum
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -32,7 +33,7 @@ from bot.login_notices import FOLLOW_GRACE, FOLLOW_POLL, push_link_done
 from domain import answers, board, family, linking, organization
 from domain.actors import Actor
 from domain.errors import Conflict, Invalid, NotFound, Throttled
-from domain.i18n import in_all_languages
+from domain.i18n import in_all_languages, speaking
 from domain.inbox import UnreadableEvent
 from models import Employee, FamilyStatus
 
@@ -77,8 +78,9 @@ def parse_family_answer(data: str) -> tuple[int, FamilyStatus] | None:
     return int(alert), status
 
 
-# The same words typed in chat do what the rich menu's areas do.
-TEXT_COMMANDS = {
+# The same words typed in chat do what the rich menu's areas do, in every language (an
+# English word is matched whatever its case).
+_WORDS = {
     messages.LINK_WORD: PostbackAction.LINK,
     "LINE連携": PostbackAction.LINK,
     "LINE連携する": PostbackAction.LINK,
@@ -89,14 +91,28 @@ TEXT_COMMANDS = {
     messages.LINK_INFO_WORD: PostbackAction.LINK_INFO,
     messages.HELP_WORD: PostbackAction.HELP,
     "ヘルプ": PostbackAction.HELP,
-    # 掲示板 in every language, matched without case ("board", "Board").
-    **{
-        word.casefold(): PostbackAction.BOARD
-        for word in in_all_languages(board_messages.BOARD_WORD)
-    },
+    board_messages.BOARD_WORD: PostbackAction.BOARD,
 }
+
+
+@functools.cache
+def text_commands() -> dict[str, PostbackAction]:
+    """Every typed word (casefolded) in every language, and what it does (built on first
+    use: it reads the catalogues)."""
+    return {
+        typed.casefold(): action
+        for word, action in _WORDS.items()
+        for typed in in_all_languages(word)
+    }
+
+
 # What an unlinked user may do; anything else tells them to link first.
 OPEN_TO_UNLINKED = {PostbackAction.LINK, PostbackAction.HELP, PostbackAction.UNLINK_CANCEL}
+
+
+def _language(employee: Employee | None) -> str | None:
+    """The language to speak to this (perhaps unknown) person in."""
+    return employee.language if employee is not None else None
 
 
 def _user_id(event: Any) -> str | None:
@@ -163,6 +179,12 @@ class EventHandlers:
         if employee is None and linking.login_in_flight():
             employee = await self._login_link(user_id)
             awaited = employee is not None
+        with speaking(_language(employee)):
+            await self._greet(event, user_id, employee, awaited)
+
+    async def _greet(
+        self, event: FollowEvent, user_id: str, employee: Employee | None, awaited: bool
+    ) -> None:
         # Added on LINE Login's page while linking from the employee page: this reply carries
         # the completion message the link owes (once: whoever claims it sends it).
         if employee is not None and await linking.claim_link_notice(user_id):
@@ -173,7 +195,9 @@ class EventHandlers:
         elif not awaited:  # a link that came meanwhile sent its own message: no second one
             reply = messages.welcome_back() if employee is not None else messages.greeting()
             await self.line.reply(event.reply_token, reply)
-        await richmenus.show_menu(self.line, user_id, linked=employee is not None)
+        await richmenus.show_menu(
+            self.line, user_id, linked=employee is not None, language=_language(employee)
+        )
 
     async def _login_link(self, user_id: str) -> Employee | None:
         """The employee a LINE Login link in flight binds this user to, waited for a while
@@ -199,7 +223,7 @@ class EventHandlers:
             return
         message = event.message
         word = message.text.strip() if isinstance(message, TextMessageContent) else ""
-        action = TEXT_COMMANDS.get(word) or TEXT_COMMANDS.get(word.casefold())
+        action = text_commands().get(word.casefold())
         if action is not None:
             await self._run(action, user_id, event.reply_token)
             return
@@ -211,7 +235,8 @@ class EventHandlers:
         if employee is not None:
             open_alerts = await answers.open_alerts_for(employee, limit=1)
             latest = open_alerts[0].alert if open_alerts else None
-        reply = messages.how_to_answer(employee is not None, latest, self.config.liff_url)
+        with speaking(_language(employee)):
+            reply = messages.how_to_answer(employee is not None, latest, self.config.liff_url)
         await self.line.reply(event.reply_token, reply)
 
     async def on_postback(self, event: PostbackEvent) -> None:
@@ -249,7 +274,18 @@ class EventHandlers:
         await self.line.reply(reply_token, messages.family_answered(status))
 
     async def _run(self, action: PostbackAction, user_id: str, reply_token: str | None) -> None:
+        """Do what a menu word or area asks, replying in the employee's language."""
         employee = await linking.linked_employee(user_id)
+        with speaking(_language(employee)):
+            await self._act(action, employee, user_id, reply_token)
+
+    async def _act(
+        self,
+        action: PostbackAction,
+        employee: Employee | None,
+        user_id: str,
+        reply_token: str | None,
+    ) -> None:
         if employee is None and action not in OPEN_TO_UNLINKED:
             await self.line.reply(reply_token, messages.link_first())
             return
@@ -279,7 +315,9 @@ class EventHandlers:
             unlinked = await linking.unlink(user_id, Actor.line(employee.code))
             name = unlinked.name if unlinked is not None else None
             await self.line.reply(reply_token, messages.unlinked(name))
-            await richmenus.show_menu(self.line, user_id, linked=False)
+            await richmenus.show_menu(
+                self.line, user_id, linked=False, language=_language(unlinked)
+            )
             return
         else:  # an unknown or outdated button
             reply = messages.usage(linked=True)
@@ -307,5 +345,6 @@ class EventHandlers:
         except NotFound as exc:
             await self.line.reply(event.reply_token, messages.link_failed(exc.message))
             return
-        await self.line.reply(event.reply_token, messages.link_done(employee.name))
-        await richmenus.show_menu(self.line, user_id, linked=True)
+        with speaking(employee.language):
+            await self.line.reply(event.reply_token, messages.link_done(employee.name))
+        await richmenus.show_menu(self.line, user_id, linked=True, language=employee.language)

@@ -11,6 +11,7 @@ from bot import messages, richmenus
 from bot.line_api import LineApi
 from domain import linking
 from domain.delivery import SendOutcome
+from domain.i18n import speaking
 from domain.usage import add_billable, japan_today, prepare_day
 
 log = logging.getLogger(__name__)
@@ -50,18 +51,21 @@ class LoginNotices:
         self._line = line  # the client exists only once the app has started
         self.follow_grace = follow_grace
 
-    async def linked(self, user_id: str, employee_name: str, *, follow_pending: bool) -> None:
+    async def linked(
+        self, user_id: str, employee_name: str, *, follow_pending: bool, language: str = ""
+    ) -> None:
         """Show the linked menu; send the completion message unless the follow event's reply
         did (or, for a user who is not a friend, will when they add the account)."""
         try:
             line = self._line()
-            await richmenus.show_menu(line, user_id, linked=True)
+            await richmenus.show_menu(line, user_id, linked=True, language=language)
             if follow_pending:
                 await self._wait_for_follow(user_id)
             if not await linking.line_reachable(user_id):
                 return  # LINE would drop it; their follow event will carry it instead
             if await linking.claim_link_notice(user_id):
-                await push_link_done(line, user_id, employee_name)
+                with speaking(language):
+                    await push_link_done(line, user_id, employee_name)
         except Exception as exc:  # the link is committed: the page must still say so
             log.warning("completion message of a LINE Login link failed: %s", type(exc).__name__)
 
@@ -72,6 +76,10 @@ class LoginNotices:
                 return
             await asyncio.sleep(FOLLOW_POLL)
 
-    async def unlinked(self, user_id: str) -> None:
-        """Give the user the default (unlinked) menu again."""
-        await richmenus.show_menu(self._line(), user_id, linked=False)
+    async def unlinked(self, user_id: str, language: str = "") -> None:
+        """Give the user the unlinked menu (of their language) again."""
+        await richmenus.show_menu(self._line(), user_id, linked=False, language=language)
+
+    async def language_changed(self, user_id: str, language: str) -> None:
+        """Re-link the linked menu of the employee's new language."""
+        await richmenus.show_menu(self._line(), user_id, linked=True, language=language)

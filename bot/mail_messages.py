@@ -1,4 +1,5 @@
-"""What the e-mail medium says (Japanese, plain text and HTML of the same content): the alert
+"""What the e-mail medium says (in the recipient's language, plain text and HTML of the same
+content): the alert
 as the LINE bubble shows it (開始日時, タイトル, 連絡者, 連絡メッセージ, the drill marked
 【訓練】), a reminder's 【再通知】 and follow-up message (二次連絡), and a signed answer link
 for this employee and this alert only. Built from stored fields only, so a resumed send is the
@@ -8,10 +9,11 @@ from functools import lru_cache
 
 import jinja2
 
-from domain.alerts import DEFAULT_SENDER, display_sender, display_title
+from domain.alerts import display_sender, shown_wording
 from domain.answer_links import link_expiry, sign_link
-from domain.answers import ANSWER_BUTTON
 from domain.email_delivery import Mail
+from domain.i18n import current_language, speaking
+from domain.i18n import gettext as _
 from models import Alert, AlertRound, Delivery, DeliveryKind
 from web import i18n
 from web.timefmt import jst
@@ -19,7 +21,6 @@ from web.timefmt import jst
 # Where the answer page lives: the LIFF face (mounted at /liff by bot/app.py), route
 # `mail_answer` of liff/routes.py.
 ANSWER_PATH = "/liff/answer/"
-REMINDER_MARK = "【再通知】"
 
 
 @lru_cache(maxsize=1)
@@ -40,9 +41,10 @@ def answer_url(public_base_url: str, token: str) -> str:
 
 
 def subject(alert: Alert, kind: DeliveryKind) -> str:
-    """The subject line: the title with the drill marking, a reminder marked 【再通知】."""
-    title = display_title(alert.title, alert.drill)
-    return f"{REMINDER_MARK}{title}" if kind is DeliveryKind.REMINDER else title
+    """The subject line in the current language: the title with the drill marking, a
+    reminder marked 【再通知】."""
+    title = shown_wording(alert, current_language())[0]
+    return _("【再通知】") + title if kind is DeliveryKind.REMINDER else title
 
 
 def delivery_mail(
@@ -54,23 +56,37 @@ def delivery_mail(
     secret_key: str,
     mail_from: str,
 ) -> Mail:
-    """The e-mail one delivery carries (the e-mail engine's renderer)."""
+    """The e-mail one delivery carries (the e-mail engine's renderer), in the language the
+    delivery was written for."""
+    with speaking(row.language):
+        return _mail(alert, row, round_, public_base_url, secret_key, mail_from)
+
+
+def _mail(
+    alert: Alert,
+    row: Delivery,
+    round_: AlertRound | None,
+    public_base_url: str,
+    secret_key: str,
+    mail_from: str,
+) -> Mail:
     expires = link_expiry(row.created_at)
     token = sign_link(secret_key, alert.id, row.employee_id, row.round, expires)
     reminder = row.kind is DeliveryKind.REMINDER
+    title, message = shown_wording(alert, current_language())
     context = {
-        "header": (f"{REMINDER_MARK}未回答の方へ" if reminder else "連絡確認 -安否-")
-        + ("(訓練)" if alert.drill else ""),
+        "header": (_("【再通知】未回答の方へ") if reminder else _("連絡確認 -安否-"))
+        + (_("(訓練)") if alert.drill else ""),
         "reminder": reminder,
         "started_at": jst(alert.started_at),
-        "title": display_title(alert.title, alert.drill),
+        "title": title,
         "sender": display_sender(round_.sender_name if round_ else alert.sender_name),
-        "message": alert.message,
+        "message": message,
         "follow_up": round_.message if round_ else "",
         "url": answer_url(public_base_url, token),
         "expires": jst(expires),
-        "system_name": DEFAULT_SENDER,
-        "answer_button": ANSWER_BUTTON,
+        "system_name": _("安否確認システム"),
+        "answer_button": _("回答"),
     }
     env = _templates()
     domain = mail_from.rpartition("@")[2] or "localhost"

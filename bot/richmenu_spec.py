@@ -1,4 +1,5 @@
-"""The two rich menus as data: size, chat bar text, and each area's label, bounds and action.
+"""The rich menus as data (unlinked and linked, a Japanese and an English pair): size, chat
+bar text, and each area's label, bounds and action.
 
 `python -m bot.richmenu_art` draws the images from this spec; `python -m bot richmenu sync`
 sends it to LINE with those images. The postback data are the vocabulary the handlers parse."""
@@ -40,13 +41,20 @@ class Area:
 
 @dataclass(frozen=True)
 class MenuSpec:
-    """One rich menu: which users see it (`unlinked` or `linked`), its size and areas."""
+    """One rich menu: which users see it (`unlinked` or `linked`, each per language; see
+    `menu_kind`), its size and areas."""
 
     kind: str
     width: int
     height: int
     chat_bar_text: str
     areas: tuple[Area, ...]
+    language: str = "ja"
+
+    @property
+    def linked(self) -> bool:
+        """Whether linked employees see it (else friends not linked)."""
+        return self.kind.startswith("linked")
 
     @property
     def image_path(self) -> Path:
@@ -144,4 +152,69 @@ LINKED = MenuSpec(
     ),
 )
 
-MENUS: tuple[MenuSpec, ...] = (UNLINKED, LINKED)
+UNLINKED_EN = MenuSpec(
+    kind="unlinked_en",
+    width=FULL_WIDTH,
+    height=SHORT,
+    chat_bar_text="Menu",
+    language="en",
+    areas=(
+        Area(
+            "Link LINE",
+            "link",
+            Bounds(0, 0, 1666, SHORT),
+            postback("Link LINE", "action=link", "Link"),
+            primary=True,
+        ),
+        Area(
+            "Help",
+            "help",
+            Bounds(1666, 0, FULL_WIDTH - 1666, SHORT),
+            postback("Help", "action=help", "Help"),
+        ),
+    ),
+)
+
+LINKED_EN = MenuSpec(
+    kind="linked_en",
+    width=FULL_WIDTH,
+    height=2 * SHORT,
+    chat_bar_text="Menu",
+    language="en",
+    areas=(
+        Area(
+            "Answer latest",
+            "answer",
+            Bounds(0, 0, HALF, SHORT),
+            postback("Answer latest", "action=answer", "Answer"),
+            primary=True,
+        ),
+        Area(
+            "My answer",
+            "my_answer",
+            Bounds(HALF, 0, FULL_WIDTH - HALF, SHORT),
+            postback("My answer", "action=my_answer", "My answer"),
+        ),
+        Area(
+            "Link info",
+            "link_info",
+            Bounds(0, SHORT, HALF, SHORT),
+            postback("Link info", "action=link_info", "Link info"),
+        ),
+        Area(
+            "Help",
+            "help",
+            Bounds(HALF, SHORT, FULL_WIDTH - HALF, SHORT),
+            postback("Help", "action=help", "Help"),
+        ),
+    ),
+)
+
+# The unlinked Japanese menu comes first: it is the channel's default.
+MENUS: tuple[MenuSpec, ...] = (UNLINKED, LINKED, UNLINKED_EN, LINKED_EN)
+
+
+def menu_kind(*, linked: bool, language: str) -> str:
+    """The kind of menu a user sees: `unlinked`/`linked`, `_en` for English."""
+    kind = "linked" if linked else "unlinked"
+    return kind if language == "ja" else f"{kind}_{language}"

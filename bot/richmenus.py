@@ -1,5 +1,6 @@
-"""The two rich menus on LINE: `sync` makes LINE match bot/richmenu_spec.py and the committed
-images; `show_menu` gives one user the menu that fits them (linked or not).
+"""The rich menus on LINE (unlinked and linked, in Japanese and in English): `sync` makes LINE
+match bot/richmenu_spec.py and the committed images; `show_menu` gives one user the menu that
+fits them (linked or not, in their language).
 
 LINE allows 100 rich menu creations (and as many deletions) per hour and an image can never be
 replaced, so a menu is identified by a digest of its JSON and image: an unchanged menu is left
@@ -19,8 +20,9 @@ import aiohttp
 from linebot.v3.messaging.exceptions import ApiException
 
 from bot.line_api import LineApi, error_message
-from bot.richmenu_spec import MENUS, MenuSpec
+from bot.richmenu_spec import MENUS, MenuSpec, menu_kind
 from domain import rich_menus
+from domain.i18n import DEFAULT_LANGUAGE, language_of
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -160,15 +162,15 @@ async def sync(line: LineApi) -> SyncReport:
                     "setting the default menu", line.set_default_rich_menu(outcome.rich_menu_id)
                 )
                 report.default_set = True
-        elif spec.kind == "linked" and changed:
+        elif spec.linked and changed:
             # Before the old menu is deleted, or its users would fall back to the default.
-            user_ids = await rich_menus.linked_user_ids()
+            user_ids = await rich_menus.linked_user_ids(spec.language)
             if user_ids:
                 await _step(
                     "linking the linked menu to its users",
                     line.link_rich_menu_bulk(user_ids, outcome.rich_menu_id),
                 )
-            report.relinked_users = len(user_ids)
+            report.relinked_users += len(user_ids)
         if changed:
             # Recorded only now: a sync that stops before the users have the new menu finds
             # it again by name next time and finishes the job.
@@ -182,19 +184,26 @@ async def sync(line: LineApi) -> SyncReport:
     return report
 
 
-async def show_menu(line: LineApi, user_id: str, *, linked: bool) -> bool:
-    """Give the user the linked menu, or (not linked) take their own menu away so the
-    default shows. Never raises: a LINE failure or a menu not yet synced is logged and
-    answers False."""
+async def show_menu(
+    line: LineApi, user_id: str, *, linked: bool, language: str | None = None
+) -> bool:
+    """Give the user the linked menu of their language, or (not linked) the unlinked menu of
+    their language: the default one (their own menu taken away) for Japanese. Never raises:
+    a LINE failure or a menu not yet synced is logged and answers False."""
+    language = language_of(language)
     try:
+        row = await rich_menus.current(menu_kind(linked=linked, language=language))
+        if row is None and language != DEFAULT_LANGUAGE:
+            row = await rich_menus.current(menu_kind(linked=linked, language=DEFAULT_LANGUAGE))
         if linked:
-            row = await rich_menus.current("linked")
             if row is None:
                 log.info("no linked rich menu yet: run `python -m bot richmenu sync`")
                 return False
             await line.link_rich_menu(user_id, row.rich_menu_id)
-        else:
+        elif language == DEFAULT_LANGUAGE or row is None:
             await line.unlink_rich_menu(user_id)
+        else:
+            await line.link_rich_menu(user_id, row.rich_menu_id)
     except ApiException as exc:
         log.warning("rich menu not changed: %s %s", exc.status, error_message(exc))
         return False

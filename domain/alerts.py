@@ -17,6 +17,7 @@ from domain.check_items import parse_items
 from domain.contacts import email_addresses
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.family import add_family_round
+from domain.i18n import DEFAULT_LANGUAGE, language_of, translate
 from domain.notify import Topic, notifier
 from domain.scope import Scope
 from models import (
@@ -101,6 +102,26 @@ def template_options(template: Template) -> dict[str, Any]:
         "reminder_max": template.reminder_max,
         "follow_up_message": template.follow_up_message,
     }
+
+
+def english_wording(template: Template, title: str | None, message: str | None) -> dict[str, str]:
+    """The template's English title and message an alert freezes, each only where the sender
+    did not write their own words (those are shown as written, in every language)."""
+    return {
+        "title_en": "" if (title or "").strip() else template.title_en,
+        "message_en": "" if (message or "").strip() else template.message_en,
+    }
+
+
+def shown_wording(alert: Alert, language: str) -> tuple[str, str]:
+    """The alert's title (with the drill marking) and message for a reader of `language`;
+    English falls back to the Japanese field by field."""
+    english = language == "en"
+    title = alert.title_en if english and alert.title_en else alert.title
+    message = alert.message_en if english and alert.message_en else alert.message
+    if alert.drill:
+        title = translate(language, "【訓練】") + title
+    return title, message
 
 
 async def find_template(ref: str) -> Template:
@@ -232,8 +253,9 @@ GROUP BY alert_id, COALESCE(department_id, {NO_DEPARTMENT})
 # Only a reachable LINE account (followed, not blocked) gets a delivery, to its user ID.
 LINE_OUTBOX_SQL = """
 INSERT INTO delivery
-    (alert_id, employee_id, kind, "round", medium, address, status, attempts, created_at)
-SELECT ?, e.id, ?, 0, ?, a.user_id, ?, 0, ?
+    (alert_id, employee_id, kind, "round", medium, address, status, attempts, created_at,
+     language)
+SELECT ?, e.id, ?, 0, ?, a.user_id, ?, 0, ?, CASE e.language WHEN 'en' THEN 'en' ELSE 'ja' END
 FROM employee e JOIN line_account a ON a.employee_id = e.id
 WHERE e.active AND a.followed AND NOT a.blocked{departments}
 ORDER BY e.id
@@ -294,6 +316,7 @@ async def create_alert(
     """Write a new alert with its roster and LINE deliveries, within the caller's audited
     transaction (`start_alert`, or an admin group's confirmation); wakes nobody."""
     sender_name = _sender(sender_name)
+    own_title, own_message = title, message
     title, message = wording(template, title, message)
     items = parse_items(template.items)
     if not await (await _targets(departments)).exists():
@@ -308,6 +331,7 @@ async def create_alert(
             template=template,
             title=title,
             message=message,
+            **english_wording(template, own_title, own_message),
             items=[item.to_json() for item in items],
             sender_name=sender_name,
             drill=drill,
@@ -474,6 +498,7 @@ async def write_round(
             recipients=reached,
             started_at=datetime.now(UTC),
         )
+        languages = await recipient_languages([a.employee_id for a in accounts] + list(addresses))
         line_rows = [
             Delivery(
                 alert=alert,
@@ -483,6 +508,7 @@ async def write_round(
                 medium=Medium.LINE,
                 address=a.user_id,
                 status=DeliveryStatus.PENDING,
+                language=languages.get(a.employee_id, DEFAULT_LANGUAGE),
             )
             for a in accounts
         ]
@@ -495,12 +521,19 @@ async def write_round(
                 medium=Medium.EMAIL,
                 address=address,
                 status=DeliveryStatus.PENDING,
+                language=languages.get(employee_id, DEFAULT_LANGUAGE),
             )
             for employee_id, found in addresses.items()
             for address in found
         ]
         await Delivery.bulk_create(line_rows + email_rows, batch_size=1000)
     return number
+
+
+async def recipient_languages(employee_ids: list[int]) -> dict[int, str]:
+    """Each employee's language as their messages are rendered in (unset: Japanese)."""
+    rows = await Employee.filter(id__in=employee_ids).values_list("id", "language")
+    return {employee_id: language_of(language) for employee_id, language in rows}
 
 
 async def close_alert(actor: Actor, alert_id: int, *, scope: Scope = EVERYONE) -> Alert:

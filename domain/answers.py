@@ -13,6 +13,7 @@ from domain.actors import Actor
 from domain.audit import audited
 from domain.check_items import CheckItem, parse_items
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
+from domain.i18n import language_of
 from domain.linking import LINKED_EMPLOYEE
 from domain.notify import Topic, notifier
 from domain.scope import Scope
@@ -38,6 +39,7 @@ class AlertView:
     alert: Alert
     items: tuple[CheckItem, ...]
     answer: Answer | None
+    language: str = ""  # the answerer's stored language ("" = not chosen: Japanese)
 
     @property
     def confirm_only(self) -> bool:
@@ -63,7 +65,8 @@ RETIRED = "この社員情報は無効になっているため回答できませ
 # columns (NULL when not on the roster); no row: no active employee (not linked, or retired).
 _ACTIVE_EMPLOYEE = "SELECT e.* FROM employee e WHERE e.id = ? AND e.active"
 _ON_ROSTER = (
-    "SELECT e.id AS answerer_id, r.department_id AS roster_department, a.* FROM ({answerer}) e"
+    "SELECT e.id AS answerer_id, e.language AS answerer_language,"
+    " r.department_id AS roster_department, a.* FROM ({answerer}) e"
     " LEFT JOIN alert_recipient r ON r.employee_id = e.id AND r.alert_id = ?"
     " LEFT JOIN alert a ON a.id = r.alert_id"
 )
@@ -89,9 +92,10 @@ class _Answerer:
         # telling an unlinked user first that they are not linked.
         return [self.key, alert_id if 0 < alert_id < 2**31 else 0]
 
-    def recipient(self, row: Any) -> tuple[int, Alert, tuple[CheckItem, ...]]:
-        """The answerer's employee ID, the alert and its items from a row of `sql`, or the
-        refusal: not linked or retired, then not found (no enumeration)."""
+    def recipient(self, row: Any) -> tuple[int, Alert, tuple[CheckItem, ...], str]:
+        """The answerer's employee ID, the alert, its items and the answerer's language from
+        a row of `sql`, or the refusal: not linked or retired, then not found (no
+        enumeration)."""
         if row is None and self.by_line_user:
             raise Forbidden(NOT_LINKED, code="not_linked")
         if row is None:
@@ -99,7 +103,7 @@ class _Answerer:
         if row["id"] is None:
             raise NotFound(NOT_FOUND, code="alert_not_found")
         alert = as_model(Alert, row)
-        return row["answerer_id"], alert, parse_items(alert.items)
+        return row["answerer_id"], alert, parse_items(alert.items), row["answerer_language"]
 
 
 def _department(row: Any) -> int:
@@ -107,25 +111,42 @@ def _department(row: Any) -> int:
     return row["roster_department"] or NO_DEPARTMENT
 
 
-async def _view(answerer: _Answerer, alert_id: int) -> AlertView:
+async def adopt_reported_language(employee_id: int, reported: str) -> str:
+    """Store the language LINE reported for the employee (`liff.getLanguage()`, the LINE
+    profile) while they have none of their own; a choice made since is kept. Return the
+    language they now have."""
+    language = language_of(reported)
+    async with audited(Actor.system(), "language_reported", f"employee:{employee_id}") as audit:
+        audit.detail = {"language": language}
+        if not await Employee.filter(id=employee_id, language="").update(language=language):
+            audit.detail = {"language": language, "kept": True}
+    employee = await Employee.get(id=employee_id)
+    return employee.language
+
+
+async def _view(
+    answerer: _Answerer, alert_id: int, reported_language: str | None = None
+) -> AlertView:
     params = answerer.params(alert_id)
     # Every read and write here is one hop to the database on SQLite: the statements run in
     # the connection's own thread (`sqlite_transaction`).
     if is_postgres():
         async with postgres_statements() as run:
             rows = await run(answerer.sql, params)
-            employee_id, alert, items = answerer.recipient(rows[0] if rows else None)
+            employee_id, alert, items, language = answerer.recipient(rows[0] if rows else None)
             answers = await run(_ANSWER, [alert.id, employee_id])
         answer = answers[0] if answers else None
     else:
 
         def read(db: sqlite3.Connection) -> tuple[Any, Any]:
             recipient = answerer.recipient(db.execute(answerer.sql, params).fetchone())
-            employee_id, alert, _ = recipient
+            employee_id, alert, _, _ = recipient
             return recipient, db.execute(_ANSWER, [alert.id, employee_id]).fetchone()
 
-        (_, alert, items), answer = await sqlite_transaction(read)
-    return AlertView(alert, items, None if answer is None else as_model(Answer, answer))
+        (employee_id, alert, items, language), answer = await sqlite_transaction(read)
+    if reported_language and not language:
+        language = await adopt_reported_language(employee_id, reported_language)
+    return AlertView(alert, items, None if answer is None else as_model(Answer, answer), language)
 
 
 async def alert_for(alert_id: int, employee: Employee) -> AlertView:
@@ -134,10 +155,13 @@ async def alert_for(alert_id: int, employee: Employee) -> AlertView:
     return await _view(_Answerer(employee.id), alert_id)
 
 
-async def alert_for_line_user(user_id: str, alert_id: int) -> AlertView:
+async def alert_for_line_user(
+    user_id: str, alert_id: int, reported_language: str | None = None
+) -> AlertView:
     """`alert_for` the active employee this (verified) LINE user is linked to; Forbidden
-    (`not_linked`) when there is none."""
-    return await _view(_Answerer(user_id, by_line_user=True), alert_id)
+    (`not_linked`) when there is none. `reported_language` (what LIFF says the phone
+    speaks) becomes the employee's language when they have none yet."""
+    return await _view(_Answerer(user_id, by_line_user=True), alert_id, reported_language)
 
 
 def _shown(text: str) -> str:
@@ -277,22 +301,22 @@ async def _record(
     now = datetime.now(UTC)
     params = answerer.params(alert_id)
 
-    def accept(row: Any) -> tuple[Alert, tuple[CheckItem, ...], list[Any], dict[str, str]]:
+    def accept(row: Any) -> tuple[Alert, tuple[CheckItem, ...], list[Any], dict[str, str], str]:
         # Who may answer and what a valid answer is, before anything is written.
-        employee_id, alert, items = answerer.recipient(row)
+        employee_id, alert, items, language = answerer.recipient(row)
         if alert.is_closed:
             raise Conflict(CLOSED, code="alert_closed")
         cleaned, text = validate_answer(items, choices, message)
         # Encoded as the ORM encodes them.
         encoded = Answer._meta.fields_map["choices"].to_db_value(cleaned, Answer)
         values = [employee_id, encoded, text, channel.value, now, entered_by, alert.id]
-        return alert, items, [*values, _department(row)], cleaned
+        return alert, items, [*values, _department(row)], cleaned, language
 
     try:
         if is_postgres():
             async with postgres_statements() as run:
                 rows = await run(answerer.sql, params)
-                alert, items, values, _ = accept(rows[0] if rows else None)
+                alert, items, values, _, language = accept(rows[0] if rows else None)
                 rows = await run(_POSTGRES_UPSERT, values)
             stored = (
                 (rows[0]["id"], rows[0]["revision"], rows[0]["previous_choices"]) if rows else None
@@ -313,7 +337,7 @@ async def _record(
                 )
                 return accepted, (row[0], row[1], row[2])
 
-            (alert, items, values, _), stored = await sqlite_transaction(write)
+            (alert, items, values, _, language), stored = await sqlite_transaction(write)
     except IntegrityError:  # the employee or the alert was deleted meanwhile
         raise Conflict("回答を保存できませんでした。もう一度お試しください。") from None
     if stored is None:  # closed between the check and the write (PostgreSQL)
@@ -328,7 +352,7 @@ async def _record(
     )  # fmt: skip
     if announce:  # otherwise the caller announces once its transaction has committed
         await _announce(str(alert.id))
-    return AlertView(alert, items, answer)
+    return AlertView(alert, items, answer, language)
 
 
 # Alerts with a publish of their answers on its way, and whether answers were stored since.

@@ -28,6 +28,10 @@ class CheckItem:
     required: bool = True
     # Choices a supervisor should see highlighted; None: the default for this label.
     worrying: tuple[str, ...] | None = None
+    # English for readers of English ("" or missing: the Japanese is shown). Answers always
+    # store the Japanese `label` and choice, so a tally counts one choice once.
+    label_en: str = ""
+    choices_en: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The stored (and API) shape: `{"label", "required", "choices"[, "worrying"]}`."""
@@ -38,6 +42,10 @@ class CheckItem:
         }
         if self.worrying is not None:
             shape["worrying"] = list(self.worrying)
+        if self.label_en:
+            shape["label_en"] = self.label_en
+        if any(self.choices_en):
+            shape["choices_en"] = list(self.choices_en)
         return shape
 
     @property
@@ -46,6 +54,29 @@ class CheckItem:
         if self.worrying is not None:
             return self.worrying
         return tuple(c for c in DEFAULT_WORRYING.get(self.label, ()) if c in self.choices)
+
+    def shown_label(self, language: str) -> str:
+        """The label as a reader of `language` sees it."""
+        return self.label_en if language == "en" and self.label_en else self.label
+
+    def shown_choice(self, choice: str, language: str) -> str:
+        """A (stored, Japanese) choice as a reader of `language` sees it."""
+        if language != "en" or choice not in self.choices:
+            return choice
+        index = self.choices.index(choice)
+        english = self.choices_en[index] if index < len(self.choices_en) else ""
+        return english or choice
+
+    def shown(self, language: str) -> dict[str, Any]:
+        """The item for a form in `language`: the stored `label` and `choices` (what an
+        answer sends back) with the `text` and `choice_texts` the reader sees."""
+        return {
+            "label": self.label,
+            "required": self.required,
+            "choices": list(self.choices),
+            "text": self.shown_label(language),
+            "choice_texts": [self.shown_choice(choice, language) for choice in self.choices],
+        }
 
 
 def parse_items(raw: Any) -> tuple[CheckItem, ...]:
@@ -77,7 +108,12 @@ def parse_items(raw: Any) -> tuple[CheckItem, ...]:
         required = entry.get("required", True)
         if not isinstance(required, bool):
             raise Invalid(f"「{label}」の必須指定が正しくありません。", code="invalid_items")
-        items.append(CheckItem(label, choices, required, _worrying(entry, label, choices)))
+        label_en, choices_en = _english(entry, label, choices)
+        items.append(
+            CheckItem(
+                label, choices, required, _worrying(entry, label, choices), label_en, choices_en
+            )
+        )
     return tuple(items)
 
 
@@ -102,6 +138,24 @@ def _worrying(
             code="invalid_items",
         )
     return worrying
+
+
+def _english(
+    entry: dict[str, Any], label: str, choices: tuple[str, ...]
+) -> tuple[str, tuple[str, ...]]:
+    """The item's optional English label and choices (one per choice, "" where none)."""
+    label_en = entry.get("label_en") or ""
+    raw = entry.get("choices_en") or []
+    if not isinstance(label_en, str) or not isinstance(raw, list):
+        raise Invalid(f"「{label}」の英語の形式が正しくありません。", code="invalid_items")
+    if len(raw) > len(choices) or not all(isinstance(c, str) for c in raw):
+        raise Invalid(f"「{label}」の英語の選択肢が多すぎます。", code="invalid_items")
+    english = tuple(c.strip() for c in raw)
+    if any(len(c) > MAX_LABEL_LENGTH for c in (label_en.strip(), *english)):
+        raise Invalid(
+            f"「{label}」の英語は{MAX_LABEL_LENGTH}文字以内にしてください。", code="invalid_items"
+        )
+    return label_en.strip(), english
 
 
 def _text(value: Any, what: str) -> str:

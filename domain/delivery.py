@@ -39,7 +39,7 @@ from models.sql import positional
 log = logging.getLogger(__name__)
 
 MULTICAST_LIMIT = 500  # LINE: at most 500 user IDs per multicast
-RENDERED_KEPT = 64  # rendered messages kept, one per (alert, round)
+RENDERED_KEPT = 64  # rendered messages kept, one per (alert, round, language)
 # A released claim's time: older than any engine's `stale_after`, so the next engine to look
 # resumes the batch at once.
 RELEASED_AT = datetime(2000, 1, 1, tzinfo=UTC)
@@ -83,7 +83,8 @@ class LineSender(Protocol):
 
 
 # Builds the one message of a batch from stored fields only, so a resumed send is identical.
-Render = Callable[[Alert, DeliveryKind, AlertRound | None], dict[str, Any]]
+# Called as render(alert, kind, round, language): one rendering per (round, language).
+Render = Callable[[Alert, DeliveryKind, AlertRound | None, str], dict[str, Any]]
 
 
 @dataclass
@@ -145,7 +146,7 @@ WITH picked AS MATERIALIZED (
     SELECT next_rows.id AS picked_id, (ROW_NUMBER() OVER (ORDER BY next_rows.id) - 1) / ? AS n
     FROM (
         SELECT id FROM delivery
-        WHERE status = ? AND medium = ? AND alert_id = ? AND "round" = ?
+        WHERE status = ? AND medium = ? AND alert_id = ? AND "round" = ? AND language = ?
         {order}LIMIT ?{lock}
     ) AS next_rows
 )
@@ -180,6 +181,7 @@ class _Round:
     round: int
     kind: DeliveryKind
     message: dict[str, Any]
+    language: str  # a batch holds recipients of one language (rendered in it)
 
 
 @dataclass
@@ -189,7 +191,7 @@ class _Step:
     alert_id: int | None
     include_stale: bool
     current: _Round | None = None
-    done: set[tuple[int, int]] = field(default_factory=set)  # rounds with nothing left
+    done: set[tuple[int, int, str]] = field(default_factory=set)  # (round, language) sent
     ready: deque[Batch] = field(default_factory=deque)  # claimed, waiting for a free slot
 
 
@@ -202,7 +204,7 @@ class DeliveryEngine:
         self.line = line
         self.render = render
         self.settings = settings or EngineSettings()
-        self._rendered: dict[tuple[int, int], dict[str, Any]] = {}
+        self._rendered: dict[tuple[int, int, str], dict[str, Any]] = {}
         self._recorder = _SentRecorder()
         self._halted: dict[int, str] = {}  # alerts this engine saw LINE halt: their reason
         self._claimed: set[str] = set()  # keys claimed by the step under way (released on stop)
@@ -312,6 +314,7 @@ class DeliveryEngine:
                     Medium.LINE.value,
                     current.alert_id,
                     current.round,
+                    current.language,
                     self.settings.batch_size * batches,
                     DeliveryStatus.SENDING.value,
                     datetime.now(UTC),
@@ -338,7 +341,7 @@ class DeliveryEngine:
                     if claimed
                 ]
             # This round is sent, halted, or its last rows are another engine's: move on.
-            step.done.add((current.alert_id, current.round))
+            step.done.add((current.alert_id, current.round, current.language))
             step.current = None
 
     async def _next_round(self, step: _Step) -> _Round | None:
@@ -348,16 +351,19 @@ class DeliveryEngine:
             pending = Delivery.filter(status=DeliveryStatus.PENDING, medium=Medium.LINE)
             if step.alert_id is not None:
                 pending = pending.filter(alert_id=step.alert_id)
-            found = await pending.order_by("id").limit(1).values_list("alert_id", "round", "kind")
+            found = await (
+                pending.order_by("id").limit(1).values_list("alert_id", "round", "kind", "language")
+            )
             if not found:
                 return None
-            alert_id, round_, kind = found[0]
-            if (alert_id, round_) in step.done:
+            alert_id, round_, kind, language = found[0]
+            if (alert_id, round_, language) in step.done:
                 return None  # its last rows are claimed by another engine right now
             alert = await Alert.get(id=alert_id)
             if alert.line_halted_at is None:
                 kind = DeliveryKind(kind)
-                return _Round(alert_id, round_, kind, await self._message(alert, round_, kind))
+                message = await self._message(alert, round_, kind, language)
+                return _Round(alert_id, round_, kind, message, language)
             await Delivery.filter(
                 alert_id=alert_id, medium=Medium.LINE, status=DeliveryStatus.PENDING
             ).update(status=DeliveryStatus.FAILED, reason=alert.line_halted_reason)
@@ -395,11 +401,13 @@ class DeliveryEngine:
         rows = (
             await Delivery.filter(batch_key=key, status=DeliveryStatus.SENDING)
             .order_by("id")
-            .values_list("id", "address", "attempts", "alert_id", "round", "kind", "created_at")
+            .values_list(
+                "id", "address", "attempts", "alert_id", "round", "kind", "created_at", "language"
+            )
         )
         if not rows:
             return None
-        _, _, _, alert_id, round_, kind, _ = rows[0]
+        _, _, _, alert_id, round_, kind, _, language = rows[0]
         kind = DeliveryKind(kind)
         alert = await Alert.get(id=alert_id)
         return Batch(
@@ -410,23 +418,26 @@ class DeliveryEngine:
             [row[0] for row in rows],
             [row[1] for row in rows],
             max(row[2] for row in rows),
-            await self._message(alert, round_, kind),
+            await self._message(alert, round_, kind, language),
             # A key of an earlier release does not say when it was minted; its rows were
             # written before it, so their age is the safe side.
             retry_key_minted_at(key) or min(row[6] for row in rows),
         )
 
-    async def _message(self, alert: Alert, round_: int, kind: DeliveryKind) -> dict[str, Any]:
-        """The round's message, rendered once (an alert is frozen once started)."""
-        message = self._rendered.get((alert.id, round_))
+    async def _message(
+        self, alert: Alert, round_: int, kind: DeliveryKind, language: str
+    ) -> dict[str, Any]:
+        """The round's message in one language, rendered once (an alert is frozen once
+        started, and a row's language when it is written)."""
+        message = self._rendered.get((alert.id, round_, language))
         if message is None:
             reminder = None
             if kind is not DeliveryKind.ALERT:
                 reminder = await AlertRound.get(alert_id=alert.id, round=round_)
-            message = self.render(alert, kind, reminder)
+            message = self.render(alert, kind, reminder, language)
             if len(self._rendered) >= RENDERED_KEPT:
                 self._rendered.clear()
-            self._rendered[(alert.id, round_)] = message
+            self._rendered[(alert.id, round_, language)] = message
         return message
 
     # Sending

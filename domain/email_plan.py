@@ -18,7 +18,9 @@ from datetime import UTC, datetime, timedelta
 
 from tortoise.expressions import Q, Subquery
 
+from domain.alerts import recipient_languages
 from domain.contacts import email_addresses
+from domain.i18n import DEFAULT_LANGUAGE
 from domain.notify import Topic, notifier
 from models import (
     Alert,
@@ -99,6 +101,7 @@ async def plan_alert(alert: Alert, now: datetime | None = None) -> int:
     written = 0
     for start in range(0, len(due), CHUNK):
         addresses = await email_addresses(due[start : start + CHUNK])
+        languages = await recipient_languages(list(addresses))
         rows = [
             Delivery(
                 alert_id=alert.id,
@@ -108,6 +111,7 @@ async def plan_alert(alert: Alert, now: datetime | None = None) -> int:
                 medium=Medium.EMAIL,
                 address=address,
                 status=DeliveryStatus.PENDING,
+                language=languages.get(employee_id, DEFAULT_LANGUAGE),
             )
             for employee_id, found in addresses.items()
             for address in found

@@ -18,13 +18,14 @@ from tortoise.expressions import F
 
 from domain import email_confirmation, i18n, linking, throttle
 from domain.actors import Actor
-from domain.alerts import display_title
+from domain.alerts import shown_wording
 from domain.audit import audited, log_action
 from domain.check_items import parse_items
 from domain.employees import EMAIL_PATTERN, MAX_EMAIL
 from domain.errors import Invalid, NotFound
 from domain.family import FamilyAlert, MemberView, family_alerts_for, members_of
 from domain.hashing import hash_secret, prioritized, verify_secret
+from domain.i18n import gettext as _
 from domain.organization import active_employee
 from domain.passwords import check_strength
 from domain.settings import get_settings
@@ -248,7 +249,9 @@ async def _active(employee_id: int) -> Employee:
 
 
 async def recent_answers(employee: Employee, limit: int = RECENT_ALERTS) -> list[RecentAnswer]:
-    """The newest alerts on the employee's roster with their answer, newest first."""
+    """The newest alerts on the employee's roster with their answer, newest first, in the
+    employee's language (answers store the Japanese choices)."""
+    language = i18n.language_of(employee.language)
     recipients = (
         await AlertRecipient.filter(employee_id=employee.id)
         .order_by("-alert__started_at", "-alert_id")
@@ -266,14 +269,17 @@ async def recent_answers(employee: Employee, limit: int = RECENT_ALERTS) -> list
         choices: tuple[tuple[str, str], ...] = ()
         if answer is not None:
             choices = tuple(
-                (item.label, answer.choices[item.label])
+                (
+                    item.shown_label(language),
+                    item.shown_choice(answer.choices[item.label], language),
+                )
                 for item in parse_items(alert.items)
                 if item.label in answer.choices
             )
         out.append(
             RecentAnswer(
                 alert_id=alert.id,
-                title=display_title(alert.title, alert.drill),
+                title=shown_wording(alert, language)[0],
                 started_at=alert.started_at,
                 closed=alert.is_closed,
                 answered_at=answer.answered_at if answer else None,
@@ -369,14 +375,24 @@ async def remove_email(employee_id: int, email_id: int, actor: Actor) -> None:
             raise NotFound("メールアドレスが見つかりません。")
 
 
-async def set_language(employee_id: int, language: str, actor: Actor) -> None:
-    """The employee's preferred language (one of LANGUAGES)."""
+@dataclass(frozen=True)
+class LanguageSet:
+    """A saved language, and the LINE user whose linked menu must follow it (None: none)."""
+
+    language: str
+    line_user_id: str | None
+
+
+async def set_language(employee_id: int, language: str, actor: Actor) -> LanguageSet:
+    """The employee's preferred language (one of LANGUAGES): their chat, forms, e-mails
+    and menu follow it."""
     if language not in LANGUAGES:
-        raise Invalid("言語を選択してください。")
+        raise Invalid(_("言語を選択してください。"))
     async with audited(actor, "language_set") as entry:
         employee = await _active(employee_id)
         await Employee.filter(id=employee.id).update(language=language)
         entry.detail = {"language": language}
+    return LanguageSet(language, await linking.current_line_user(employee.id))
 
 
 async def unlink_line(employee_id: int, actor: Actor) -> str | None:

@@ -19,7 +19,9 @@ from domain.jma.areas import normalize, prefecture_code, prefecture_name
 from domain.settings import get_settings
 from models import AuditEntry, ConsoleRole, Department, Employee, EmployeeRole, LineAccount
 
-COLUMNS = ("code", "name", "department", "email", "role", "active", "phone", "prefecture")
+COLUMNS = (
+    "code", "name", "department", "email", "role", "active", "phone", "prefecture", "language",
+)  # fmt: skip
 REQUIRED_COLUMNS = ("code", "name", "department", "email", "role")
 # Japanese headers people write in Excel, mapped to ours.
 HEADER_ALIASES = {
@@ -33,7 +35,13 @@ HEADER_ALIASES = {
     "電話番号": "phone",
     "電話": "phone",
     "都道府県": "prefecture",
+    "言語": "language",
 }
+# The language column: ja or en (or their names); empty keeps the stored language.
+LANGUAGE_ALIASES = {
+    "ja": "ja", "日本語": "ja", "japanese": "ja",
+    "en": "en", "英語": "en", "english": "en",
+}  # fmt: skip
 ROLE_ALIASES = {
     "": EmployeeRole.MEMBER,
     "member": EmployeeRole.MEMBER,
@@ -103,11 +111,12 @@ class EmployeeRow:
     phone: str | None = None  # None: the file has no phone column (the stored one stays)
     # The last department's prefecture (JMA code); None: none given (the stored one stays).
     prefecture: str | None = None
+    language: str | None = None  # None: none given (the stored one stays)
 
 
 FIELD_LABELS = {
     "name": "氏名", "department": "部署", "email": "メールアドレス", "role": "役割",
-    "active": "有効", "phone": "電話番号",
+    "active": "有効", "phone": "電話番号", "language": "言語",
 }  # fmt: skip
 ROLE_WORDS = {EmployeeRole.MEMBER: "一般", EmployeeRole.SENDER: "発信権限者"}
 MAX_LISTED_CHANGES = 500  # the preview names at most this many rows (the counts stay exact)
@@ -235,6 +244,10 @@ def _check_fields(values: dict[str, str], line: int) -> tuple[EmployeeRow | None
     if phone:
         for error in _phone_errors(phone).values():
             fail("phone", error)
+    raw_language = values.get("language", "").strip()
+    language = LANGUAGE_ALIASES.get(raw_language.lower()) if raw_language else None
+    if raw_language and language is None:
+        fail("language", "言語は空欄・ja・日本語・en・English のいずれかにしてください")
     prefecture = None
     if normalize(values.get("prefecture", "")):
         if not raw_department:
@@ -247,7 +260,9 @@ def _check_fields(values: dict[str, str], line: int) -> tuple[EmployeeRow | None
     if errors:
         return None, errors
     assert role is not None and active is not None
-    row = EmployeeRow(line, code, name, department, email, role, active, phone, prefecture)
+    row = EmployeeRow(
+        line, code, name, department, email, role, active, phone, prefecture, language
+    )
     return row, []
 
 
@@ -346,6 +361,7 @@ def _field_changes(
         "active": ("有効" if employee.active else "無効", "有効" if row.active else "無効"),
         # A file without the phone column leaves the stored number as it is.
         "phone": (employee.phone, employee.phone if row.phone is None else row.phone),
+        "language": (employee.language, row.language or employee.language),
     }
     return tuple(
         (FIELD_LABELS[key], before, after)
@@ -468,6 +484,7 @@ async def import_employees(
                 await Employee.create(
                     code=row.code, name=row.name, department_id=department_id, email=row.email,
                     role=row.role, active=row.active, phone=row.phone or "",
+                    language=row.language or "",
                 )  # fmt: skip
                 continue
             changes = {
@@ -477,6 +494,7 @@ async def import_employees(
                 "role": row.role,
                 "active": row.active,
                 **({"phone": row.phone} if row.phone is not None else {}),
+                **({"language": row.language} if row.language is not None else {}),
             }
             if any(getattr(employee, key) != value for key, value in changes.items()):
                 await Employee.filter(id=employee.id).update(**changes)
@@ -512,10 +530,12 @@ async def export_csv(*, actor: Actor, target: str = "") -> bytes:
     writer = spreadsheet.writer(out, lineterminator="\r\n")
     employees = await Employee.all().order_by("code")
     prefectures = dict(await Department.all().values_list("id", "prefecture"))
-    # Phone and prefecture columns only once used: files without them read as before.
+    # Phone, prefecture and language columns only once used: files without them read as
+    # before.
     used = {
         "phone": any(e.phone for e in employees),
         "prefecture": any(prefectures.get(e.department_id) for e in employees),
+        "language": any(e.language for e in employees),
     }
     columns = [c for c in COLUMNS if used.get(c, True)]
     writer.writerow(columns)
@@ -529,6 +549,7 @@ async def export_csv(*, actor: Actor, target: str = "") -> bytes:
             "active": "1" if employee.active else "0",
             "phone": employee.phone,
             "prefecture": prefecture_name(prefectures.get(employee.department_id)),
+            "language": employee.language,
         }
         writer.writerow([row[c] for c in columns])
     await log_action(actor, "employees_export", target=target)

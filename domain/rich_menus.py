@@ -1,5 +1,8 @@
 """Which LINE rich menu serves each role, and who should see the linked one."""
 
+from tortoise.expressions import Q
+
+from domain.i18n import DEFAULT_LANGUAGE
 from models import LineAccount, RichMenu
 
 
@@ -16,11 +19,14 @@ async def record(kind: str, rich_menu_id: str, digest: str) -> RichMenu:
     return row
 
 
-async def linked_user_ids() -> list[str]:
-    """LINE user IDs linked to an active employee and still friends: they get the linked
-    menu."""
+async def linked_user_ids(language: str = DEFAULT_LANGUAGE) -> list[str]:
+    """LINE user IDs linked to an active employee of `language` (unset counts as Japanese)
+    and still friends: they get the linked menu of that language."""
+    speaks = Q(employee__language=language)
+    if language == DEFAULT_LANGUAGE:
+        speaks = ~Q(employee__language="en")
     return list(
-        await LineAccount.filter(employee__active=True, followed=True, blocked=False)
+        await LineAccount.filter(speaks, employee__active=True, followed=True, blocked=False)
         .order_by("id")
         .values_list("user_id", flat=True)
     )

@@ -45,6 +45,49 @@ class TemplateDraft:
     reminder_max: str = "0"
     follow_up_message: str = ""
     family: bool = False  # family members get their own short question
+    # Optional English: title, message, and the items one line each in the same order
+    # (`Yourself: Safe, Injured, Badly injured`; an empty line leaves that item Japanese).
+    title_en: str = ""
+    message_en: str = ""
+    items_en_text: str = ""
+
+
+def english_items(items: tuple[CheckItem, ...], text: str) -> tuple[CheckItem, ...]:
+    """The items with the English of the editor's English lines (line n is item n; choices
+    in the same order, fewer than the item's leave the rest Japanese)."""
+    lines = text.splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if len(lines) > len(items):
+        raise Invalid(
+            _(
+                "英語の確認項目が%(lines)s行あります。確認項目(%(items)s個)と同じ順に"
+                "1行ずつ書いてください。",
+                lines=len(lines),
+                items=len(items),
+            ),
+            code="invalid_items",
+        )
+    english = []
+    for item, line in zip(items, lines + [""] * (len(items) - len(lines)), strict=True):
+        separator = next((s for s in LABEL_SEPARATORS if s in line), None)
+        label, _sep, rest = line.partition(separator) if separator else (line, "", "")
+        choices = [c.strip() for c in CHOICE_SEPARATORS.split(rest)] if rest.strip() else []
+        english.append({**item.to_json(), "label_en": label.strip(), "choices_en": choices})
+    return parse_items(english)
+
+
+def items_en_to_text(items: Any) -> str:
+    """Stored items' English in the editor's text form (one line per item)."""
+    try:
+        parsed = parse_items(items)
+    except Invalid:
+        return ""
+    lines = [
+        f"{item.label_en}: {', '.join(item.choices_en)}" if any(item.choices_en) else item.label_en
+        for item in parsed
+    ]
+    return "\n".join(lines).rstrip()
 
 
 def items_from_text(text: str) -> list[dict[str, Any]]:
@@ -116,6 +159,9 @@ def draft_of(template: Template) -> TemplateDraft:
         reminder_max=str(template.reminder_max),
         follow_up_message=template.follow_up_message,
         family=template.family,
+        title_en=template.title_en,
+        message_en=template.message_en,
+        items_en_text=items_en_to_text(template.items),
     )
 
 
@@ -200,11 +246,24 @@ async def _validate(
         errors["message"] = _(
             "連絡メッセージは%(most)s文字以内にしてください。", most=MAX_MESSAGE_LENGTH
         )
+    if len(draft.title_en.strip()) > MAX_TITLE_LENGTH:
+        errors["title_en"] = _(
+            "英語のタイトルは%(most)s文字以内にしてください。", most=MAX_TITLE_LENGTH
+        )
+    if len(draft.message_en.strip()) > MAX_MESSAGE_LENGTH:
+        errors["message_en"] = _(
+            "英語の連絡メッセージは%(most)s文字以内にしてください。", most=MAX_MESSAGE_LENGTH
+        )
     items: tuple[CheckItem, ...] = ()
     try:
         items = parse_items(items_from_text(draft.items_text))
     except Invalid as exc:
         errors["items"] = exc.message
+    else:
+        try:
+            items = english_items(items, draft.items_en_text)
+        except Invalid as exc:
+            errors["items_en"] = exc.message
     if not (draft.line_enabled or draft.email_enabled):
         errors["media"] = _("連絡媒体を1つ以上選択してください。")
     options = _delivery_options(draft, errors)
@@ -221,6 +280,8 @@ async def create_template(draft: TemplateDraft, actor: Actor) -> Template:
             key=draft.key.strip(),
             title=draft.title.strip(),
             message=draft.message.strip(),
+            title_en=draft.title_en.strip(),
+            message_en=draft.message_en.strip(),
             items=items_to_json(items),
             line_enabled=draft.line_enabled,
             email_enabled=draft.email_enabled,
@@ -240,6 +301,8 @@ async def update_template(template_id: int, draft: TemplateDraft, actor: Actor) 
         "key": draft.key.strip(),
         "title": draft.title.strip(),
         "message": draft.message.strip(),
+        "title_en": draft.title_en.strip(),
+        "message_en": draft.message_en.strip(),
         "items": items_to_json(items),
         "line_enabled": draft.line_enabled,
         "email_enabled": draft.email_enabled,

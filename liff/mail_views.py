@@ -10,10 +10,12 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from domain import answers
-from domain.alerts import display_sender, display_title
+from domain.alerts import display_sender, shown_wording
 from domain.answer_links import LinkedAlert, linked_alert
+from domain.answers import submit_answer as submit
 from domain.errors import Conflict, DomainError, Invalid
+from domain.i18n import current_language, speaking
+from domain.i18n import gettext as _
 from models import AnswerChannel
 from web.csrf import csrf_token
 from web.errors import status_for
@@ -21,14 +23,6 @@ from web.keys import WEB
 from web.timefmt import jst
 
 log = logging.getLogger(__name__)
-
-UNANSWERED, ANSWERED = "未回答", "回答済"
-DONE = (
-    "回答を受け付けました。内容を変更する場合は、選び直して再度"
-    f"「{answers.ANSWER_BUTTON}」を押してください。"
-)
-CONFIRMED = "確認を受け付けました。"
-CLOSED = "この安否確認は終了しています。回答の受付・変更はできません。"
 
 
 def _page(
@@ -54,29 +48,50 @@ def _context(
     error: DomainError | None = None,
     done: bool = False,
 ) -> dict[str, Any]:
+    """The page's values in the current language (the employee's): items carry the stored
+    (Japanese) choices as values, shown in the reader's language."""
     alert, answer = linked.view.alert, linked.view.answer
+    language = current_language()
     if chosen is None:
         chosen = dict(answer.choices) if answer else {}
     if message is None:
         message = answer.message if answer else ""
+    title, alert_message = shown_wording(alert, language)
+    stored = answer.choices if answer else {}
+    submit_label = _("確認しました") if linked.view.confirm_only else _("回答")
+    done_text = (
+        _("確認を受け付けました。")
+        if linked.view.confirm_only
+        else _(
+            "回答を受け付けました。内容を変更する場合は、選び直して再度「%(button)s」を"
+            "押してください。",
+            button=submit_label,
+        )
+    )
     return {
         "alert": alert,
-        "title": display_title(alert.title, alert.drill),
+        "title": title,
+        "alert_message": alert_message,
         "started_at": jst(alert.started_at),
         "sender": display_sender(alert.sender_name),
-        "items": linked.view.items,
+        "items": [item.shown(language) for item in linked.view.items],
         "answer": answer,
+        "answered_choices": [
+            (item.shown_label(language), item.shown_choice(stored[item.label], language))
+            if item.label in stored
+            else (item.shown_label(language), "-")
+            for item in linked.view.items
+        ],
         "answered_at": jst(answer.answered_at) if answer else "",
-        "status": ANSWERED if answer else UNANSWERED,
+        "status": _("回答済") if answer else _("未回答"),
         "chosen": chosen,
         "message": message,
         "closed": alert.is_closed,
-        "closed_notice": CLOSED,
         "error": error.message if error else None,
         "invalid": set(error.fields) if error else set(),
-        "done": (CONFIRMED if linked.view.confirm_only else DONE) if done else None,
+        "done": done_text if done else None,
         "confirm_only": linked.view.confirm_only,
-        "submit_label": linked.view.submit_label,
+        "submit_label": submit_label,
         "employee_name": linked.employee.name,
     }
 
@@ -89,7 +104,8 @@ async def answer_page(request: web.Request) -> web.Response:
         )
     except DomainError as exc:
         return _refused(request, exc)
-    return _page(request, _context(linked, done=request.query.get("done") == "1"))
+    with speaking(linked.employee.language):
+        return _page(request, _context(linked, done=request.query.get("done") == "1"))
 
 
 async def submit_answer(request: web.Request) -> web.Response:
@@ -99,6 +115,11 @@ async def submit_answer(request: web.Request) -> web.Response:
         linked = await linked_alert(request.config_dict[WEB].secret_key, token)
     except DomainError as exc:
         return _refused(request, exc)
+    with speaking(linked.employee.language):
+        return await _submit(request, token, linked)
+
+
+async def _submit(request: web.Request, token: str, linked: LinkedAlert) -> web.Response:
     form = await request.post()
     chosen = {}
     for index, item in enumerate(linked.view.items):
@@ -108,9 +129,7 @@ async def submit_answer(request: web.Request) -> web.Response:
     raw_message = form.get("message")
     message = raw_message if isinstance(raw_message, str) else ""
     try:
-        await answers.submit_answer(
-            linked.view.alert.id, linked.employee, chosen, message, AnswerChannel.EMAIL
-        )
+        await submit(linked.view.alert.id, linked.employee, chosen, message, AnswerChannel.EMAIL)
     except Invalid as exc:
         context = _context(linked, chosen=chosen, message=message, error=exc)
         return _page(request, context, HTTPStatus.UNPROCESSABLE_ENTITY)

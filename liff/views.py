@@ -10,9 +10,10 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from domain import answers, linking
-from domain.alerts import display_sender, display_title
-from domain.check_items import items_to_json
+from domain.alerts import display_sender, shown_wording
 from domain.errors import DomainError
+from domain.i18n import LANGUAGES, current_language, language_of, speaking
+from domain.i18n import gettext as _
 from models import AnswerChannel
 from web.csrf import exempt
 from web.errors import domain_error_response, json_error
@@ -22,11 +23,54 @@ from web.timefmt import jst
 
 log = logging.getLogger(__name__)
 
-UNANSWERED, ANSWERED = "未回答", "回答済"
 # An answer is a few short choices and a message of at most 1,000 characters; a body far
 # larger than that is not an answer.
 MAX_BODY = 64 * 1024
-BAD_JSON = "送信内容を読み取れませんでした。"
+# The language LIFF reports (`liff.getLanguage()`): the page's language until the employee's
+# own is known, and theirs from then on if they have none.
+LANGUAGE_HEADER = "X-Liff-Language"
+
+
+def page_texts() -> dict[str, str]:
+    """Every text the answer page's script shows, in the current language."""
+    return {
+        "page_title": _("安否確認 回答"),
+        "heading": _("連絡確認"),
+        "heading_sub": _("-安否-"),
+        "loading": _("読み込み中…"),
+        "started_at": _("■ 開始日時"),
+        "title": _("■ タイトル"),
+        "status": _("■ 確認状態"),
+        "sender": _("■ 連絡者"),
+        "message": _("■ 連絡メッセージ"),
+        "closed": _("この安否確認は終了しています。回答の受付・変更はできません。"),
+        "your_answer": _("■ あなたの回答"),
+        "close": _("閉じる"),
+        "edit": _("回答を修正する"),
+        "form": _("・安否回答・"),
+        "required_note": _("・必須入力"),
+        "items": _("■ 確認項目"),
+        "answer_message": _("■ 安否回答メッセージ"),
+        "required": _("必須"),
+        "choose": _("「%(label)s」を選択してください。", label="{label}"),
+        "sent_confirm": _("確認を送信しました。"),
+        "sent_answer": _(
+            "回答を送信しました。内容を変更する場合は「回答を修正する」を押してください。"
+        ),
+        "no_alert": _(
+            "安否確認が指定されていません。LINEのメッセージの「%(button)s」から開いてください。",
+            button=_("回答"),
+        ),
+        "error": _("エラーが発生しました (%(status)s)", status="{status}"),
+        "open_failed": _("回答画面を開けませんでした。"),
+        "submit": _("回答"),
+    }
+
+
+def _reported(request: web.Request) -> str | None:
+    """The language LIFF reported for the phone, if any (a short tag such as `en-US`)."""
+    value = request.headers.get(LANGUAGE_HEADER, "").strip()
+    return value[:16] or None
 
 
 class _Refused(Exception):
@@ -39,13 +83,17 @@ class _Refused(Exception):
 async def answer_page(request: web.Request) -> web.Response:
     """The LIFF endpoint: a page shell whose script fetches the alert with the ID token."""
     settings = request.config_dict[LIFF]
+    texts = {}
+    for language in LANGUAGES:
+        with speaking(language):
+            texts[language] = page_texts()
     return aiohttp_jinja2.render_template(
         "answer.html",
         request,
         {
             "liff_id": settings.liff_id,
             "liff_sdk_url": settings.sdk_url,
-            "answer_button": answers.ANSWER_BUTTON,
+            "texts": texts,
         },
     )
 
@@ -62,8 +110,10 @@ async def _line_user(request: web.Request) -> str:
             json_error(
                 HTTPStatus.SERVICE_UNAVAILABLE,
                 "line_unavailable",
-                "LINEとの通信ができないため、本人確認ができませんでした。"
-                "時間をおいて再度お試しください。",
+                _(
+                    "LINEとの通信ができないため、本人確認ができませんでした。"
+                    "時間をおいて再度お試しください。"
+                ),
                 headers={"Retry-After": str(exc.retry_after)},
             )
         ) from None
@@ -73,7 +123,7 @@ async def _line_user(request: web.Request) -> str:
             json_error(
                 HTTPStatus.UNAUTHORIZED,
                 "invalid_id_token",
-                "LINEの認証に失敗しました。LINEのトークから回答画面を開き直してください。",
+                _("LINEの認証に失敗しました。LINEのトークから回答画面を開き直してください。"),
             )
         ) from None
     return verified.user_id
@@ -82,7 +132,7 @@ async def _line_user(request: web.Request) -> str:
 def _too_large() -> _Refused:
     return _Refused(
         json_error(
-            HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body_too_large", "送信内容が大きすぎます。"
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body_too_large", _("送信内容が大きすぎます。")
         )
     )
 
@@ -103,10 +153,14 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
     try:
         body = json.loads(raw)
     except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
-        raise _Refused(json_error(HTTPStatus.BAD_REQUEST, "bad_json", BAD_JSON)) from None
+        raise _Refused(_bad_json()) from None
     if not isinstance(body, dict):
-        raise _Refused(json_error(HTTPStatus.BAD_REQUEST, "bad_json", BAD_JSON))
+        raise _Refused(_bad_json())
     return body
+
+
+def _bad_json() -> web.Response:
+    return json_error(HTTPStatus.BAD_REQUEST, "bad_json", _("送信内容を読み取れませんでした。"))
 
 
 def _alert_id(request: web.Request) -> int:
@@ -114,25 +168,41 @@ def _alert_id(request: web.Request) -> int:
 
 
 def _view_json(view: answers.AlertView) -> dict[str, Any]:
+    """The alert as its recipient reads it, in the current language. Items carry their
+    stored (Japanese) labels and choice values, which answers send back, with the text
+    shown; the answer's choices are the stored ones, `shown_choices` as the reader sees
+    them."""
     alert, answer = view.alert, view.answer
+    language = current_language()
+    title, message = shown_wording(alert, language)
+    shown_choices = {}
+    if answer is not None:
+        chosen = answer.choices or {}
+        shown_choices = {
+            item.label: item.shown_choice(chosen[item.label], language)
+            for item in view.items
+            if item.label in chosen
+        }
     return {
+        "language": language,
         "alert": {
             "id": alert.id,
-            "title": display_title(alert.title, alert.drill),
+            "title": title,
             "drill": alert.drill,
             "started_at": jst(alert.started_at),
             "sender": display_sender(alert.sender_name),
-            "message": alert.message,
-            "items": items_to_json(view.items),
+            "message": message,
+            "items": [item.shown(language) for item in view.items],
             "closed": alert.is_closed,
             "confirm_only": view.confirm_only,
-            "submit_label": view.submit_label,
+            "submit_label": _("確認しました") if view.confirm_only else _("回答"),
         },
-        "status": ANSWERED if answer else UNANSWERED,
+        "status": _("回答済") if answer else _("未回答"),
         "answer": None
         if answer is None
         else {
             "choices": answer.choices,
+            "shown_choices": shown_choices,
             "message": answer.message,
             "answered_at": jst(answer.answered_at),
             "revision": answer.revision,
@@ -140,22 +210,36 @@ def _view_json(view: answers.AlertView) -> dict[str, Any]:
     }
 
 
+def _reply(view: answers.AlertView) -> web.Response:
+    """The view as JSON in the employee's language."""
+    with speaking(view.language):
+        return web.json_response(_view_json(view))
+
+
 @exempt  # a JSON API authenticated by the ID token: no form, no CSRF cookie
 async def api_alert(request: web.Request) -> web.Response:
-    """The alert, the caller's answer status and current answer."""
-    try:
-        user_id = await _line_user(request)
-        view = await answers.alert_for_line_user(user_id, _alert_id(request))
-    except _Refused as exc:
-        return exc.response
-    except DomainError as exc:
-        return domain_error_response(exc)
-    return web.json_response(_view_json(view))
+    """The alert, the caller's answer status and current answer, in the employee's
+    language (LIFF's reported language becomes theirs when they have none)."""
+    reported = _reported(request)
+    with speaking(language_of(reported)):
+        try:
+            user_id = await _line_user(request)
+            view = await answers.alert_for_line_user(user_id, _alert_id(request), reported)
+        except _Refused as exc:
+            return exc.response
+        except DomainError as exc:
+            return domain_error_response(exc)
+    return _reply(view)
 
 
 @exempt  # authenticated by the ID token in the Authorization header, not by a cookie
 async def api_answer(request: web.Request) -> web.Response:
     """Record the caller's answer (replacing an earlier one, which is kept as a revision)."""
+    with speaking(language_of(_reported(request))):
+        return await _answer(request)
+
+
+async def _answer(request: web.Request) -> web.Response:
     try:
         _check_declared_size(request)
         user_id = await _line_user(request)
@@ -178,4 +262,4 @@ async def api_answer(request: web.Request) -> web.Response:
         )
     except DomainError as exc:
         return domain_error_response(exc)
-    return web.json_response(_view_json(view))
+    return _reply(view)

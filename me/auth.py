@@ -9,6 +9,7 @@ from aiohttp import web
 from aiohttp_session import get_session
 
 from domain.employee_page import SignedIn, signed_in_employee
+from domain.i18n import speaking
 from me.keys import EMPLOYEE
 from models import Employee
 from web import sessions
@@ -67,7 +68,9 @@ def signed_in(*, password_step: bool = False) -> Callable[[Handler], Handler]:
             if session.get("pw_required") and not password_step:
                 raise web.HTTPSeeOther(_to(request, "password"))
             request[EMPLOYEE] = employee
-            return await handler(request)
+            # The page speaks the employee's language (unset: Japanese) for this request.
+            with speaking(employee.language):
+                return await handler(request)
 
         return guarded
 

@@ -34,12 +34,19 @@ class LoginSettings:
 class LineEvents(Protocol):
     """What the LINE side does when the page links or unlinks (the bot implements it)."""
 
-    async def linked(self, user_id: str, employee_name: str, *, follow_pending: bool) -> None:
-        """Show the linked rich menu and make sure the completion message reaches LINE."""
+    async def linked(
+        self, user_id: str, employee_name: str, *, follow_pending: bool, language: str = ""
+    ) -> None:
+        """Show the linked rich menu (of `language`) and make sure the completion message
+        reaches LINE."""
         ...
 
-    async def unlinked(self, user_id: str) -> None:
+    async def unlinked(self, user_id: str, language: str = "") -> None:
         """Give the user the menu of unlinked friends again."""
+        ...
+
+    async def language_changed(self, user_id: str, language: str) -> None:
+        """Give the (linked) user the linked rich menu of their new language."""
         ...
 
 

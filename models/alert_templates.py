@@ -35,6 +35,10 @@ class Template(Model):
     key = fields.CharField(max_length=50, unique=True)
     title = fields.CharField(max_length=200)
     message = fields.TextField()
+    # English wording ("" = none: English readers see the Japanese); items carry their own
+    # optional `label_en` and `choices_en`.
+    title_en = fields.CharField(max_length=200, default="")
+    message_en = fields.TextField(default="")
     items = fields.JSONField()
     line_enabled = fields.BooleanField(default=True)
     email_enabled = fields.BooleanField(default=False)

@@ -17,6 +17,8 @@ class Alert(Model):
     )
     title = fields.CharField(max_length=200)
     message = fields.TextField()
+    title_en = fields.CharField(max_length=200, default="")  # "" = none: Japanese
+    message_en = fields.TextField(default="")
     items = fields.JSONField()
     sender_name = fields.CharField(max_length=100)
     drill = fields.BooleanField(default=False)

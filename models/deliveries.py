@@ -26,6 +26,8 @@ class Delivery(Model):
     )
     kind = fields.CharEnumField(DeliveryKind, max_length=16, default=DeliveryKind.ALERT)
     round = fields.IntField(default=0)
+    # The recipient's language when the row was written: a batch holds one language.
+    language = fields.CharField(max_length=8, default="ja")
     medium = fields.CharEnumField(Medium, max_length=16)
     address = fields.CharField(max_length=254)
     status = fields.CharEnumField(DeliveryStatus, max_length=16, default=DeliveryStatus.PENDING)

@@ -39,7 +39,9 @@ class Employee(Model):
     role = fields.CharEnumField(EmployeeRole, max_length=16, default=EmployeeRole.MEMBER)
     active = fields.BooleanField(default=True)
     email_enabled = fields.BooleanField(default=True)  # the employee may turn `email` off
-    language = fields.CharField(max_length=8, default="ja")  # preferred language
+    # Preferred language (domain.i18n.LANGUAGES); "" until chosen (/me/, the import) or
+    # reported by LIFF: Japanese meanwhile.
+    language = fields.CharField(max_length=8, default="")
     password_hash = fields.CharField(max_length=200, null=True)  # the employee page (argon2)
     phone = fields.CharField(max_length=32, default="")  # as imported; shown where allowed
     # Raised by sign-out, a password change or retirement: every older page session ends.

@@ -37,7 +37,8 @@ async def open_page(screenshot: Path, **context_options: Any) -> AsyncIterator[A
         browser = await playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
         )
-        context = await browser.new_context(locale="ja-JP", **context_options)
+        context_options.setdefault("locale", "ja-JP")
+        context = await browser.new_context(**context_options)
         page = await context.new_page()
         page.problems = []
         page.on("console", lambda m: m.type == "error" and page.problems.append(m.text))
@@ -63,6 +64,11 @@ async def database_url(tmp_path: Path) -> str:
 @pytest.fixture
 async def page(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
     """A browser page (phone-sized for the LIFF form); a screenshot is left in tmp_path."""
-    options = {"viewport": {"width": 390, "height": 844}} if "liff" in request.keywords else {}
+    options: dict[str, Any] = (
+        {"viewport": {"width": 390, "height": 844}} if "liff" in request.keywords else {}
+    )
+    locale = request.node.get_closest_marker("browser_locale")
+    if locale is not None:
+        options["locale"] = locale.args[0]
     async with open_page(tmp_path / f"{request.node.name[:60]}.png", **options) as page:
         yield page

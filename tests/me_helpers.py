@@ -150,13 +150,15 @@ def query(url: str) -> dict[str, str]:
 
 @pytest.fixture
 async def menus(sim: Simulator, bot: TestServer) -> dict[str, str]:
-    """Both rich menus synced to the local platform: {kind: LINE rich menu ID}."""
+    """Every rich menu synced to the local platform: {kind: LINE rich menu ID} (`unlinked`,
+    `linked`, and the English `unlinked_en`, `linked_en`)."""
     from bot import richmenus
     from bot.keys import LINE
+    from bot.richmenu_spec import MENUS
     from domain import rich_menus
 
     await richmenus.sync(bot.app[LINE])
-    return {kind: (await rich_menus.current(kind)).rich_menu_id for kind in ("unlinked", "linked")}
+    return {spec.kind: (await rich_menus.current(spec.kind)).rich_menu_id for spec in MENUS}
 
 
 def menu_seen(sim: Simulator, user_id: str) -> str | None:

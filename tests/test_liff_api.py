@@ -59,6 +59,8 @@ async def test_a_linked_recipient_sees_the_alert_unanswered_then_answered(sim, d
         "label": "本人",
         "required": True,
         "choices": ["無事", "軽傷", "重傷"],
+        "text": "本人",
+        "choice_texts": ["無事", "軽傷", "重傷"],
     }
     status, view = await api(
         "POST",

@@ -22,6 +22,13 @@ from tests.test_cli import run
 COMMITTED = {spec.kind: spec.image_path.read_bytes() for spec in MENUS}
 
 
+@pytest.fixture(autouse=True)
+def japanese_pair(monkeypatch) -> None:
+    """The sync works the same for every pair of menus: these tests follow the Japanese pair
+    (the English pair beside it: tests/test_english.py; the command below syncs all four)."""
+    monkeypatch.setattr(richmenus, "MENUS", (UNLINKED, LINKED))
+
+
 @pytest.fixture
 async def line(sim) -> AsyncIterator[LineApi]:
     """The product's LINE client, both hosts at the local LINE platform."""
@@ -71,7 +78,7 @@ async def test_first_sync_creates_both_menus_with_images_aliases_and_the_default
     ]
     ids = {m.kind: m.rich_menu_id for m in report.menus}
     store = sim.richmenus
-    assert {k: store.menus[i].image for k, i in ids.items()} == COMMITTED
+    assert {k: store.menus[i].image for k, i in ids.items()} == {k: COMMITTED[k] for k in ids}
     assert store.menus[ids["linked"]].body == LINKED.request_json(
         store.menus[ids["linked"]].body["name"]
     )
@@ -310,7 +317,8 @@ async def test_the_richmenu_sync_command_creates_then_changes_nothing(sim, db):
     assert code == 0, err
     assert out.startswith("rich menus: unlinked created (richmenu-")
     assert ", linked created (" in out and "default set to the unlinked menu" in out
-    assert len(sim.richmenus.menus) == 2
+    assert ", unlinked_en created (" in out and ", linked_en created (" in out
+    assert len(sim.richmenus.menus) == 4
     sim.richmenus.calls.clear()
 
     code, out, err = await run("richmenu", "sync", env=sync_env(sim, db))

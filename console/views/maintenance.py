@@ -93,6 +93,7 @@ ACTIONS = {
     "answers_purged": _("保存期間を過ぎた回答の削除"),
     "line_data_purged": _("保存期間を過ぎたLINE情報の削除"),
     "language_set": _("表示言語の変更"),
+    "language_reported": _("表示言語の自動設定(LINEの言語)"),
     "department_prefecture": _("部署の都道府県"),
     "departments_prefecture_import": _("部署の都道府県インポート"),
 }
@@ -205,6 +206,9 @@ def _draft(form: dict) -> templates.TemplateDraft:
         title=str(form.get("title", ""))[:1000],
         message=str(form.get("message", ""))[:10000],
         items_text=str(form.get("items", ""))[:20000],
+        title_en=str(form.get("title_en", ""))[:1000],
+        message_en=str(form.get("message_en", ""))[:10000],
+        items_en_text=str(form.get("items_en", ""))[:20000],
         line_enabled=form.get("line_enabled") == "on",
         email_enabled=form.get("email_enabled") == "on",
         family=form.get("family") == "on",

@@ -1,11 +1,31 @@
 // The answer form: LIFF gives us an ID token; the server verifies it and finds the employee.
+// Every text comes translated from the page (#texts, one set per language): the phone's
+// language (liff.getLanguage()) first, the employee's own once the alert says it.
 (function () {
   "use strict";
   var app = document.getElementById("app");
   var apiBase = app.dataset.api;
-  var state = { alertId: null, alert: null, editing: false };
+  var allTexts = JSON.parse(document.getElementById("texts").textContent);
+  var state = { alertId: null, alert: null, editing: false, language: "ja", reported: "" };
 
   function $(id) { return document.getElementById(id); }
+
+  function t(key, params) {
+    var text = (allTexts[state.language] || allTexts.ja)[key];
+    Object.keys(params || {}).forEach(function (name) {
+      text = text.split("{" + name + "}").join(params[name]);
+    });
+    return text;
+  }
+
+  function speak(tag) {
+    var language = String(tag || "").toLowerCase().split(/[-_]/)[0];
+    state.language = allTexts[language] ? language : "ja";
+    document.documentElement.lang = state.language;
+    document.querySelectorAll("[data-text]").forEach(function (element) {
+      element.textContent = t(element.dataset.text);
+    });
+  }
 
   function showError(message) {
     $("loading").hidden = true;
@@ -31,11 +51,12 @@
     options = options || {};
     options.headers = Object.assign({}, options.headers || {}, {
       "Authorization": "Bearer " + liff.getIDToken(),
+      "X-Liff-Language": state.reported,
     });
     return fetch(apiBase + path, options).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (body) {
         if (!response.ok) {
-          var error = new Error(body.message || ("エラーが発生しました (" + response.status + ")"));
+          var error = new Error(body.message || t("error", { status: response.status }));
           error.fields = body.fields || {};
           throw error;
         }
@@ -51,11 +72,11 @@
       var fieldset = document.createElement("fieldset");
       fieldset.dataset.label = item.label;
       var legend = document.createElement("legend");
-      legend.textContent = item.label;
+      legend.textContent = item.text;
       if (item.required !== false) {
         var req = document.createElement("span");
         req.className = "req";
-        req.textContent = "必須";
+        req.textContent = t("required");
         legend.appendChild(req);
       }
       fieldset.appendChild(legend);
@@ -65,11 +86,11 @@
         var input = document.createElement("input");
         input.type = "radio";
         input.name = "item-" + index;
-        input.value = choice;
+        input.value = choice;  // what is stored, whatever language the text is in
         input.id = "item-" + index + "-" + choiceIndex;
         if (choices && choices[item.label] === choice) { input.checked = true; }
         label.appendChild(input);
-        label.appendChild(document.createTextNode(choice));
+        label.appendChild(document.createTextNode(item.choice_texts[choiceIndex]));
         fieldset.appendChild(label);
       });
       container.appendChild(fieldset);
@@ -82,7 +103,7 @@
     var lines = view.alert.confirm_only
       ? [view.alert.submit_label]
       : view.alert.items.map(function (item) {
-          return item.label + ": " + (view.answer.choices[item.label] || "-");
+          return item.text + ": " + (view.answer.shown_choices[item.label] || "-");
         });
     lines.forEach(function (line) {
       var li = document.createElement("li");
@@ -96,6 +117,7 @@
 
   // Answered: the saved answer is shown, the form only when asked for (回答を修正する).
   function render(view) {
+    speak(view.language);
     state.alert = view.alert;
     var answered = !!view.answer;
     var closed = view.alert.closed;
@@ -137,7 +159,7 @@
     var fields = {};
     state.alert.items.forEach(function (item) {
       if (item.required !== false && !answer.choices[item.label]) {
-        fields[item.label] = "「" + item.label + "」を選択してください。";
+        fields[item.label] = t("choose", { label: item.text });
       }
     });
     return fields;
@@ -163,9 +185,7 @@
     }).then(function (view) {
       state.editing = false;
       render(view);
-      $("done").textContent = view.alert.confirm_only
-        ? "確認を送信しました。"
-        : "回答を送信しました。内容を変更する場合は「回答を修正する」を押してください。";
+      $("done").textContent = view.alert.confirm_only ? t("sent_confirm") : t("sent_answer");
       $("done").hidden = false;
       $("saved").scrollIntoView();
     }).catch(function (error) {
@@ -188,6 +208,8 @@
   });
 
   liff.init({ liffId: app.dataset.liffId }).then(function () {
+    state.reported = (liff.getLanguage && liff.getLanguage()) || "";
+    speak(state.reported);
     if (!liff.isLoggedIn()) {
       liff.login();
       return;
@@ -198,11 +220,11 @@
     }
     state.alertId = alertIdFromLocation();
     if (!state.alertId) {
-      showError("安否確認が指定されていません。LINEのメッセージの「" + app.dataset.answerButton + "」から開いてください。");
+      showError(t("no_alert"));
       return;
     }
     return api(state.alertId).then(render);
   }).catch(function (error) {
-    showError(error.message || "回答画面を開けませんでした。");
+    showError(error.message || t("open_failed"));
   });
 })();

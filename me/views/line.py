@@ -14,6 +14,7 @@ from aiohttp_session import Session, get_session
 from domain import employee_page, linking
 from domain.actors import Actor
 from domain.errors import Conflict, NotFound
+from domain.i18n import gettext as _
 from me.auth import signed_in
 from me.keys import EMPLOYEE, LINE_EVENTS, LOGIN
 from me.render import render, url
@@ -35,19 +36,38 @@ PENDING_SECONDS = 10 * 60  # a sign-in with LINE, or a relink waiting for its co
 LOGIN_KEY = "line_login"
 RELINK_KEY = "line_relink"
 
-STATE_REFUSED = (
-    "LINE連携の手続きを確認できませんでした(有効期限切れか、すでに使われた手続きです)。"
-    "もう一度「LINE ID連携」からやり直してください。"
-)
-CODE_REFUSED = "LINEでの本人確認ができませんでした。もう一度「LINE ID連携」からやり直してください。"
-LINE_DOWN = "LINEとの通信ができないため、連携できませんでした。時間をおいて再度お試しください。"
-LOGIN_OFF = "LINE ID連携は現在ご利用いただけません。LINEのトークで「連携」と送信してください。"
-NOTICES = {
-    "linked": "LINE連携が完了しました。LINEに完了のメッセージが届きます。",
-    "unlinked": "LINE連携を解除しました。安否確認はLINEに届かなくなります。",
-    "cancelled": "LINE連携を中止しました。",
-    "kept": "LINE連携は変更していません。",
-}
+
+def state_refused() -> str:
+    """The LINE Login round trip does not match one this browser started."""
+    return _(
+        "LINE連携の手続きを確認できませんでした(有効期限切れか、すでに使われた手続きです)。"
+        "もう一度「LINE ID連携」からやり直してください。"
+    )
+
+
+def code_refused() -> str:
+    """LINE did not confirm who signed in."""
+    return _("LINEでの本人確認ができませんでした。もう一度「LINE ID連携」からやり直してください。")
+
+
+def line_down() -> str:
+    """LINE could not be reached."""
+    return _("LINEとの通信ができないため、連携できませんでした。時間をおいて再度お試しください。")
+
+
+def login_off() -> str:
+    """No LINE Login channel secret: link in chat."""
+    return _("LINE ID連携は現在ご利用いただけません。LINEのトークで「連携」と送信してください。")
+
+
+def notices() -> dict[str, str]:
+    """What the LINE page says after a change (`?done=`), in the current language."""
+    return {
+        "linked": _("LINE連携が完了しました。LINEに完了のメッセージが届きます。"),
+        "unlinked": _("LINE連携を解除しました。安否確認はLINEに届かなくなります。"),
+        "cancelled": _("LINE連携を中止しました。"),
+        "kept": _("LINE連携は変更していません。"),
+    }
 
 
 async def _line_page(request: web.Request, status: int = 200, **extra: Any) -> web.Response:
@@ -58,7 +78,7 @@ async def _line_page(request: web.Request, status: int = 200, **extra: Any) -> w
         {
             "page": view,
             "login_enabled": request.config_dict[LOGIN].enabled,
-            "notice": NOTICES.get(request.query.get("done", "")),
+            "notice": notices().get(request.query.get("done", "")),
             **extra,
         },
         status=status,
@@ -76,7 +96,7 @@ async def start(request: web.Request) -> web.Response:
     """LINE ID連携: remember a fresh state, nonce and PKCE verifier; go to LINE's page."""
     login = request.config_dict[LOGIN]
     if not login.enabled:
-        return await _line_page(request, HTTPStatus.NOT_FOUND, error=LOGIN_OFF)
+        return await _line_page(request, HTTPStatus.NOT_FOUND, error=login_off())
     pending = new_login_request()
     linking.login_started(pending.state)
     session = await get_session(request)
@@ -124,12 +144,12 @@ async def callback(request: web.Request) -> web.StreamResponse:
         or not hmac.compare_digest(state.encode(), pending.state.encode())
     ):
         await linking.login_link_refused(Actor.me(employee.code), "state")
-        return await _line_page(request, HTTPStatus.BAD_REQUEST, error=STATE_REFUSED)
+        return await _line_page(request, HTTPStatus.BAD_REQUEST, error=state_refused())
     if request.query.get("error"):  # the employee cancelled on LINE's page
         raise web.HTTPSeeOther(url(request, "line", done="cancelled"))
     code = request.query.get("code", "")
     if not code or len(code) > 512:
-        return await _line_page(request, HTTPStatus.BAD_REQUEST, error=CODE_REFUSED)
+        return await _line_page(request, HTTPStatus.BAD_REQUEST, error=code_refused())
     login = request.config_dict[LOGIN]
     client = LoginClient(
         request.config_dict[HTTP], login.api_base_url, login.channel_id, login.channel_secret
@@ -138,13 +158,13 @@ async def callback(request: web.Request) -> web.StreamResponse:
         identity = await client.identify(code, login.callback_url, pending)
     except LineUnavailable as exc:
         log.warning("LINE Login unavailable: %s", exc)
-        response = await _line_page(request, HTTPStatus.SERVICE_UNAVAILABLE, error=LINE_DOWN)
+        response = await _line_page(request, HTTPStatus.SERVICE_UNAVAILABLE, error=line_down())
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
     except (LoginRefused, InvalidIdToken) as exc:
         log.info("LINE Login refused: %s", exc)
         await linking.login_link_refused(Actor.me(employee.code), "token")
-        return await _line_page(request, HTTPStatus.BAD_REQUEST, error=CODE_REFUSED)
+        return await _line_page(request, HTTPStatus.BAD_REQUEST, error=code_refused())
     # LINE adds this when bot_prompt was sent: the user has just added (or unblocked) the
     # official account on LINE's page, so its follow event is on its way.
     just_followed = request.query.get("friendship_status_changed") == "true"
@@ -188,7 +208,7 @@ async def _link(
         await end_session(request)
         raise web.HTTPSeeOther(url(request, "login")) from None
     await request.config_dict[LINE_EVENTS].linked(
-        user_id, employee.name, follow_pending=done.follow_pending
+        user_id, employee.name, follow_pending=done.follow_pending, language=employee.language
     )
     raise web.HTTPSeeOther(url(request, "line", done="linked"))
 
@@ -198,7 +218,7 @@ async def replace(request: web.Request) -> web.StreamResponse:
     """The employee confirmed: the new LINE account replaces the one linked before."""
     pending = _take(await get_session(request), RELINK_KEY)
     if pending is None or not isinstance(pending.get("user_id"), str):
-        return await _line_page(request, HTTPStatus.BAD_REQUEST, error=STATE_REFUSED)
+        return await _line_page(request, HTTPStatus.BAD_REQUEST, error=state_refused())
     return await _link(
         request,
         pending["user_id"],
@@ -221,5 +241,5 @@ async def unlink(request: web.Request) -> web.Response:
     employee = request[EMPLOYEE]
     user_id = await employee_page.unlink_line(employee.id, Actor.me(employee.code))
     if user_id is not None:
-        await request.config_dict[LINE_EVENTS].unlinked(user_id)
+        await request.config_dict[LINE_EVENTS].unlinked(user_id, employee.language)
     raise web.HTTPSeeOther(url(request, "line", done="unlinked"))

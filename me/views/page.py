@@ -8,26 +8,29 @@ from domain.actors import Actor
 from domain.errors import Invalid, Throttled
 from domain.i18n import gettext as _
 from me.auth import signed_in
-from me.keys import EMPLOYEE, LOGIN, OUTBOX
+from me.keys import EMPLOYEE, LINE_EVENTS, LOGIN, OUTBOX
 from me.render import render, url
 from web.keys import WEB
 
-NOTICES = {
-    "password": "パスワードを設定しました。",
-    "email": "メールアドレスの設定を保存しました。",
-    "email_sent": (
-        "確認メールを送信しました。メールのリンクを開くと、このアドレスにも安否確認が届きます。"
-    ),
-    "email_unsent": (
-        "確認メールを送信できませんでした。しばらくしてから「確認メールを再送」を押してください。"
-    ),
-    "email_off": (
-        "メールの送信が設定されていないため、確認メールを送れません。管理者にご相談ください。"
-    ),
-    "language": "言語の設定を保存しました。",
-    "family": _("家族の登録内容を保存しました。"),
-    "family_answer": _("家族の安否を記録しました。"),
-}
+
+def notices() -> dict[str, str]:
+    """What the page says after a change (`?done=`), in the current language."""
+    return {
+        "password": _("パスワードを設定しました。"),
+        "email": _("メールアドレスの設定を保存しました。"),
+        "email_sent": _(
+            "確認メールを送信しました。メールのリンクを開くと、このアドレスにも安否確認が届きます。"
+        ),
+        "email_unsent": _(
+            "確認メールを送信できませんでした。しばらくしてから「確認メールを再送」を押してください。"
+        ),
+        "email_off": _(
+            "メールの送信が設定されていないため、確認メールを送れません。管理者にご相談ください。"
+        ),
+        "language": _("言語の設定を保存しました。"),
+        "family": _("家族の登録内容を保存しました。"),
+        "family_answer": _("家族の安否を記録しました。"),
+    }
 
 
 async def render_home(request: web.Request, status: int = 200, **extra: object) -> web.Response:
@@ -44,8 +47,7 @@ async def _home(request: web.Request, status: int = 200, **extra: object) -> web
             "page": view,
             "languages": employee_page.LANGUAGES,
             "login_enabled": request.config_dict[LOGIN].enabled,
-            # A notice's text is its msgid: translated when shown, in the reader's language.
-            "notice": _(notice) if (notice := NOTICES.get(request.query.get("done", ""))) else None,
+            "notice": notices().get(request.query.get("done", "")),
             "family_statuses": [(s.value, family.status_label(s)) for s in family.STATUS_ORDER],
             **extra,
         },
@@ -66,7 +68,7 @@ def _email_id(raw: object) -> int | None:
         return None
     if value.isdigit() and len(value) <= 9:
         return int(value)
-    raise Invalid("メールアドレスを指定してください。")
+    raise Invalid(_("メールアドレスを指定してください。"))
 
 
 @signed_in()
@@ -106,7 +108,7 @@ async def email_resend(request: web.Request) -> web.Response:
     form = await request.post()
     email_id = _email_id(form.get("email_id"))
     if email_id is None:
-        raise Invalid("社員情報のアドレスは確認不要です。")
+        raise Invalid(_("社員情報のアドレスは確認不要です。"))
     try:
         sent = await email_confirmation.resend(
             employee.id, email_id, Actor.me(employee.code), _confirmations(request)
@@ -153,7 +155,7 @@ async def email_remove(request: web.Request) -> web.Response:
     form = await request.post()
     email_id = _email_id(form.get("email_id"))
     if email_id is None:
-        raise Invalid("このメールアドレスは削除できません。")
+        raise Invalid(_("このメールアドレスは削除できません。"))
     await employee_page.remove_email(employee.id, email_id, Actor.me(employee.code))
     raise web.HTTPSeeOther(url(request, "home", done="email"))
 
@@ -164,9 +166,13 @@ async def language(request: web.Request) -> web.Response:
     employee = request[EMPLOYEE]
     form = await request.post()
     try:
-        await employee_page.set_language(
+        changed = await employee_page.set_language(
             employee.id, str(form.get("language", "")), Actor.me(employee.code)
         )
     except Invalid as exc:
         return await _home(request, error=exc.message)
+    if changed.line_user_id is not None:
+        await request.config_dict[LINE_EVENTS].language_changed(
+            changed.line_user_id, changed.language
+        )
     raise web.HTTPSeeOther(url(request, "home", done="language"))
