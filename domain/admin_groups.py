@@ -754,7 +754,7 @@ async def _status(
     deliveries = await delivery_problems(alert.id, Scope.everything())
     detail = {"alert": alert.id, "answered": result.answered, "total": result.total}
     # The admin group's scope is the whole organisation, as for the tally.
-    family = await family_summary(alert.id, Scope.everything())
+    family = await family_summary(alert, Scope.everything())
     status = Status(result, alert.is_closed, deliveries, await trigger_of(alert.id), family)
     return status, detail
 

@@ -494,12 +494,12 @@ async def family_visible() -> bool:
     return (await get_settings()).family_visible
 
 
-async def family_summary(alert_id: int, scope: Scope) -> FamilySummary | None:
+async def family_summary(alert: Alert, scope: Scope) -> FamilySummary | None:
     """The family status of an alert's roster within `scope`, or None where it may not be
     seen (family_visible off, or an alert without family)."""
-    alert = await Alert.get_or_none(id=alert_id)
-    if alert is None or not alert.family or not await family_visible():
+    if not alert.family or not await family_visible():
         return None
+    alert_id = alert.id
     recipients = await scope.filter(AlertRecipient.filter(alert_id=alert_id)).values_list(
         "employee_id", "department_id"
     )

@@ -285,7 +285,7 @@ async def alert_page(alert_id: int, scope: Scope, people: "AnswerFilter") -> Ale
         await _answer_list(alert, scope, people),
         not await reaches_beyond(alert, scope),
         await trigger_of(alert.id),
-        await family_summary(alert.id, scope),
+        await family_summary(alert, scope),
     )
 
 
@@ -531,7 +531,7 @@ async def answer_sheet(alert_id: int, scope: Scope) -> AnswerSheet:
     """Every answer among the recipients in scope, by department and employee code."""
     alert = await find_alert(alert_id)
     labels = tuple(item.label for item in parse_items(alert.items))
-    summary = await family_summary(alert_id, scope)
+    summary = await family_summary(alert, scope)
     sheet = AnswerSheet(alert.title, alert.drill, labels, [], family=summary is not None)
     families = summary.by_employee() if summary is not None else {}
     for entry in await _answers(alert, scope):

@@ -234,6 +234,6 @@ async def test_the_alert_page_tallies_once_and_checks_the_scope_once(sim, bot, c
         status, html = await console.get(f"/console/alerts/{alert.id}")
 
     assert status == 200 and "【訓練】" in html
-    tallies = [q for q in seen if "GROUP BY r.department_id, a.choices" in q]
-    assert len(tallies) == 1  # the tally, whose roster count is also the scope check
+    tallies = [q for q in seen if "FROM answer_count" in q]
+    assert len(tallies) == 1  # the kept counts, read once, scoped in the same statement
     assert len([q for q in seen if 'FROM "alert" ' in q]) == 1  # the alert is read once

@@ -45,11 +45,11 @@ class Migration(migrations.Migration):
         AlterField(
             model_name='AlertRound',
             name='kind',
-            field=fields.CharEnumField(default=DeliveryKind.REMINDER, description='ALERT: alert\nREMINDER: reminder\nBOARD: board', enum_type=DeliveryKind, max_length=16),
+            field=fields.CharEnumField(default=DeliveryKind.REMINDER, description='ALERT: alert\nREMINDER: reminder\nFAMILY: family\nBOARD: board', enum_type=DeliveryKind, max_length=16),
         ),
         AlterField(
             model_name='Delivery',
             name='kind',
-            field=fields.CharEnumField(default=DeliveryKind.ALERT, description='ALERT: alert\nREMINDER: reminder\nBOARD: board', enum_type=DeliveryKind, max_length=16),
+            field=fields.CharEnumField(default=DeliveryKind.ALERT, description='ALERT: alert\nREMINDER: reminder\nFAMILY: family\nBOARD: board', enum_type=DeliveryKind, max_length=16),
         ),
     ]
