@@ -30,6 +30,29 @@ async def restore_indexes(state_editor, model) -> None:
         index = spec if isinstance(spec, Index) else Index(fields=list(spec))
         if state_editor._index_name_for_model(model, index) not in present:
             await state_editor.add_index(model, index)
+    # A unique_together lives in the old table's CREATE TABLE, which the remake does not
+    # repeat: without it, ON CONFLICT DO NOTHING would insert duplicates (two deliveries).
+    unique = await _unique_column_sets(state_editor, table)
+    for fields in model._meta.unique_together or ():
+        columns = state_editor._resolve_fields_to_columns(model, list(fields))
+        if tuple(columns) not in unique:
+            name = f"uid_{table}_{'_'.join(columns)}"[:60]
+            quoted = ", ".join(f'"{column}"' for column in columns)
+            await state_editor.client.execute_script(
+                f'CREATE UNIQUE INDEX "{name}" ON "{table}" ({quoted})'
+            )
+
+
+async def _unique_column_sets(state_editor, table: str) -> set[tuple[str, ...]]:
+    """The column lists of the table's unique indexes (SQLite)."""
+    found = set()
+    for index in await state_editor.client.execute_query_dict(f'PRAGMA index_list("{table}")'):
+        if index["unique"]:
+            columns = await state_editor.client.execute_query_dict(
+                f'PRAGMA index_info("{index["name"]}")'
+            )
+            found.add(tuple(column["name"] for column in columns))
+    return found
 
 
 class RemoveUniqueTogether(ops.RemoveConstraint):

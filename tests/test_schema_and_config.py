@@ -155,3 +155,44 @@ def test_the_wheel_ships_the_product_without_the_local_line_platform():
     assert {"bot", "bot.templates", "domain", "liff", "liff.templates", "liff.static"} <= packages
     assert {"models", "models.migrations", "web"} <= packages
     assert not {p for p in packages if p.split(".")[0] in ("line_simulator", "tests")}
+
+
+async def test_every_unique_together_is_a_unique_index_after_the_migrations(db, database_url):
+    # SQLite remakes a table to alter a column and forgets the old CREATE TABLE's UNIQUE;
+    # without it ON CONFLICT DO NOTHING inserts a second delivery.
+    from tortoise import Tortoise
+
+    connection = Tortoise.get_connection("default")
+    postgres = database_url.startswith("postgres")
+    missing = []
+    for model in Tortoise.apps["models"].values():
+        table = model._meta.db_table
+        if postgres:
+            rows = await connection.execute_query_dict(
+                "SELECT indexdef AS definition FROM pg_indexes WHERE tablename = $1", [table]
+            )
+            found = {
+                tuple(
+                    c.strip().strip('"') for c in r["definition"].split("(", 1)[1][:-1].split(",")
+                )
+                for r in rows
+                if " UNIQUE " in r["definition"]
+            }
+        else:
+            found = set()
+            for index in await connection.execute_query_dict(f'PRAGMA index_list("{table}")'):
+                if index["unique"]:
+                    info = await connection.execute_query_dict(
+                        f'PRAGMA index_info("{index["name"]}")'
+                    )
+                    found.add(tuple(c["name"] for c in info))
+        for fields in model._meta.unique_together or ():
+            columns = tuple(
+                model._meta.fields_map[f].source_field or f
+                if f in model._meta.fields_db_projection
+                else f"{f}_id"
+                for f in fields
+            )
+            if columns not in found:
+                missing.append(f"{table}{columns}")
+    assert not missing
