@@ -11,7 +11,7 @@ from tortoise.functions import Count
 
 from domain.alerts import find_alert
 from domain.scope import Scope
-from models import Alert, AlertRecipient, Delivery, DeliveryStatus, Medium
+from models import Alert, AlertRecipient, Delivery, DeliveryKind, DeliveryStatus, Medium
 
 MEDIUM_NAMES = {Medium.LINE: "LINE", Medium.EMAIL: "メール"}
 PROBLEM_NAMES = {DeliveryStatus.FAILED: "送信失敗", DeliveryStatus.HELD: "保留"}
@@ -103,7 +103,9 @@ async def report_of(alert: Alert, scope: Scope) -> DeliveryReport:
     report = DeliveryReport(
         line_halted_at=alert.line_halted_at, line_halted_reason=alert.line_halted_reason
     )
-    rows = Delivery.filter(alert_id=alert.id)
+    # The family round's rows (kind family) reach family members, not the employee: they are
+    # not the employee's undelivered alert.
+    rows = Delivery.filter(alert_id=alert.id).exclude(kind=DeliveryKind.FAMILY)
     if not scope.is_everything:
         in_scope = scope.filter(AlertRecipient.filter(alert_id=alert.id)).values("employee_id")
         rows = rows.filter(employee_id__in=Subquery(in_scope))

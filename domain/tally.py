@@ -26,7 +26,7 @@ from domain.errors import Forbidden
 from domain.family import FamilySummary, family_summary
 from domain.jma.triggers import Trigger, trigger_of
 from domain.scope import Scope
-from models import Alert, AlertRecipient, AnswerChannel, DeliveryStatus, Medium
+from models import Alert, AlertRecipient, AnswerChannel, DeliveryKind, DeliveryStatus, Medium
 from models.sql import fetch, is_postgres
 
 NO_DEPARTMENT = "(所属なし)"
@@ -394,8 +394,9 @@ async def unanswered(alert_id: int, scope: Scope) -> list[Unanswered]:
         " d.status AS status, d.reason AS reason"
         + unanswered_in_scope
         + " JOIN delivery d ON d.alert_id = r.alert_id AND d.employee_id = r.employee_id"
-        f" WHERE r.alert_id = ?{where} AND a.id IS NULL ORDER BY d.id",
-        [alert_id, *params],
+        # The family round's rows reach the employee's family, not the employee.
+        f" WHERE r.alert_id = ?{where} AND a.id IS NULL AND d.kind <> ? ORDER BY d.id",
+        [alert_id, *params, DeliveryKind.FAMILY.value],
     ):
         deliveries.setdefault((d["employee_id"], d["medium"]), []).append(d)
     names = await _department_names({row["department_id"] for row in rows})
