@@ -357,6 +357,34 @@ async def answer_as_family_line_user(
     return member
 
 
+async def add_message_as_family_line_user(user_id: str, text: str, actor: Actor) -> FamilyStatus:
+    """The family member linked to this LINE user adds a message to their answer: the one of
+    the newest open alert they have answered (their status stays); returns that status.
+    NotFound when they have no answer to an open alert yet (they choose a status first)."""
+    async with audited(actor, "family_answer") as audit:
+        member = await FamilyMember.get_or_none(line_user_id=user_id)
+        if member is None:
+            raise NotFound(_("家族として登録されていません。"))
+        latest = (
+            await FamilyAnswer.filter(
+                member_id=member.id, alert__family=True, alert__closed_at__isnull=True
+            )
+            .order_by("-answered_at", "-id")
+            .first()
+        )
+        if latest is None:
+            raise NotFound(
+                _(
+                    "メッセージは、先に「無事」「負傷」「不明」のボタンで状況を選んでから送ってください。"
+                )
+            )
+        audit.target = f"alert:{latest.alert_id}"
+        alert = await _open_family_alert(latest.alert_id)
+        await _write_answer(alert, member, latest.status, text, "line", by_employee=False)
+        audit.detail = {"family": member.id, "status": latest.status.value, "message": True}
+    return latest.status
+
+
 async def answer_for_family(
     employee_id: int,
     alert_id: int,
