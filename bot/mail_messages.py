@@ -12,6 +12,8 @@ from domain.alerts import DEFAULT_SENDER, display_sender, display_title
 from domain.answer_links import link_expiry, sign_link
 from domain.answers import ANSWER_BUTTON
 from domain.email_delivery import Mail
+from domain.family import sign_family_link
+from domain.i18n import gettext as _
 from models import Alert, AlertRound, Delivery, DeliveryKind
 from web import i18n
 from web.timefmt import jst
@@ -19,6 +21,8 @@ from web.timefmt import jst
 # Where the answer page lives: the LIFF face (mounted at /liff by bot/app.py), route
 # `mail_answer` of liff/routes.py.
 ANSWER_PATH = "/liff/answer/"
+# The family answer page: route `family_answer` of liff/routes.py.
+FAMILY_PATH = "/liff/family/"
 REMINDER_MARK = "【再通知】"
 
 
@@ -55,6 +59,10 @@ def delivery_mail(
     mail_from: str,
 ) -> Mail:
     """The e-mail one delivery carries (the e-mail engine's renderer)."""
+    if row.kind is DeliveryKind.FAMILY:
+        return _family_mail(
+            alert, row, public_base_url=public_base_url, secret_key=secret_key, mail_from=mail_from
+        )
     expires = link_expiry(row.created_at)
     token = sign_link(secret_key, alert.id, row.employee_id, row.round, expires)
     reminder = row.kind is DeliveryKind.REMINDER
@@ -79,5 +87,38 @@ def delivery_mail(
         subject=subject(alert, row.kind),
         text=env.get_template("alert.txt").render(context),
         html=env.get_template("alert.html").render(context),
+        message_id=f"<anpi-delivery-{row.id}@{domain}>",
+    )
+
+
+def family_url(public_base_url: str, token: str) -> str:
+    """The family answer page of one signed token."""
+    return f"{public_base_url}{FAMILY_PATH}{token}"
+
+
+def _family_mail(
+    alert: Alert, row: Delivery, *, public_base_url: str, secret_key: str, mail_from: str
+) -> Mail:
+    """The family round's e-mail: the alert's title and message, and a link signed for this
+    alert and this family address (無事 / 負傷 / 不明 + message on the page it opens)."""
+    expires = link_expiry(row.created_at)
+    token = sign_family_link(secret_key, alert.id, row.employee_id, row.address, expires)
+    title = display_title(alert.title, alert.drill)
+    context = {
+        "header": _("ご家族の安否確認") + (_("(訓練)") if alert.drill else ""),
+        "started_at": jst(alert.started_at),
+        "title": title,
+        "message": alert.message,
+        "url": family_url(public_base_url, token),
+        "expires": jst(expires),
+        "system_name": DEFAULT_SENDER,
+    }
+    env = _templates()
+    domain = mail_from.rpartition("@")[2] or "localhost"
+    return Mail(
+        to=row.address,
+        subject=_("【ご家族の安否確認】%(title)s", title=title),
+        text=env.get_template("family.txt").render(context),
+        html=env.get_template("family.html").render(context),
         message_id=f"<anpi-delivery-{row.id}@{domain}>",
     )

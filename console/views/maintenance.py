@@ -55,6 +55,8 @@ ACTIONS = {
     "family_line_link": "家族のLINE登録",
     "family_answer": "家族の回答",
     "family_answer_for": "家族の代理回答(社員)",
+    "family_email_confirm": "家族のメールアドレス確認",
+    "family_email_confirm_sent": "家族への確認メール送信",
     "user_add": "ユーザー追加",
     "user_passwd": "パスワード変更",
     "user_disable": "ユーザー無効化",
