@@ -17,12 +17,19 @@ from tortoise.transactions import in_transaction
 
 from domain import answer_links, email_confirmation, throttle
 from domain.actors import Actor
+from domain.answers import NOT_LINKED
 from domain.audit import audited, log_action
 from domain.employees import EMAIL_PATTERN, MAX_EMAIL
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.hashing import hash_secret, verify_secret
 from domain.i18n import gettext as _
-from domain.linking import CODE_ALPHABET, SIGN_IN_BACKOFF, SIGN_IN_LIMIT, SIGN_IN_WINDOW
+from domain.linking import (
+    CODE_ALPHABET,
+    SIGN_IN_BACKOFF,
+    SIGN_IN_LIMIT,
+    SIGN_IN_WINDOW,
+    linked_employee,
+)
 from domain.scope import Scope
 from domain.settings import get_settings
 from domain.signing import FAMILY_ANSWER_LINK, b64, sign, unb64, unsign
@@ -596,14 +603,15 @@ async def answer_for_family(
     status: FamilyStatus,
     message: str,
     actor: Actor,
+    channel: str = "me",
 ) -> None:
     """The employee records a family member's status (answering for them)."""
     async with audited(actor, "family_answer_for", target=f"alert:{alert_id}") as audit:
         await _active_employee(employee_id)
         member = await _own_member(employee_id, member_id)
         alert = await _open_family_alert(alert_id)
-        await _write_answer(alert, member, status, message, "me", by_employee=True)
-        audit.detail = {"family": member.id, "status": status.value}
+        await _write_answer(alert, member, status, message, channel, by_employee=True)
+        audit.detail = {"family": member.id, "status": status.value, "channel": channel}
 
 
 # What people see
@@ -647,32 +655,48 @@ async def family_alerts_for(employee_id: int, limit: int = 5) -> list[FamilyAler
         employee_id=employee_id, alert__family=True
     ).values_list("alert_id", flat=True)
     alerts = await Alert.filter(id__in=list(alert_ids)).order_by("-started_at", "-id").limit(limit)
-    answers = {
+    answers = await _answers_of([a.id for a in alerts], members)
+    return [
+        FamilyAlert(
+            alert.id,
+            alert.title,
+            alert.started_at,
+            alert.is_closed,
+            _statuses(members, answers, alert.id),
+        )
+        for alert in alerts
+    ]
+
+
+async def _answers_of(
+    alert_ids: list[int], members: list[FamilyMember]
+) -> dict[tuple[int, int], FamilyAnswer]:
+    return {
         (a.alert_id, a.member_id): a
         for a in await FamilyAnswer.filter(
-            alert_id__in=[a.id for a in alerts], member_id__in=[m.id for m in members]
+            alert_id__in=alert_ids, member_id__in=[m.id for m in members]
         )
     }
-    shown = []
-    for alert in alerts:
-        rows = []
-        for m in members:
-            a = answers.get((alert.id, m.id))
-            rows.append(
-                MemberStatus(
-                    m.id,
-                    m.name,
-                    m.relation,
-                    a.status if a else None,
-                    a.message if a else "",
-                    a.answered_at if a else None,
-                    a.by_employee if a else False,
-                )
+
+
+def _statuses(
+    members: list[FamilyMember], answers: dict[tuple[int, int], FamilyAnswer], alert_id: int
+) -> tuple[MemberStatus, ...]:
+    rows = []
+    for m in members:
+        a = answers.get((alert_id, m.id))
+        rows.append(
+            MemberStatus(
+                m.id,
+                m.name,
+                m.relation,
+                a.status if a else None,
+                a.message if a else "",
+                a.answered_at if a else None,
+                a.by_employee if a else False,
             )
-        shown.append(
-            FamilyAlert(alert.id, alert.title, alert.started_at, alert.is_closed, tuple(rows))
         )
-    return shown
+    return tuple(rows)
 
 
 @dataclass(frozen=True)
@@ -769,3 +793,39 @@ async def family_summary(alert_id: int, scope: Scope) -> FamilySummary | None:
             )
         )
     return FamilySummary(counts, unanswered, tuple(rows))
+
+
+# The LIFF answer form: the employee answers for their family after their own answer
+
+
+async def _employee_of_line_user(user_id: str) -> Employee:
+    employee = await linked_employee(user_id)
+    if employee is None:
+        raise Forbidden(NOT_LINKED, code="not_linked")
+    return employee
+
+
+async def family_for_line_user(user_id: str, alert_id: int) -> tuple[MemberStatus, ...]:
+    """The family of the employee this (verified) LINE user is linked to, each with their
+    answer to the alert: none for an alert without family or not addressed to them."""
+    employee = await _employee_of_line_user(user_id)
+    alert = await Alert.get_or_none(id=alert_id, family=True)
+    if alert is None or not await AlertRecipient.exists(alert_id=alert_id, employee_id=employee.id):
+        return ()
+    members = await FamilyMember.filter(employee_id=employee.id).order_by("id")
+    return _statuses(members, await _answers_of([alert.id], members), alert.id)
+
+
+async def answer_for_family_as_line_user(
+    user_id: str,
+    alert_id: int,
+    member_id: int,
+    status: FamilyStatus,
+    message: str,
+    actor: Actor,
+) -> tuple[MemberStatus, ...]:
+    """The employee this LINE user is linked to answers for one of their own family members
+    (from the LIFF answer form); returns their family's answers."""
+    employee = await _employee_of_line_user(user_id)
+    await answer_for_family(employee.id, alert_id, member_id, status, message, actor, "liff")
+    return await family_for_line_user(user_id, alert_id)

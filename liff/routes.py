@@ -19,6 +19,10 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/", views.answer_page, name="liff")
     app.router.add_get(f"/api/alerts/{ALERT_ID}", views.api_alert, name="liff_api_alert")
     app.router.add_post(f"/api/alerts/{ALERT_ID}/answer", views.api_answer, name="liff_api_answer")
+    app.router.add_get(f"/api/alerts/{ALERT_ID}/family", views.api_family, name="liff_api_family")
+    app.router.add_post(
+        f"/api/alerts/{ALERT_ID}/family", views.api_family_answer, name="liff_api_family_answer"
+    )
     app.router.add_static("/static/", STATIC_DIR, name="liff_static")
     # The e-mail medium's answer page: the same form, server-rendered, opened by a signed link.
     app.router.add_get(f"/answer/{ANSWER_TOKEN}", mail_views.answer_page, name="mail_answer")
