@@ -193,7 +193,11 @@ class EventHandlers:
             ):
                 await push_link_done(self.line, user_id, employee.name)
         elif not awaited:  # a link that came meanwhile sent its own message: no second one
-            reply = messages.welcome_back() if employee is not None else messages.greeting()
+            if employee is not None:
+                reply = messages.welcome_back()
+            else:
+                member = await family.family_member_of_line_user(user_id)
+                reply = messages.family_greeting(member.relation) if member else messages.greeting()
             await self.line.reply(event.reply_token, reply)
         await richmenus.show_menu(
             self.line, user_id, linked=employee is not None, language=_language(employee)
@@ -231,6 +235,11 @@ class EventHandlers:
             await self._family_link(user_id, word, event.reply_token)
             return
         employee = await linking.linked_employee(user_id)
+        if employee is None:
+            member = await family.family_member_of_line_user(user_id)
+            if member is not None:
+                await self._family_message(user_id, word, member.relation, event.reply_token)
+                return
         latest = None
         if employee is not None:
             open_alerts = await answers.open_alerts_for(employee, limit=1)
@@ -259,6 +268,24 @@ class EventHandlers:
             return
         await self.line.reply(reply_token, messages.family_linked(member.relation))
 
+    async def _family_message(
+        self, user_id: str, word: str, relation: str, reply_token: str | None
+    ) -> None:
+        """A family member's chat text: the message of their latest answer to an open alert;
+        without one (or without text), what the bot is for them."""
+        if not word:
+            await self.line.reply(reply_token, messages.family_greeting(relation))
+            return
+        try:
+            status = await family.add_message_as_family_line_user(
+                user_id, word, Actor.line(user_id)
+            )
+        except (NotFound, Conflict) as exc:
+            reply = messages.family_refused(exc.message) + messages.family_greeting(relation)
+            await self.line.reply(reply_token, reply)
+            return
+        await self.line.reply(reply_token, messages.family_message_added(status))
+
     async def _family_answer(self, user_id: str, data: str, reply_token: str | None) -> None:
         """A family member tapped 無事 / 負傷 / 不明 on the family question."""
         parsed = parse_family_answer(data)
@@ -276,6 +303,12 @@ class EventHandlers:
     async def _run(self, action: PostbackAction, user_id: str, reply_token: str | None) -> None:
         """Do what a menu word or area asks, replying in the employee's language."""
         employee = await linking.linked_employee(user_id)
+        if employee is None and action is not PostbackAction.LINK:
+            # A family member has nothing to link: they are told what the bot is for them.
+            member = await family.family_member_of_line_user(user_id)
+            if member is not None:
+                await self.line.reply(reply_token, messages.family_greeting(member.relation))
+                return
         with speaking(_language(employee)):
             await self._act(action, employee, user_id, reply_token)
 

@@ -12,6 +12,7 @@ import jinja2
 from domain.alerts import display_sender, shown_wording
 from domain.answer_links import link_expiry, sign_link
 from domain.email_delivery import Mail
+from domain.family import sign_family_link
 from domain.i18n import current_language, speaking
 from domain.i18n import gettext as _
 from models import Alert, AlertRound, Delivery, DeliveryKind
@@ -21,6 +22,8 @@ from web.timefmt import jst
 # Where the answer page lives: the LIFF face (mounted at /liff by bot/app.py), route
 # `mail_answer` of liff/routes.py.
 ANSWER_PATH = "/liff/answer/"
+# The family answer page: route `family_answer` of liff/routes.py.
+FAMILY_PATH = "/liff/family/"
 
 
 @lru_cache(maxsize=1)
@@ -59,6 +62,14 @@ def delivery_mail(
     """The e-mail one delivery carries (the e-mail engine's renderer), in the language the
     delivery was written for."""
     with speaking(row.language):
+        if row.kind is DeliveryKind.FAMILY:
+            return _family_mail(
+                alert,
+                row,
+                public_base_url=public_base_url,
+                secret_key=secret_key,
+                mail_from=mail_from,
+            )
         return _mail(alert, row, round_, public_base_url, secret_key, mail_from)
 
 
@@ -95,5 +106,38 @@ def _mail(
         subject=subject(alert, row.kind),
         text=env.get_template("alert.txt").render(context),
         html=env.get_template("alert.html").render(context),
+        message_id=f"<anpi-delivery-{row.id}@{domain}>",
+    )
+
+
+def family_url(public_base_url: str, token: str) -> str:
+    """The family answer page of one signed token."""
+    return f"{public_base_url}{FAMILY_PATH}{token}"
+
+
+def _family_mail(
+    alert: Alert, row: Delivery, *, public_base_url: str, secret_key: str, mail_from: str
+) -> Mail:
+    """The family round's e-mail: the alert's title and message, and a link signed for this
+    alert and this family address (無事 / 負傷 / 不明 + message on the page it opens)."""
+    expires = link_expiry(row.created_at)
+    token = sign_family_link(secret_key, alert.id, row.employee_id, row.address, expires)
+    title = shown_wording(alert, current_language())[0]
+    context = {
+        "header": _("ご家族の安否確認") + (_("(訓練)") if alert.drill else ""),
+        "started_at": jst(alert.started_at),
+        "title": title,
+        "message": alert.message,
+        "url": family_url(public_base_url, token),
+        "expires": jst(expires),
+        "system_name": _("安否確認システム"),
+    }
+    env = _templates()
+    domain = mail_from.rpartition("@")[2] or "localhost"
+    return Mail(
+        to=row.address,
+        subject=_("【ご家族の安否確認】%(title)s", title=title),
+        text=env.get_template("family.txt").render(context),
+        html=env.get_template("family.html").render(context),
         message_id=f"<anpi-delivery-{row.id}@{domain}>",
     )

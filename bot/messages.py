@@ -654,8 +654,38 @@ def family_answered(status: FamilyStatus) -> list[dict[str, Any]]:
     return [
         text(
             _(
-                "「%(status)s」で回答しました。ありがとうございます。変更するときは、もう一度ボタンを押してください。",
+                "「%(status)s」で回答しました。ありがとうございます。"
+                "伝えたいことがあれば、このトークにメッセージを送ってください(回答に添えます)。"
+                "変更するときは、もう一度ボタンを押してください。",
                 status=family.status_label(status),
+            )
+        )
+    ]
+
+
+def family_message_added(status: FamilyStatus) -> list[dict[str, Any]]:
+    """The reply to a family member's message, added to their answer."""
+    return [
+        text(
+            _(
+                "メッセージを回答(%(status)s)に添えました。送り直すと、新しいメッセージに置き換わります。",
+                status=family.status_label(status),
+            )
+        )
+    ]
+
+
+def family_greeting(relation: str) -> list[dict[str, Any]]:
+    """What a family member who adds the account or chats is told: they are registered as
+    an employee's family (their relation only; nothing of the employee)."""
+    return [
+        text(
+            _(
+                "このLINEは、社員のご家族(%(relation)s)として安否確認に登録されています。"
+                "安否確認のときは、このトークに質問が届きます。"
+                "「無事」「負傷」「不明」のボタンで状況を選び、伝えたいことがあれば続けてメッセージを送ってください。"
+                "ご家族の方は、社員向けの連携やメニューを使う必要はありません。",
+                relation=relation,
             )
         )
     ]

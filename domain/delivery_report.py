@@ -106,7 +106,11 @@ async def report_of(alert: Alert, scope: Scope) -> DeliveryReport:
     report = DeliveryReport(
         line_halted_at=alert.line_halted_at, line_halted_reason=alert.line_halted_reason
     )
-    rows = Delivery.filter(alert_id=alert.id).exclude(kind=DeliveryKind.BOARD)
+    # Board pushes and the family round's rows (they reach family members) are not the
+    # employee's undelivered alert.
+    rows = Delivery.filter(alert_id=alert.id).exclude(
+        kind__in=[DeliveryKind.BOARD, DeliveryKind.FAMILY]
+    )
     if not scope.is_everything:
         in_scope = scope.filter(AlertRecipient.filter(alert_id=alert.id)).values("employee_id")
         rows = rows.filter(employee_id__in=Subquery(in_scope))

@@ -19,8 +19,9 @@ from domain.actors import Actor
 from domain.audit import audited, log_action
 from domain.email_delivery import Mail, MailOutcome, MailSender
 from domain.errors import Forbidden, NotFound
-from domain.signing import EMAIL_CONFIRM, b64, sign, unb64, unsign
-from models import EmployeeEmail
+from domain.i18n import gettext as _
+from domain.signing import EMAIL_CONFIRM, FAMILY_EMAIL_CONFIRM, b64, sign, unb64, unsign
+from models import EmployeeEmail, FamilyMember
 
 LINK_LIFETIME = timedelta(days=3)
 MAX_TOKEN_LENGTH = 300
@@ -49,22 +50,32 @@ class Confirmations:
     sender: MailSender | None
 
 
-def _digest(address: str) -> str:
+def address_digest(address: str) -> str:
+    """A short digest naming an address (any case): a link signed for it fails once it changed."""
     return hashlib.sha256(address.strip().lower().encode()).hexdigest()[:16]
 
 
 def sign_confirmation(secret: str, email: EmployeeEmail, expires_at: datetime) -> str:
     """A token that confirms this address until `expires_at`."""
-    fields = f"{email.id}.{int(expires_at.timestamp())}.{_digest(email.address)}"
+    fields = f"{email.id}.{int(expires_at.timestamp())}.{address_digest(email.address)}"
     return sign(secret, EMAIL_CONFIRM, b64(fields.encode("ascii")))
 
 
-def _verify(secret: str, token: str, now: datetime) -> tuple[int, str]:
+def sign_family_confirmation(secret: str, member: FamilyMember, expires_at: datetime) -> str:
+    """A token that confirms this family member's address until `expires_at` (a purpose of
+    its own: it never confirms an employee's address of the same number)."""
+    fields = f"{member.id}.{int(expires_at.timestamp())}.{address_digest(member.email or '')}"
+    return sign(secret, FAMILY_EMAIL_CONFIRM, b64(fields.encode("ascii")))
+
+
+def _verify(
+    secret: str, token: str, now: datetime, purpose: str = EMAIL_CONFIRM
+) -> tuple[int, str]:
     """(email id, address digest) of a valid token; Forbidden otherwise."""
     invalid = Forbidden(INVALID_LINK, code="invalid_link")
     if not token or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 1:
         raise invalid
-    payload = unsign(secret, EMAIL_CONFIRM, token)
+    payload = unsign(secret, purpose, token)
     if payload is None:
         raise invalid
     try:
@@ -78,16 +89,38 @@ def _verify(secret: str, token: str, now: datetime) -> tuple[int, str]:
     return email_id, digest
 
 
+def is_family_link(secret: str, token: str) -> bool:
+    """Whether a confirmation link is a family member's (by its signature's purpose)."""
+    return unsign(secret, FAMILY_EMAIL_CONFIRM, token) is not None
+
+
 async def pending_address(secret: str, token: str, now: datetime | None = None) -> str:
-    """The address a confirmation link names (for the page that asks to confirm it)."""
+    """The address a confirmation link names (for the page that asks to confirm it): an
+    employee's own, or a family member's."""
+    if is_family_link(secret, token):
+        member = await _member_of(secret, token, now or datetime.now(UTC))
+        return member.email or ""
     email = await _email_of(secret, token, now or datetime.now(UTC))
     return email.address
+
+
+async def _member_of(secret: str, token: str, now: datetime) -> FamilyMember:
+    member_id, digest = _verify(secret, token, now, FAMILY_EMAIL_CONFIRM)
+    member = await FamilyMember.get_or_none(id=member_id).select_related("employee")
+    if (
+        member is None
+        or not member.email
+        or address_digest(member.email) != digest
+        or not member.employee.active
+    ):
+        raise NotFound("このメールアドレスは登録されていません。", code="email_not_found")
+    return member
 
 
 async def _email_of(secret: str, token: str, now: datetime) -> EmployeeEmail:
     email_id, digest = _verify(secret, token, now)
     email = await EmployeeEmail.get_or_none(id=email_id).select_related("employee")
-    if email is None or _digest(email.address) != digest or not email.employee.active:
+    if email is None or address_digest(email.address) != digest or not email.employee.active:
         raise NotFound("このメールアドレスは登録されていません。", code="email_not_found")
     return email
 
@@ -95,6 +128,14 @@ async def _email_of(secret: str, token: str, now: datetime) -> EmployeeEmail:
 async def confirm(secret: str, token: str, now: datetime | None = None) -> str:
     """Confirm the address a valid link names (again: no change); return the address."""
     now = now or datetime.now(UTC)
+    if is_family_link(secret, token):
+        member = await _member_of(secret, token, now)
+        actor = Actor.me(member.employee.code)
+        async with audited(actor, "family_email_confirm", target=f"family:{member.id}"):
+            await FamilyMember.filter(
+                id=member.id, email=member.email, email_confirmed_at__isnull=True
+            ).update(email_confirmed_at=now)
+        return member.email or ""
     email = await _email_of(secret, token, now)
     async with audited(Actor.me(email.employee.code), "email_confirm", target=email.employee.code):
         await EmployeeEmail.filter(id=email.id, confirmed_at__isnull=True).update(confirmed_at=now)
@@ -158,3 +199,47 @@ async def resend(
     sent = await send(email, email.employee.name, confirmations)
     await log_action(actor, "email_confirm_sent", email.employee.code, "ok" if sent else "failed")
     return sent
+
+
+def _family_mail(member: FamilyMember, url: str) -> Mail:
+    paragraphs = [
+        _("%(name)s様", name=member.name),
+        _(
+            "ご家族の社員ページで、このメールアドレスが安否確認の連絡先(ご家族)として登録されました。"
+            "下のリンクを開いて確認すると、安否確認のときに、このアドレスにご家族向けの質問が届くようになります。"
+        ),
+        url,
+        _(
+            "リンクの有効期限は%(days)s日です。心当たりがない場合は、このメールを"
+            "破棄してください(このアドレスには何も届きません)。",
+            days=LINK_LIFETIME.days,
+        ),
+    ]
+    body = "".join(
+        f'<p><a href="{html.escape(p)}">{html.escape(_("メールアドレスを確認する"))}</a></p>'
+        if p == url
+        else f"<p>{html.escape(p)}</p>"
+        for p in paragraphs
+    )
+    return Mail(
+        to=member.email or "",
+        subject=_("【安否確認】メールアドレスの確認"),
+        text="\n\n".join(paragraphs) + "\n",
+        html=body,
+        message_id=make_msgid("anpi-family-confirm", domain=urlsplit(url).hostname or "localhost"),
+    )
+
+
+async def send_family(
+    member: FamilyMember, confirmations: Confirmations, now: datetime | None = None
+) -> bool:
+    """E-mail a family member's unconfirmed address its confirmation link (the employee's
+    confirmation e-mails are counted first, `reserve_sending`); whether the SMTP server
+    accepted it."""
+    if confirmations.sender is None or not member.email:
+        return False
+    expires_at = (now or datetime.now(UTC)) + LINK_LIFETIME
+    token = sign_family_confirmation(confirmations.secret, member, expires_at)
+    url = f"{confirmations.confirm_url}?{urlencode({'token': token})}"
+    [result] = await confirmations.sender.send([_family_mail(member, url)])
+    return result.outcome is MailOutcome.SENT

@@ -20,6 +20,7 @@ from tortoise.expressions import Q, Subquery
 
 from domain.alerts import recipient_languages
 from domain.contacts import email_addresses
+from domain.family import plan_family_emails
 from domain.i18n import DEFAULT_LANGUAGE
 from domain.notify import Topic, notifier
 from models import (
@@ -79,7 +80,9 @@ def _has_address() -> Q:
 
 async def _due_employees(alert: Alert, now: datetime) -> list[int]:
     """Roster members of the alert who should have round-0 e-mail now and have none yet."""
-    emailed = Delivery.filter(alert_id=alert.id, medium=Medium.EMAIL, round=0).values("employee_id")
+    emailed = Delivery.filter(
+        alert_id=alert.id, kind=DeliveryKind.ALERT, medium=Medium.EMAIL, round=0
+    ).values("employee_id")
     answered = Answer.filter(alert_id=alert.id).values("employee_id")
     roster = (
         AlertRecipient.filter(alert_id=alert.id)
@@ -121,7 +124,8 @@ async def plan_alert(alert: Alert, now: datetime | None = None) -> int:
             written += len(rows)
     if written:
         log.info("alert %s: %d e-mail deliveries planned", alert.id, written)
-    return written
+    # The family round's e-mails, for its confirmed family addresses.
+    return written + await plan_family_emails(alert)
 
 
 async def plan_emails(now: datetime | None = None) -> int:

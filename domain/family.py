@@ -4,24 +4,35 @@ LINE link through a one-time code, the short question an alert with family on se
 them: the employee, and supervisors only where `family_visible` is on and within scope.
 Colleagues never see anything of another employee's family."""
 
+import binascii
 import logging
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from tortoise.expressions import Subquery
 from tortoise.transactions import in_transaction
 
-from domain import throttle
+from domain import answer_links, email_confirmation, throttle
 from domain.actors import Actor
-from domain.audit import audited
+from domain.answers import NOT_LINKED
+from domain.audit import audited, log_action
 from domain.employees import EMAIL_PATTERN, MAX_EMAIL
-from domain.errors import Conflict, Invalid, NotFound
+from domain.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.hashing import hash_secret, verify_secret
 from domain.i18n import gettext as _
-from domain.linking import CODE_ALPHABET, SIGN_IN_BACKOFF, SIGN_IN_LIMIT, SIGN_IN_WINDOW
+from domain.linking import (
+    CODE_ALPHABET,
+    SIGN_IN_BACKOFF,
+    SIGN_IN_LIMIT,
+    SIGN_IN_WINDOW,
+    linked_employee,
+)
 from domain.scope import Scope
 from domain.settings import get_settings
+from domain.signing import FAMILY_ANSWER_LINK, b64, sign, unb64, unsign
 from models import (
     Alert,
     AlertRecipient,
@@ -126,11 +137,29 @@ async def members_of(employee_id: int) -> list[MemberView]:
     ]
 
 
+@dataclass(frozen=True)
+class Saved:
+    """A family member as saved, and whether their address's confirmation e-mail went (None:
+    none was due: no new address, or e-mail off for the caller)."""
+
+    member: FamilyMember
+    confirmation_sent: bool | None = None
+
+
 async def add_member(
-    employee_id: int, name: str, relation: str, email: str, actor: Actor
-) -> FamilyMember:
-    """Register a family member (at most MAX_MEMBERS); an e-mail address is kept unconfirmed."""
+    employee_id: int,
+    name: str,
+    relation: str,
+    email: str,
+    actor: Actor,
+    confirmations: email_confirmation.Confirmations | None = None,
+) -> Saved:
+    """Register a family member (at most MAX_MEMBERS); an e-mail address is kept unconfirmed
+    and, with `confirmations`, gets its confirmation link (counted against the employee's
+    confirmation e-mails: Throttled past them, before anything is written)."""
     name, relation, address = _clean(name, relation, email)
+    if address and confirmations is not None:
+        await email_confirmation.reserve_sending(employee_id)
     async with audited(actor, "family_add") as audit:
         employee = await _active_employee(employee_id)
         if await FamilyMember.filter(employee_id=employee.id).count() >= MAX_MEMBERS:
@@ -139,21 +168,63 @@ async def add_member(
             employee=employee, name=name, relation=relation, email=address
         )
         audit.target = f"family:{member.id}"
-    return member
+    if address and confirmations is not None:
+        return Saved(member, await _send_confirmation(member, actor, confirmations))
+    return Saved(member)
 
 
 async def update_member(
-    employee_id: int, member_id: int, name: str, relation: str, email: str, actor: Actor
-) -> None:
-    """Change a family member's name, relation or e-mail (a new address is unconfirmed)."""
+    employee_id: int,
+    member_id: int,
+    name: str,
+    relation: str,
+    email: str,
+    actor: Actor,
+    confirmations: email_confirmation.Confirmations | None = None,
+) -> Saved:
+    """Change a family member's name, relation or e-mail (a new address is unconfirmed and,
+    with `confirmations`, gets its confirmation link)."""
     name, relation, address = _clean(name, relation, email)
+    before = await FamilyMember.get_or_none(id=member_id, employee_id=employee_id)
+    new_address = before is not None and (before.email or "").lower() != (address or "").lower()
+    if new_address and address and confirmations is not None:
+        await email_confirmation.reserve_sending(employee_id)
     async with audited(actor, "family_edit", target=f"family:{member_id}"):
         await _active_employee(employee_id)
         member = await _own_member(employee_id, member_id)
-        if (member.email or "").lower() != (address or "").lower():
+        changed = (member.email or "").lower() != (address or "").lower()
+        if changed:
             member.email_confirmed_at = None
         member.name, member.relation, member.email = name, relation, address
         await member.save()
+    if changed and address and confirmations is not None:
+        return Saved(member, await _send_confirmation(member, actor, confirmations))
+    return Saved(member)
+
+
+async def _send_confirmation(
+    member: FamilyMember, actor: Actor, confirmations: email_confirmation.Confirmations
+) -> bool:
+    sent = await email_confirmation.send_family(member, confirmations)
+    await log_action(
+        actor, "family_email_confirm_sent", f"family:{member.id}", "ok" if sent else "failed"
+    )
+    return sent
+
+
+async def resend_confirmation(
+    employee_id: int,
+    member_id: int,
+    actor: Actor,
+    confirmations: email_confirmation.Confirmations,
+) -> bool:
+    """E-mail a family member's unconfirmed address its link again; whether it went."""
+    member = await _own_member(employee_id, member_id)
+    if not member.email or member.email_confirmed_at is not None:
+        raise NotFound(_("確認待ちの家族のメールアドレスが見つかりません。"))
+    await _active_employee(employee_id)
+    await email_confirmation.reserve_sending(employee_id)
+    return await _send_confirmation(member, actor, confirmations)
 
 
 async def remove_member(employee_id: int, member_id: int, actor: Actor) -> None:
@@ -242,14 +313,31 @@ async def family_member_of_line_user(user_id: str) -> FamilyMember | None:
 # The family round of an alert
 
 
+def _emailed_members(employee_ids: Any) -> Any:
+    """Family members with a confirmed address, of these employees (a list or a subquery)."""
+    return FamilyMember.filter(
+        employee_id__in=employee_ids, email__isnull=False, email_confirmed_at__isnull=False
+    )
+
+
 async def add_family_round(alert: Alert) -> int:
     """Within the caller's transaction (the alert's start): a round of kind family with one
-    LINE delivery per linked family member of the roster; returns how many."""
-    roster = AlertRecipient.filter(alert_id=alert.id).values_list("employee_id", flat=True)
-    members = await FamilyMember.filter(
-        employee_id__in=list(await roster), line_user_id__isnull=False
-    ).order_by("id")
-    if not members or not alert.line_enabled:
+    LINE delivery per linked family member of the roster; returns how many. The round is
+    written too when only confirmed family e-mail addresses are there: the e-mail planner
+    (`plan_family_emails`, running where e-mail is configured) writes their rows."""
+    roster = list(
+        await AlertRecipient.filter(alert_id=alert.id).values_list("employee_id", flat=True)
+    )
+    members = (
+        await FamilyMember.filter(employee_id__in=roster, line_user_id__isnull=False).order_by("id")
+        if alert.line_enabled
+        else []
+    )
+    emailed = (
+        await _emailed_members(roster).values_list("id", flat=True) if alert.email_enabled else []
+    )
+    reached = {m.id for m in members} | set(emailed)
+    if not reached:
         return 0
     last = await AlertRound.filter(alert_id=alert.id).order_by("-round").first()
     number = (last.round if last else 0) + 1
@@ -259,9 +347,11 @@ async def add_family_round(alert: Alert) -> int:
         kind=DeliveryKind.FAMILY,
         message="",
         sender_name=alert.sender_name,
-        recipients=len(members),
+        recipients=len(reached),
         started_at=_now(),
     )
+    if not members:
+        return 0
     await Delivery.bulk_create(
         [
             Delivery(
@@ -278,6 +368,127 @@ async def add_family_round(alert: Alert) -> int:
         batch_size=1000,
     )
     return len(members)
+
+
+async def plan_family_emails(alert: Alert) -> int:
+    """The family round's e-mail deliveries an open alert with family and e-mail on is due:
+    one per confirmed address of the roster's family members who have not answered (an
+    address shared by two members of one employee gets one); rows already there are kept
+    (ON CONFLICT DO NOTHING). Returns how many rows were written or already there."""
+    if not alert.family or not alert.email_enabled or alert.is_closed:
+        return 0
+    round_ = await AlertRound.get_or_none(alert_id=alert.id, kind=DeliveryKind.FAMILY)
+    if round_ is None:
+        return 0
+    roster = AlertRecipient.filter(alert_id=alert.id).values("employee_id")
+    answered = FamilyAnswer.filter(alert_id=alert.id).values("member_id")
+    members = (
+        await _emailed_members(Subquery(roster)).exclude(id__in=Subquery(answered)).order_by("id")
+    )
+    seen: set[tuple[int, str]] = set()
+    rows = []
+    for m in members:
+        key = (m.employee_id, (m.email or "").strip().lower())
+        if key in seen:
+            continue
+        seen.add(key)
+        rows.append(
+            Delivery(
+                alert_id=alert.id,
+                employee_id=m.employee_id,
+                kind=DeliveryKind.FAMILY,
+                round=round_.round,
+                medium=Medium.EMAIL,
+                address=(m.email or "").strip(),
+                status=DeliveryStatus.PENDING,
+            )
+        )
+    known = set(
+        await Delivery.filter(
+            alert_id=alert.id, round=round_.round, medium=Medium.EMAIL
+        ).values_list("employee_id", "address")
+    )
+    new = [r for r in rows if (r.employee_id, r.address) not in known]
+    if new:
+        await Delivery.bulk_create(new, batch_size=1000, ignore_conflicts=True)
+        log.info("alert %s: %d family e-mail deliveries planned", alert.id, len(new))
+    return len(new)
+
+
+# Answer links (the family e-mail): a token naming one alert, one employee and one confirmed
+# family address of theirs, until it expires. Its own signing purpose: an employee's answer
+# link never passes for it, nor the other way round.
+
+
+def sign_family_link(
+    secret: str, alert_id: int, employee_id: int, address: str, expires_at: datetime
+) -> str:
+    """A token for the family member(s) at this address to answer this alert."""
+    if not secret:
+        raise ValueError("a secret key is needed to sign answer links")
+    digest = email_confirmation.address_digest(address)
+    fields = f"{alert_id}.{employee_id}.{int(expires_at.timestamp())}.{digest}"
+    return sign(secret, FAMILY_ANSWER_LINK, b64(fields.encode("ascii")))
+
+
+def _verify_family_link(secret: str, token: str, now: datetime) -> tuple[int, int, str]:
+    invalid = Forbidden(answer_links.INVALID_LINK, code="invalid_link")
+    if not secret or not token or len(token) > answer_links.MAX_TOKEN_LENGTH:
+        raise invalid
+    payload = unsign(secret, FAMILY_ANSWER_LINK, token) if token.count(".") == 1 else None
+    if payload is None:
+        raise invalid
+    try:
+        raw_alert, raw_employee, raw_expires, digest = unb64(payload).decode("ascii").split(".")
+        alert_id, employee_id = int(raw_alert), int(raw_employee)
+        expires_at = datetime.fromtimestamp(int(raw_expires), UTC)
+    except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError, OSError):
+        raise invalid from None
+    if now >= expires_at:
+        raise Forbidden(answer_links.EXPIRED_LINK, code="expired_link")
+    return alert_id, employee_id, digest
+
+
+@dataclass(frozen=True)
+class FamilyLinkView:
+    """What a family answer link opens: the alert, the family member and their answer."""
+
+    alert: Alert
+    member: FamilyMember
+    answer: FamilyAnswer | None
+
+
+async def family_link_view(secret: str, token: str, now: datetime | None = None) -> FamilyLinkView:
+    """The alert and family member a family answer link names (the member whose confirmed
+    address it was sent to): Forbidden for a bad or expired link, NotFound once the address
+    changed or the alert is not theirs."""
+    alert_id, employee_id, digest = _verify_family_link(secret, token, now or _now())
+    gone = NotFound(_("この回答用リンクのメールアドレスは、家族として登録されていません。"))
+    members = await _emailed_members([employee_id]).filter(employee__active=True).order_by("id")
+    member = next(
+        (m for m in members if email_confirmation.address_digest(m.email or "") == digest), None
+    )
+    if member is None:
+        raise gone
+    alert = await Alert.get_or_none(id=alert_id, family=True)
+    if alert is None or not await AlertRecipient.exists(alert_id=alert_id, employee_id=employee_id):
+        raise NotFound(_("この安否確認は家族の回答を受け付けていません。"))
+    answer = await FamilyAnswer.get_or_none(alert_id=alert.id, member_id=member.id)
+    return FamilyLinkView(alert, member, answer)
+
+
+async def answer_by_family_link(
+    secret: str, token: str, status: FamilyStatus, message: str, now: datetime | None = None
+) -> FamilyLinkView:
+    """The family member a valid link names answers (again: a new revision); audited as the
+    family member through the e-mail link."""
+    view = await family_link_view(secret, token, now)
+    actor = Actor.me(f"family:{view.member.id}")
+    async with audited(actor, "family_answer", target=f"alert:{view.alert.id}") as audit:
+        alert = await _open_family_alert(view.alert.id)
+        answer = await _write_answer(alert, view.member, status, message, "email", False)
+        audit.detail = {"family": view.member.id, "status": status.value}
+    return FamilyLinkView(alert, view.member, answer)
 
 
 # Answers
@@ -357,6 +568,34 @@ async def answer_as_family_line_user(
     return member
 
 
+async def add_message_as_family_line_user(user_id: str, text: str, actor: Actor) -> FamilyStatus:
+    """The family member linked to this LINE user adds a message to their answer: the one of
+    the newest open alert they have answered (their status stays); returns that status.
+    NotFound when they have no answer to an open alert yet (they choose a status first)."""
+    async with audited(actor, "family_answer") as audit:
+        member = await FamilyMember.get_or_none(line_user_id=user_id)
+        if member is None:
+            raise NotFound(_("家族として登録されていません。"))
+        latest = (
+            await FamilyAnswer.filter(
+                member_id=member.id, alert__family=True, alert__closed_at__isnull=True
+            )
+            .order_by("-answered_at", "-id")
+            .first()
+        )
+        if latest is None:
+            raise NotFound(
+                _(
+                    "メッセージは、先に「無事」「負傷」「不明」のボタンで状況を選んでから送ってください。"
+                )
+            )
+        audit.target = f"alert:{latest.alert_id}"
+        alert = await _open_family_alert(latest.alert_id)
+        await _write_answer(alert, member, latest.status, text, "line", by_employee=False)
+        audit.detail = {"family": member.id, "status": latest.status.value, "message": True}
+    return latest.status
+
+
 async def answer_for_family(
     employee_id: int,
     alert_id: int,
@@ -364,14 +603,15 @@ async def answer_for_family(
     status: FamilyStatus,
     message: str,
     actor: Actor,
+    channel: str = "me",
 ) -> None:
     """The employee records a family member's status (answering for them)."""
     async with audited(actor, "family_answer_for", target=f"alert:{alert_id}") as audit:
         await _active_employee(employee_id)
         member = await _own_member(employee_id, member_id)
         alert = await _open_family_alert(alert_id)
-        await _write_answer(alert, member, status, message, "me", by_employee=True)
-        audit.detail = {"family": member.id, "status": status.value}
+        await _write_answer(alert, member, status, message, channel, by_employee=True)
+        audit.detail = {"family": member.id, "status": status.value, "channel": channel}
 
 
 # What people see
@@ -415,32 +655,48 @@ async def family_alerts_for(employee_id: int, limit: int = 5) -> list[FamilyAler
         employee_id=employee_id, alert__family=True
     ).values_list("alert_id", flat=True)
     alerts = await Alert.filter(id__in=list(alert_ids)).order_by("-started_at", "-id").limit(limit)
-    answers = {
+    answers = await _answers_of([a.id for a in alerts], members)
+    return [
+        FamilyAlert(
+            alert.id,
+            alert.title,
+            alert.started_at,
+            alert.is_closed,
+            _statuses(members, answers, alert.id),
+        )
+        for alert in alerts
+    ]
+
+
+async def _answers_of(
+    alert_ids: list[int], members: list[FamilyMember]
+) -> dict[tuple[int, int], FamilyAnswer]:
+    return {
         (a.alert_id, a.member_id): a
         for a in await FamilyAnswer.filter(
-            alert_id__in=[a.id for a in alerts], member_id__in=[m.id for m in members]
+            alert_id__in=alert_ids, member_id__in=[m.id for m in members]
         )
     }
-    shown = []
-    for alert in alerts:
-        rows = []
-        for m in members:
-            a = answers.get((alert.id, m.id))
-            rows.append(
-                MemberStatus(
-                    m.id,
-                    m.name,
-                    m.relation,
-                    a.status if a else None,
-                    a.message if a else "",
-                    a.answered_at if a else None,
-                    a.by_employee if a else False,
-                )
+
+
+def _statuses(
+    members: list[FamilyMember], answers: dict[tuple[int, int], FamilyAnswer], alert_id: int
+) -> tuple[MemberStatus, ...]:
+    rows = []
+    for m in members:
+        a = answers.get((alert_id, m.id))
+        rows.append(
+            MemberStatus(
+                m.id,
+                m.name,
+                m.relation,
+                a.status if a else None,
+                a.message if a else "",
+                a.answered_at if a else None,
+                a.by_employee if a else False,
             )
-        shown.append(
-            FamilyAlert(alert.id, alert.title, alert.started_at, alert.is_closed, tuple(rows))
         )
-    return shown
+    return tuple(rows)
 
 
 @dataclass(frozen=True)
@@ -537,3 +793,39 @@ async def family_summary(alert: Alert, scope: Scope) -> FamilySummary | None:
             )
         )
     return FamilySummary(counts, unanswered, tuple(rows))
+
+
+# The LIFF answer form: the employee answers for their family after their own answer
+
+
+async def _employee_of_line_user(user_id: str) -> Employee:
+    employee = await linked_employee(user_id)
+    if employee is None:
+        raise Forbidden(NOT_LINKED, code="not_linked")
+    return employee
+
+
+async def family_for_line_user(user_id: str, alert_id: int) -> tuple[MemberStatus, ...]:
+    """The family of the employee this (verified) LINE user is linked to, each with their
+    answer to the alert: none for an alert without family or not addressed to them."""
+    employee = await _employee_of_line_user(user_id)
+    alert = await Alert.get_or_none(id=alert_id, family=True)
+    if alert is None or not await AlertRecipient.exists(alert_id=alert_id, employee_id=employee.id):
+        return ()
+    members = await FamilyMember.filter(employee_id=employee.id).order_by("id")
+    return _statuses(members, await _answers_of([alert.id], members), alert.id)
+
+
+async def answer_for_family_as_line_user(
+    user_id: str,
+    alert_id: int,
+    member_id: int,
+    status: FamilyStatus,
+    message: str,
+    actor: Actor,
+) -> tuple[MemberStatus, ...]:
+    """The employee this LINE user is linked to answers for one of their own family members
+    (from the LIFF answer form); returns their family's answers."""
+    employee = await _employee_of_line_user(user_id)
+    await answer_for_family(employee.id, alert_id, member_id, status, message, actor, "liff")
+    return await family_for_line_user(user_id, alert_id)

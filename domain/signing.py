@@ -2,7 +2,8 @@
 and the purpose's name (so a token signed for one purpose never passes for another), and a
 token is `payload.signature` with the HMAC-SHA256 signature in URL-safe base64. Used by the
 e-mail answer links, CSRF tokens, the console's import confirmation, the confirmation links of
-employees' own e-mail addresses and the face cookies' keys."""
+employees' own e-mail addresses and their family's, the family answer links and the face
+cookies' keys."""
 
 import base64
 import hashlib
@@ -14,6 +15,8 @@ ANSWER_LINK = "anpi answer link v1"
 CSRF = "anpi csrf"
 CONSOLE_IMPORT = "anpi console import"
 EMAIL_CONFIRM = "anpi email confirm"
+FAMILY_EMAIL_CONFIRM = "anpi family email confirm"
+FAMILY_ANSWER_LINK = "anpi family answer link"
 
 
 def session_purpose(face: str) -> str:

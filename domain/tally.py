@@ -453,9 +453,9 @@ async def unanswered(alert_id: int, scope: Scope) -> list[Unanswered]:
         " d.status AS status, d.reason AS reason"
         + unanswered_in_scope
         + " JOIN delivery d ON d.alert_id = r.alert_id AND d.employee_id = r.employee_id"
-        # A board post's push is not a round of the alert: it says nothing of reaching them.
-        f" WHERE r.alert_id = ?{where} AND a.id IS NULL AND d.kind <> ? ORDER BY d.id",
-        [alert_id, *params, DeliveryKind.BOARD.value],
+        # Board pushes and the family round's rows say nothing of reaching the employee.
+        f" WHERE r.alert_id = ?{where} AND a.id IS NULL AND d.kind NOT IN (?, ?) ORDER BY d.id",
+        [alert_id, *params, DeliveryKind.BOARD.value, DeliveryKind.FAMILY.value],
     ):
         deliveries.setdefault((d["employee_id"], d["medium"]), []).append(d)
     names = await _department_names({row["department_id"] for row in rows})

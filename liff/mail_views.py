@@ -10,7 +10,8 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from domain.alerts import display_sender, shown_wording
+from domain import family
+from domain.alerts import display_sender, display_title, shown_wording
 from domain.answer_links import LinkedAlert, linked_alert
 from domain.answers import submit_answer as submit
 from domain.errors import Conflict, DomainError, Invalid
@@ -141,4 +142,86 @@ async def _submit(request: web.Request, token: str, linked: LinkedAlert) -> web.
         return _refused(request, exc)
     log.info("answer by e-mail link for alert %s", linked.view.alert.id)
     url = request.app.router["mail_answer"].url_for(token=token).with_query(done="1")
+    raise web.HTTPSeeOther(str(url))
+
+
+# The family answer page: a family member opens the link of their family e-mail and chooses
+# 無事 / 負傷 / 不明 with an optional message; the token alone says who answers which alert.
+
+
+def _family_page(
+    request: web.Request, context: dict[str, Any], status: int = HTTPStatus.OK
+) -> web.Response:
+    response = aiohttp_jinja2.render_template(
+        "family_answer.html",
+        request,
+        {"csrf_token": csrf_token(request), **context},
+        status=status,
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _family_context(
+    view: family.FamilyLinkView,
+    *,
+    chosen: str | None = None,
+    message: str | None = None,
+    error: DomainError | None = None,
+    done: bool = False,
+) -> dict[str, Any]:
+    alert, answer = view.alert, view.answer
+    return {
+        "alert": alert,
+        "title": display_title(alert.title, alert.drill),
+        "started_at": jst(alert.started_at),
+        "answer": answer,
+        "answer_status": family.status_label(answer.status) if answer else "",
+        "answered_at": jst(answer.answered_at) if answer else "",
+        "status": _("回答済") if answer else _("未回答"),
+        "statuses": [(s.value, family.status_label(s)) for s in family.STATUS_ORDER],
+        "chosen": chosen if chosen is not None else (answer.status.value if answer else ""),
+        "message": message if message is not None else (answer.message if answer else ""),
+        "closed": alert.is_closed,
+        "error": error.message if error else None,
+        "done": done,
+        "member_name": view.member.name,
+    }
+
+
+async def family_page(request: web.Request) -> web.Response:
+    """The family question the link names, the member's answer and the form."""
+    try:
+        view = await family.family_link_view(
+            request.config_dict[WEB].secret_key, request.match_info["token"]
+        )
+    except DomainError as exc:
+        return _family_page(request, {"refusal": exc.message}, status_for(exc))
+    return _family_page(request, _family_context(view, done=request.query.get("done") == "1"))
+
+
+async def submit_family(request: web.Request) -> web.Response:
+    """Store the family member's status and message (again: a new revision), then show it."""
+    token = request.match_info["token"]
+    secret = request.config_dict[WEB].secret_key
+    form = await request.post()
+    raw_status, raw_message = form.get("status"), form.get("message")
+    chosen = raw_status if isinstance(raw_status, str) else ""
+    message = raw_message[: family.MAX_MESSAGE] if isinstance(raw_message, str) else ""
+    try:
+        await family.answer_by_family_link(secret, token, family.parse_status(chosen), message)
+    except Invalid as exc:
+        try:
+            view = await family.family_link_view(secret, token)
+        except DomainError as refused:
+            return _family_page(request, {"refusal": refused.message}, status_for(refused))
+        context = _family_context(view, chosen=chosen, message=message, error=exc)
+        return _family_page(request, context, HTTPStatus.UNPROCESSABLE_ENTITY)
+    except Conflict as exc:
+        view = await family.family_link_view(secret, token)
+        return _family_page(request, _family_context(view, error=exc), HTTPStatus.CONFLICT)
+    except DomainError as exc:
+        return _family_page(request, {"refusal": exc.message}, status_for(exc))
+    log.info("family answer by e-mail link")
+    url = request.app.router["family_answer"].url_for(token=token).with_query(done="1")
     raise web.HTTPSeeOther(str(url))

@@ -25,7 +25,14 @@ def setup_routes(app: web.Application) -> None:
         board_views.api_reply,
         name="liff_api_board_reply",
     )
+    app.router.add_get(f"/api/alerts/{ALERT_ID}/family", views.api_family, name="liff_api_family")
+    app.router.add_post(
+        f"/api/alerts/{ALERT_ID}/family", views.api_family_answer, name="liff_api_family_answer"
+    )
     app.router.add_static("/static/", STATIC_DIR, name="liff_static")
     # The e-mail medium's answer page: the same form, server-rendered, opened by a signed link.
     app.router.add_get(f"/answer/{ANSWER_TOKEN}", mail_views.answer_page, name="mail_answer")
     app.router.add_post(f"/answer/{ANSWER_TOKEN}", mail_views.submit_answer, name="mail_submit")
+    # The family e-mail's answer page (無事 / 負傷 / 不明 + message), by a signed link.
+    app.router.add_get(f"/family/{ANSWER_TOKEN}", mail_views.family_page, name="family_answer")
+    app.router.add_post(f"/family/{ANSWER_TOKEN}", mail_views.submit_family, name="family_submit")

@@ -9,9 +9,10 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from domain import answers, linking
+from domain import answers, family, linking
+from domain.actors import Actor
 from domain.alerts import display_sender, shown_wording
-from domain.errors import DomainError
+from domain.errors import DomainError, Invalid
 from domain.i18n import LANGUAGES, current_language, language_of, speaking
 from domain.i18n import gettext as _
 from models import AnswerChannel
@@ -263,3 +264,70 @@ async def _answer(request: web.Request) -> web.Response:
     except DomainError as exc:
         return domain_error_response(exc)
     return _reply(view)
+
+
+# The employee's family, after their own answer (alerts with family on): each member's answer,
+# and the employee answering for one of them. Only their own family; the ID token says who.
+
+
+def _family_json(statuses: tuple[family.MemberStatus, ...]) -> dict[str, Any]:
+    return {
+        "members": [
+            {
+                "id": m.member_id,
+                "name": m.name,
+                "relation": m.relation,
+                "status": m.status.value if m.status else None,
+                "status_label": m.status_name,
+                "message": m.message,
+                "answered_at": jst(m.answered_at) if m.answered_at else "",
+                "by_employee": m.by_employee,
+            }
+            for m in statuses
+        ],
+        "statuses": [
+            {"value": s.value, "label": family.status_label(s)} for s in family.STATUS_ORDER
+        ],
+    }
+
+
+async def api_family(request: web.Request) -> web.Response:
+    """The caller's family and their answers to the alert (empty without family)."""
+    try:
+        user_id = await _line_user(request)
+        statuses = await family.family_for_line_user(user_id, _alert_id(request))
+    except _Refused as exc:
+        return exc.response
+    except DomainError as exc:
+        return domain_error_response(exc)
+    return web.json_response(_family_json(statuses))
+
+
+def _member_id(raw: object) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 < raw < 2**31:
+        raise Invalid(_("家族を指定してください。"))
+    return raw
+
+
+@exempt  # authenticated by the ID token in the Authorization header, not by a cookie
+async def api_family_answer(request: web.Request) -> web.Response:
+    """Record the caller's answer for one of their own family members."""
+    try:
+        _check_declared_size(request)
+        user_id = await _line_user(request)
+        body = await _json_object(request)
+    except _Refused as exc:
+        return exc.response
+    message = body.get("message")
+    try:
+        statuses = await family.answer_for_family_as_line_user(
+            user_id,
+            _alert_id(request),
+            _member_id(body.get("member_id")),
+            family.parse_status(str(body.get("status") or "")),
+            message[: family.MAX_MESSAGE] if isinstance(message, str) else "",
+            Actor.line(user_id),
+        )
+    except DomainError as exc:
+        return domain_error_response(exc)
+    return web.json_response(_family_json(statuses))

@@ -28,6 +28,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/family/edit", family.edit, name="family_edit")
     app.router.add_post("/family/remove", family.remove, name="family_remove")
     app.router.add_post("/family/code", family.code, name="family_code")
+    app.router.add_post("/family/email/resend", family.email_resend, name="family_email_resend")
     app.router.add_post("/family/answer", family.answer, name="family_answer")
     app.router.add_get("/line", line.line_page, name="line")
     app.router.add_post("/line/start", line.start, name="line_start")

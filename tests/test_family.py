@@ -235,7 +235,7 @@ async def test_the_maintainer_switches_family_visibility_in_settings(bot, consol
 async def test_status_in_the_admin_group_has_a_family_line_only_when_allowed(room, sim):
     await Template.filter(key="earthquake").update(family=True)
     yamada = room.company.employees["E1"]
-    member = await family.add_member(yamada.id, "山田 花子", "配偶者", "", Actor.me("E1"))
+    member = (await family.add_member(yamada.id, "山田 花子", "配偶者", "", Actor.me("E1"))).member
     code = await family.issue_link_code(yamada.id, member.id, Actor.me("E1"))
     hanako = await befriend(sim, "花子")
     assert "登録しました" in await say(sim, hanako, code)

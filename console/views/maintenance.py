@@ -58,6 +58,8 @@ ACTIONS = {
     "family_line_link": _("家族のLINE登録"),
     "family_answer": _("家族の回答"),
     "family_answer_for": _("家族の代理回答(社員)"),
+    "family_email_confirm": _("家族のメールアドレス確認"),
+    "family_email_confirm_sent": _("家族への確認メール送信"),
     "user_add": _("ユーザー追加"),
     "user_passwd": _("パスワード変更"),
     "user_disable": _("ユーザー無効化"),

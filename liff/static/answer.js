@@ -138,6 +138,77 @@
     $("edit").hidden = closed || view.alert.confirm_only;
     $("answer-form").hidden = closed || (answered && !state.editing);
     $("closed").hidden = !closed;
+    if (answered) { loadFamily(); } else { $("family").hidden = true; }
+  }
+
+  // The employee's family (alerts with family on), after their own answer: each member's
+  // answer, and a form to answer for them. Only their own family: the server decides.
+  function renderFamily(family) {
+    var section = $("family");
+    var list = $("family-members");
+    list.textContent = "";
+    section.hidden = !family.members.length;
+    var template = $("family-member-template");
+    family.members.forEach(function (member) {
+      var form = template.content.firstElementChild.cloneNode(true);
+      form.id = "family-member-" + member.id;
+      form.querySelector(".family-name").textContent = member.name + "(" + member.relation + ")";
+      var current = member.status_label + (member.answered_at ? " (" + member.answered_at + ")" : "");
+      if (member.by_employee) { current += " " + section.dataset.byEmployee; }
+      form.querySelector(".family-current").textContent = current;
+      var choices = form.querySelector(".family-choices");
+      family.statuses.forEach(function (status) {
+        var label = document.createElement("label");
+        label.className = "choice";
+        var input = document.createElement("input");
+        input.type = "radio";
+        input.name = "family-status-" + member.id;
+        input.value = status.value;
+        input.id = "family-" + member.id + "-" + status.value;
+        input.checked = member.status === status.value;
+        label.appendChild(input);
+        label.appendChild(document.createTextNode(status.label));
+        choices.appendChild(label);
+      });
+      var message = form.querySelector(".family-message");
+      message.id = "family-message-" + member.id;
+      message.value = member.message || "";
+      form.querySelector(".family-message-label").htmlFor = message.id;
+      form.addEventListener("submit", function (event) { submitFamily(event, member.id, form); });
+      list.appendChild(form);
+    });
+  }
+
+  function loadFamily() {
+    if (!state.alert || state.alert.closed) { $("family").hidden = true; return; }
+    return api(state.alertId + "/family").then(renderFamily).catch(function (error) {
+      $("family-error").textContent = error.message;
+      $("family-error").hidden = false;
+    });
+  }
+
+  function submitFamily(event, memberId, form) {
+    event.preventDefault();
+    $("family-error").hidden = true;
+    var checked = form.querySelector("input[type=radio]:checked");
+    var button = form.querySelector(".family-submit");
+    button.disabled = true;
+    api(state.alertId + "/family", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({
+        member_id: memberId,
+        status: checked ? checked.value : "",
+        message: form.querySelector(".family-message").value,
+      }),
+    }).then(function (family) {
+      renderFamily(family);
+      $("family-member-" + memberId).querySelector(".family-done").hidden = false;
+    }).catch(function (error) {
+      $("family-error").textContent = error.message;
+      $("family-error").hidden = false;
+      button.disabled = false;
+    });
   }
 
   function collect() {

@@ -5,12 +5,12 @@ from aiohttp import web
 
 from domain import family
 from domain.actors import Actor
-from domain.errors import Invalid
+from domain.errors import Invalid, Throttled
 from domain.i18n import gettext as _
 from me.auth import signed_in
 from me.keys import EMPLOYEE
 from me.render import url
-from me.views.page import render_home
+from me.views.page import confirmations_for, render_home, sent_notice
 
 
 def _number(raw: object) -> int:
@@ -36,10 +36,14 @@ async def add(request: web.Request) -> web.Response:
     form = await request.post()
     name, relation, email = _fields(form)
     try:
-        await family.add_member(employee.id, name, relation, email, Actor.me(employee.code))
-    except Invalid as exc:
+        saved = await family.add_member(
+            employee.id, name, relation, email, Actor.me(employee.code), confirmations_for(request)
+        )
+    except (Invalid, Throttled) as exc:
         return await render_home(request, family_error=exc.message)
-    raise web.HTTPSeeOther(url(request, "home", done="family") + "#family")
+    sent = saved.confirmation_sent
+    done = sent_notice(request, sent) if sent is not None else "family"
+    raise web.HTTPSeeOther(url(request, "home", done=done) + "#family")
 
 
 @signed_in()
@@ -49,13 +53,30 @@ async def edit(request: web.Request) -> web.Response:
     form = await request.post()
     name, relation, email = _fields(form)
     try:
-        await family.update_member(
+        saved = await family.update_member(
             employee.id, _number(form.get("member_id")), name, relation, email,
-            Actor.me(employee.code),
+            Actor.me(employee.code), confirmations_for(request),
         )  # fmt: skip
-    except Invalid as exc:
+    except (Invalid, Throttled) as exc:
         return await render_home(request, family_error=exc.message)
-    raise web.HTTPSeeOther(url(request, "home", done="family") + "#family")
+    sent = saved.confirmation_sent
+    done = sent_notice(request, sent) if sent is not None else "family"
+    raise web.HTTPSeeOther(url(request, "home", done=done) + "#family")
+
+
+@signed_in()
+async def email_resend(request: web.Request) -> web.Response:
+    """E-mail a family member's unconfirmed address its confirmation link again."""
+    employee = request[EMPLOYEE]
+    form = await request.post()
+    try:
+        sent = await family.resend_confirmation(
+            employee.id, _number(form.get("member_id")), Actor.me(employee.code),
+            confirmations_for(request),
+        )  # fmt: skip
+    except Throttled as exc:
+        return await render_home(request, status=429, family_error=exc.message)
+    raise web.HTTPSeeOther(url(request, "home", done=sent_notice(request, sent)) + "#family")
 
 
 @signed_in()

@@ -79,20 +79,22 @@ async def email_add(request: web.Request) -> web.Response:
     address = str(form.get("address", ""))[:300]
     try:
         sent = await employee_page.add_email(
-            employee.id, address, Actor.me(employee.code), _confirmations(request)
+            employee.id, address, Actor.me(employee.code), confirmations_for(request)
         )
     except (Invalid, Throttled) as exc:
         return await _home(request, email_error=exc.message, address=address)
-    raise web.HTTPSeeOther(url(request, "home", done=_sent_notice(request, sent)))
+    raise web.HTTPSeeOther(url(request, "home", done=sent_notice(request, sent)))
 
 
-def _sent_notice(request: web.Request, sent: bool) -> str:
+def sent_notice(request: web.Request, sent: bool) -> str:
+    """The notice after a confirmation e-mail: sent, not sent, or e-mail off."""
     if sent:
         return "email_sent"
     return "email_unsent" if request.config_dict[OUTBOX].sender is not None else "email_off"
 
 
-def _confirmations(request: web.Request) -> email_confirmation.Confirmations:
+def confirmations_for(request: web.Request) -> email_confirmation.Confirmations:
+    """What sending a confirmation link needs, for this request (family addresses too)."""
     settings = request.config_dict[WEB]
     return email_confirmation.Confirmations(
         secret=settings.secret_key,
@@ -111,27 +113,34 @@ async def email_resend(request: web.Request) -> web.Response:
         raise Invalid(_("社員情報のアドレスは確認不要です。"))
     try:
         sent = await email_confirmation.resend(
-            employee.id, email_id, Actor.me(employee.code), _confirmations(request)
+            employee.id, email_id, Actor.me(employee.code), confirmations_for(request)
         )
     except Throttled as exc:
         return await _home(request, status=429, email_error=exc.message)
-    raise web.HTTPSeeOther(url(request, "home", done=_sent_notice(request, sent)))
+    raise web.HTTPSeeOther(url(request, "home", done=sent_notice(request, sent)))
 
 
 async def email_confirm_form(request: web.Request) -> web.Response:
     """The page a confirmation link opens: the address, and the button that confirms it (a
     mail scanner that follows links confirms nothing)."""
     token = request.query.get("token", "")
-    address = await email_confirmation.pending_address(request.config_dict[WEB].secret_key, token)
-    return render(request, "email_confirm.html", {"address": address, "token": token})
+    secret = request.config_dict[WEB].secret_key
+    address = await email_confirmation.pending_address(secret, token)
+    for_family = email_confirmation.is_family_link(secret, token)
+    return render(
+        request, "email_confirm.html", {"address": address, "token": token, "family": for_family}
+    )
 
 
 async def email_confirm(request: web.Request) -> web.Response:
     """Confirm the address; no sign-in needed (the link is the proof it reached them)."""
     form = await request.post()
     token = str(form.get("token", ""))
-    address = await email_confirmation.confirm(request.config_dict[WEB].secret_key, token)
-    return render(request, "email_confirm.html", {"address": address, "confirmed": True})
+    secret = request.config_dict[WEB].secret_key
+    address = await email_confirmation.confirm(secret, token)
+    for_family = email_confirmation.is_family_link(secret, token)
+    context = {"address": address, "confirmed": True, "family": for_family}
+    return render(request, "email_confirm.html", context)
 
 
 @signed_in()
