@@ -230,13 +230,39 @@ async def start_mail_sink(host: str, port: int) -> tuple[MailSink, asyncio.Serve
     return sink, server
 
 
-async def email_the_earthquake_template() -> None:
-    """The demo's earthquake template also sends e-mail: LINE first, e-mail to those LINE
-    cannot reach at once and to the silent after its delay."""
+# The demo's earthquake template in English too, for employees who choose English.
+EARTHQUAKE_ENGLISH = {
+    "title_en": "[Earthquake] Safety check",
+    "message_en": (
+        "A strong earthquake (seismic intensity 6+) has struck the Kanto region.\n"
+        "Please report your safety status."
+    ),
+    "items_en": {
+        "本人": ("Yourself", ("Safe", "Minor injury", "Serious injury")),
+        "家族": ("Family", ("All safe", "Some injured", "Unknown")),
+        "家屋": ("Home", ("No damage", "Partly collapsed", "Collapsed")),
+        "出社": ("Coming to work", ("Yes", "No", "Not sure")),
+    },
+}
+
+
+async def prepare_the_earthquake_template() -> None:
+    """The demo's earthquake template also sends e-mail (LINE first, e-mail to those LINE
+    cannot reach at once and to the silent after its delay) and speaks English to those who
+    chose it."""
     from models import EmailMode, Template
 
-    await Template.filter(key="earthquake").update(
-        email_enabled=True, email_mode=EmailMode.FALLBACK
+    template = await Template.get(key="earthquake")
+    items = []
+    for item in template.items:
+        label_en, choices_en = EARTHQUAKE_ENGLISH["items_en"].get(item["label"], ("", ()))
+        items.append({**item, "label_en": label_en, "choices_en": list(choices_en)})
+    await Template.filter(id=template.id).update(
+        email_enabled=True,
+        email_mode=EmailMode.FALLBACK,
+        title_en=EARTHQUAKE_ENGLISH["title_en"],
+        message_en=EARTHQUAKE_ENGLISH["message_en"],
+        items=items,
     )
 
 
@@ -468,7 +494,7 @@ async def seed_demo(config: Config, sim, sink: MailSink) -> DemoSeed:
     finally:
         await menus.close()
     await sim.follow(newcomer.user_id)  # greeted in chat, with the 連携 button
-    await email_the_earthquake_template()
+    await prepare_the_earthquake_template()
     template = await find_template("earthquake")
     started = await start_alert(Actor.cli(), template, drill=True, sender_name="総務部 防災担当")
     console_password = await seed_console_users(pairs[0][0].department_id)

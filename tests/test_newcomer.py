@@ -107,31 +107,30 @@ async def test_a_newcomer_links_starts_a_drill_answers_and_sees_the_tally_move(
         assert page.problems == [], page.problems
         assert console.problems == [], console.problems
 
-        # ENGLISH: the coordinator enables this block once employees can answer in English.
-        # The newcomer chooses English on the employee page (the printed code signs them in
-        # there too, linking in chat did not spend it for that page) and answers the English
-        # form of the same drill: a new revision, the same person answered.
-        # await page.goto(demo.url("/me/"))
-        # await page.fill("#employee_code", employee_code)
-        # await page.fill("#secret", registration_code)
-        # await page.click("button:has-text('ログイン')")
-        # await page.fill("#password", "newcomer-pass-2026")
-        # await page.fill("#confirm", "newcomer-pass-2026")
-        # await page.click("button:has-text('設定する')")
-        # await page.select_option("#language-select", "en")
-        # await page.click("#language button[type=submit]")
-        # await page.goto(chat_url)
-        # await page.locator("a:text-is('回答')").last.click()  # the form now speaks English
-        # await page.wait_for_selector("#alert:not([hidden])")
-        # assert "[Drill]" in await page.text_content("#title")
-        # if await page.locator("#edit").is_visible():
-        #     await page.click("#edit")
-        # for label in ["Safe", "All safe", "No damage", "Yes"]:
-        #     await page.get_by_label(label, exact=True).check()
-        # await page.click("#submit")
-        # await page.wait_for_selector("#done:not([hidden])")
-        # await expect(console.locator("#answered")).to_have_text(str(answered + 1))
-        # assert page.problems == [] and console.problems == []
+        # In English: the newcomer chooses English on the employee page (the printed code
+        # signs them in there too: linking in chat did not spend it for that page) and
+        # answers the English form of the same drill: a new revision, the same person answered.
+        await page.goto(demo.url("/me/"))
+        await page.fill("#employee_code", employee_code)
+        await page.fill("#secret", registration_code)
+        await page.click("button:has-text('ログイン')")
+        await page.fill("#password", "newcomer-pass-2026")
+        await page.fill("#confirm", "newcomer-pass-2026")
+        await page.click("button:has-text('設定する')")
+        await page.select_option("#language-select", "en")
+        await page.click("#language button[type=submit]")
+        await page.goto(chat_url)
+        await page.locator("a:text-is('回答')").last.click()  # the form now speaks English
+        await page.wait_for_selector("#alert:not([hidden])")
+        assert "[Drill]" in await page.text_content("#title")
+        if await page.locator("#edit").is_visible():
+            await page.click("#edit")
+        for label in ["Safe", "All safe", "No damage", "Yes"]:
+            await page.get_by_label(label, exact=True).check()
+        await page.click("#submit")
+        await page.wait_for_selector("#done:not([hidden])")
+        await expect(console.locator("#answered")).to_have_text(str(answered + 1))
+        assert page.problems == [] and console.problems == []
 
 
 async def test_the_demo_keeps_its_data_between_runs_and_reset_starts_over(
