@@ -829,3 +829,14 @@ async def answer_for_family_as_line_user(
     employee = await _employee_of_line_user(user_id)
     await answer_for_family(employee.id, alert_id, member_id, status, message, actor, "liff")
     return await family_for_line_user(user_id, alert_id)
+
+
+async def purge_family_answers(alert_ids: list[int]) -> int:
+    """Delete the family's answers (with their revisions) to these alerts, inside the caller's
+    transaction (retention: what families wrote goes with the employees' answers); how many
+    rows went."""
+    answers = FamilyAnswer.filter(alert_id__in=alert_ids)
+    revisions = await FamilyAnswerRevision.filter(
+        answer_id__in=Subquery(answers.values("id"))
+    ).delete()
+    return revisions + await FamilyAnswer.filter(alert_id__in=alert_ids).delete()

@@ -12,7 +12,8 @@ from tortoise.expressions import Q
 from domain.actors import Actor
 from domain.audit import audited
 from domain.board import purge_board
-from models import Alert, Answer, AnswerCount, BoardPost, Delivery, LineAccount
+from domain.family import purge_family_answers
+from models import Alert, Answer, AnswerCount, BoardPost, Delivery, FamilyAnswer, LineAccount
 from models.answers import ANSWERED, WHOLE
 
 log = logging.getLogger(__name__)
@@ -32,8 +33,8 @@ def _now() -> datetime:
 
 async def purge_answers(older_than: timedelta) -> int:
     """Delete the answers (with their revisions), the deliveries (LINE user IDs, e-mail
-    addresses) and the board (posts with their replies) of alerts closed more than
-    `older_than` ago; the alert and its roster stay.
+    addresses), the board (posts with their replies) and the family's answers of alerts
+    closed more than `older_than` ago; the alert and its roster stay.
     Returns how many rows went."""
     cutoff = _now() - older_than
     alert_ids = await Alert.filter(closed_at__lt=cutoff).values_list("id", flat=True)
@@ -42,7 +43,8 @@ async def purge_answers(older_than: timedelta) -> int:
     answers = Answer.filter(alert_id__in=alert_ids)
     deliveries = Delivery.filter(alert_id__in=alert_ids)
     board = BoardPost.filter(alert_id__in=alert_ids)
-    if not await answers.exists() and not await deliveries.exists() and not await board.exists():
+    family = FamilyAnswer.filter(alert_id__in=alert_ids)
+    if not any([await q.exists() for q in (answers, deliveries, board, family)]):
         return 0
     async with audited(Actor.system(), "answers_purged") as audit:
         # Revisions go with their answer (ON DELETE CASCADE).
@@ -53,20 +55,23 @@ async def purge_answers(older_than: timedelta) -> int:
         ).delete()
         gone_deliveries = await Delivery.filter(alert_id__in=alert_ids).delete()
         gone_board = await purge_board(alert_ids)
+        gone_family = await purge_family_answers(alert_ids)
         audit.target = f"{len(alert_ids)} alerts"
         audit.detail = {
             "days": older_than.days,
             "answers": gone_answers,
             "deliveries": gone_deliveries,
             "board": gone_board,
+            "family": gone_family,
         }
     log.info(
-        "retention: %d answers, %d deliveries, %d board rows purged",
+        "retention: %d answers, %d deliveries, %d board rows, %d family answers purged",
         gone_answers,
         gone_deliveries,
         gone_board,
+        gone_family,
     )
-    return gone_answers + gone_deliveries + gone_board
+    return gone_answers + gone_deliveries + gone_board + gone_family
 
 
 async def purge_line_data(older_than: timedelta) -> int:

@@ -17,7 +17,19 @@ from bot.keys import CONFIG, WORKERS
 from domain.actors import Actor
 from domain.alerts import start_alert
 from domain.linking import record_unfollow, unlink
-from models import Alert, Answer, AnswerChannel, AuditEntry, Delivery, LineAccount, Template
+from models import (
+    Alert,
+    Answer,
+    AnswerChannel,
+    AuditEntry,
+    Delivery,
+    FamilyAnswer,
+    FamilyAnswerRevision,
+    FamilyMember,
+    FamilyStatus,
+    LineAccount,
+    Template,
+)
 from models.db import close_database, open_database
 from tests.conftest import bot_config, make_company, quick_link, until
 from tests.test_cli import run
@@ -40,6 +52,17 @@ async def _alert_with_answers(company, closed_days_ago: int | None) -> int:
     return started.alert.id
 
 
+async def _family_answer(member: FamilyMember, alert_id: int) -> None:
+    answer = await FamilyAnswer.create(
+        alert_id=alert_id, member=member, status=FamilyStatus.SAFE, message="家にいます",
+        channel="line", answered_at=NOW,
+    )  # fmt: skip
+    await FamilyAnswerRevision.create(
+        answer=answer, revision=1, status=FamilyStatus.SAFE, message="家にいます",
+        channel="line", answered_at=NOW,
+    )  # fmt: skip
+
+
 async def _left(user_id: str, days_ago: int) -> None:
     await LineAccount.filter(user_id=user_id).update(updated_at=NOW - timedelta(days=days_ago))
 
@@ -55,6 +78,11 @@ async def test_the_housekeeping_worker_applies_retention_and_audits_it(sim, data
         recent = await _alert_with_answers(company, closed_days_ago=29)
         still_open = await _alert_with_answers(company, closed_days_ago=None)
         await Alert.filter(id=still_open).update(started_at=NOW - timedelta(days=90))
+        spouse = await FamilyMember.create(
+            employee=company.employees["E1"], name="山田花子", relation="配偶者"
+        )
+        await _family_answer(spouse, old)
+        await _family_answer(spouse, recent)
         await record_unfollow(blocked_long_ago)
         await _left(blocked_long_ago, 31)
         await unlink(unlinked_long_ago, Actor.cli())
@@ -83,6 +111,10 @@ async def test_the_housekeeping_worker_applies_retention_and_audits_it(sim, data
         assert await Answer.filter(alert_id=recent).count() == 3
         assert await Answer.filter(alert_id=still_open).count() == 3
         assert await Delivery.filter(alert_id=recent).count() == 3
+        # What families wrote goes with the answers (revisions too), and only there.
+        assert not await FamilyAnswer.filter(alert_id=old).exists()
+        assert await FamilyAnswerRevision.filter(answer__alert_id=recent).count() == 1
+        assert await FamilyAnswerRevision.all().count() == 1
 
         assert not await LineAccount.exists(user_id=blocked_long_ago)
         assert await LineAccount.exists(user_id=blocked_lately)
@@ -95,7 +127,13 @@ async def test_the_housekeeping_worker_applies_retention_and_audits_it(sim, data
             ("system", "answers_purged", "ok"),
             ("system", "line_data_purged", "ok"),
         ]
-        assert rows[0].detail == {"days": 30, "answers": 3, "deliveries": 3, "board": 0}
+        assert rows[0].detail == {
+            "days": 30,
+            "answers": 3,
+            "deliveries": 3,
+            "board": 0,
+            "family": 2,
+        }
         assert rows[1].detail == {"days": 30, "deleted": 1, "names_forgotten": 1}
         for row in rows:  # nobody's name or LINE user ID in the audit
             assert "やまだ" not in str(row.detail) and blocked_long_ago not in str(row.detail)
