@@ -15,6 +15,7 @@ from domain.actors import Actor
 from domain.audit import audited
 from domain.check_items import parse_items
 from domain.contacts import email_addresses
+from domain.delivery import batch_number, batch_number_sql, write_line_batches
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.notify import Topic, notifier
 from domain.scope import Scope
@@ -221,10 +222,12 @@ WHERE e.active{departments}
 ORDER BY e.id
 """
 # Only a reachable LINE account (followed, not blocked) gets a delivery, to its user ID.
+# Numbered into batches of 500 as they are written (domain/delivery.py).
 LINE_OUTBOX_SQL = """
 INSERT INTO delivery
-    (alert_id, employee_id, kind, "round", medium, address, status, attempts, created_at)
-SELECT ?, e.id, ?, 0, ?, a.user_id, ?, 0, ?
+    (alert_id, employee_id, kind, "round", medium, address, status, attempts, created_at,
+     batch_no)
+SELECT ?, e.id, ?, 0, ?, a.user_id, ?, 0, ?, {batch_no}
 FROM employee e JOIN line_account a ON a.employee_id = e.id
 WHERE e.active AND a.followed AND NOT a.blocked{departments}
 ORDER BY e.id
@@ -314,7 +317,10 @@ async def create_alert(
         )
         if template.line_enabled:
             await connection.execute_query(
-                positional(connection, LINE_OUTBOX_SQL.format(departments=where)),
+                positional(
+                    connection,
+                    LINE_OUTBOX_SQL.format(departments=where, batch_no=batch_number_sql("e.id")),
+                ),
                 [
                     alert.id,
                     DeliveryKind.ALERT.value,
@@ -324,9 +330,11 @@ async def create_alert(
                     *scope_ids,
                 ],
             )
+            line_rows = await write_line_batches(connection, alert.id, 0)
+        else:
+            line_rows = 0
         # Counted, not taken from the driver: asyncpg reports an INSERT's OID, not its rows.
         recipients = await AlertRecipient.filter(alert_id=alert.id).count()
-        line_rows = await Delivery.filter(alert_id=alert.id, medium=Medium.LINE).count()
     log.info(
         "alert %s started (%s): %d recipients, %d by LINE",
         alert.id,
@@ -445,7 +453,7 @@ async def _write_round(
     addresses: dict[int, list[str]],
 ) -> int:
     """Write a reminder round and its deliveries in one transaction; return its number."""
-    async with in_transaction():
+    async with in_transaction() as connection:
         last = await AlertRound.filter(alert_id=alert.id).order_by("-round").first()
         number = (last.round if last else 0) + 1
         await AlertRound.create(
@@ -466,8 +474,9 @@ async def _write_round(
                 medium=Medium.LINE,
                 address=a.user_id,
                 status=DeliveryStatus.PENDING,
+                batch_no=batch_number(position),
             )
-            for a in accounts
+            for position, a in enumerate(accounts)
         ]
         email_rows = [
             Delivery(
@@ -483,6 +492,8 @@ async def _write_round(
             for address in found
         ]
         await Delivery.bulk_create(line_rows + email_rows, batch_size=1000)
+        if line_rows:
+            await write_line_batches(connection, alert.id, number)
     return number
 
 

@@ -9,9 +9,10 @@ from models.answers import Answer, AnswerRevision
 from models.audit import AuditEntry
 from models.channel_tokens import ChannelToken
 from models.console import ConsoleUser
-from models.deliveries import AlertRound, Delivery
+from models.deliveries import AlertRound, Delivery, DeliveryBatch
 from models.enums import (
     AnswerChannel,
+    BatchStatus,
     ConsoleRole,
     DeliveryKind,
     DeliveryStatus,
@@ -39,10 +40,12 @@ __all__ = [
     "AnswerChannel",
     "AnswerRevision",
     "AuditEntry",
+    "BatchStatus",
     "ChannelToken",
     "ConsoleRole",
     "ConsoleUser",
     "Delivery",
+    "DeliveryBatch",
     "DeliveryKind",
     "DeliveryStatus",
     "Department",

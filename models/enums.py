@@ -29,6 +29,14 @@ class DeliveryStatus(StrEnum):
     HELD = "held"
 
 
+class BatchStatus(StrEnum):
+    """Where one LINE batch of an alert round stands (`DeliveryBatch`)."""
+
+    PENDING = "pending"
+    SENDING = "sending"  # claimed under its retry key
+    DONE = "done"  # accepted (its rows sent), or its rows carry their own outcome
+
+
 class EmailMode(StrEnum):
     """How a template with both media reaches an employee who has both."""
 
