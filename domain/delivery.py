@@ -316,34 +316,67 @@ class DeliveryEngine:
         """Claim batches (stale ones first) and send them, `concurrency` at a time, until
         nothing is left to claim or the step's `batches_per_step` are claimed; return how
         many rows they held."""
+        await mark_accepted_sent()  # what an engine that stopped left unmarked
         step = _Step(alert_id, include_stale)
         self._claimed = {}
         sending: set[asyncio.Task[None]] = set()
+        recording: list[asyncio.Future[None]] = []  # accepted batches being recorded
+        claiming: asyncio.Task[list[Batch]] | None = None  # the next claim, made ahead
+        exhausted = False
         failures: list[BaseException] = []
         handled = claimed = 0
+
+        def claim_next() -> asyncio.Task[list[Batch]]:
+            wanted = min(self.settings.claim_ahead, self.settings.batches_per_step - claimed)
+            return asyncio.create_task(self._claim(step, max(1, wanted)))
+
         try:
             while claimed < self.settings.batches_per_step:
                 while len(sending) >= max(1, self.settings.concurrency):
                     done, sending = await asyncio.wait(sending, return_when=asyncio.FIRST_COMPLETED)
                     failures += _failures(done)
+                if not step.ready and not exhausted:
+                    found = await (claiming or claim_next())
+                    claiming = None
+                    step.ready.extend(found)
+                    self._claimed.update((batch.key, batch) for batch in found)
+                    exhausted = not found
                 if not step.ready:
-                    wanted = min(
-                        self.settings.claim_ahead, self.settings.batches_per_step - claimed
-                    )
-                    step.ready.extend(await self._claim(step, max(1, wanted)))
-                    self._claimed.update((batch.key, batch) for batch in step.ready)
-                    if not step.ready:
-                        break
+                    break
                 batch = step.ready.popleft()
                 claimed += 1
                 handled += len(batch.ids)
-                sending.add(asyncio.create_task(self._deliver(batch)))
+                sending.add(asyncio.create_task(self._deliver(batch, recording)))
+                # Claim the next batches while these are sent (they are claimed only once the
+                # ready ones are half gone, so a step does not hold many more than it sends).
+                if (
+                    claiming is None
+                    and not exhausted
+                    and len(step.ready) <= self.settings.claim_ahead // 2
+                    and claimed + len(step.ready) < self.settings.batches_per_step
+                ):
+                    claiming = claim_next()
+            if claiming is not None:  # made ahead, not needed: its batches go out too
+                found = await claiming
+                claiming = None
+                self._claimed.update((batch.key, batch) for batch in found)
+                for batch in found:
+                    handled += len(batch.ids)
+                    sending.add(asyncio.create_task(self._deliver(batch, recording)))
             if sending:  # waited for inside the try, so a stop now cancels and releases them
                 done, sending = await asyncio.wait(sending)
                 failures += _failures(done)
+            if recording:
+                outcomes = await asyncio.gather(*recording, return_exceptions=True)
+                failures += [o for o in outcomes if isinstance(o, BaseException)]
         except asyncio.CancelledError:
             # Shutting down: a batch cut off mid-send, or claimed and not yet sent, keeps its
             # key and is released for another engine to resume now.
+            if claiming is not None:
+                claiming.cancel()
+                found = await asyncio.gather(claiming, return_exceptions=True)
+                if isinstance(found[0], list):
+                    self._claimed.update((batch.key, batch) for batch in found[0])
             for task in sending:
                 task.cancel()
             await asyncio.gather(*sending, return_exceptions=True)
@@ -354,6 +387,8 @@ class DeliveryEngine:
             if sending and not any(task.cancelled() for task in sending):
                 done, _ = await asyncio.wait(sending)
                 failures += _failures(done)
+        if handled:
+            await mark_accepted_sent()
         if failures:
             raise failures[0]
         return handled
@@ -679,7 +714,7 @@ class DeliveryEngine:
             and datetime.now(UTC) - first_used > self.settings.retry_key_window
         )
 
-    async def _deliver(self, batch: Batch) -> None:
+    async def _deliver(self, batch: Batch, recording: list[asyncio.Future[None]]) -> None:
         """Send one batch until LINE settles it, retrying under the same key with backoff.
 
         Attempts are counted on the rows with the outcome, not one write per retry: a retry
@@ -712,7 +747,9 @@ class DeliveryEngine:
                 len(batch.ids),
             )
             if result.outcome in (SendOutcome.ACCEPTED, SendOutcome.ALREADY_ACCEPTED):
-                await self._recorder.sent(batch, unrecorded)
+                # Recorded with others in one transaction; the slot is free for the next send
+                # meanwhile (the step waits for the record before it ends).
+                recording.append(self._recorder.sent(batch, unrecorded))
                 return
             if result.quota_spent:
                 await self._halt(batch, result, unrecorded)
@@ -765,13 +802,15 @@ class DeliveryEngine:
             )
         made = batch.attempts + batch.made
         async with in_transaction():
-            changed = await self._batch_rows(batch).update(
+            # Only while it is this claim's: not once LINE's acceptance is recorded.
+            closed = await DeliveryBatch.filter(
+                id=batch.table.id, status=BatchStatus.SENDING, batch_key=batch.key
+            ).update(status=BatchStatus.DONE, attempts=made, reason=outcome.get("reason"))
+            if not closed:
+                return 0
+            return await self._batch_rows(batch).update(
                 attempts=made, batch_key=batch.key, **outcome
             )
-            await DeliveryBatch.filter(id=batch.table.id).update(
-                status=BatchStatus.DONE, attempts=made, reason=outcome.get("reason")
-            )
-        return changed
 
     async def _refresh(self, batch: Batch, reason: str, attempts: int) -> None:
         """Keep the claim fresh (so nobody takes it over) and count the attempts made."""
@@ -894,6 +933,33 @@ class DeliveryEngine:
             )
 
 
+MARK_SENT_CHUNK = 50  # batches marked per transaction
+
+
+async def mark_accepted_sent() -> int:
+    """Mark the rows of the batches LINE accepted sent (each batch was counted billable when
+    LINE accepted it), after the multicasts rather than between them; return how many batches.
+    Any engine finishes what another left: the marking is idempotent."""
+    accepted = await DeliveryBatch.filter(status=BatchStatus.ACCEPTED).order_by("id")
+    for start in range(0, len(accepted), MARK_SENT_CHUNK):
+        chunk = accepted[start : start + MARK_SENT_CHUNK]
+        async with in_transaction():
+            for batch in chunk:
+                table = _TableBatch(batch.id, batch.number, batch.first_id, batch.last_id)
+                await _table_batch_rows(batch.alert_id, batch.round, table).update(
+                    status=DeliveryStatus.SENT,
+                    sent_at=batch.sent_at,
+                    claimed_at=batch.sent_at,
+                    reason=None,
+                    batch_key=batch.batch_key,
+                    attempts=batch.attempts,
+                )
+            await DeliveryBatch.filter(
+                id__in=[batch.id for batch in chunk], status=BatchStatus.ACCEPTED
+            ).update(status=BatchStatus.DONE)
+    return len(accepted)
+
+
 # An alert's pending LINE rows, but those of batches in flight (LINE's answer settles them).
 FAIL_PENDING = """
 UPDATE delivery SET status = ?, reason = ?
@@ -901,7 +967,7 @@ WHERE alert_id = ? AND medium = ? AND status = ?
 AND (batch_no IS NULL OR NOT EXISTS (
     SELECT 1 FROM delivery_batch b
     WHERE b.alert_id = delivery.alert_id AND b."round" = delivery."round"
-    AND b.number = delivery.batch_no AND b.status = ?
+    AND b.number = delivery.batch_no AND b.status IN (?, ?)
 ))
 """
 
@@ -922,6 +988,7 @@ async def _fail_pending(alert_id: int, reason: str) -> int:
             Medium.LINE.value,
             DeliveryStatus.PENDING.value,
             BatchStatus.SENDING.value,
+            BatchStatus.ACCEPTED.value,
         ],
     )
     await DeliveryBatch.filter(alert_id=alert_id, status=BatchStatus.PENDING).update(
@@ -956,15 +1023,14 @@ class _SentRecorder:
         self._flushing: asyncio.Task[None] | None = None
         self._usage_day: date | None = None
 
-    async def sent(self, batch: Batch, attempts: int) -> None:
+    def sent(self, batch: Batch, attempts: int) -> asyncio.Future[None]:
         """Record one batch as sent, with the attempts it took under this claim not yet
-        recorded; return once it is committed."""
+        recorded; the future is done once it is committed (nothing cancels the recording)."""
         future = asyncio.get_running_loop().create_future()
         self._waiting.append((batch, attempts, future))
         if self._flushing is None or self._flushing.done():
             self._flushing = asyncio.create_task(self._flush())
-        # Shielded: a sender cancelled while waiting does not un-record an accepted batch.
-        await asyncio.shield(future)
+        return future
 
     async def stop(self) -> None:
         """Let the transaction under way finish (shutting down)."""
@@ -1013,18 +1079,28 @@ class _SentRecorder:
             for batch, _ in batches:
                 if batch.table is None:
                     continue
-                made = batch.attempts + batch.made
-                sent += await _table_batch_rows(batch.alert_id, batch.round, batch.table).update(
-                    status=DeliveryStatus.SENT,
+                # One row: its rows are marked sent after the multicasts (`mark_accepted_sent`).
+                accepted = await DeliveryBatch.filter(
+                    id=batch.table.id, status=BatchStatus.SENDING, batch_key=batch.key
+                ).update(
+                    status=BatchStatus.ACCEPTED,
                     sent_at=now,
                     claimed_at=now,
                     reason=None,
-                    attempts=made,
-                    batch_key=batch.key,
+                    attempts=batch.attempts + batch.made,
                 )
-                await DeliveryBatch.filter(id=batch.table.id).update(
-                    status=BatchStatus.DONE, sent_at=now, claimed_at=now, reason=None, attempts=made
-                )
+                if accepted:
+                    sent += len(batch.ids)
+                else:  # the claim went to the rows meanwhile (`_leave`)
+                    sent += await Delivery.filter(
+                        batch_key=batch.key, status=DeliveryStatus.SENDING
+                    ).update(
+                        status=DeliveryStatus.SENT,
+                        sent_at=now,
+                        claimed_at=now,
+                        reason=None,
+                        attempts=batch.attempts + batch.made,
+                    )
             await add_billable(day, sent)
 
 

@@ -34,7 +34,8 @@ class BatchStatus(StrEnum):
 
     PENDING = "pending"
     SENDING = "sending"  # claimed under its retry key
-    DONE = "done"  # accepted (its rows sent), or its rows carry their own outcome
+    ACCEPTED = "accepted"  # LINE accepted it (counted billable); its rows not yet marked sent
+    DONE = "done"  # its rows marked sent, or carrying their own outcome
 
 
 class EmailMode(StrEnum):

@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
                 ('first_id', fields.IntField()),
                 ('last_id', fields.IntField()),
                 ('size', fields.IntField()),
-                ('status', fields.CharEnumField(default=BatchStatus.PENDING, db_index=True, description='PENDING: pending\nSENDING: sending\nDONE: done', enum_type=BatchStatus, max_length=16)),
+                ('status', fields.CharEnumField(default=BatchStatus.PENDING, db_index=True, description='PENDING: pending\nSENDING: sending\nACCEPTED: accepted\nDONE: done', enum_type=BatchStatus, max_length=16)),
                 ('batch_key', fields.CharField(null=True, max_length=36)),
                 ('attempts', fields.IntField(default=0)),
                 ('reason', fields.TextField(null=True, unique=False)),
