@@ -15,7 +15,7 @@ from domain.actors import Actor
 from domain.audit import audited
 from domain.check_items import parse_items
 from domain.contacts import email_addresses
-from domain.delivery import batch_number, batch_number_sql, write_line_batches
+from domain.delivery import write_line_batches
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.notify import Topic, notifier
 from domain.scope import Scope
@@ -222,12 +222,12 @@ WHERE e.active{departments}
 ORDER BY e.id
 """
 # Only a reachable LINE account (followed, not blocked) gets a delivery, to its user ID.
-# Numbered into batches of 500 as they are written (domain/delivery.py).
+# Written into batches of 500 (domain/delivery.py `write_line_batches`).
 LINE_OUTBOX_SQL = """
 INSERT INTO delivery
     (alert_id, employee_id, kind, "round", medium, address, status, attempts, created_at,
-     batch_no)
-SELECT ?, e.id, ?, 0, ?, a.user_id, ?, 0, ?, {batch_no}
+     batched)
+SELECT ?, e.id, ?, 0, ?, a.user_id, ?, 0, ?, ?
 FROM employee e JOIN line_account a ON a.employee_id = e.id
 WHERE e.active AND a.followed AND NOT a.blocked{departments}
 ORDER BY e.id
@@ -319,7 +319,7 @@ async def create_alert(
             await connection.execute_query(
                 positional(
                     connection,
-                    LINE_OUTBOX_SQL.format(departments=where, batch_no=batch_number_sql("e.id")),
+                    LINE_OUTBOX_SQL.format(departments=where),
                 ),
                 [
                     alert.id,
@@ -327,6 +327,7 @@ async def create_alert(
                     Medium.LINE.value,
                     DeliveryStatus.PENDING.value,
                     now,
+                    True,
                     *scope_ids,
                 ],
             )
@@ -474,9 +475,9 @@ async def _write_round(
                 medium=Medium.LINE,
                 address=a.user_id,
                 status=DeliveryStatus.PENDING,
-                batch_no=batch_number(position),
+                batched=True,
             )
-            for position, a in enumerate(accounts)
+            for a in accounts
         ]
         email_rows = [
             Delivery(

@@ -3,7 +3,7 @@ batches at once under retry keys stored before sending, retries what LINE may st
 and records every outcome.
 
 The outbox is written in batches: an alert round's LINE rows are numbered into batches of 500
-as they are written (`batch_number_sql`, `write_line_batches`), one `delivery_batch` row each,
+by id range as they are written (`write_line_batches`), one `delivery_batch` row each,
 so claiming a batch and recording LINE's acceptance write one row each (and the sent rows in
 one statement), not one per recipient. LINE rows written without a batch number (by a writer
 that does not batch, or before batches existed) are claimed row by row, as are the rows of a
@@ -21,6 +21,7 @@ The engine knows LINE only through the small `LineSender` protocol (whose implem
 paces requests to LINE's rate limit) and renders each alert round's message once."""
 
 import asyncio
+import bisect
 import enum
 import logging
 import random
@@ -149,44 +150,45 @@ def retry_key_minted_at(key: str) -> datetime | None:
     return datetime.fromtimestamp((value.int >> 80) / 1000, UTC)
 
 
-def batch_number_sql(order: str) -> str:
-    """The SQL expression numbering the rows an `INSERT … SELECT` writes into LINE batches of
-    `MULTICAST_LIMIT`, in `order` (for the `batch_no` column)."""
-    return f"(ROW_NUMBER() OVER (ORDER BY {order}) - 1) / {MULTICAST_LIMIT}"
-
-
-def batch_number(position: int) -> int:
-    """The batch of the row at `position` (from 0) of a round written from Python."""
-    return position // MULTICAST_LIMIT
-
-
-# One `delivery_batch` row per batch number of an alert round's LINE rows, set-based.
-BATCHES_SQL = """
-INSERT INTO delivery_batch (alert_id, "round", kind, number, render_key, first_id, last_id,
-                            size, status, attempts, created_at)
-SELECT alert_id, "round", MIN(kind), batch_no, '', MIN(id), MAX(id), COUNT(*), ?, 0, ?
-FROM delivery
-WHERE alert_id = ? AND "round" = ? AND medium = ? AND batch_no IS NOT NULL
-GROUP BY alert_id, "round", batch_no
+# The id range of an alert round's batched LINE rows, just written.
+ROUND_IDS = """
+SELECT MIN(id) AS first_id, MAX(id) AS last_id, COUNT(*) AS n FROM delivery
+WHERE alert_id = ? AND "round" = ? AND medium = ? AND batched
 """
 
 
 async def write_line_batches(connection: Any, alert_id: int, round_: int) -> int:
-    """Write the batches of an alert round's LINE rows, just written with their `batch_no`,
-    in the same transaction; return how many recipients they hold."""
-    await connection.execute_query(
-        positional(connection, BATCHES_SQL),
-        [BatchStatus.PENDING.value, datetime.now(UTC), alert_id, round_, Medium.LINE.value],
+    """Write the batches of an alert round's LINE rows, just written with `batched` set in
+    the caller's transaction: consecutive id ranges of `MULTICAST_LIMIT` ids from the round's
+    first row to its last, so no per-row work. (Written in one statement, the rows' ids are
+    consecutive and each batch holds 500; should another transaction's rows take ids between
+    them, a batch holds fewer.) Return how many rows they cover."""
+    found = await connection.execute_query_dict(
+        positional(connection, ROUND_IDS), [alert_id, round_, Medium.LINE.value]
     )
-    rows = await connection.execute_query_dict(
-        positional(
-            connection,
-            "SELECT COALESCE(SUM(size), 0) AS n FROM delivery_batch"
-            ' WHERE alert_id = ? AND "round" = ?',
-        ),
-        [alert_id, round_],
+    first, last, rows = found[0]["first_id"], found[0]["last_id"], int(found[0]["n"])
+    if not rows:
+        return 0
+    kind = await connection.execute_query_dict(
+        positional(connection, "SELECT kind FROM delivery WHERE id = ?"), [first]
     )
-    return int(rows[0]["n"])
+    await DeliveryBatch.bulk_create(
+        [
+            DeliveryBatch(
+                alert_id=alert_id,
+                round=round_,
+                kind=DeliveryKind(kind[0]["kind"]),
+                number=number,
+                first_id=start,
+                last_id=min(last, start + MULTICAST_LIMIT - 1),
+                status=BatchStatus.PENDING,
+            )
+            for number, start in enumerate(range(first, last + 1, MULTICAST_LIMIT))
+        ],
+        batch_size=1000,
+        using_db=connection,
+    )
+    return rows
 
 
 # Claim the next batches of an alert round from the batch table in one statement, each under
@@ -209,9 +211,9 @@ RETURNING id, number, first_id, last_id, attempts, batch_key
 
 # The still-pending rows of claimed batches (by id range: no index beyond the primary key).
 BATCH_ROWS = """
-SELECT id, address, attempts, batch_no FROM delivery
+SELECT id, address, attempts FROM delivery
 WHERE id >= ? AND id <= ? AND alert_id = ? AND "round" = ? AND medium = ? AND status = ?
-AND batch_no IN ({numbers})
+AND batched
 ORDER BY id
 """
 
@@ -509,10 +511,11 @@ class DeliveryEngine:
     async def _table_rows(
         self, alert_id: int, round_: int, tables: list[_TableBatch]
     ) -> dict[int, list[dict[str, Any]]]:
-        """The still-pending rows of batches, by batch number, in id order."""
+        """The still-pending rows of batches (of one alert round), by batch number, in id
+        order: one read of their id ranges."""
         client = connections.get("default")
         rows = await client.execute_query_dict(
-            positional(client, BATCH_ROWS.format(numbers=", ".join(str(t.number) for t in tables))),
+            positional(client, BATCH_ROWS),
             [
                 min(t.first_id for t in tables),
                 max(t.last_id for t in tables),
@@ -522,9 +525,13 @@ class DeliveryEngine:
                 DeliveryStatus.PENDING.value,
             ],
         )
+        ordered = sorted(tables, key=lambda t: t.first_id)
+        starts = [t.first_id for t in ordered]
         found: dict[int, list[dict[str, Any]]] = {}
         for row in rows:
-            found.setdefault(row["batch_no"], []).append(row)
+            table = ordered[bisect.bisect_right(starts, row["id"]) - 1]
+            if row["id"] <= table.last_id:  # not in a range between them (another engine's)
+                found.setdefault(table.number, []).append(row)
         return found
 
     async def _claim_rows(self, current: _Round, batches: int) -> list[Batch]:
@@ -541,7 +548,7 @@ class DeliveryEngine:
                     order="" if postgres else "ORDER BY id ",
                     lock=" FOR UPDATE SKIP LOCKED" if postgres else "",
                     keys=" ".join(f"WHEN {n} THEN ?" for n in range(batches)),
-                    batched=" AND batch_no IS NULL" if batched else "",
+                    batched=" AND NOT batched" if batched else "",
                 ),
             ),
             [
@@ -964,10 +971,10 @@ async def mark_accepted_sent() -> int:
 FAIL_PENDING = """
 UPDATE delivery SET status = ?, reason = ?
 WHERE alert_id = ? AND medium = ? AND status = ?
-AND (batch_no IS NULL OR NOT EXISTS (
+AND (NOT batched OR NOT EXISTS (
     SELECT 1 FROM delivery_batch b
     WHERE b.alert_id = delivery.alert_id AND b."round" = delivery."round"
-    AND b.number = delivery.batch_no AND b.status IN (?, ?)
+    AND delivery.id >= b.first_id AND delivery.id <= b.last_id AND b.status IN (?, ?)
 ))
 """
 
@@ -1008,7 +1015,7 @@ def _table_batch_rows(alert_id: int, round_: int, table: _TableBatch) -> Any:
         alert_id=alert_id,
         round=round_,
         medium=Medium.LINE,
-        batch_no=table.number,
+        batched=True,
         status__in=[DeliveryStatus.PENDING, DeliveryStatus.SENDING],
     )
 

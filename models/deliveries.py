@@ -17,8 +17,8 @@ class Delivery(Model):
     to one address (an employee may have several); a LINE delivery to one LINE user.
     `batch_key` is the `X-Line-Retry-Key` of the multicast the row went out in (while a
     `DeliveryBatch` carries the claim, the key is on the batch, and copied here when LINE
-    accepts). `batch_no` is the row's `DeliveryBatch.number` within its alert round, written
-    with the row (a LINE row without one is claimed row by row).
+    accepts). `batched`: the row was written into its alert round's `DeliveryBatch` rows,
+    which name it by id range (a LINE row written without is claimed row by row).
 
     Rows are written 100,000 at a time with their alert, from employee rows, and nothing
     deletes an alert or an employee (retention deletes deliveries by alert): the references
@@ -41,7 +41,7 @@ class Delivery(Model):
     address = fields.CharField(max_length=254)
     status = fields.CharEnumField(DeliveryStatus, max_length=16, default=DeliveryStatus.PENDING)
     batch_key = fields.CharField(max_length=36, null=True, db_index=True)
-    batch_no = fields.IntField(null=True)
+    batched = fields.BooleanField(default=False)
     attempts = fields.IntField(default=0)
     reason = fields.TextField(null=True)
     claimed_at = fields.DatetimeField(null=True)
@@ -55,8 +55,9 @@ class Delivery(Model):
 
 
 class DeliveryBatch(Model):
-    """One multicast of an alert round: the LINE rows numbered `number` (by id, between
-    `first_id` and `last_id`), so claiming and recording 500 recipients writes one row.
+    """One multicast of an alert round: its batched LINE rows with an id from `first_id` to
+    `last_id` (at most 500 ids, so at most 500 recipients, and each round's ranges apart), so
+    claiming and recording 500 recipients writes one row.
 
     `status`: pending, then sending under `batch_key` (the `X-Line-Retry-Key`, stored with
     the claim, before the request goes out) while an engine holds it (`claimed_at`, kept
@@ -75,7 +76,6 @@ class DeliveryBatch(Model):
     render_key = fields.CharField(max_length=32, default="")
     first_id = fields.IntField()
     last_id = fields.IntField()
-    size = fields.IntField()
     status = fields.CharEnumField(
         BatchStatus, max_length=16, default=BatchStatus.PENDING, db_index=True
     )

@@ -9,11 +9,16 @@ which counts what each user received."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from bot.line_api import LineApi
 from domain.actors import Actor
 from domain.alerts import remind_unanswered, start_alert
 from domain.delivery import MULTICAST_LIMIT, new_retry_key
+from line_simulator import Simulator
 from models import (
     AuditEntry,
     BatchStatus,
@@ -24,20 +29,39 @@ from models import (
     LineAccount,
     Medium,
 )
+from tests.conftest import ACCESS_TOKEN
 from tests.test_delivery_faults import (
     MONTHLY_LIMIT,
     counted_today,
     earthquake,
     engine,
-    line_api,  # noqa: F401 (a fixture)
     multicasts,
     received,
     staff,
 )
 
 
+@pytest.fixture
+async def line_api(sim: Simulator, db: str) -> AsyncIterator[LineApi]:
+    """The product's LINE client pointed at the local platform."""
+    client = LineApi(sim.config.public_base_url, ACCESS_TOKEN)
+    yield client
+    await client.close()
+
+
 async def batches_of(alert_id: int, round_: int = 0) -> list[DeliveryBatch]:
     return await DeliveryBatch.filter(alert_id=alert_id, round=round_).order_by("number")
+
+
+def rows_of(batch: DeliveryBatch):
+    """The rows a batch names (its id range, in its alert round)."""
+    return Delivery.filter(
+        alert_id=batch.alert_id,
+        round=batch.round,
+        id__gte=batch.first_id,
+        id__lte=batch.last_id,
+        medium=Medium.LINE,
+    )
 
 
 async def test_an_alert_is_written_in_batches_of_500_that_cover_its_rows(sim, line_api):
@@ -45,17 +69,15 @@ async def test_an_alert_is_written_in_batches_of_500_that_cover_its_rows(sim, li
     started = await start_alert(Actor.cli(), await earthquake(), drill=True)
 
     batches = await batches_of(started.alert.id)
-    assert [(b.number, b.size, b.status) for b in batches] == [
-        (0, 500, BatchStatus.PENDING),
-        (1, 500, BatchStatus.PENDING),
-        (2, 201, BatchStatus.PENDING),
+    assert [(b.number, b.status) for b in batches] == [
+        (0, BatchStatus.PENDING),
+        (1, BatchStatus.PENDING),
+        (2, BatchStatus.PENDING),
     ]
     assert started.line_deliveries == 1201
-    for batch in batches:
-        ids = await Delivery.filter(
-            alert_id=started.alert.id, batch_no=batch.number
-        ).values_list("id", flat=True)
-        assert (min(ids), max(ids), len(ids)) == (batch.first_id, batch.last_id, batch.size)
+    sizes = [await rows_of(batch).count() for batch in batches]
+    assert sizes == [500, 500, 201]  # between them, every row of the alert, once
+    assert sum(sizes) == await Delivery.filter(alert_id=started.alert.id, batched=True).count()
 
     await engine(sim, line_api).run_until_idle()
 
@@ -65,9 +87,7 @@ async def test_an_alert_is_written_in_batches_of_500_that_cover_its_rows(sim, li
     assert {b.status for b in batches} == {BatchStatus.DONE}
     assert {m.retry_key for m in sent} == {b.batch_key for b in batches}
     for batch in batches:  # each row carries the key its multicast went under
-        keys = await Delivery.filter(
-            alert_id=started.alert.id, batch_no=batch.number
-        ).values_list("status", "batch_key", "attempts")
+        keys = await rows_of(batch).values_list("status", "batch_key", "attempts")
         assert set(keys) == {(DeliveryStatus.SENT, batch.batch_key, 1)}
     assert await counted_today() == 1201 == sim.billable_deliveries
 
@@ -88,9 +108,7 @@ async def test_5000_people_through_random_faults_in_batches_get_it_exactly_once(
     assert {b.status for b in await batches_of(started.alert.id)} == {BatchStatus.DONE}
 
 
-async def test_rows_of_an_accepted_batch_left_unmarked_are_marked_without_a_resend(
-    sim, line_api
-):
+async def test_rows_of_an_accepted_batch_left_unmarked_are_marked_without_a_resend(sim, line_api):
     await staff(sim, 700)
     started = await start_alert(Actor.cli(), await earthquake(), drill=True)
     await engine(sim, line_api).run_until_idle()
@@ -99,24 +117,18 @@ async def test_rows_of_an_accepted_batch_left_unmarked_are_marked_without_a_rese
     # accepted (and counted), its rows not yet marked.
     first = (await batches_of(started.alert.id))[0]
     await DeliveryBatch.filter(id=first.id).update(status=BatchStatus.ACCEPTED)
-    await Delivery.filter(alert_id=started.alert.id, batch_no=0).update(
-        status=DeliveryStatus.PENDING, batch_key=None, attempts=0
-    )
+    await rows_of(first).update(status=DeliveryStatus.PENDING, batch_key=None, attempts=0)
 
     assert await engine(sim, line_api).run_once() == 0
 
     assert len(multicasts(sim)) == before  # nothing sent again
-    rows = await Delivery.filter(alert_id=started.alert.id, batch_no=0).values_list(
-        "status", "batch_key"
-    )
+    rows = await rows_of(first).values_list("status", "batch_key")
     assert set(rows) == {(DeliveryStatus.SENT, first.batch_key)}
     assert (await DeliveryBatch.get(id=first.id)).status == BatchStatus.DONE
     assert await counted_today() == 700  # counted once, when LINE accepted
 
 
-async def test_a_batch_claimed_by_a_process_that_died_resumes_under_its_stored_key(
-    sim, line_api
-):
+async def test_a_batch_claimed_by_a_process_that_died_resumes_under_its_stored_key(sim, line_api):
     users = await staff(sim, 600)
     started = await start_alert(Actor.cli(), await earthquake(), drill=True)
     key = new_retry_key()
@@ -127,7 +139,7 @@ async def test_a_batch_claimed_by_a_process_that_died_resumes_under_its_stored_k
         batch_key=key,
         claimed_at=datetime.now(UTC) - timedelta(minutes=10),
     )
-    claimed = await Delivery.filter(alert_id=started.alert.id, batch_no=0).order_by("id")
+    claimed = await rows_of(first).order_by("id")
     await line_api.multicast(
         [row.address for row in claimed], [{"type": "text", "text": "alert=0"}], key
     )
@@ -138,7 +150,7 @@ async def test_a_batch_claimed_by_a_process_that_died_resumes_under_its_stored_k
     assert [m.status for m in resent] == [200, 409]  # LINE had it: nobody gets two copies
     assert received(sim, started.alert.id) == Counter(dict.fromkeys(users[500:], 1))
     assert await Delivery.filter(status=DeliveryStatus.SENT).count() == 600
-    assert set(await Delivery.filter(batch_no=0).values_list("batch_key", flat=True)) == {key}
+    assert set(await rows_of(first).values_list("batch_key", flat=True)) == {key}
 
 
 async def test_a_fresh_batch_claim_of_another_process_is_left_alone(sim, line_api):
@@ -176,10 +188,11 @@ async def test_a_reminder_round_is_written_in_batches_too(sim, line_api):
     reminder = await remind_unanswered(Actor.cli(), started.alert.id)
 
     batches = await batches_of(started.alert.id, reminder.round)
-    assert [(b.number, b.size, b.kind) for b in batches] == [
-        (0, 500, DeliveryKind.REMINDER),
-        (1, 1, DeliveryKind.REMINDER),
+    assert [(b.number, b.kind) for b in batches] == [
+        (0, DeliveryKind.REMINDER),
+        (1, DeliveryKind.REMINDER),
     ]
+    assert [await rows_of(batch).count() for batch in batches] == [500, 1]
     await engine(sim, line_api).run_until_idle()
     reminded = [m for m in multicasts(sim) if m.status == 200][2:]
     assert sorted(len(m.to) for m in reminded) == [1, 500]
@@ -192,7 +205,7 @@ async def test_rows_written_without_a_batch_are_still_sent_one_claim_at_a_time(s
     started = await start_alert(Actor.cli(), await earthquake(), drill=True)
     # As an outbox written before batches existed (or by a writer that does not batch).
     await DeliveryBatch.filter(alert_id=started.alert.id).delete()
-    await Delivery.filter(alert_id=started.alert.id).update(batch_no=None)
+    await Delivery.filter(alert_id=started.alert.id).update(batched=False)
     account = await LineAccount.get(user_id=users[0])
     assert await Delivery.filter(employee_id=account.employee_id, medium=Medium.LINE).exists()
 

@@ -23,7 +23,6 @@ class Migration(migrations.Migration):
                 ('render_key', fields.CharField(default='', max_length=32)),
                 ('first_id', fields.IntField()),
                 ('last_id', fields.IntField()),
-                ('size', fields.IntField()),
                 ('status', fields.CharEnumField(default=BatchStatus.PENDING, db_index=True, description='PENDING: pending\nSENDING: sending\nACCEPTED: accepted\nDONE: done', enum_type=BatchStatus, max_length=16)),
                 ('batch_key', fields.CharField(null=True, max_length=36)),
                 ('attempts', fields.IntField(default=0)),
@@ -32,7 +31,7 @@ class Migration(migrations.Migration):
                 ('sent_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
-            options={'table': 'delivery_batch', 'app': 'models', 'unique_together': (('alert', 'round', 'number'),), 'pk_attr': 'id', 'table_description': 'One multicast of an alert round: the LINE rows numbered `number` (by id, between'},
+            options={'table': 'delivery_batch', 'app': 'models', 'unique_together': (('alert', 'round', 'number'),), 'pk_attr': 'id', 'table_description': 'One multicast of an alert round: its batched LINE rows with an id from `first_id` to'},
             bases=['Model'],
         ),
         DropForeignKey(
@@ -62,7 +61,7 @@ class Migration(migrations.Migration):
         ),
         AddField(
             model_name='Delivery',
-            name='batch_no',
-            field=fields.IntField(null=True),
+            name='batched',
+            field=fields.BooleanField(default=False),
         ),
     ]
