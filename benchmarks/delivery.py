@@ -259,7 +259,7 @@ async def seed(employees: int) -> None:
         await client.execute_script(f"""
             INSERT INTO employee (code, name, department_id, role, active, email_enabled,
                                   language, created_at)
-            SELECT 'B' || lpad(x::text, 6, '0'), '社員' || x, CASE x % 10 {case} END,
+            SELECT 'B' || lpad(x::text, 7, '0'), '社員' || x, CASE x % 10 {case} END,
                    'member', TRUE, TRUE, 'ja', now()
             FROM generate_series(1, {int(employees)}) AS x;
             INSERT INTO line_account (user_id, display_name, employee_id, followed, blocked,

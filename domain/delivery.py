@@ -209,13 +209,46 @@ AND (SELECT line_halted_at FROM alert WHERE id = ?) IS NULL
 RETURNING id, number, first_id, last_id, attempts, batch_key
 """
 
-# The still-pending rows of claimed batches (by id range: no index beyond the primary key).
-BATCH_ROWS = """
-SELECT id, address, attempts FROM delivery
-WHERE id >= ? AND id <= ? AND alert_id = ? AND "round" = ? AND medium = ? AND status = ?
-AND batched
-ORDER BY id
+# A batch's rows are read and written by id range through the primary key alone: the range
+# is materialised first, so no plan walks the status index instead, as PostgreSQL's planner
+# would while its statistics lag behind an alert of a million rows just written.
+RANGE = """
+WITH ranged AS MATERIALIZED (
+    SELECT id, address, attempts, alert_id, "round", medium, status, batched FROM delivery
+    WHERE id >= ? AND id <= ?
+)
 """
+IN_RANGE = 'alert_id = ? AND "round" = ? AND medium = ? AND batched AND status IN ({statuses})'
+BATCH_ROWS = RANGE + f"SELECT id, address, attempts FROM ranged WHERE {IN_RANGE} ORDER BY id"
+UPDATE_RANGE = (
+    RANGE + f"UPDATE delivery SET {{sets}} WHERE id IN (SELECT id FROM ranged WHERE {IN_RANGE})"
+)
+UNSETTLED = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
+
+
+async def _update_range(alert_id: int, round_: int, first: int, last: int, **changes: Any) -> int:
+    """Write `changes` to the unsettled (pending or claimed) batched LINE rows of an alert
+    round with an id from `first` to `last`; return how many rows changed."""
+    client = connections.get("default")
+    sql = UPDATE_RANGE.format(
+        sets=", ".join(f'"{column}" = ?' for column in changes),
+        statuses=", ".join("?" for _ in UNSETTLED),
+    )
+    values = [v.value if isinstance(v, enum.Enum) else v for v in changes.values()]
+    changed, _ = await client.execute_query(
+        positional(client, sql),
+        [
+            first,
+            last,
+            *values,
+            alert_id,
+            round_,
+            Medium.LINE.value,
+            *(status.value for status in UNSETTLED),
+        ],
+    )
+    return int(changed)
+
 
 # Claim the next batches of one alert round in one statement (one commit), each under its own
 # key: `n` numbers the picked rows' batches, `{keys}` is `WHEN 0 THEN ? WHEN 1 THEN ? …`.
@@ -515,7 +548,7 @@ class DeliveryEngine:
         order: one read of their id ranges."""
         client = connections.get("default")
         rows = await client.execute_query_dict(
-            positional(client, BATCH_ROWS),
+            positional(client, BATCH_ROWS.format(statuses="?")),
             [
                 min(t.first_id for t in tables),
                 max(t.last_id for t in tables),
@@ -797,7 +830,7 @@ class DeliveryEngine:
         table) its rows not yet settled."""
         if batch.table is None:
             return Delivery.filter(batch_key=batch.key, status=DeliveryStatus.SENDING)
-        return _table_batch_rows(batch.alert_id, batch.round, batch.table)
+        raise AssertionError("a batch-table batch's rows are written by `_update_range`")
 
     async def _settle(self, batch: Batch, attempts: int, **outcome: Any) -> int:
         """Write an outcome to a batch's rows, with the attempts made (`attempts`: those not
@@ -815,8 +848,15 @@ class DeliveryEngine:
             ).update(status=BatchStatus.DONE, attempts=made, reason=outcome.get("reason"))
             if not closed:
                 return 0
-            return await self._batch_rows(batch).update(
-                attempts=made, batch_key=batch.key, **outcome
+            table = batch.table
+            return await _update_range(
+                batch.alert_id,
+                batch.round,
+                table.first_id,
+                table.last_id,
+                attempts=made,
+                batch_key=batch.key,
+                **outcome,
             )
 
     async def _refresh(self, batch: Batch, reason: str, attempts: int) -> None:
@@ -952,8 +992,11 @@ async def mark_accepted_sent() -> int:
         chunk = accepted[start : start + MARK_SENT_CHUNK]
         async with in_transaction():
             for batch in chunk:
-                table = _TableBatch(batch.id, batch.number, batch.first_id, batch.last_id)
-                await _table_batch_rows(batch.alert_id, batch.round, table).update(
+                await _update_range(
+                    batch.alert_id,
+                    batch.round,
+                    batch.first_id,
+                    batch.last_id,
                     status=DeliveryStatus.SENT,
                     sent_at=batch.sent_at,
                     claimed_at=batch.sent_at,
@@ -1005,19 +1048,6 @@ async def _fail_pending(alert_id: int, reason: str) -> int:
         alert_id=alert_id, medium=Medium.LINE, status=DeliveryStatus.FAILED
     ).count()
     return after - before
-
-
-def _table_batch_rows(alert_id: int, round_: int, table: _TableBatch) -> Any:
-    """The rows of a batch-table batch not yet settled."""
-    return Delivery.filter(
-        id__gte=table.first_id,
-        id__lte=table.last_id,
-        alert_id=alert_id,
-        round=round_,
-        medium=Medium.LINE,
-        batched=True,
-        status__in=[DeliveryStatus.PENDING, DeliveryStatus.SENDING],
-    )
 
 
 class _SentRecorder:
