@@ -351,7 +351,6 @@ class DeliveryEngine:
         """Claim batches (stale ones first) and send them, `concurrency` at a time, until
         nothing is left to claim or the step's `batches_per_step` are claimed; return how
         many rows they held."""
-        await mark_accepted_sent()  # what an engine that stopped left unmarked
         step = _Step(alert_id, include_stale)
         self._claimed = {}
         sending: set[asyncio.Task[None]] = set()
@@ -422,7 +421,9 @@ class DeliveryEngine:
             if sending and not any(task.cancelled() for task in sending):
                 done, _ = await asyncio.wait(sending)
                 failures += _failures(done)
-        if handled:
+        if exhausted or claimed < self.settings.batches_per_step:
+            # Nothing left to send: mark the rows of what LINE accepted (this step's, and any
+            # an engine that stopped left), now that no multicast waits behind the marking.
             await mark_accepted_sent()
         if failures:
             raise failures[0]
