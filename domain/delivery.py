@@ -220,8 +220,11 @@ WITH ranged AS MATERIALIZED (
 """
 IN_RANGE = 'alert_id = ? AND "round" = ? AND medium = ? AND batched AND status IN ({statuses})'
 BATCH_ROWS = RANGE + f"SELECT id, address, attempts FROM ranged WHERE {IN_RANGE} ORDER BY id"
-UPDATE_RANGE = (
-    RANGE + f"UPDATE delivery SET {{sets}} WHERE id IN (SELECT id FROM ranged WHERE {IN_RANGE})"
+# RETURNING: for a statement that starts with WITH, Tortoise's PostgreSQL client counts the
+# rows returned, not the rows updated.
+UPDATE_RANGE = RANGE + (
+    f"UPDATE delivery SET {{sets}} WHERE id IN (SELECT id FROM ranged WHERE {IN_RANGE})"
+    " RETURNING id"
 )
 UNSETTLED = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
 
@@ -444,7 +447,7 @@ class DeliveryEngine:
                 ).update(claimed_at=RELEASED_AT)
             for batch in batches:
                 if batch.table is not None:
-                    released += await self._leave(batch, "", 0, RELEASED_AT)
+                    released += await self._leave(batch, None, 0, RELEASED_AT)
         except Exception as exc:
             log.warning("releasing claimed batches failed (%s): they resume once stale", exc)
             return
