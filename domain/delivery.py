@@ -34,7 +34,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from tortoise import connections
-from tortoise.expressions import F
+from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
 from domain.actors import Actor
@@ -671,11 +671,12 @@ class DeliveryEngine:
     async def _next_batches(self, step: _Step) -> list[tuple[int, int, str, str]]:
         """(alert, round, kind, language) of the oldest pending batch of a round and language
         not yet found finished this step (the batch table is small: one row per 500)."""
-        batches = DeliveryBatch.filter(status=BatchStatus.PENDING)
+        batches = DeliveryBatch.filter(
+            *(~Q(alert_id=a, round=r, render_key=language) for a, r, language in step.done),
+            status=BatchStatus.PENDING,
+        )
         if step.alert_id is not None:
             batches = batches.filter(alert_id=step.alert_id)
-        for alert_id, round_, language in step.done:
-            batches = batches.exclude(alert_id=alert_id, round=round_, render_key=language)
         return await (
             batches.order_by("id").limit(1).values_list("alert_id", "round", "kind", "render_key")
         )

@@ -3,8 +3,8 @@ are written, one `delivery_batch` row each; a claim and LINE's acceptance write 
 the rows are marked sent after the multicasts. Exactly once still holds through faults, a
 process that stopped after LINE accepted but before the rows were marked, a claim left by a
 process that died, a spent quota with batches in flight, and rows written without a batch
-(before the batches existed). The real engine and LINE client against the local platform,
-which counts what each user received."""
+(before the batches existed). Each batch holds one language, rendered in it. The real
+engine and LINE client against the local platform, which counts what each user received."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from models import (
     DeliveryBatch,
     DeliveryKind,
     DeliveryStatus,
+    Employee,
     LineAccount,
     Medium,
 )
@@ -39,6 +40,7 @@ from tests.test_delivery_faults import (
     received,
     staff,
 )
+from tests.test_english import add_english
 
 
 @pytest.fixture
@@ -215,3 +217,52 @@ async def test_rows_written_without_a_batch_are_still_sent_one_claim_at_a_time(s
     assert sorted(sent.to) == sorted(users)
     rows = await Delivery.filter(alert_id=started.alert.id).values_list("status", "batch_key")
     assert set(rows) == {(DeliveryStatus.SENT, sent.retry_key)}
+
+
+async def test_every_batch_holds_one_language_and_english_goes_out_in_english(sim, line_api):
+    users = await staff(sim, 1203)
+    # Every third employee reads English: the two languages interleave in employee order.
+    employee_ids = await Employee.all().order_by("id").values_list("id", flat=True)
+    english_ids = employee_ids[::3]
+    await Employee.filter(id__in=english_ids).update(language="en")
+    english = {users[i] for i in range(0, len(users), 3)}
+    started = await start_alert(Actor.cli(), await add_english(), drill=True)
+
+    batches = await batches_of(started.alert.id)
+    # Each language's rows apart, the numbers running on from Japanese to English.
+    assert [(b.number, b.render_key) for b in batches] == [(0, "ja"), (1, "ja"), (2, "en")]
+    for batch in batches:
+        languages = await rows_of(batch).values_list("language", flat=True)
+        assert set(languages) == {batch.render_key}
+    assert [await rows_of(batch).count() for batch in batches] == [500, 302, 401]
+
+    # One step claims Japanese and then English, though the Japanese rows stay pending
+    # until LINE's acceptances are marked.
+    assert await engine(sim, line_api).run_once() == 1203
+
+    assert received(sim, started.alert.id) == Counter(dict.fromkeys(users, 1))
+    sent = multicasts(sim)
+    assert sorted(len(m.to) for m in sent) == [302, 401, 500]
+    for multicast in sent:
+        [message] = multicast.messages
+        if set(multicast.to) <= english:
+            assert message["altText"].startswith("[Drill] [Earthquake] Safety check")
+        else:
+            assert not set(multicast.to) & english
+            assert message["altText"].startswith("【訓練】【地震】安否確認")
+    assert await Delivery.filter(status=DeliveryStatus.SENT).count() == 1203
+    assert await counted_today() == 1203 == sim.billable_deliveries
+
+    reminder = await remind_unanswered(Actor.cli(), started.alert.id)
+    reminded = await batches_of(started.alert.id, reminder.round)
+    assert [(b.number, b.render_key) for b in reminded] == [(0, "ja"), (1, "ja"), (2, "en")]
+    for batch in reminded:
+        languages = await rows_of(batch).values_list("language", flat=True)
+        assert set(languages) == {batch.render_key}
+    await engine(sim, line_api).run_until_idle()
+    again = multicasts(sim)[len(sent) :]
+    assert Counter(u for m in again for u in m.to) == Counter(dict.fromkeys(users, 1))
+    for multicast in again:
+        [message] = multicast.messages
+        expected = "[Reminder]" if set(multicast.to) <= english else "【再通知】"
+        assert message["altText"].startswith(expected)
