@@ -3,9 +3,10 @@ batches at once under retry keys stored before sending, retries what LINE may st
 and records every outcome.
 
 The outbox is written in batches: an alert round's LINE rows are numbered into batches of 500
-by id range as they are written (`write_line_batches`), one `delivery_batch` row each,
-so claiming a batch and recording LINE's acceptance write one row each (and the sent rows in
-one statement), not one per recipient. LINE rows written without a batch number (by a writer
+by id range as they are written (`write_line_batches`), one `delivery_batch` row each, each
+language's rows apart (the batch's `render_key`, matched by every range read), so claiming
+a batch and recording LINE's acceptance write one row each (and the sent rows in one
+statement), not one per recipient. LINE rows written without a batch number (by a writer
 that does not batch, or before batches existed) are claimed row by row, as are the rows of a
 batch an engine left claimed for another to resume.
 
@@ -18,7 +19,8 @@ for that alert, once. A multicast LINE refuses whole for a malformed recipient i
 recipient fails, the rest go out under a new key (LINE accepted nothing under the old one).
 
 The engine knows LINE only through the small `LineSender` protocol (whose implementation
-paces requests to LINE's rate limit) and renders each alert round's message once."""
+paces requests to LINE's rate limit) and renders each alert round's message once per
+language."""
 
 import asyncio
 import bisect

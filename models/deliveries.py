@@ -65,8 +65,9 @@ class DeliveryBatch(Model):
     the claim, before the request goes out) while an engine holds it (`claimed_at`, kept
     fresh while it retries), then done: LINE accepted it and its rows are marked sent, or its
     rows carry their own outcome (failed, held, or left claimed under the same key for another
-    engine to resume). `render_key` names the rendering its message is (one per alert round
-    today), so one alert round may hold batches rendered differently."""
+    engine to resume). `render_key` names the rendering its message is: the language of its
+    rows (`Delivery.language`, which the range reads match too), so a multicast never mixes
+    languages; each language's rows of a round are written apart, their batches numbered on."""
 
     id = fields.IntField(primary_key=True)
     alert: fields.ForeignKeyRelation[Alert] = fields.ForeignKeyField(
