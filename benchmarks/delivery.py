@@ -258,9 +258,9 @@ async def seed(employees: int) -> None:
     if client.capabilities.dialect == "postgres":
         await client.execute_script(f"""
             INSERT INTO employee (code, name, department_id, role, active, email_enabled,
-                                  language, created_at)
+                                  language, phone, session_generation, created_at)
             SELECT 'B' || lpad(x::text, 7, '0'), '社員' || x, CASE x % 10 {case} END,
-                   'member', TRUE, TRUE, 'ja', now()
+                   'member', TRUE, TRUE, 'ja', '', 0, now()
             FROM generate_series(1, {int(employees)}) AS x;
             INSERT INTO line_account (user_id, display_name, employee_id, followed, blocked,
                                       created_at, updated_at)
@@ -273,9 +273,10 @@ async def seed(employees: int) -> None:
     await client.execute_query(
         f"""
         INSERT INTO employee (code, name, department_id, role, active, email_enabled, language,
-                              created_at)
+                              phone, session_generation, created_at)
         WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < ?)
-        SELECT printf('B%06d', x), '社員' || x, CASE x % 10 {case} END, 'member', 1, 1, 'ja', ?
+        SELECT printf('B%06d', x), '社員' || x, CASE x % 10 {case} END, 'member', 1, 1, 'ja',
+               '', 0, ?
         FROM n""",
         [employees, now],
     )
