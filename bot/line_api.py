@@ -16,7 +16,6 @@ from linebot.v3.messaging import (
     AsyncMessagingApiBlob,
     Configuration,
     CreateRichMenuAliasRequest,
-    MulticastRequest,
     PushMessageRequest,
     ReplyMessageRequest,
     RichMenuBulkLinkRequest,
@@ -38,6 +37,15 @@ log = logging.getLogger(__name__)
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=15)
 MONTHLY_LIMIT_MESSAGE = "You have reached your monthly limit."
 BULK_LINK_MAX = 500  # users per bulk link call
+MULTICAST_PATH = "/v2/bot/message/multicast"
+# What the SDK's generated `multicast` deserialises each answer as (its error types are kept).
+MULTICAST_RESPONSES = {
+    "200": "object",
+    "400": "ErrorResponse",
+    "403": "ErrorResponse",
+    "409": "ErrorResponse",
+    "429": "ErrorResponse",
+}
 RECIPIENT = re.compile(r"to\[(\d+)\]")  # a 400 detail's property naming one recipient
 
 
@@ -195,11 +203,32 @@ class LineApi:
     async def multicast(
         self, user_ids: list[str], messages: list[dict[str, Any]], retry_key: str
     ) -> SendResult:
-        """Send to at most 500 users under one retry key."""
-        request = MulticastRequest.from_dict({"to": user_ids, "messages": messages})
+        """Send to at most 500 users under one retry key.
+
+        The body goes out as the engine prepared it, through the SDK's own low-level call
+        (its auth, retry-key header, error types and the rate-limit hook above): the generated
+        `multicast` would parse the Flex message into pydantic models and serialise it back,
+        5–10 ms of CPU a request, for the same JSON."""
         return await self._send(
-            self._api.multicast_with_http_info(
-                request, x_line_retry_key=retry_key, _request_timeout=REQUEST_TIMEOUT
+            self._client.call_api(
+                MULTICAST_PATH,
+                "POST",
+                {},
+                [],
+                {
+                    "Accept": "application/json",
+                    "Content-Type": "application/json",
+                    "X-Line-Retry-Key": retry_key,
+                },
+                body={"to": user_ids, "messages": messages},
+                post_params=[],
+                files={},
+                response_types_map=MULTICAST_RESPONSES,
+                auth_settings=["Bearer"],
+                _return_http_data_only=False,
+                collection_formats={},
+                _request_timeout=REQUEST_TIMEOUT,
+                _host=self._api.line_base_path,
             )
         )
 

@@ -15,9 +15,10 @@ from domain.actors import Actor
 from domain.audit import audited
 from domain.check_items import parse_items
 from domain.contacts import email_addresses
+from domain.delivery import write_line_batches
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.family import add_family_round
-from domain.i18n import DEFAULT_LANGUAGE, language_of, translate
+from domain.i18n import DEFAULT_LANGUAGE, LANGUAGES, language_of, translate
 from domain.notify import Topic, notifier
 from domain.scope import Scope
 from models import (
@@ -250,14 +251,18 @@ SELECT alert_id, COALESCE(department_id, {NO_DEPARTMENT}), '{WHOLE}', '{RECIPIEN
 FROM alert_recipient WHERE alert_id = ?
 GROUP BY alert_id, COALESCE(department_id, {NO_DEPARTMENT})
 """
+# The language an employee's messages are rendered in (`language_of` in SQL).
+ROW_LANGUAGE = "CASE e.language WHEN 'en' THEN 'en' ELSE 'ja' END"
 # Only a reachable LINE account (followed, not blocked) gets a delivery, to its user ID.
-LINE_OUTBOX_SQL = """
+# One statement per language, so each language's rows take consecutive ids and the batches of
+# 500 (domain/delivery.py `write_line_batches`) never mix languages.
+LINE_OUTBOX_SQL = f"""
 INSERT INTO delivery
     (alert_id, employee_id, kind, "round", medium, address, status, attempts, created_at,
-     language)
-SELECT ?, e.id, ?, 0, ?, a.user_id, ?, 0, ?, CASE e.language WHEN 'en' THEN 'en' ELSE 'ja' END
+     language, batched)
+SELECT ?, e.id, ?, 0, ?, a.user_id, ?, 0, ?, {ROW_LANGUAGE}, ?
 FROM employee e JOIN line_account a ON a.employee_id = e.id
-WHERE e.active AND a.followed AND NOT a.blocked{departments}
+WHERE e.active AND a.followed AND NOT a.blocked AND {ROW_LANGUAGE} = ?{{departments}}
 ORDER BY e.id
 """
 
@@ -348,20 +353,25 @@ async def create_alert(
         )
         await connection.execute_query(positional(connection, ROSTER_COUNT_SQL), [alert.id])
         if template.line_enabled:
-            await connection.execute_query(
-                positional(connection, LINE_OUTBOX_SQL.format(departments=where)),
-                [
-                    alert.id,
-                    DeliveryKind.ALERT.value,
-                    Medium.LINE.value,
-                    DeliveryStatus.PENDING.value,
-                    now,
-                    *scope_ids,
-                ],
-            )
+            for language in LANGUAGES:
+                await connection.execute_query(
+                    positional(connection, LINE_OUTBOX_SQL.format(departments=where)),
+                    [
+                        alert.id,
+                        DeliveryKind.ALERT.value,
+                        Medium.LINE.value,
+                        DeliveryStatus.PENDING.value,
+                        now,
+                        True,
+                        language,
+                        *scope_ids,
+                    ],
+                )
+            line_rows = await write_line_batches(connection, alert.id, 0)
+        else:
+            line_rows = 0
         # Counted, not taken from the driver: asyncpg reports an INSERT's OID, not its rows.
         recipients = await AlertRecipient.filter(alert_id=alert.id).count()
-        line_rows = await Delivery.filter(alert_id=alert.id, medium=Medium.LINE).count()
         if alert.family:
             await add_family_round(alert)
     log.info(
@@ -485,8 +495,10 @@ async def write_round(
     addresses: dict[int, list[str]],
 ) -> int:
     """Write a round of the alert (a reminder, or a board post's push) and its pending
-    deliveries in one transaction, under the next round number; return that number."""
-    async with in_transaction():
+    deliveries in one transaction, under the next round number; return that number. Its LINE
+    rows go into batches of 500, each language's rows written apart (consecutive ids), so no
+    batch mixes languages."""
+    async with in_transaction() as connection:
         last = await AlertRound.filter(alert_id=alert.id).order_by("-round").first()
         number = (last.round if last else 0) + 1
         await AlertRound.create(
@@ -509,6 +521,7 @@ async def write_round(
                 address=a.user_id,
                 status=DeliveryStatus.PENDING,
                 language=languages.get(a.employee_id, DEFAULT_LANGUAGE),
+                batched=True,
             )
             for a in accounts
         ]
@@ -526,7 +539,14 @@ async def write_round(
             for employee_id, found in addresses.items()
             for address in found
         ]
-        await Delivery.bulk_create(line_rows + email_rows, batch_size=1000)
+        for language in LANGUAGES:
+            rows = [row for row in line_rows if row.language == language]
+            if rows:
+                await Delivery.bulk_create(rows, batch_size=1000)
+        if email_rows:
+            await Delivery.bulk_create(email_rows, batch_size=1000)
+        if line_rows:
+            await write_line_batches(connection, alert.id, number)
     return number
 
 

@@ -10,9 +10,10 @@ from models.audit import AuditEntry
 from models.board import BoardPost, BoardReply
 from models.channel_tokens import ChannelToken
 from models.console import ConsoleUser
-from models.deliveries import AlertRound, Delivery
+from models.deliveries import AlertRound, Delivery, DeliveryBatch
 from models.enums import (
     AnswerChannel,
+    BatchStatus,
     ConsoleRole,
     DeliveryKind,
     DeliveryStatus,
@@ -43,12 +44,14 @@ __all__ = [
     "AnswerCount",
     "AnswerRevision",
     "AuditEntry",
+    "BatchStatus",
     "BoardPost",
     "BoardReply",
     "ChannelToken",
     "ConsoleRole",
     "ConsoleUser",
     "Delivery",
+    "DeliveryBatch",
     "DeliveryKind",
     "DeliveryStatus",
     "Department",

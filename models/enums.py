@@ -32,6 +32,15 @@ class DeliveryStatus(StrEnum):
     HELD = "held"
 
 
+class BatchStatus(StrEnum):
+    """Where one LINE batch of an alert round stands (`DeliveryBatch`)."""
+
+    PENDING = "pending"
+    SENDING = "sending"  # claimed under its retry key
+    ACCEPTED = "accepted"  # LINE accepted it (counted billable); its rows not yet marked sent
+    DONE = "done"  # its rows marked sent, or carrying their own outcome
+
+
 class EmailMode(StrEnum):
     """How a template with both media reaches an employee who has both."""
 

@@ -6,6 +6,8 @@ Tortoise keeps a field's `default` in Python only, so its AddField of a NOT NULL
 on any table that has rows (both databases): use `AddField` from here instead
 (tests/test_upgrades.py migrates a filled database and fails otherwise)."""
 
+import re
+
 from tortoise.indexes import Index
 from tortoise.migrations import operations as ops
 
@@ -97,3 +99,66 @@ class AddField(ops.AddField):
             await state_editor.add_field(model, self.name)
         finally:
             field.db_default = declared
+
+
+class DropForeignKey(ops.AlterField):
+    """Tortoise's AlterField of a foreign key to `db_constraint=False`, whose constraint
+    Tortoise's own leaves in the database: PostgreSQL drops it, SQLite remakes the table
+    without it (and restores its indexes)."""
+
+    async def database_forward(self, app_label, old_state, new_state, state_editor=None):
+        if state_editor is None:
+            return
+        model = new_state.apps.get_model(f"{app_label}.{self.model_name}")
+        field = model._meta.fields_map[self.name]
+        table = model._meta.db_table
+        column = field.source_field or f"{self.name}_id"
+        if _is_sqlite(state_editor):
+            await _sqlite_drop_reference(state_editor.client, table, column)
+            return
+        rows = await state_editor.client.execute_query_dict(
+            "SELECT c.conname AS name FROM pg_constraint c"
+            " JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY(c.conkey)"
+            " WHERE c.contype = 'f' AND c.conrelid = $1::regclass AND a.attname = $2",
+            [table, column],
+        )
+        for row in rows:
+            await state_editor.client.execute_script(
+                f'ALTER TABLE "{table}" DROP CONSTRAINT "{row["name"]}"'
+            )
+
+
+async def _sqlite_drop_reference(client, table: str, column: str) -> None:
+    """SQLite's way to drop a column's REFERENCES clause: a new table from the same
+    definition without it, the rows copied (ids and the AUTOINCREMENT counter kept), the old
+    table dropped, the new one renamed, and every index and unique constraint made again.
+    (Tortoise's table remake would keep the reference and lose the unique constraints.)"""
+    found = await client.execute_query_dict(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", [table]
+    )
+    definition = found[0]["sql"]
+    reference = re.compile(
+        rf'("{column}"\s+INT(?:EGER)?(?:\s+NOT NULL)?)\s+REFERENCES\s+"\w+"\s*\("\w+"\)'
+        r"(?:\s+ON DELETE (?:CASCADE|SET NULL|SET DEFAULT|RESTRICT|NO ACTION))?"
+    )
+    changed, count = reference.subn(r"\1", definition)
+    if not count:
+        return
+    indexes = await client.execute_query_dict(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
+        [table],
+    )
+    sequence = await client.execute_query_dict(
+        "SELECT seq FROM sqlite_sequence WHERE name = ?", [table]
+    )
+    created = changed.replace(f'CREATE TABLE "{table}"', f'CREATE TABLE "new__{table}"', 1)
+    await client.execute_script(created)
+    await client.execute_script(f'INSERT INTO "new__{table}" SELECT * FROM "{table}"')
+    await client.execute_script(f'DROP TABLE "{table}"')
+    await client.execute_script(f'ALTER TABLE "new__{table}" RENAME TO "{table}"')
+    for index in indexes:
+        await client.execute_script(index["sql"])
+    if sequence:
+        await client.execute_query(
+            "UPDATE sqlite_sequence SET seq = ? WHERE name = ?", [sequence[0]["seq"], table]
+        )
