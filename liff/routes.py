@@ -29,7 +29,8 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post(
         f"/api/alerts/{ALERT_ID}/family", views.api_family_answer, name="liff_api_family_answer"
     )
-    app.router.add_static("/static/", STATIC_DIR, name="liff_static")
+    # A changed script gets a new address (?v=<hash>): phones never mix an old one with new JSON.
+    app.router.add_static("/static/", STATIC_DIR, name="liff_static", append_version=True)
     # The e-mail medium's answer page: the same form, server-rendered, opened by a signed link.
     app.router.add_get(f"/answer/{ANSWER_TOKEN}", mail_views.answer_page, name="mail_answer")
     app.router.add_post(f"/answer/{ANSWER_TOKEN}", mail_views.submit_answer, name="mail_submit")

@@ -173,19 +173,11 @@ def _view_json(view: answers.AlertView) -> dict[str, Any]:
     stored (Japanese) labels and choice values, which answers send back, with the text
     shown; the answer's choices are the stored ones, `shown_choices` as the reader sees
     them."""
-    alert, answer = view.alert, view.answer
+    alert = view.alert
     language = current_language()
     title, message = shown_wording(alert, language)
-    shown_choices = {}
-    if answer is not None:
-        chosen = answer.choices or {}
-        shown_choices = {
-            item.label: item.shown_choice(chosen[item.label], language)
-            for item in view.items
-            if item.label in chosen
-        }
     return {
-        "language": language,
+        **_answer_json(view),
         "alert": {
             "id": alert.id,
             "title": title,
@@ -198,12 +190,25 @@ def _view_json(view: answers.AlertView) -> dict[str, Any]:
             "confirm_only": view.confirm_only,
             "submit_label": _("確認しました") if view.confirm_only else _("回答"),
         },
-        "status": _("回答済") if answer else _("未回答"),
-        "answer": None
-        if answer is None
-        else {
+    }
+
+
+def _answer_json(view: answers.AlertView) -> dict[str, Any]:
+    """The recipient's answer status and current answer, in the current language."""
+    answer, language = view.answer, current_language()
+    if answer is None:
+        return {"language": language, "status": _("未回答"), "answer": None}
+    chosen = answer.choices or {}
+    return {
+        "language": language,
+        "status": _("回答済"),
+        "answer": {
             "choices": answer.choices,
-            "shown_choices": shown_choices,
+            "shown_choices": {
+                item.label: item.shown_choice(chosen[item.label], language)
+                for item in view.items
+                if item.label in chosen
+            },
             "message": answer.message,
             "answered_at": jst(answer.answered_at),
             "revision": answer.revision,
@@ -215,6 +220,13 @@ def _reply(view: answers.AlertView) -> web.Response:
     """The view as JSON in the employee's language."""
     with speaking(view.language):
         return web.json_response(_view_json(view))
+
+
+def _saved(view: answers.AlertView) -> web.Response:
+    """A saved answer as JSON in the employee's language: the status and the answer only
+    (the page already holds the alert it was answering, and redraws from it)."""
+    with speaking(view.language):
+        return web.json_response(_answer_json(view))
 
 
 @exempt  # a JSON API authenticated by the ID token: no form, no CSRF cookie
@@ -263,7 +275,7 @@ async def _answer(request: web.Request) -> web.Response:
         )
     except DomainError as exc:
         return domain_error_response(exc)
-    return _reply(view)
+    return _saved(view)
 
 
 # The employee's family, after their own answer (alerts with family on): each member's answer,

@@ -253,7 +253,9 @@
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify(answer),
-    }).then(function (view) {
+    }).then(function (saved) {
+      // The reply holds the status and the saved answer; the alert is the one on screen.
+      var view = { language: saved.language, alert: state.alert, status: saved.status, answer: saved.answer };
       state.editing = false;
       render(view);
       $("done").textContent = view.alert.confirm_only ? t("sent_confirm") : t("sent_answer");
