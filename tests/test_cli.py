@@ -217,6 +217,8 @@ async def test_the_demo_listens_only_on_this_machine_unless_told_otherwise(tmp_p
         pytest.skip("this machine has no network address besides loopback")
     port = demo_port()  # the simulator and the SMTP sink take the next two
     process, _printed = await start_demo(tmp_path, port)
+    # Keep reading what it prints, so a full pipe never holds it up, and say it if it hangs.
+    output = asyncio.ensure_future(process.stdout.read())
     try:
         for listening in (port, port + 1):
             _, writer = await asyncio.open_connection("127.0.0.1", listening)
@@ -227,5 +229,10 @@ async def test_the_demo_listens_only_on_this_machine_unless_told_otherwise(tmp_p
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGINT)
-            await asyncio.wait_for(process.wait(), 30)
-    assert process.returncode == 0
+        try:
+            await asyncio.wait_for(process.wait(), 60)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+    printed = (await output).decode()[-3000:]
+    assert process.returncode == 0, printed

@@ -185,7 +185,9 @@ async def test_jma_watch_runs_the_poller_alone_and_stops_on_sigterm(sim, db, fee
     try:
         jma.publish("20210219091253_0_VXSE51_010000.xml", sample(IWATE_SOKUHOU), "震度速報")
 
-        await until(lambda: Alert.exists(), within=30)
+        # The bulletin's outcome is written after the alert it started has committed.
+        await until(lambda: JmaBulletin.exclude(outcome="").exists(), within=30)
         assert (await JmaBulletin.get()).outcome.startswith("開始: 連絡 #1")
+        assert await Alert.exists()
     finally:
         assert await watch.stop() == 0
