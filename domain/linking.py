@@ -16,6 +16,7 @@ from domain.actors import Actor
 from domain.audit import audited, log_action
 from domain.errors import Conflict, Invalid, NotFound
 from domain.hashing import hash_secret, verify_secret
+from domain.i18n import gettext as _
 from domain.organization import active_employee
 from models import Employee, LineAccount, LinkNonce, LinkToken, RegistrationCode
 from models.sql import fetch_models
@@ -34,12 +35,22 @@ SIGN_IN_LIMIT = 5
 SIGN_IN_WINDOW = timedelta(minutes=15)
 SIGN_IN_BACKOFF = timedelta(minutes=15)
 
-SIGN_IN_FAILED = "社員番号または登録コードが正しくありません。"
-LINK_EXPIRED = (
-    "このリンクは無効です。LINEのトークで「連携」と送信して、新しいリンクから手続きしてください。"
-)
-LINK_FAILED = "連携に失敗しました。もう一度「連携」と送信してやり直してください。"
-NONCE_SPENT = "この連携手続きはすでに使われています。"
+
+def sign_in_failed_message() -> str:
+    """A wrong employee code or registration code, in the current language."""
+    return _("社員番号または登録コードが正しくありません。")
+
+
+def link_expired_message() -> str:
+    """A link token LINE no longer honours (or never issued), in the current language."""
+    return _(
+        "このリンクは無効です。LINEのトークで「連携」と送信して、新しいリンクから手続きしてください。"
+    )
+
+
+def link_failed_message() -> str:
+    """A link LINE reported that cannot complete, in the current language."""
+    return _("連携に失敗しました。もう一度「連携」と送信してやり直してください。")
 
 
 @dataclass(frozen=True)
@@ -170,11 +181,11 @@ async def begin_link(link_token: str, employee_code: str, registration_code: str
     (Invalid)."""
     user_id = await link_token_user(link_token)
     if user_id is None:
-        raise NotFound(LINK_EXPIRED)
+        raise NotFound(link_expired_message())
     employee_code = employee_code.strip()
     typed = normalize_code(registration_code)
     if not employee_code or not typed:
-        raise Invalid("社員番号と登録コードを入力してください。")
+        raise Invalid(_("社員番号と登録コードを入力してください。"))
     attempts_key = f"link:{user_id}"
     await throttle.reserve_attempt(attempts_key, SIGN_IN_LIMIT, SIGN_IN_WINDOW, SIGN_IN_BACKOFF)
     employee = await active_employee(employee_code)
@@ -189,9 +200,9 @@ async def begin_link(link_token: str, employee_code: str, registration_code: str
         )
     if code is None or code.expires_at <= _now():
         await verify_secret(None, typed)
-        raise Invalid(SIGN_IN_FAILED)
+        raise Invalid(sign_in_failed_message())
     if not await verify_secret(code.code_hash, typed):
-        raise Invalid(SIGN_IN_FAILED)
+        raise Invalid(sign_in_failed_message())
     nonce = secrets.token_urlsafe(32)  # 256 bits, URL-safe Base64
     now = _now()
     async with in_transaction():
@@ -200,7 +211,7 @@ async def begin_link(link_token: str, employee_code: str, registration_code: str
             token_hash=_sha256(link_token), used_at__isnull=True, expires_at__gt=now
         ).update(used_at=now)
         if not spent:
-            raise NotFound(LINK_EXPIRED)
+            raise NotFound(link_expired_message())
         await LinkNonce.create(
             nonce_hash=_nonce_hash(user_id, nonce),
             employee=employee,
@@ -243,16 +254,16 @@ async def _complete_link(user_id: str, nonce: str) -> Employee:
             "employee", "registration_code"
         )
         if row is None:
-            raise NotFound(LINK_FAILED)
+            raise NotFound(link_failed_message())
         employee = row.employee
         if row.used_at is not None:
             return await _spent_by_this_user(employee, user_id)
         code = row.registration_code
         if row.expires_at <= now or code.revoked or code.used_at is not None:
             # Expired, or its code was since used or replaced: bind nothing.
-            raise NotFound(LINK_FAILED)
+            raise NotFound(link_failed_message())
         if not employee.active:  # retired since the sign-in
-            raise NotFound(LINK_FAILED)
+            raise NotFound(link_failed_message())
         # Spend the nonce with a conditional update so two deliveries of the event race safely.
         spent = await LinkNonce.filter(id=row.id, used_at__isnull=True).update(used_at=now)
         if not spent:
@@ -266,7 +277,7 @@ async def _spent_by_this_user(employee: Employee, user_id: str) -> Employee:
     """A spent nonce: the employee again if this user holds the link (a retried event)."""
     if await LineAccount.exists(user_id=user_id, employee_id=employee.id):
         return employee
-    raise NotFound(NONCE_SPENT)
+    raise NotFound(_("この連携手続きはすでに使われています。"))
 
 
 async def _bind(employee: Employee, user_id: str, now: datetime) -> LineAccount:
@@ -364,7 +375,7 @@ async def issue_code_for(employee_code: str, ttl: timedelta, actor: Actor) -> Is
     """Issue a code for the active employee with this employee code."""
     employee = await Employee.get_or_none(code=employee_code.strip(), active=True)
     if employee is None:
-        raise NotFound(f"社員番号 {employee_code} の在籍中の社員はいません。")
+        raise NotFound(_("社員番号 %(code)s の在籍中の社員はいません。", code=employee_code))
     [issued] = await issue_codes([employee], ttl, actor, target=employee.code)
     return issued
 
@@ -377,7 +388,7 @@ async def issue_codes_for_department(
     from models.organization import Department, department_subtree_ids
 
     if not await Department.exists(id=department_id):
-        raise NotFound("部署が見つかりません。")
+        raise NotFound(_("部署が見つかりません。"))
     ids = await department_subtree_ids([department_id])
     employees = Employee.filter(active=True, department_id__in=list(ids))
     if only_unlinked:
@@ -419,12 +430,6 @@ async def code_statuses() -> list[CodeStatus]:
 # Linking from the employee page with LINE Login: the same binding and the same rules as the
 # chat's account linking (one LINE account per employee, one employee per LINE account).
 
-ACCOUNT_TAKEN = (
-    "このLINEアカウントは、すでに別の社員の連携に使われています。"
-    "ご自身のLINEアカウントで連携してください。"
-    "心当たりがない場合はメンテナンス担当者にご連絡ください。"
-)
-CONFIRM_REPLACE = "別のLINEアカウントと連携済みです。新しいLINEアカウントに切り替えますか?"
 # The completion message a LINE Login link owes its user is LineAccount.link_notice_owed_at:
 # whoever clears it sends the message (the follow handler by reply, or the page by push),
 # never both.
@@ -532,18 +537,28 @@ async def _link_by_login(
     async with in_transaction():
         employee = await Employee.get_or_none(id=employee_id, active=True)
         if employee is None:
-            raise NotFound("社員が見つかりません。")
+            raise NotFound(_("社員が見つかりません。"))
         # Locked: a follow event handled meanwhile waits for this link (PostgreSQL).
         account = await LineAccount.filter(user_id=user_id).select_for_update().first()
         if account is not None and account.employee_id not in (None, employee.id):
             holder = await Employee.get_or_none(id=account.employee_id)
             if holder is not None and holder.active:
-                raise Conflict(ACCOUNT_TAKEN, code="line_account_taken")
+                raise Conflict(
+                    _(
+                        "このLINEアカウントは、すでに別の社員の連携に使われています。"
+                        "ご自身のLINEアカウントで連携してください。"
+                        "心当たりがない場合はメンテナンス担当者にご連絡ください。"
+                    ),
+                    code="line_account_taken",
+                )
         earlier = (
             await LineAccount.filter(employee_id=employee.id).exclude(user_id=user_id).exists()
         )
         if earlier and not replace:
-            raise Conflict(CONFIRM_REPLACE, code="confirm_replace")
+            raise Conflict(
+                _("別のLINEアカウントと連携済みです。新しいLINEアカウントに切り替えますか?"),
+                code="confirm_replace",
+            )
         follow_seen = account is not None and account.followed and not account.blocked
         bound = await _bind(employee, user_id, now)
         if not just_followed:

@@ -251,7 +251,7 @@ async def _answer(request: web.Request) -> web.Response:
     except _Refused as exc:
         # Telling an unlinked user to link comes first, as for any other request.
         if await linking.linked_employee(user_id) is None:
-            return json_error(HTTPStatus.FORBIDDEN, "not_linked", answers.NOT_LINKED)
+            return json_error(HTTPStatus.FORBIDDEN, "not_linked", answers.not_linked_message())
         return exc.response
     try:
         view = await answers.answer_as_line_user(
