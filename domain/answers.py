@@ -13,10 +13,11 @@ from domain.actors import Actor
 from domain.audit import audited
 from domain.check_items import CheckItem, parse_items
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
-from domain.i18n import current_language, language_of, speaking
+from domain.i18n import current_language, speaking
 from domain.i18n import gettext as _
 from domain.linking import LINKED_EMPLOYEE
 from domain.notify import Topic, notifier
+from domain.organization import adopt_reported_language
 from domain.scope import Scope
 from models import Alert, AlertRecipient, Answer, AnswerChannel, Employee
 from models.answers import ANSWERED, NO_DEPARTMENT, SHARDS, WHOLE
@@ -104,7 +105,8 @@ class _Answerer:
         if row is None:
             raise Forbidden(_("この社員情報は無効になっているため回答できません。"), code="retired")
         if row["id"] is None:
-            raise NotFound(_("指定された安否確認が見つかりません。"), code="alert_not_found")
+            with speaking(row["answerer_language"] or current_language()):
+                raise NotFound(_("指定された安否確認が見つかりません。"), code="alert_not_found")
         alert = as_model(Alert, row)
         return row["answerer_id"], alert, parse_items(alert.items), row["answerer_language"]
 
@@ -112,19 +114,6 @@ class _Answerer:
 def _department(row: Any) -> int:
     """The answerer's department on the alert's roster, as the counts key it."""
     return row["roster_department"] or NO_DEPARTMENT
-
-
-async def adopt_reported_language(employee_id: int, reported: str) -> str:
-    """Store the language LINE reported for the employee (`liff.getLanguage()`, the LINE
-    profile) while they have none of their own; a choice made since is kept. Return the
-    language they now have."""
-    language = language_of(reported)
-    async with audited(Actor.system(), "language_reported", f"employee:{employee_id}") as audit:
-        audit.detail = {"language": language}
-        if not await Employee.filter(id=employee_id, language="").update(language=language):
-            audit.detail = {"language": language, "kept": True}
-    employee = await Employee.get(id=employee_id)
-    return employee.language
 
 
 async def _view(

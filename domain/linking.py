@@ -17,7 +17,7 @@ from domain.audit import audited, log_action
 from domain.errors import Conflict, Invalid, NotFound
 from domain.hashing import hash_secret, verify_secret
 from domain.i18n import gettext as _
-from domain.organization import active_employee
+from domain.organization import active_employee, adopt_reported_language
 from models import Employee, LineAccount, LinkNonce, LinkToken, RegistrationCode
 from models.sql import fetch_models
 
@@ -51,6 +51,19 @@ def link_expired_message() -> str:
 def link_failed_message() -> str:
     """A link LINE reported that cannot complete, in the current language."""
     return _("連携に失敗しました。もう一度「連携」と送信してやり直してください。")
+
+
+@dataclass(frozen=True)
+class LineProfile:
+    """What the bot reads of a LINE user's profile when they link: the display name (kept)
+    and the language LINE reports (None: none), adopted by an employee without one and kept
+    nowhere else."""
+
+    display_name: str
+    language: str | None = None
+
+
+ProfileReader = Callable[[str], Awaitable[LineProfile | None]]
 
 
 @dataclass(frozen=True)
@@ -222,10 +235,10 @@ async def begin_link(link_token: str, employee_code: str, registration_code: str
     return nonce
 
 
-async def complete_link(
-    user_id: str, nonce: str, display_name: Callable[[str], Awaitable[str | None]], actor: Actor
-) -> Employee:
-    """Bind the LINE user to the employee the nonce was issued for; the nonce is spent.
+async def complete_link(user_id: str, nonce: str, profile: ProfileReader, actor: Actor) -> Employee:
+    """Bind the LINE user to the employee the nonce was issued for; the nonce is spent. The
+    LINE profile's display name is kept, and its language becomes the employee's while they
+    have none.
 
     An unknown, replayed or expired nonce, one issued to another LINE user (told no more than
     for an unknown one), a code since used or replaced, or an employee since retired binds
@@ -237,14 +250,22 @@ async def complete_link(
     log.info("LINE account linked to employee %s", employee.id)
     # The link is committed: nothing after this may turn it into a reported failure.
     try:
-        name = await display_name(user_id)
-        if name is not None:
-            await LineAccount.filter(user_id=user_id).update(display_name=name[:MAX_DISPLAY_NAME])
+        found = await profile(user_id)
+        if found is not None:
+            await LineAccount.filter(user_id=user_id).update(
+                display_name=found.display_name[:MAX_DISPLAY_NAME]
+            )
+            await adopt_profile_language(employee, found)
     except Exception as exc:
-        log.warning(
-            "display name of a newly linked LINE account not stored: %s", type(exc).__name__
-        )
+        log.warning("profile of a newly linked LINE account not stored: %s", type(exc).__name__)
     return employee
+
+
+async def adopt_profile_language(employee: Employee, profile: LineProfile | None) -> None:
+    """The LINE profile's language becomes the employee's while they have none (the rule of
+    `adopt_reported_language`); `employee` is updated to match."""
+    if profile is not None and profile.language and not employee.language:
+        employee.language = await adopt_reported_language(employee.id, profile.language)
 
 
 async def _complete_link(user_id: str, nonce: str) -> Employee:
@@ -508,9 +529,12 @@ async def link_by_login(
     *,
     replace: bool = False,
     just_followed: bool = False,
+    profile: ProfileReader | None = None,
 ) -> LoginLink:
     """Bind the LINE user LINE Login vouched for to the signed-in employee and keep its
-    display name (nothing else from LINE); a completion message is then owed to the user.
+    display name; a completion message is then owed to the user. The bot's view of the
+    user's profile (`profile`; LINE Login's has no language) gives the employee a language
+    while they have none.
 
     A LINE account linked to another active employee is refused (Conflict
     `line_account_taken`); an employee who has another LINE account is asked first (Conflict
@@ -527,6 +551,12 @@ async def link_by_login(
             entry.target, entry.detail = done.employee.code, {"replaced": done.replaced}
     if refused is not None:
         raise refused
+    if profile is not None:
+        # The link is committed: a profile LINE will not give (not a friend yet) changes nothing.
+        try:
+            await adopt_profile_language(done.employee, await profile(user_id))
+        except Exception as exc:
+            log.warning("profile of a LINE Login link not read: %s", type(exc).__name__)
     return done
 
 
