@@ -373,7 +373,7 @@ class EventHandlers:
             return
         try:
             employee = await linking.complete_link(
-                user_id, event.link.nonce, self.line.display_name, Actor.line(user_id)
+                user_id, event.link.nonce, self.line.profile, Actor.line(user_id)
             )
         except NotFound as exc:
             await self.line.reply(event.reply_token, messages.link_failed(exc.message))

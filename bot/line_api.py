@@ -27,6 +27,7 @@ from linebot.v3.messaging.exceptions import ApiException
 from bot.metrics import endpoint_label, observe_line_call
 from domain.delivery import SendOutcome, SendResult
 from domain.line_rate import MemoryRateLimiter, RateLimiter, endpoint_of
+from domain.linking import LineProfile
 from domain.usage import LineQuota
 
 if TYPE_CHECKING:
@@ -257,14 +258,15 @@ class LineApi:
         response = await self._api.issue_link_token(user_id, _request_timeout=REQUEST_TIMEOUT)
         return response.link_token
 
-    async def display_name(self, user_id: str) -> str | None:
-        """The user's LINE display name, or None when LINE will not tell."""
+    async def profile(self, user_id: str) -> LineProfile | None:
+        """The user's display name and language (when LINE gives one), or None when LINE will
+        not tell (not a friend, an error)."""
         try:
-            profile = await self._api.get_profile(user_id, _request_timeout=REQUEST_TIMEOUT)
+            found = await self._api.get_profile(user_id, _request_timeout=REQUEST_TIMEOUT)
         except (TimeoutError, ApiException, aiohttp.ClientError) as exc:
             log.warning("profile lookup failed: %s", type(exc).__name__)
             return None
-        return profile.display_name
+        return LineProfile(found.display_name, found.language)
 
     async def group_name(self, group_id: str) -> str | None:
         """The group's name, or None when LINE will not tell."""

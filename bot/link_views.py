@@ -11,8 +11,10 @@ from aiohttp import web
 from domain import linking
 from domain.errors import NotFound, Throttled, wait_phrase
 from domain.hashing import prioritized
-from domain.linking import LINK_EXPIRED
+from domain.i18n import gettext as _
+from domain.i18n import speaking
 from web.csrf import csrf_token
+from web.i18n import accepted_language
 from web.keys import LINK, LINK_ATTEMPTS
 from web.ratelimit import RateLimiter
 from web.sign_in import AddressBusy, sign_in_flow
@@ -21,7 +23,6 @@ from web.sign_in import AddressBusy, sign_in_flow
 # address linking together, small enough that one address cannot keep the hashers busy.
 ADDRESS_BURST = 60
 ADDRESS_PER_SECOND = 1.0
-START_AGAIN = "その後、LINEのトークで「連携」と送信して、新しいリンクから手続きしてください。"
 
 
 def address_limiter() -> RateLimiter:
@@ -30,10 +31,23 @@ def address_limiter() -> RateLimiter:
 
 
 def _busy(wait: str) -> str:
-    return (
+    return _(
         "このネットワークからの連携手続きが集中しているため、一時的に受け付けを停止しています。"
-        f"{wait}後にもう一度お試しください。"
+        "%(wait)s後にもう一度お試しください。",
+        wait=wait,
     )
+
+
+def _then_start_again(reason: str) -> str:
+    return _(
+        "%(reason)sその後、LINEのトークで「連携」と送信して、新しいリンクから手続きしてください。",
+        reason=reason,
+    )
+
+
+def _visitor_language(request: web.Request) -> str:
+    """The page speaks the phone's language: the person linking is not known yet."""
+    return accepted_language(request.headers.get("Accept-Language"))
 
 
 def _link_token(value: object) -> str:
@@ -60,14 +74,24 @@ def _page(
 
 async def link_form(request: web.Request) -> web.Response:
     """Show the sign-in form for a link token the bot obtained from LINE (else say why not)."""
+    with speaking(_visitor_language(request)):
+        return await _link_form(request)
+
+
+async def _link_form(request: web.Request) -> web.Response:
     token = _link_token(request.query.get("linkToken"))
     if await linking.link_token_user(token) is None:
-        return _page(request, HTTPStatus.BAD_REQUEST, error=LINK_EXPIRED)
+        return _page(request, HTTPStatus.BAD_REQUEST, error=linking.link_expired_message())
     return _page(request, HTTPStatus.OK, link_token=token)
 
 
 async def link_submit(request: web.Request) -> web.Response:
     """Check the codes; on success send the browser to LINE's account-link dialog."""
+    with speaking(_visitor_language(request)):
+        return await _link_submit(request)
+
+
+async def _link_submit(request: web.Request) -> web.Response:
     form = await request.post()  # already read (and cached) by the CSRF check
     token = _link_token(form.get("linkToken"))
     employee_code = str(form.get("employee_code", ""))[:64]
@@ -81,7 +105,7 @@ async def link_submit(request: web.Request) -> web.Response:
                 employee_code=employee_code,
                 error=_busy(wait_phrase(exc.retry_after)),
             )
-        return _page(request, HTTPStatus.TOO_MANY_REQUESTS, error=f"{exc.message}{START_AGAIN}")
+        return _page(request, HTTPStatus.TOO_MANY_REQUESTS, error=_then_start_again(exc.message))
 
     try:
         # begin_link hashes only for a link token the bot recorded: a LINE user linking,

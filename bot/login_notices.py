@@ -12,6 +12,7 @@ from bot.line_api import LineApi
 from domain import linking
 from domain.delivery import SendOutcome
 from domain.i18n import speaking
+from domain.linking import LineProfile
 from domain.usage import add_billable, japan_today, prepare_day
 
 log = logging.getLogger(__name__)
@@ -83,3 +84,7 @@ class LoginNotices:
     async def language_changed(self, user_id: str, language: str) -> None:
         """Re-link the linked menu of the employee's new language."""
         await richmenus.show_menu(self._line(), user_id, linked=True, language=language)
+
+    async def profile(self, user_id: str) -> LineProfile | None:
+        """The user's profile as the bot reads it (display name, language)."""
+        return await self._line().profile(user_id)

@@ -58,5 +58,5 @@ def render(
 def error_page(request: web.Request, status: int, message: str) -> web.Response:
     """A domain error as a console page: the header, what went wrong, the way back."""
     # The heading is web/'s, shared by every face's error page and translated with theirs.
-    title = _(error_title(status))
+    title = error_title(status)
     return render(request, "error.html", {"title": title, "message": message}, status=status)

@@ -19,6 +19,7 @@ from domain.delivery import write_line_batches
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.family import add_family_round
 from domain.i18n import DEFAULT_LANGUAGE, LANGUAGES, language_of, translate
+from domain.i18n import gettext as _
 from domain.notify import Topic, notifier
 from domain.scope import Scope
 from models import (
@@ -54,7 +55,7 @@ class NoRecipients(Invalid):
 
     def __init__(self) -> None:
         super().__init__(
-            "対象の社員がいません。部署の指定を確認してください。", code="no_recipients"
+            _("対象の社員がいません。部署の指定を確認してください。"), code="no_recipients"
         )
 
 
@@ -131,7 +132,7 @@ async def find_template(ref: str) -> Template:
     if template is None and ref.isdigit() and int(ref) < 2**31:
         template = await Template.get_or_none(id=int(ref))
     if template is None:
-        raise NotFound(f"テンプレート {ref!r} が見つかりません。")
+        raise NotFound(_("テンプレート %(ref)s が見つかりません。", ref=repr(ref)))
     return template
 
 
@@ -139,7 +140,7 @@ async def find_alert(alert_id: int) -> Alert:
     """An alert by number."""
     alert = await Alert.get_or_none(id=alert_id) if 0 < alert_id < 2**31 else None
     if alert is None:
-        raise NotFound(f"連絡 {alert_id} が見つかりません。", code="alert_not_found")
+        raise NotFound(_("連絡 %(id)s が見つかりません。", id=alert_id), code="alert_not_found")
     return alert
 
 
@@ -151,9 +152,9 @@ async def find_departments(refs: list[str]) -> list[Department]:
         if not matches and ref.isdigit() and int(ref) < 2**31:
             matches = await Department.filter(id=int(ref))
         if not matches:
-            raise NotFound(f"部署 {ref!r} が見つかりません。")
+            raise NotFound(_("部署 %(ref)s が見つかりません。", ref=repr(ref)))
         if len(matches) > 1:
-            raise Invalid(f"部署名 {ref!r} が複数あります。IDで指定してください。")
+            raise Invalid(_("部署名 %(ref)s が複数あります。IDで指定してください。", ref=repr(ref)))
         found.append(matches[0])
     return found
 
@@ -161,7 +162,7 @@ async def find_departments(refs: list[str]) -> list[Department]:
 def _sender(sender_name: str) -> str:
     sender_name = sender_name.strip() or DEFAULT_SENDER
     if len(sender_name) > MAX_SENDER_LENGTH:
-        raise Invalid(f"連絡者は{MAX_SENDER_LENGTH}文字以内にしてください。")
+        raise Invalid(_("連絡者は%(n)s文字以内にしてください。", n=MAX_SENDER_LENGTH))
     return sender_name
 
 
@@ -171,9 +172,9 @@ def wording(template: Template, title: str | None, message: str | None) -> tuple
     title = (title or "").strip() or template.title
     message = (message or "").strip() or template.message
     if len(title) > MAX_TITLE_LENGTH:
-        raise Invalid(f"タイトルは{MAX_TITLE_LENGTH}文字以内にしてください。")
+        raise Invalid(_("タイトルは%(n)s文字以内にしてください。", n=MAX_TITLE_LENGTH))
     if len(message) > MAX_MESSAGE_LENGTH:
-        raise Invalid(f"連絡メッセージは{MAX_MESSAGE_LENGTH}文字以内にしてください。")
+        raise Invalid(_("連絡メッセージは%(n)s文字以内にしてください。", n=MAX_MESSAGE_LENGTH))
     return title, message
 
 
@@ -208,7 +209,7 @@ async def within_scope(departments: list[Department] | None, scope: Scope) -> li
         found = await Department.filter(id__in=sorted(allowed)).order_by("id")
         return [d for d in found if d.parent_id not in allowed]
     if any(d.id not in allowed for d in departments):
-        raise Forbidden("担当外の部署には発信できません。", code="out_of_scope")
+        raise Forbidden(_("担当外の部署には発信できません。"), code="out_of_scope")
     return departments
 
 
@@ -428,11 +429,13 @@ async def add_round(
     names the alert's own 連絡者 unless given another (who reminded is in the audit log)."""
     alert = await find_alert(alert_id)
     if alert.is_closed:
-        raise Conflict("この連絡はすでに終了しているため再通知できません。", code="alert_closed")
+        raise Conflict(_("この連絡はすでに終了しているため再通知できません。"), code="alert_closed")
     sender_name = _sender(sender_name or alert.sender_name)
     message = message.strip()
     if len(message) > MAX_FOLLOW_UP_LENGTH:
-        raise Invalid(f"二次連絡のメッセージは{MAX_FOLLOW_UP_LENGTH}文字以内にしてください。")
+        raise Invalid(
+            _("二次連絡のメッセージは%(n)s文字以内にしてください。", n=MAX_FOLLOW_UP_LENGTH)
+        )
     answered = set(await Answer.filter(alert_id=alert.id).values_list("employee_id", flat=True))
     recipients = scope.filter(AlertRecipient.filter(alert_id=alert.id))
     roster = await recipients.values_list("employee_id", flat=True)
@@ -577,7 +580,7 @@ async def end_alert(alert_id: int, *, scope: Scope = EVERYONE) -> Alert:
     alert = await find_alert(alert_id)
     await ensure_closable(alert, scope)
     if alert.is_closed:
-        raise Conflict("この連絡はすでに終了しています。", code="alert_closed")
+        raise Conflict(_("この連絡はすでに終了しています。"), code="alert_closed")
     alert.closed_at = datetime.now(UTC)
     await alert.save(update_fields=["closed_at"])
     return alert
@@ -587,7 +590,7 @@ async def ensure_closable(alert: Alert, scope: Scope) -> None:
     """Forbidden unless the scope may close the alert: a sender limited to departments
     closes only an alert that reached no one outside them."""
     if await reaches_beyond(alert, scope):
-        raise Forbidden("担当外の部署にも送られた連絡は終了できません。", code="out_of_scope")
+        raise Forbidden(_("担当外の部署にも送られた連絡は終了できません。"), code="out_of_scope")
 
 
 async def reaches_beyond(alert: Alert, scope: Scope) -> bool:

@@ -12,20 +12,28 @@ from datetime import UTC, datetime, timedelta
 
 from domain.answers import AlertView, alert_for
 from domain.errors import Forbidden, NotFound
+from domain.i18n import gettext as _
 from domain.signing import ANSWER_LINK, b64, sign, unb64, unsign
 from models import Employee
 
 LINK_LIFETIME = timedelta(days=7)
 MAX_TOKEN_LENGTH = 300
 
-INVALID_LINK = (
-    "この回答用リンクは無効です。メールに記載されたリンクをそのまま開いてください。"
-    "(リンクが途中で切れている場合は、すべてをコピーしてブラウザに貼り付けてください)"
-)
-EXPIRED_LINK = (
-    "この回答用リンクは有効期限が切れています。"
-    "新しい連絡・再通知のメールのリンクから回答してください。"
-)
+
+def invalid_link_message() -> str:
+    """A broken or forged answer link, in the current language."""
+    return _(
+        "この回答用リンクは無効です。メールに記載されたリンクをそのまま開いてください。"
+        "(リンクが途中で切れている場合は、すべてをコピーしてブラウザに貼り付けてください)"
+    )
+
+
+def expired_link_message() -> str:
+    """An answer link past its lifetime, in the current language."""
+    return _(
+        "この回答用リンクは有効期限が切れています。"
+        "新しい連絡・再通知のメールのリンクから回答してください。"
+    )
 
 
 @dataclass(frozen=True)
@@ -51,7 +59,7 @@ def sign_link(
 def verify_link(secret: str, token: str, now: datetime | None = None) -> AnswerLink:
     """The link a token stands for; Forbidden (code `invalid_link` or `expired_link`) for a
     token that is malformed, altered, signed with another key, or past its expiry."""
-    invalid = Forbidden(INVALID_LINK, code="invalid_link")
+    invalid = Forbidden(invalid_link_message(), code="invalid_link")
     if not secret or not token or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 1:
         raise invalid
     payload = unsign(secret, ANSWER_LINK, token)
@@ -69,7 +77,7 @@ def verify_link(secret: str, token: str, now: datetime | None = None) -> AnswerL
     except (OverflowError, OSError, ValueError):
         raise invalid from None
     if (now or datetime.now(UTC)) >= expires_at:
-        raise Forbidden(EXPIRED_LINK, code="expired_link")
+        raise Forbidden(expired_link_message(), code="expired_link")
     return AnswerLink(alert_id, employee_id, round_, expires_at)
 
 
@@ -93,5 +101,5 @@ async def linked_alert(secret: str, token: str, now: datetime | None = None) -> 
     link = verify_link(secret, token, now)
     employee = await Employee.get_or_none(id=link.employee_id)
     if employee is None:
-        raise NotFound("指定された安否確認が見つかりません。", code="alert_not_found")
+        raise NotFound(_("指定された安否確認が見つかりません。"), code="alert_not_found")
     return LinkedAlert(link, employee, await alert_for(link.alert_id, employee))

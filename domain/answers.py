@@ -13,9 +13,11 @@ from domain.actors import Actor
 from domain.audit import audited
 from domain.check_items import CheckItem, parse_items
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
-from domain.i18n import language_of
+from domain.i18n import current_language, speaking
+from domain.i18n import gettext as _
 from domain.linking import LINKED_EMPLOYEE
 from domain.notify import Topic, notifier
+from domain.organization import adopt_reported_language
 from domain.scope import Scope
 from models import Alert, AlertRecipient, Answer, AnswerChannel, Employee
 from models.answers import ANSWERED, NO_DEPARTMENT, SHARDS, WHOLE
@@ -25,11 +27,6 @@ MAX_MESSAGE_LENGTH = 1000
 # An error names at most this many problems, and echoes at most this much of any input.
 MAX_NAMED_PROBLEMS = 5
 MAX_ECHOED_LENGTH = 20
-CLOSED = "この安否確認は終了しているため回答できません。"
-# One wording for the button that answers, in chat, the forms, e-mail and 使い方 (the seed's).
-ANSWER_BUTTON = "回答"
-# A plain notice (no check items) is answered by confirming it.
-CONFIRM_BUTTON = "確認しました"
 
 
 @dataclass(frozen=True)
@@ -49,15 +46,22 @@ class AlertView:
     @property
     def submit_label(self) -> str:
         """The form's button: 確認しました for a plain notice, the answer button otherwise."""
-        return CONFIRM_BUTTON if self.confirm_only else ANSWER_BUTTON
+        return _("確認しました") if self.confirm_only else _("回答")
 
 
-NOT_FOUND = "指定された安否確認が見つかりません。"
-NOT_LINKED = (
-    "このLINEアカウントは社員情報と連携されていません。"
-    "トークで「連携」と送信して連携してから回答してください。"
-)
-RETIRED = "この社員情報は無効になっているため回答できません。"
+def closed_message() -> str:
+    """Why a closed alert takes no answer, in the current language."""
+    return _("この安否確認は終了しているため回答できません。")
+
+
+def not_linked_message() -> str:
+    """Why a LINE user who has not linked cannot answer, in the current language."""
+    return _(
+        "このLINEアカウントは社員情報と連携されていません。"
+        "トークで「連携」と送信して連携してから回答してください。"
+    )
+
+
 # Who may see an alert and answer it: an active employee on its roster, whichever way they come.
 # The LIFF face names them by the LINE user its ID token was verified for
 # (`linking.LINKED_EMPLOYEE`, active only), an e-mail link by the employee's ID
@@ -97,11 +101,12 @@ class _Answerer:
         a row of `sql`, or the refusal: not linked or retired, then not found (no
         enumeration)."""
         if row is None and self.by_line_user:
-            raise Forbidden(NOT_LINKED, code="not_linked")
+            raise Forbidden(not_linked_message(), code="not_linked")
         if row is None:
-            raise Forbidden(RETIRED, code="retired")
+            raise Forbidden(_("この社員情報は無効になっているため回答できません。"), code="retired")
         if row["id"] is None:
-            raise NotFound(NOT_FOUND, code="alert_not_found")
+            with speaking(row["answerer_language"] or current_language()):
+                raise NotFound(_("指定された安否確認が見つかりません。"), code="alert_not_found")
         alert = as_model(Alert, row)
         return row["answerer_id"], alert, parse_items(alert.items), row["answerer_language"]
 
@@ -109,19 +114,6 @@ class _Answerer:
 def _department(row: Any) -> int:
     """The answerer's department on the alert's roster, as the counts key it."""
     return row["roster_department"] or NO_DEPARTMENT
-
-
-async def adopt_reported_language(employee_id: int, reported: str) -> str:
-    """Store the language LINE reported for the employee (`liff.getLanguage()`, the LINE
-    profile) while they have none of their own; a choice made since is kept. Return the
-    language they now have."""
-    language = language_of(reported)
-    async with audited(Actor.system(), "language_reported", f"employee:{employee_id}") as audit:
-        audit.detail = {"language": language}
-        if not await Employee.filter(id=employee_id, language="").update(language=language):
-            audit.detail = {"language": language, "kept": True}
-    employee = await Employee.get(id=employee_id)
-    return employee.language
 
 
 async def _view(
@@ -174,48 +166,55 @@ def validate_answer(
 ) -> tuple[dict[str, str], str]:
     """Check choices against the alert's items; raise Invalid naming the first few problems."""
     if not isinstance(choices, dict):
-        raise Invalid("回答の形式が正しくありません。", code="invalid_answer")
+        raise Invalid(_("回答の形式が正しくありません。"), code="invalid_answer")
     if len(choices) > len(items):
         # Named one by one, thousands of made-up labels would make a reply larger than them.
         raise Invalid(
-            "回答に、この連絡にない確認項目が含まれています。回答画面を開き直してください。",
+            _("回答に、この連絡にない確認項目が含まれています。回答画面を開き直してください。"),
             code="invalid_answer",
         )
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in choices.items()):
-        raise Invalid("回答の形式が正しくありません。", code="invalid_answer")
+        raise Invalid(_("回答の形式が正しくありません。"), code="invalid_answer")
     if message is None:
         message = ""
     if not isinstance(message, str):
-        raise Invalid("安否回答メッセージの形式が正しくありません。", code="invalid_answer")
+        raise Invalid(_("安否回答メッセージの形式が正しくありません。"), code="invalid_answer")
     message = message.strip()
     problems: dict[str, str] = {}
     labels = {item.label for item in items}
     for label in choices:
         if label not in labels:
-            problems[_shown(label)] = f"確認項目「{_shown(label)}」はこの連絡にありません。"
+            problems[_shown(label)] = _(
+                "確認項目「%(label)s」はこの連絡にありません。", label=_shown(label)
+            )
     cleaned: dict[str, str] = {}
     for item in items:
         label = item.label
         choice = choices.get(label, "")
         if not choice:
             if item.required:
-                problems[label] = f"「{label}」を選択してください。"
+                problems[label] = _("「%(label)s」を選択してください。", label=label)
             continue
         if choice not in item.choices:
-            problems[label] = f"「{label}」の選択肢「{_shown(choice)}」は選べません。"
+            problems[label] = _(
+                "「%(label)s」の選択肢「%(choice)s」は選べません。",
+                label=label,
+                choice=_shown(choice),
+            )
             continue
         cleaned[label] = choice
     if len(message) > MAX_MESSAGE_LENGTH:
-        problems["message"] = (
-            f"安否回答メッセージは{MAX_MESSAGE_LENGTH}文字以内で入力してください。"
+        problems["message"] = _(
+            "安否回答メッセージは%(n)s文字以内で入力してください。", n=MAX_MESSAGE_LENGTH
         )
     if problems:
         named = dict(list(problems.items())[:MAX_NAMED_PROBLEMS])
         more = len(problems) - len(named)
+        listed = " ".join(named.values())
+        if more:
+            listed = _("%(listed)s ほか%(n)s件", listed=listed, n=more)
         raise Invalid(
-            "入力内容を確認してください: "
-            + " ".join(named.values())
-            + (f" ほか{more}件" if more else ""),
+            _("入力内容を確認してください: %(problems)s", problems=listed),
             code="invalid_answer",
             fields=named,
         )
@@ -240,7 +239,7 @@ class NotInScope(Forbidden):
 
     def __init__(self) -> None:
         super().__init__(
-            "この社員の回答を代理で入力する権限がないか、この連絡の対象ではありません。",
+            _("この社員の回答を代理で入力する権限がないか、この連絡の対象ではありません。"),
             code="out_of_scope",
         )
 
@@ -304,9 +303,11 @@ async def _record(
     def accept(row: Any) -> tuple[Alert, tuple[CheckItem, ...], list[Any], dict[str, str], str]:
         # Who may answer and what a valid answer is, before anything is written.
         employee_id, alert, items, language = answerer.recipient(row)
-        if alert.is_closed:
-            raise Conflict(CLOSED, code="alert_closed")
-        cleaned, text = validate_answer(items, choices, message)
+        # A refusal from here on speaks the answerer's own language (unset: the face's).
+        with speaking(language or current_language()):
+            if alert.is_closed:
+                raise Conflict(closed_message(), code="alert_closed")
+            cleaned, text = validate_answer(items, choices, message)
         # Encoded as the ORM encodes them.
         encoded = Answer._meta.fields_map["choices"].to_db_value(cleaned, Answer)
         values = [employee_id, encoded, text, channel.value, now, entered_by, alert.id]
@@ -316,7 +317,7 @@ async def _record(
         if is_postgres():
             async with postgres_statements() as run:
                 rows = await run(answerer.sql, params)
-                alert, items, values, _, language = accept(rows[0] if rows else None)
+                alert, items, values, _cleaned, language = accept(rows[0] if rows else None)
                 rows = await run(_POSTGRES_UPSERT, values)
             stored = (
                 (rows[0]["id"], rows[0]["revision"], rows[0]["previous_choices"]) if rows else None
@@ -337,11 +338,12 @@ async def _record(
                 )
                 return accepted, (row[0], row[1], row[2])
 
-            (alert, items, values, _, language), stored = await sqlite_transaction(write)
+            (alert, items, values, _cleaned, language), stored = await sqlite_transaction(write)
     except IntegrityError:  # the employee or the alert was deleted meanwhile
-        raise Conflict("回答を保存できませんでした。もう一度お試しください。") from None
+        raise Conflict(_("回答を保存できませんでした。もう一度お試しください。")) from None
     if stored is None:  # closed between the check and the write (PostgreSQL)
-        raise Conflict(CLOSED, code="alert_closed")
+        with speaking(language or current_language()):
+            raise Conflict(closed_message(), code="alert_closed")
     answer_id, revision, previous = stored
     employee_id, encoded, text = values[:3]
     answer = as_model(

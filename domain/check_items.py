@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.errors import Invalid
+from domain.i18n import gettext as _
 
 MAX_LABEL_LENGTH = 50
 MAX_CHOICES = 20
@@ -85,29 +86,44 @@ def parse_items(raw: Any) -> tuple[CheckItem, ...]:
     No item at all makes a plain notice (緊急連絡) that recipients only confirm; labels and
     choices are non-empty, unique and short."""
     if not isinstance(raw, list):
-        raise Invalid("確認項目の形式が正しくありません。", code="invalid_items")
+        raise Invalid(_("確認項目の形式が正しくありません。"), code="invalid_items")
     if len(raw) > MAX_ITEMS:
-        raise Invalid(f"確認項目は{MAX_ITEMS}個までです。", code="invalid_items")
+        raise Invalid(_("確認項目は%(n)s個までです。", n=MAX_ITEMS), code="invalid_items")
     items: list[CheckItem] = []
     seen: set[str] = set()
     for position, entry in enumerate(raw, start=1):
         if not isinstance(entry, dict):
-            raise Invalid(f"確認項目{position}の形式が正しくありません。", code="invalid_items")
-        label = _text(entry.get("label"), f"確認項目{position}の名前")
+            raise Invalid(
+                _("確認項目%(n)sの形式が正しくありません。", n=position), code="invalid_items"
+            )
+        label = _text(entry.get("label"), _("確認項目%(n)sの名前", n=position))
         if label in seen:
-            raise Invalid(f"確認項目「{label}」が重複しています。", code="invalid_items")
+            raise Invalid(
+                _("確認項目「%(label)s」が重複しています。", label=label), code="invalid_items"
+            )
         seen.add(label)
         raw_choices = entry.get("choices")
         if not isinstance(raw_choices, list) or not raw_choices:
-            raise Invalid(f"「{label}」に選択肢を1つ以上設定してください。", code="invalid_items")
+            raise Invalid(
+                _("「%(label)s」に選択肢を1つ以上設定してください。", label=label),
+                code="invalid_items",
+            )
         if len(raw_choices) > MAX_CHOICES:
-            raise Invalid(f"「{label}」の選択肢は{MAX_CHOICES}個までです。", code="invalid_items")
-        choices = tuple(_text(c, f"「{label}」の選択肢") for c in raw_choices)
+            raise Invalid(
+                _("「%(label)s」の選択肢は%(n)s個までです。", label=label, n=MAX_CHOICES),
+                code="invalid_items",
+            )
+        what = _("「%(label)s」の選択肢", label=label)
+        choices = tuple(_text(c, what) for c in raw_choices)
         if len(set(choices)) != len(choices):
-            raise Invalid(f"「{label}」の選択肢が重複しています。", code="invalid_items")
+            raise Invalid(
+                _("「%(label)s」の選択肢が重複しています。", label=label), code="invalid_items"
+            )
         required = entry.get("required", True)
         if not isinstance(required, bool):
-            raise Invalid(f"「{label}」の必須指定が正しくありません。", code="invalid_items")
+            raise Invalid(
+                _("「%(label)s」の必須指定が正しくありません。", label=label), code="invalid_items"
+            )
         label_en, choices_en = _english(entry, label, choices)
         items.append(
             CheckItem(
@@ -129,12 +145,19 @@ def _worrying(
         return None
     raw = entry["worrying"]
     if not isinstance(raw, list) or not all(isinstance(c, str) for c in raw):
-        raise Invalid(f"「{label}」の要注意の選択肢が正しくありません。", code="invalid_items")
+        raise Invalid(
+            _("「%(label)s」の要注意の選択肢が正しくありません。", label=label),
+            code="invalid_items",
+        )
     worrying = tuple(dict.fromkeys(c.strip() for c in raw))
     unknown = [c for c in worrying if c not in choices]
     if unknown:
         raise Invalid(
-            f"「{label}」の要注意の選択肢「{unknown[0]}」は選択肢にありません。",
+            _(
+                "「%(label)s」の要注意の選択肢「%(choice)s」は選択肢にありません。",
+                label=label,
+                choice=unknown[0],
+            ),
             code="invalid_items",
         )
     return worrying
@@ -147,21 +170,33 @@ def _english(
     label_en = entry.get("label_en") or ""
     raw = entry.get("choices_en") or []
     if not isinstance(label_en, str) or not isinstance(raw, list):
-        raise Invalid(f"「{label}」の英語の形式が正しくありません。", code="invalid_items")
+        raise Invalid(
+            _("「%(label)s」の英語の形式が正しくありません。", label=label), code="invalid_items"
+        )
     if len(raw) > len(choices) or not all(isinstance(c, str) for c in raw):
-        raise Invalid(f"「{label}」の英語の選択肢が多すぎます。", code="invalid_items")
+        raise Invalid(
+            _("「%(label)s」の英語の選択肢が多すぎます。", label=label), code="invalid_items"
+        )
     english = tuple(c.strip() for c in raw)
     if any(len(c) > MAX_LABEL_LENGTH for c in (label_en.strip(), *english)):
         raise Invalid(
-            f"「{label}」の英語は{MAX_LABEL_LENGTH}文字以内にしてください。", code="invalid_items"
+            _(
+                "「%(label)s」の英語は%(n)s文字以内にしてください。",
+                label=label,
+                n=MAX_LABEL_LENGTH,
+            ),
+            code="invalid_items",
         )
     return label_en.strip(), english
 
 
 def _text(value: Any, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise Invalid(f"{what}を入力してください。", code="invalid_items")
+        raise Invalid(_("%(what)sを入力してください。", what=what), code="invalid_items")
     value = value.strip()
     if len(value) > MAX_LABEL_LENGTH:
-        raise Invalid(f"{what}は{MAX_LABEL_LENGTH}文字以内にしてください。", code="invalid_items")
+        raise Invalid(
+            _("%(what)sは%(n)s文字以内にしてください。", what=what, n=MAX_LABEL_LENGTH),
+            code="invalid_items",
+        )
     return value

@@ -22,7 +22,6 @@ from models import ConsoleRole, ConsoleUser, Department
 LOGIN_PATTERN = re.compile(r"^[A-Za-z0-9._@-]{3,64}$")
 MIN_PASSWORD = 10
 MAX_PASSWORD = 200
-SIGN_IN_FAILED = "ログインIDまたはパスワードが正しくありません。"
 
 
 @dataclass(frozen=True)
@@ -241,7 +240,9 @@ async def sign_in(login: str, password: str, address: str) -> Viewer:
     async with throttle.sign_in_check(actor, _key(login), address):
         user = await ConsoleUser.get_or_none(login=login, active=True) if login else None
         if not await verify_secret(user.password_hash if user else None, password[:MAX_PASSWORD]):
-            raise Invalid(SIGN_IN_FAILED, code="sign_in_failed")
+            raise Invalid(
+                _("ログインIDまたはパスワードが正しくありません。"), code="sign_in_failed"
+            )
     assert user is not None
     async with audited(actor, "sign_in"):
         user.last_login_at = datetime.now(UTC)
@@ -260,7 +261,7 @@ async def viewer(user_id: int, generation: int | None = None) -> Viewer:
     `generation` (a session's) is older than the user's sessions."""
     user = await ConsoleUser.get_or_none(id=user_id, active=True)
     if user is None or generation not in (None, user.session_generation):
-        raise NotFound("ユーザーが見つかりません。", code="no_user")
+        raise NotFound(_("ユーザーが見つかりません。"), code="no_user")
     ids = []
     if user.role is not ConsoleRole.MAINTAINER:
         ids = await user.departments.all().values_list("id", flat=True)

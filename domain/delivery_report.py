@@ -10,18 +10,28 @@ from tortoise.expressions import Subquery
 from tortoise.functions import Count
 
 from domain.alerts import find_alert
+from domain.i18n import gettext as _
 from domain.scope import Scope
 from models import Alert, AlertRecipient, Delivery, DeliveryKind, DeliveryStatus, Medium
 
-MEDIUM_NAMES = {Medium.LINE: "LINE", Medium.EMAIL: "メール"}
-PROBLEM_NAMES = {DeliveryStatus.FAILED: "送信失敗", DeliveryStatus.HELD: "保留"}
-STATUS_NAMES = {
-    DeliveryStatus.SENT: "送信済",
-    DeliveryStatus.PENDING: "送信待ち",
-    DeliveryStatus.SENDING: "送信中",
-    **PROBLEM_NAMES,
-}
+PROBLEMS = (DeliveryStatus.FAILED, DeliveryStatus.HELD)
 MAX_GROUPS = 20  # reasons listed; the rest are counted together
+
+
+def medium_name(medium: Medium) -> str:
+    """A medium as people name it, in the current language."""
+    return "LINE" if medium is Medium.LINE else _("メール")
+
+
+def status_names() -> dict[DeliveryStatus, str]:
+    """Delivery statuses as people name them, in the current language, in report order."""
+    return {
+        DeliveryStatus.SENT: _("送信済"),
+        DeliveryStatus.PENDING: _("送信待ち"),
+        DeliveryStatus.SENDING: _("送信中"),
+        DeliveryStatus.FAILED: _("送信失敗"),
+        DeliveryStatus.HELD: _("保留"),
+    }
 
 
 @dataclass(frozen=True)
@@ -36,12 +46,14 @@ class DeliveryProblem:
     @property
     def medium_name(self) -> str:
         """The medium as people name it."""
-        return MEDIUM_NAMES[self.medium]
+        return medium_name(self.medium)
 
     @property
     def status_name(self) -> str:
         """送信失敗 or 保留."""
-        return PROBLEM_NAMES.get(self.status, self.status.value)
+        if self.status not in PROBLEMS:
+            return self.status.value
+        return status_names()[self.status]
 
 
 @dataclass
@@ -63,8 +75,8 @@ class DeliveryReport:
         """Per medium (LINE first), its non-zero counts by status, as people name them."""
         return [
             (
-                MEDIUM_NAMES[medium],
-                [(name, self.count(medium, s)) for s, name in STATUS_NAMES.items()
+                medium_name(medium),
+                [(name, self.count(medium, s)) for s, name in status_names().items()
                  if self.count(medium, s)],
             )
             for medium in Medium
@@ -122,7 +134,7 @@ async def report_of(alert: Alert, scope: Scope) -> DeliveryReport:
         medium, status = Medium(row["medium"]), DeliveryStatus(row["status"])
         report.counts.setdefault(medium, {})[status] = int(row["n"])
     groups = (
-        await rows.filter(status__in=list(PROBLEM_NAMES))
+        await rows.filter(status__in=list(PROBLEMS))
         .annotate(n=Count("id"))
         .group_by("medium", "status", "reason")
         .values("medium", "status", "reason", "n")

@@ -30,15 +30,6 @@ SEND_LIMIT = 5
 SEND_WINDOW = timedelta(hours=1)
 SEND_BACKOFF = timedelta(hours=1)
 
-INVALID_LINK = (
-    "この確認用リンクは無効です。メールに記載されたリンクをそのまま開くか、"
-    "社員ページから確認メールを再送してください。"
-)
-EXPIRED_LINK = (
-    "この確認用リンクは有効期限が切れています。社員ページから確認メールを再送してください。"
-)
-SUBJECT = "【安否確認】メールアドレスの確認"
-
 
 @dataclass(frozen=True)
 class Confirmations:
@@ -72,7 +63,13 @@ def _verify(
     secret: str, token: str, now: datetime, purpose: str = EMAIL_CONFIRM
 ) -> tuple[int, str]:
     """(email id, address digest) of a valid token; Forbidden otherwise."""
-    invalid = Forbidden(INVALID_LINK, code="invalid_link")
+    invalid = Forbidden(
+        _(
+            "この確認用リンクは無効です。メールに記載されたリンクをそのまま開くか、"
+            "社員ページから確認メールを再送してください。"
+        ),
+        code="invalid_link",
+    )
     if not token or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 1:
         raise invalid
     payload = unsign(secret, purpose, token)
@@ -85,7 +82,12 @@ def _verify(
     except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError, OSError):
         raise invalid from None
     if now >= expires_at:
-        raise Forbidden(EXPIRED_LINK, code="expired_link")
+        raise Forbidden(
+            _(
+                "この確認用リンクは有効期限が切れています。社員ページから確認メールを再送してください。"
+            ),
+            code="expired_link",
+        )
     return email_id, digest
 
 
@@ -113,7 +115,7 @@ async def _member_of(secret: str, token: str, now: datetime) -> FamilyMember:
         or address_digest(member.email) != digest
         or not member.employee.active
     ):
-        raise NotFound("このメールアドレスは登録されていません。", code="email_not_found")
+        raise NotFound(_("このメールアドレスは登録されていません。"), code="email_not_found")
     return member
 
 
@@ -121,7 +123,7 @@ async def _email_of(secret: str, token: str, now: datetime) -> EmployeeEmail:
     email_id, digest = _verify(secret, token, now)
     email = await EmployeeEmail.get_or_none(id=email_id).select_related("employee")
     if email is None or address_digest(email.address) != digest or not email.employee.active:
-        raise NotFound("このメールアドレスは登録されていません。", code="email_not_found")
+        raise NotFound(_("このメールアドレスは登録されていません。"), code="email_not_found")
     return email
 
 
@@ -150,23 +152,30 @@ async def reserve_sending(employee_id: int) -> None:
 
 
 def _mail(email: EmployeeEmail, name: str, url: str) -> Mail:
+    """The confirmation e-mail, in the current language (the employee's, on their page)."""
     paragraphs = [
-        f"{name}さん",
-        "社員ページで、このメールアドレスが安否確認の連絡先に追加されました。"
-        "下のリンクを開いて確認すると、このアドレスにも安否確認のメールが届くようになります。",
+        _("%(name)sさん", name=name),
+        _(
+            "社員ページで、このメールアドレスが安否確認の連絡先に追加されました。"
+            "下のリンクを開いて確認すると、このアドレスにも安否確認のメールが届くようになります。"
+        ),
         url,
-        f"リンクの有効期限は{LINK_LIFETIME.days}日です。心当たりがない場合は、このメールを"
-        "破棄してください(このアドレスには何も届きません)。",
+        _(
+            "リンクの有効期限は%(days)s日です。心当たりがない場合は、このメールを"
+            "破棄してください(このアドレスには何も届きません)。",
+            days=LINK_LIFETIME.days,
+        ),
     ]
+    button = html.escape(_("メールアドレスを確認する"))
     body = "".join(
-        f'<p><a href="{html.escape(p)}">メールアドレスを確認する</a></p>'
+        f'<p><a href="{html.escape(p)}">{button}</a></p>'
         if p == url
         else f"<p>{html.escape(p)}</p>"
         for p in paragraphs
     )
     return Mail(
         to=email.address,
-        subject=SUBJECT,
+        subject=_("【安否確認】メールアドレスの確認"),
         text="\n\n".join(paragraphs) + "\n",
         html=body,
         message_id=make_msgid("anpi-email-confirm", domain=urlsplit(url).hostname or "localhost"),
@@ -194,7 +203,7 @@ async def resend(
         id=email_id, employee_id=employee_id, employee__active=True
     ).select_related("employee")
     if email is None or email.confirmed_at is not None:
-        raise NotFound("確認待ちのメールアドレスが見つかりません。")
+        raise NotFound(_("確認待ちのメールアドレスが見つかりません。"))
     await reserve_sending(employee_id)
     sent = await send(email, email.employee.name, confirmations)
     await log_action(actor, "email_confirm_sent", email.employee.code, "ok" if sent else "failed")

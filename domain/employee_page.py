@@ -48,8 +48,10 @@ MAX_EXTRA_EMAILS = 5
 RECENT_ALERTS = 10
 LANGUAGES = i18n.LANGUAGES
 
-SIGN_IN_FAILED = "社員番号またはパスワード(登録コード)が正しくありません。"
-SIGN_IN_EMPTY = "社員番号とパスワード(はじめての方は登録コード)を入力してください。"
+
+def sign_in_failed_message() -> str:
+    """A wrong employee code or secret, in the current language."""
+    return _("社員番号またはパスワード(登録コード)が正しくありません。")
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ async def sign_in(employee_code: str, secret: str, address: str) -> SignedIn:
     employee_code = employee_code.strip()[:64]
     actor = Actor.me(employee_code)
     if not employee_code or not secret.strip():
-        raise Invalid(SIGN_IN_EMPTY)
+        raise Invalid(_("社員番号とパスワード(はじめての方は登録コード)を入力してください。"))
     async with throttle.sign_in_check(actor, _attempts_key(employee_code), address):
         employee, by_password = await _check_sign_in(employee_code, secret)
     via_code = not by_password
@@ -105,7 +107,7 @@ async def _check_sign_in(employee_code: str, secret: str) -> tuple[Employee, boo
     code = await _open_code(employee)
     by_code = await verify_secret(code.code_hash if code else None, linking.normalize_code(secret))
     if employee is None or not (by_password or by_code):
-        raise Invalid(SIGN_IN_FAILED)
+        raise Invalid(sign_in_failed_message())
     return employee, by_password
 
 
@@ -132,20 +134,23 @@ async def _end_sessions(employee_id: int) -> int:
 
 def _check_password(employee: Employee, new: str, confirm: str) -> None:
     if new != confirm:
-        raise Invalid("確認用のパスワードが一致しません。", fields={"confirm": "一致しません"})
+        raise Invalid(
+            _("確認用のパスワードが一致しません。"), fields={"confirm": _("一致しません")}
+        )
     if len(new) < MIN_PASSWORD:
         raise Invalid(
-            f"パスワードは{MIN_PASSWORD}文字以上にしてください。",
-            fields={"password": "短すぎます"},
+            _("パスワードは%(n)s文字以上にしてください。", n=MIN_PASSWORD),
+            fields={"password": _("短すぎます")},
         )
     if len(new) > MAX_PASSWORD:
         raise Invalid(
-            f"パスワードは{MAX_PASSWORD}文字以内にしてください。",
-            fields={"password": "長すぎます"},
+            _("パスワードは%(n)s文字以内にしてください。", n=MAX_PASSWORD),
+            fields={"password": _("長すぎます")},
         )
     if new.strip().lower() == employee.code.lower():
         raise Invalid(
-            "社員番号と同じパスワードは使えません。", fields={"password": "社員番号と同じです"}
+            _("社員番号と同じパスワードは使えません。"),
+            fields={"password": _("社員番号と同じです")},
         )
     check_strength(new)
 
@@ -161,7 +166,7 @@ async def set_password(
     employee's open registration codes."""
     employee = await Employee.get_or_none(id=employee_id, active=True)
     if employee is None:
-        raise NotFound("社員が見つかりません。")
+        raise NotFound(_("社員が見つかりません。"))
     _check_password(employee, new, confirm)
     if current is not None:
         # Only a signed-in employee gets here: their own counter (no stranger can add to
@@ -173,7 +178,9 @@ async def set_password(
         with prioritized():
             matches = await verify_secret(employee.password_hash, current[:MAX_SECRET])
         if not matches:
-            raise Invalid("現在のパスワードが正しくありません。", fields={"current": "違います"})
+            raise Invalid(
+                _("現在のパスワードが正しくありません。"), fields={"current": _("違います")}
+            )
         await throttle.clear(key)
     password_hash = await hash_secret(new)
     async with audited(actor, "password_set", target=employee.code):
@@ -244,7 +251,7 @@ async def _department_path(department_id: int | None) -> str:
 async def _active(employee_id: int) -> Employee:
     employee = await Employee.get_or_none(id=employee_id, active=True)
     if employee is None:
-        raise NotFound("社員が見つかりません。")
+        raise NotFound(_("社員が見つかりません。"))
     return employee
 
 
@@ -318,10 +325,10 @@ async def my_page(employee_id: int) -> MyPage:
 def _clean_address(raw: str) -> str:
     address = raw.strip()
     if not address:
-        raise Invalid("メールアドレスを入力してください。", fields={"address": "必須です"})
+        raise Invalid(_("メールアドレスを入力してください。"), fields={"address": _("必須です")})
     if len(address) > MAX_EMAIL or not EMAIL_PATTERN.match(address):
         raise Invalid(
-            "メールアドレスの形式が正しくありません。", fields={"address": "形式が違います"}
+            _("メールアドレスの形式が正しくありません。"), fields={"address": _("形式が違います")}
         )
     return address
 
@@ -343,9 +350,11 @@ async def _add_email(employee_id: int, raw: str) -> EmployeeEmail:
     existing = await EmployeeEmail.filter(employee_id=employee.id).values_list("address", flat=True)
     known = [a.lower() for a in [*existing, employee.email or ""]]
     if address.lower() in known:
-        raise Invalid("このメールアドレスはすでに登録されています。", fields={"address": "重複"})
+        raise Invalid(
+            _("このメールアドレスはすでに登録されています。"), fields={"address": _("重複")}
+        )
     if len(existing) >= MAX_EXTRA_EMAILS:
-        raise Invalid(f"追加できるメールアドレスは{MAX_EXTRA_EMAILS}件までです。")
+        raise Invalid(_("追加できるメールアドレスは%(n)s件までです。", n=MAX_EXTRA_EMAILS))
     await email_confirmation.reserve_sending(employee.id)
     return await EmployeeEmail.create(employee=employee, address=address, enabled=True)
 
@@ -358,12 +367,12 @@ async def set_email_enabled(
         employee = await _active(employee_id)
         if email_id is None:
             if not employee.email:
-                raise NotFound("メールアドレスが見つかりません。")
+                raise NotFound(_("メールアドレスが見つかりません。"))
             await Employee.filter(id=employee.id).update(email_enabled=enabled)
             return
         found = EmployeeEmail.filter(id=email_id, employee_id=employee.id)
         if not await found.update(enabled=enabled):
-            raise NotFound("メールアドレスが見つかりません。")
+            raise NotFound(_("メールアドレスが見つかりません。"))
 
 
 async def remove_email(employee_id: int, email_id: int, actor: Actor) -> None:
@@ -372,7 +381,7 @@ async def remove_email(employee_id: int, email_id: int, actor: Actor) -> None:
     async with audited(actor, "email_remove"):
         employee = await _active(employee_id)
         if not await EmployeeEmail.filter(id=email_id, employee_id=employee.id).delete():
-            raise NotFound("メールアドレスが見つかりません。")
+            raise NotFound(_("メールアドレスが見つかりません。"))
 
 
 @dataclass(frozen=True)

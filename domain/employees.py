@@ -15,6 +15,7 @@ from domain.actors import Actor
 from domain.audit import audited, log_action
 from domain.console_users import Viewer
 from domain.errors import Conflict, Invalid, NotFound
+from domain.i18n import gettext as _
 from domain.jma.areas import normalize, prefecture_code, prefecture_name
 from domain.settings import get_settings
 from models import AuditEntry, ConsoleRole, Department, Employee, EmployeeRole, LineAccount
@@ -68,9 +69,6 @@ IMPORT_ACTION = "employees_import"
 DEPARTMENT_SEPARATOR = "/"
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.][^@\s]*$")
 CODE_PATTERN = re.compile(r"^\S+$")
-BAD_ENCODING = (
-    "文字コードを判別できません。UTF-8(BOMあり・なし)またはShift_JISで保存したCSVを選んでください。"
-)
 
 
 @dataclass(frozen=True)
@@ -83,7 +81,7 @@ class RowError:
     row: str = ""  # the offending row as it was written (cells joined by commas), if any
 
     def __str__(self) -> str:
-        where = f"{self.line}行目" + (f" {self.column}" if self.column else "")
+        where = _("%(n)s行目", n=self.line) + (f" {self.column}" if self.column else "")
         return f"{where}: {self.message}"
 
 
@@ -92,7 +90,7 @@ class ImportInvalid(Invalid):
 
     def __init__(self, errors: list[RowError]):
         super().__init__(
-            f"取り込めません。{len(errors)}件のエラーがあります。", code="invalid_import"
+            _("取り込めません。%(n)s件のエラーがあります。", n=len(errors)), code="invalid_import"
         )
         self.errors = errors
 
@@ -114,11 +112,23 @@ class EmployeeRow:
     language: str | None = None  # None: none given (the stored one stays)
 
 
-FIELD_LABELS = {
-    "name": "氏名", "department": "部署", "email": "メールアドレス", "role": "役割",
-    "active": "有効", "phone": "電話番号", "language": "言語",
-}  # fmt: skip
-ROLE_WORDS = {EmployeeRole.MEMBER: "一般", EmployeeRole.SENDER: "発信権限者"}
+def _field_label(key: str) -> str:
+    """A changed field's name in an import preview, in the current language."""
+    labels = {
+        "name": _("氏名"), "department": _("部署"), "email": _("メールアドレス"),
+        "role": _("役割"), "active": _("有効"), "phone": _("電話番号"), "language": _("言語"),
+    }  # fmt: skip
+    return labels[key]
+
+
+def _role_word(role: EmployeeRole) -> str:
+    return _("発信権限者") if role is EmployeeRole.SENDER else _("一般")
+
+
+def _active_word(active: bool) -> str:
+    return _("有効") if active else _("無効")
+
+
 MAX_LISTED_CHANGES = 500  # the preview names at most this many rows (the counts stay exact)
 
 
@@ -169,9 +179,12 @@ class MassDeactivation(Invalid):
 
     def __init__(self, summary: ImportSummary):
         super().__init__(
-            f"ファイルにない社員 {summary.deactivated} 名を無効にします"
-            f"(有効な社員 {summary.active_before} 名のうち)。"
-            f"よろしければ確認のため人数 {summary.deactivated} を入力してください。",
+            _(
+                "ファイルにない社員 %(n)s 名を無効にします(有効な社員 %(active)s 名のうち)。"
+                "よろしければ確認のため人数 %(n)s を入力してください。",
+                n=summary.deactivated,
+                active=summary.active_before,
+            ),
             code="confirm_deactivate",
         )
         self.summary = summary
@@ -190,7 +203,13 @@ def decode_csv(data: bytes) -> str:
         if "\x00" in text:
             break  # UTF-16 and binary files decode "successfully" with NULs
         return text
-    raise Invalid(BAD_ENCODING, code="bad_encoding")
+    raise Invalid(
+        _(
+            "文字コードを判別できません。"
+            "UTF-8(BOMあり・なし)またはShift_JISで保存したCSVを選んでください。"
+        ),
+        code="bad_encoding",
+    )
 
 
 def _department_path(raw: str) -> tuple[str, ...]:
@@ -206,40 +225,40 @@ def _check_fields(values: dict[str, str], line: int) -> tuple[EmployeeRow | None
 
     code = values.get("code", "").strip()
     if not code:
-        fail("code", "社員番号は必須です")
+        fail("code", _("社員番号は必須です"))
     elif len(code) > MAX_CODE:
-        fail("code", f"社員番号は{MAX_CODE}文字以内にしてください")
+        fail("code", _("社員番号は%(n)s文字以内にしてください", n=MAX_CODE))
     elif not CODE_PATTERN.match(code):
-        fail("code", "社員番号に空白は使えません")
+        fail("code", _("社員番号に空白は使えません"))
     name = values.get("name", "").strip()
     if not name:
-        fail("name", "氏名は必須です")
+        fail("name", _("氏名は必須です"))
     elif len(name) > MAX_NAME:
-        fail("name", f"氏名は{MAX_NAME}文字以内にしてください")
+        fail("name", _("氏名は%(n)s文字以内にしてください", n=MAX_NAME))
     department: tuple[str, ...] = ()
     raw_department = values.get("department", "").strip()
     if raw_department:
         department = _department_path(raw_department)
         if any(not part for part in department):
-            fail("department", "部署の階層に空の名前があります(例: 本社/総務部)")
+            fail("department", _("部署の階層に空の名前があります(例: 本社/総務部)"))
         elif len(department) > MAX_DEPARTMENT_DEPTH:
-            fail("department", f"部署の階層は{MAX_DEPARTMENT_DEPTH}段までにしてください")
+            fail("department", _("部署の階層は%(n)s段までにしてください", n=MAX_DEPARTMENT_DEPTH))
         elif any(len(part) > MAX_DEPARTMENT for part in department):
-            fail("department", f"部署名は{MAX_DEPARTMENT}文字以内にしてください")
+            fail("department", _("部署名は%(n)s文字以内にしてください", n=MAX_DEPARTMENT))
     email = values.get("email", "").strip() or None
     if email is not None:
         if len(email) > MAX_EMAIL:
-            fail("email", f"メールアドレスは{MAX_EMAIL}文字以内にしてください")
+            fail("email", _("メールアドレスは%(n)s文字以内にしてください", n=MAX_EMAIL))
         elif not EMAIL_PATTERN.match(email):
-            fail("email", "メールアドレスの形式が正しくありません")
+            fail("email", _("メールアドレスの形式が正しくありません"))
     raw_role = values.get("role", "").strip()
     role = ROLE_ALIASES.get(raw_role.lower())
     if role is None:
-        fail("role", "役割は空欄・一般・member・発信権限者・sender のいずれかにしてください")
+        fail("role", _("役割は空欄・一般・member・発信権限者・sender のいずれかにしてください"))
     raw_active = values.get("active", "").strip()
     active = ACTIVE_ALIASES.get(raw_active.lower())
     if active is None:
-        fail("active", "有効は空欄・1・有効・0・無効 のいずれかにしてください")
+        fail("active", _("有効は空欄・1・有効・0・無効 のいずれかにしてください"))
     phone = values["phone"].strip() if "phone" in values else None
     if phone:
         for error in _phone_errors(phone).values():
@@ -247,11 +266,11 @@ def _check_fields(values: dict[str, str], line: int) -> tuple[EmployeeRow | None
     raw_language = values.get("language", "").strip()
     language = LANGUAGE_ALIASES.get(raw_language.lower()) if raw_language else None
     if raw_language and language is None:
-        fail("language", "言語は空欄・ja・日本語・en・English のいずれかにしてください")
+        fail("language", _("言語は空欄・ja・日本語・en・English のいずれかにしてください"))
     prefecture = None
     if normalize(values.get("prefecture", "")):
         if not raw_department:
-            fail("prefecture", "都道府県は部署のある行にだけ指定できます")
+            fail("prefecture", _("都道府県は部署のある行にだけ指定できます"))
         else:
             try:
                 prefecture = prefecture_code(values["prefecture"])
@@ -269,21 +288,25 @@ def _check_fields(values: dict[str, str], line: int) -> tuple[EmployeeRow | None
 def parse_csv(data: bytes) -> tuple[list[EmployeeRow], list[RowError]]:
     """Decode and validate a whole import file; every error is named by line and column."""
     if len(data) > MAX_FILE_BYTES:
-        raise Invalid(f"ファイルが大きすぎます({MAX_FILE_BYTES // 1024}KBまで)。", code="too_large")
+        raise Invalid(
+            _("ファイルが大きすぎます(%(n)sKBまで)。", n=MAX_FILE_BYTES // 1024), code="too_large"
+        )
     text = decode_csv(data)
     try:
         records = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as exc:
-        return [], [RowError(0, "", f"CSVとして読めません({exc})")]
+        return [], [RowError(0, "", _("CSVとして読めません(%(reason)s)", reason=exc))]
     if not records or not any(cell.strip() for cell in records[0]):
-        return [], [RowError(1, "", "見出し行がありません(code,name,department,email,role)")]
+        return [], [RowError(1, "", _("見出し行がありません(code,name,department,email,role)"))]
     header = [cell.strip().lower() for cell in records[0]]
     header = [HEADER_ALIASES.get(cell, cell) for cell in header]
     missing = [column for column in REQUIRED_COLUMNS if column not in header]
     if missing:
-        return [], [RowError(1, "", f"見出し行に列がありません: {', '.join(missing)}")]
+        return [], [
+            RowError(1, "", _("見出し行に列がありません: %(columns)s", columns=", ".join(missing)))
+        ]
     if len(records) - 1 > MAX_ROWS:
-        return [], [RowError(0, "", f"行が多すぎます({MAX_ROWS}行まで)")]
+        return [], [RowError(0, "", _("行が多すぎます(%(n)s行まで)", n=MAX_ROWS))]
     positions = {column: header.index(column) for column in COLUMNS if column in header}
     rows: list[EmployeeRow] = []
     errors: list[RowError] = []
@@ -303,22 +326,28 @@ def parse_csv(data: bytes) -> tuple[list[EmployeeRow], list[RowError]]:
         code = values["code"].strip()
         if code:
             if code in first_line:
-                duplicate = f"社員番号 {code} が{first_line[code]}行目と重複しています"
+                duplicate = _(
+                    "社員番号 %(code)s が%(line)s行目と重複しています",
+                    code=code,
+                    line=first_line[code],
+                )
                 errors.append(RowError(index, "code", duplicate, ",".join(record)[:200]))
             else:
                 first_line[code] = index
         if row is not None and row.prefecture is not None:
             given, line = prefecture_at.setdefault(row.department, (row.prefecture, index))
             if given != row.prefecture:
-                clash = (
-                    f"部署 {DEPARTMENT_SEPARATOR.join(row.department)} の都道府県が"
-                    f"{line}行目({prefecture_name(given)})と異なります"
+                clash = _(
+                    "部署 %(department)s の都道府県が%(line)s行目(%(prefecture)s)と異なります",
+                    department=DEPARTMENT_SEPARATOR.join(row.department),
+                    line=line,
+                    prefecture=prefecture_name(given),
                 )
                 errors.append(RowError(index, "prefecture", clash, ",".join(record)[:200]))
         if row is not None:
             rows.append(row)
     if not rows and not errors:
-        errors.append(RowError(2, "", "社員の行がありません"))
+        errors.append(RowError(2, "", _("社員の行がありません")))
     return rows, errors
 
 
@@ -357,14 +386,14 @@ def _field_changes(
             DEPARTMENT_SEPARATOR.join(row.department),
         ),
         "email": (employee.email or "", row.email or ""),
-        "role": (ROLE_WORDS[employee.role], ROLE_WORDS[row.role]),
-        "active": ("有効" if employee.active else "無効", "有効" if row.active else "無効"),
+        "role": (_role_word(employee.role), _role_word(row.role)),
+        "active": (_active_word(employee.active), _active_word(row.active)),
         # A file without the phone column leaves the stored number as it is.
         "phone": (employee.phone, employee.phone if row.phone is None else row.phone),
         "language": (employee.language, row.language or employee.language),
     }
     return tuple(
-        (FIELD_LABELS[key], before, after)
+        (_field_label(key), before, after)
         for key, (before, after) in pairs.items()
         if before != after
     )
@@ -390,7 +419,7 @@ async def _plan(
     for path, code in _prefectures_of(rows).items():
         before = stored.get(ids[path]) if path in ids else None
         if before != code:
-            was = prefecture_name(before) or "なし"
+            was = prefecture_name(before) or _("なし")
             shown = DEPARTMENT_SEPARATOR.join(path)
             summary.prefectures.append(f"{shown}: {was} → {prefecture_name(code)}")
     created: set[tuple[str, ...]] = set()
@@ -465,7 +494,9 @@ async def import_employees(
             used = AuditEntry.filter(action=IMPORT_ACTION, result="ok", target=target)
             if await used.exists():
                 raise Conflict(
-                    "この取り込みは実行済みです。もう一度取り込むときはファイルを選び直してください。",
+                    _(
+                        "この取り込みは実行済みです。もう一度取り込むときはファイルを選び直してください。"
+                    ),
                     code="import_used",
                 )
         rows, errors = parse_csv(data)
@@ -474,7 +505,7 @@ async def import_employees(
         summary, existing, missing = await _plan(rows, deactivate_missing)
         if summary.needs_confirmation and confirm_deactivate != summary.deactivated:
             raise MassDeactivation(summary)
-        _, department_ids = await _department_paths()
+        _paths, department_ids = await _department_paths()
         for row in rows:
             department_id = (
                 await _ensure_department(row.department, department_ids) if row.department else None
@@ -525,7 +556,7 @@ async def _ensure_department(path: tuple[str, ...], ids: dict[tuple[str, ...], i
 async def export_csv(*, actor: Actor, target: str = "") -> bytes:
     """Every employee in the import format, UTF-8 with BOM so Excel opens it (cells safe for
     spreadsheets, read back as they were); the export is audited."""
-    paths, _ = await _department_paths()
+    paths, _ids = await _department_paths()
     out = io.StringIO(newline="")
     writer = spreadsheet.writer(out, lineterminator="\r\n")
     employees = await Employee.all().order_by("code")
@@ -582,7 +613,7 @@ async def may_see_display_names(viewer: Viewer) -> bool:
 
 async def list_employees(viewer: Viewer, search: str = "", limit: int = 500) -> list[EmployeeView]:
     """Employees matching the search (code, name or department path), by code."""
-    paths, _ = await _department_paths()
+    paths, _ids = await _department_paths()
     rows = Employee.all()
     rows = viewer.scope.filter(rows)
     search = search.strip()[:100]
@@ -629,8 +660,8 @@ async def employee_view(viewer: Viewer, employee_id: int) -> EmployeeView:
     """One employee as `list_employees` shows them."""
     employee = await Employee.get_or_none(id=employee_id)
     if employee is None or not viewer.scope.includes(employee.department_id):
-        raise NotFound("社員が見つかりません。")
-    paths, _ = await _department_paths()
+        raise NotFound(_("社員が見つかりません。"))
+    paths, _ids = await _department_paths()
     return (await _views(viewer, [employee], paths))[0]
 
 
@@ -650,7 +681,7 @@ async def update_employee(
     async with audited(actor, "employee_update", target=str(employee_id)):
         employee = await Employee.get_or_none(id=employee_id)
         if employee is None:
-            raise NotFound("社員が見つかりません。")
+            raise NotFound(_("社員が見つかりません。"))
         values = {
             "code": employee.code, "name": name, "department": department, "email": email,
             "role": role, "active": "1" if active else "0",
@@ -661,10 +692,10 @@ async def update_employee(
             phone = phone.strip()
             fields.update(_phone_errors(phone))
         if row is None or fields:
-            raise Invalid("入力内容を確認してください。", fields=fields)
+            raise Invalid(_("入力内容を確認してください。"), fields=fields)
         if phone is not None:
             employee.phone = phone
-        _, ids = await _department_paths()
+        _paths, ids = await _department_paths()
         employee.department_id = (  # type: ignore[assignment]
             await _ensure_department(row.department, ids) if row.department else None
         )
@@ -679,7 +710,7 @@ PHONE_PATTERN = re.compile(r"^\+?[0-9()\- ]{6,32}$")
 
 def _phone_errors(phone: str) -> dict[str, str]:
     if phone and not PHONE_PATTERN.match(phone):
-        return {"phone": "電話番号は数字と - ( ) + で入力してください"}
+        return {"phone": _("電話番号は数字と - ( ) + で入力してください")}
     return {}
 
 
@@ -705,14 +736,14 @@ async def add_employee(
         phone = phone.strip()
         fields.update(_phone_errors(phone))
         if row is None or fields:
-            raise Invalid("入力内容を確認してください。", fields=fields)
+            raise Invalid(_("入力内容を確認してください。"), fields=fields)
         if await Employee.exists(code__iexact=row.code):
             raise Conflict(
-                f"社員番号 {row.code} はすでに登録されています。",
+                _("社員番号 %(code)s はすでに登録されています。", code=row.code),
                 code="code_taken",
-                fields={"code": "すでに登録されています"},
+                fields={"code": _("すでに登録されています")},
             )
-        _, ids = await _department_paths()
+        _paths, ids = await _department_paths()
         department_id = await _ensure_department(row.department, ids) if row.department else None
         return await Employee.create(
             code=row.code, name=row.name, department_id=department_id, email=row.email,
@@ -725,7 +756,7 @@ async def deactivate_employee(employee_id: int, *, actor: Actor) -> Employee:
     async with audited(actor, "employee_deactivate", target=str(employee_id)) as audit:
         employee = await Employee.get_or_none(id=employee_id)
         if employee is None:
-            raise NotFound("社員が見つかりません。")
+            raise NotFound(_("社員が見つかりません。"))
         audit.target = employee.code
         employee.active = False
         await employee.save(update_fields=["active"])
@@ -734,5 +765,5 @@ async def deactivate_employee(employee_id: int, *, actor: Actor) -> Employee:
 
 async def department_choices() -> list[tuple[int, str]]:
     """Every department as (ID, path), by path, for pickers."""
-    paths, _ = await _department_paths()
+    paths, _ids = await _department_paths()
     return sorted(((i, "/".join(p)) for i, p in paths.items()), key=lambda item: item[1])

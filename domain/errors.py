@@ -1,6 +1,9 @@
-"""Domain errors: each carries a code for APIs and a Japanese message for people."""
+"""Domain errors: each carries a code for APIs and a message for people, in the language
+being spoken when it is raised."""
 
 import math
+
+from domain.i18n import gettext as _
 
 
 class DomainError(Exception):
@@ -47,15 +50,18 @@ class Throttled(DomainError):
 
     def __init__(self, retry_after: int) -> None:
         super().__init__(
-            f"試行の回数が上限に達したため、一時的に受け付けを停止しています。"
-            f"{wait_phrase(retry_after)}後にもう一度お試しください。"
+            _(
+                "試行の回数が上限に達したため、一時的に受け付けを停止しています。"
+                "%(wait)s後にもう一度お試しください。",
+                wait=wait_phrase(retry_after),
+            )
         )
         self.retry_after = retry_after
 
 
 def wait_phrase(seconds: float) -> str:
-    """How long to wait, in Japanese words: 「約15分」, 「約30秒」."""
+    """How long to wait, in the current language's words: 「約15分」, "about 15 minutes"."""
     seconds = max(1, math.ceil(seconds))
     if seconds < 60:
-        return f"約{seconds}秒"
-    return f"約{math.ceil(seconds / 60)}分"
+        return _("約%(n)s秒", n=seconds)
+    return _("約%(n)s分", n=math.ceil(seconds / 60))

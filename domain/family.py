@@ -17,7 +17,7 @@ from tortoise.transactions import in_transaction
 
 from domain import answer_links, email_confirmation, throttle
 from domain.actors import Actor
-from domain.answers import NOT_LINKED
+from domain.answers import not_linked_message
 from domain.audit import audited, log_action
 from domain.employees import EMAIL_PATTERN, MAX_EMAIL
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
@@ -432,7 +432,7 @@ def sign_family_link(
 
 
 def _verify_family_link(secret: str, token: str, now: datetime) -> tuple[int, int, str]:
-    invalid = Forbidden(answer_links.INVALID_LINK, code="invalid_link")
+    invalid = Forbidden(answer_links.invalid_link_message(), code="invalid_link")
     if not secret or not token or len(token) > answer_links.MAX_TOKEN_LENGTH:
         raise invalid
     payload = unsign(secret, FAMILY_ANSWER_LINK, token) if token.count(".") == 1 else None
@@ -445,7 +445,7 @@ def _verify_family_link(secret: str, token: str, now: datetime) -> tuple[int, in
     except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError, OSError):
         raise invalid from None
     if now >= expires_at:
-        raise Forbidden(answer_links.EXPIRED_LINK, code="expired_link")
+        raise Forbidden(answer_links.expired_link_message(), code="expired_link")
     return alert_id, employee_id, digest
 
 
@@ -801,7 +801,7 @@ async def family_summary(alert: Alert, scope: Scope) -> FamilySummary | None:
 async def _employee_of_line_user(user_id: str) -> Employee:
     employee = await linked_employee(user_id)
     if employee is None:
-        raise Forbidden(NOT_LINKED, code="not_linked")
+        raise Forbidden(not_linked_message(), code="not_linked")
     return employee
 
 

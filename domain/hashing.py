@@ -19,6 +19,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from domain.errors import Throttled, wait_phrase
+from domain.i18n import gettext as _
 
 HASH_SLOTS = 2
 MAX_WAITING = 8  # unauthenticated checks that may wait for a slot; more are refused
@@ -35,9 +36,9 @@ class HashQueueBusy(Throttled):
 
     def __init__(self, retry_after: int) -> None:
         super().__init__(retry_after)
-        self.message = (
-            "ただいまログインが混み合っています。"
-            f"{wait_phrase(retry_after)}後にもう一度お試しください。"
+        self.message = _(
+            "ただいまログインが混み合っています。%(wait)s後にもう一度お試しください。",
+            wait=wait_phrase(retry_after),
         )
 
 

@@ -16,7 +16,8 @@ from domain.actors import Actor
 from domain.audit import audited, log_action
 from domain.errors import Conflict, Invalid, NotFound
 from domain.hashing import hash_secret, verify_secret
-from domain.organization import active_employee
+from domain.i18n import gettext as _
+from domain.organization import active_employee, adopt_reported_language
 from models import Employee, LineAccount, LinkNonce, LinkToken, RegistrationCode
 from models.sql import fetch_models
 
@@ -34,12 +35,35 @@ SIGN_IN_LIMIT = 5
 SIGN_IN_WINDOW = timedelta(minutes=15)
 SIGN_IN_BACKOFF = timedelta(minutes=15)
 
-SIGN_IN_FAILED = "社員番号または登録コードが正しくありません。"
-LINK_EXPIRED = (
-    "このリンクは無効です。LINEのトークで「連携」と送信して、新しいリンクから手続きしてください。"
-)
-LINK_FAILED = "連携に失敗しました。もう一度「連携」と送信してやり直してください。"
-NONCE_SPENT = "この連携手続きはすでに使われています。"
+
+def sign_in_failed_message() -> str:
+    """A wrong employee code or registration code, in the current language."""
+    return _("社員番号または登録コードが正しくありません。")
+
+
+def link_expired_message() -> str:
+    """A link token LINE no longer honours (or never issued), in the current language."""
+    return _(
+        "このリンクは無効です。LINEのトークで「連携」と送信して、新しいリンクから手続きしてください。"
+    )
+
+
+def link_failed_message() -> str:
+    """A link LINE reported that cannot complete, in the current language."""
+    return _("連携に失敗しました。もう一度「連携」と送信してやり直してください。")
+
+
+@dataclass(frozen=True)
+class LineProfile:
+    """What the bot reads of a LINE user's profile when they link: the display name (kept)
+    and the language LINE reports (None: none), adopted by an employee without one and kept
+    nowhere else."""
+
+    display_name: str
+    language: str | None = None
+
+
+ProfileReader = Callable[[str], Awaitable[LineProfile | None]]
 
 
 @dataclass(frozen=True)
@@ -170,11 +194,11 @@ async def begin_link(link_token: str, employee_code: str, registration_code: str
     (Invalid)."""
     user_id = await link_token_user(link_token)
     if user_id is None:
-        raise NotFound(LINK_EXPIRED)
+        raise NotFound(link_expired_message())
     employee_code = employee_code.strip()
     typed = normalize_code(registration_code)
     if not employee_code or not typed:
-        raise Invalid("社員番号と登録コードを入力してください。")
+        raise Invalid(_("社員番号と登録コードを入力してください。"))
     attempts_key = f"link:{user_id}"
     await throttle.reserve_attempt(attempts_key, SIGN_IN_LIMIT, SIGN_IN_WINDOW, SIGN_IN_BACKOFF)
     employee = await active_employee(employee_code)
@@ -189,9 +213,9 @@ async def begin_link(link_token: str, employee_code: str, registration_code: str
         )
     if code is None or code.expires_at <= _now():
         await verify_secret(None, typed)
-        raise Invalid(SIGN_IN_FAILED)
+        raise Invalid(sign_in_failed_message())
     if not await verify_secret(code.code_hash, typed):
-        raise Invalid(SIGN_IN_FAILED)
+        raise Invalid(sign_in_failed_message())
     nonce = secrets.token_urlsafe(32)  # 256 bits, URL-safe Base64
     now = _now()
     async with in_transaction():
@@ -200,7 +224,7 @@ async def begin_link(link_token: str, employee_code: str, registration_code: str
             token_hash=_sha256(link_token), used_at__isnull=True, expires_at__gt=now
         ).update(used_at=now)
         if not spent:
-            raise NotFound(LINK_EXPIRED)
+            raise NotFound(link_expired_message())
         await LinkNonce.create(
             nonce_hash=_nonce_hash(user_id, nonce),
             employee=employee,
@@ -211,10 +235,10 @@ async def begin_link(link_token: str, employee_code: str, registration_code: str
     return nonce
 
 
-async def complete_link(
-    user_id: str, nonce: str, display_name: Callable[[str], Awaitable[str | None]], actor: Actor
-) -> Employee:
-    """Bind the LINE user to the employee the nonce was issued for; the nonce is spent.
+async def complete_link(user_id: str, nonce: str, profile: ProfileReader, actor: Actor) -> Employee:
+    """Bind the LINE user to the employee the nonce was issued for; the nonce is spent. The
+    LINE profile's display name is kept, and its language becomes the employee's while they
+    have none.
 
     An unknown, replayed or expired nonce, one issued to another LINE user (told no more than
     for an unknown one), a code since used or replaced, or an employee since retired binds
@@ -226,14 +250,22 @@ async def complete_link(
     log.info("LINE account linked to employee %s", employee.id)
     # The link is committed: nothing after this may turn it into a reported failure.
     try:
-        name = await display_name(user_id)
-        if name is not None:
-            await LineAccount.filter(user_id=user_id).update(display_name=name[:MAX_DISPLAY_NAME])
+        found = await profile(user_id)
+        if found is not None:
+            await LineAccount.filter(user_id=user_id).update(
+                display_name=found.display_name[:MAX_DISPLAY_NAME]
+            )
+            await adopt_profile_language(employee, found)
     except Exception as exc:
-        log.warning(
-            "display name of a newly linked LINE account not stored: %s", type(exc).__name__
-        )
+        log.warning("profile of a newly linked LINE account not stored: %s", type(exc).__name__)
     return employee
+
+
+async def adopt_profile_language(employee: Employee, profile: LineProfile | None) -> None:
+    """The LINE profile's language becomes the employee's while they have none (the rule of
+    `adopt_reported_language`); `employee` is updated to match."""
+    if profile is not None and profile.language and not employee.language:
+        employee.language = await adopt_reported_language(employee.id, profile.language)
 
 
 async def _complete_link(user_id: str, nonce: str) -> Employee:
@@ -243,16 +275,16 @@ async def _complete_link(user_id: str, nonce: str) -> Employee:
             "employee", "registration_code"
         )
         if row is None:
-            raise NotFound(LINK_FAILED)
+            raise NotFound(link_failed_message())
         employee = row.employee
         if row.used_at is not None:
             return await _spent_by_this_user(employee, user_id)
         code = row.registration_code
         if row.expires_at <= now or code.revoked or code.used_at is not None:
             # Expired, or its code was since used or replaced: bind nothing.
-            raise NotFound(LINK_FAILED)
+            raise NotFound(link_failed_message())
         if not employee.active:  # retired since the sign-in
-            raise NotFound(LINK_FAILED)
+            raise NotFound(link_failed_message())
         # Spend the nonce with a conditional update so two deliveries of the event race safely.
         spent = await LinkNonce.filter(id=row.id, used_at__isnull=True).update(used_at=now)
         if not spent:
@@ -266,7 +298,7 @@ async def _spent_by_this_user(employee: Employee, user_id: str) -> Employee:
     """A spent nonce: the employee again if this user holds the link (a retried event)."""
     if await LineAccount.exists(user_id=user_id, employee_id=employee.id):
         return employee
-    raise NotFound(NONCE_SPENT)
+    raise NotFound(_("この連携手続きはすでに使われています。"))
 
 
 async def _bind(employee: Employee, user_id: str, now: datetime) -> LineAccount:
@@ -364,7 +396,7 @@ async def issue_code_for(employee_code: str, ttl: timedelta, actor: Actor) -> Is
     """Issue a code for the active employee with this employee code."""
     employee = await Employee.get_or_none(code=employee_code.strip(), active=True)
     if employee is None:
-        raise NotFound(f"社員番号 {employee_code} の在籍中の社員はいません。")
+        raise NotFound(_("社員番号 %(code)s の在籍中の社員はいません。", code=employee_code))
     [issued] = await issue_codes([employee], ttl, actor, target=employee.code)
     return issued
 
@@ -377,7 +409,7 @@ async def issue_codes_for_department(
     from models.organization import Department, department_subtree_ids
 
     if not await Department.exists(id=department_id):
-        raise NotFound("部署が見つかりません。")
+        raise NotFound(_("部署が見つかりません。"))
     ids = await department_subtree_ids([department_id])
     employees = Employee.filter(active=True, department_id__in=list(ids))
     if only_unlinked:
@@ -419,12 +451,6 @@ async def code_statuses() -> list[CodeStatus]:
 # Linking from the employee page with LINE Login: the same binding and the same rules as the
 # chat's account linking (one LINE account per employee, one employee per LINE account).
 
-ACCOUNT_TAKEN = (
-    "このLINEアカウントは、すでに別の社員の連携に使われています。"
-    "ご自身のLINEアカウントで連携してください。"
-    "心当たりがない場合はメンテナンス担当者にご連絡ください。"
-)
-CONFIRM_REPLACE = "別のLINEアカウントと連携済みです。新しいLINEアカウントに切り替えますか?"
 # The completion message a LINE Login link owes its user is LineAccount.link_notice_owed_at:
 # whoever clears it sends the message (the follow handler by reply, or the page by push),
 # never both.
@@ -503,9 +529,12 @@ async def link_by_login(
     *,
     replace: bool = False,
     just_followed: bool = False,
+    profile: ProfileReader | None = None,
 ) -> LoginLink:
     """Bind the LINE user LINE Login vouched for to the signed-in employee and keep its
-    display name (nothing else from LINE); a completion message is then owed to the user.
+    display name; a completion message is then owed to the user. The bot's view of the
+    user's profile (`profile`; LINE Login's has no language) gives the employee a language
+    while they have none.
 
     A LINE account linked to another active employee is refused (Conflict
     `line_account_taken`); an employee who has another LINE account is asked first (Conflict
@@ -522,6 +551,12 @@ async def link_by_login(
             entry.target, entry.detail = done.employee.code, {"replaced": done.replaced}
     if refused is not None:
         raise refused
+    if profile is not None:
+        # The link is committed: a profile LINE will not give (not a friend yet) changes nothing.
+        try:
+            await adopt_profile_language(done.employee, await profile(user_id))
+        except Exception as exc:
+            log.warning("profile of a LINE Login link not read: %s", type(exc).__name__)
     return done
 
 
@@ -532,18 +567,28 @@ async def _link_by_login(
     async with in_transaction():
         employee = await Employee.get_or_none(id=employee_id, active=True)
         if employee is None:
-            raise NotFound("社員が見つかりません。")
+            raise NotFound(_("社員が見つかりません。"))
         # Locked: a follow event handled meanwhile waits for this link (PostgreSQL).
         account = await LineAccount.filter(user_id=user_id).select_for_update().first()
         if account is not None and account.employee_id not in (None, employee.id):
             holder = await Employee.get_or_none(id=account.employee_id)
             if holder is not None and holder.active:
-                raise Conflict(ACCOUNT_TAKEN, code="line_account_taken")
+                raise Conflict(
+                    _(
+                        "このLINEアカウントは、すでに別の社員の連携に使われています。"
+                        "ご自身のLINEアカウントで連携してください。"
+                        "心当たりがない場合はメンテナンス担当者にご連絡ください。"
+                    ),
+                    code="line_account_taken",
+                )
         earlier = (
             await LineAccount.filter(employee_id=employee.id).exclude(user_id=user_id).exists()
         )
         if earlier and not replace:
-            raise Conflict(CONFIRM_REPLACE, code="confirm_replace")
+            raise Conflict(
+                _("別のLINEアカウントと連携済みです。新しいLINEアカウントに切り替えますか?"),
+                code="confirm_replace",
+            )
         follow_seen = account is not None and account.followed and not account.blocked
         bound = await _bind(employee, user_id, now)
         if not just_followed:

@@ -1,5 +1,8 @@
 """The organisation: departments (nested) and employees, and who has not linked LINE."""
 
+from domain.actors import Actor
+from domain.audit import audited
+from domain.i18n import language_of
 from models import Department, Employee, LineAccount
 
 
@@ -24,6 +27,19 @@ async def active_employee(code: str) -> Employee | None:
     found = await Employee.filter(code__iexact=code, active=True).order_by("id").limit(2)
     exact = [employee for employee in found if employee.code == code]
     return exact[0] if exact else (found[0] if len(found) == 1 else None)
+
+
+async def adopt_reported_language(employee_id: int, reported: str) -> str:
+    """Store the language LINE reported for the employee (`liff.getLanguage()`, the LINE
+    profile) while they have none of their own; a choice made since is kept. Return the
+    language they now have."""
+    language = language_of(reported)
+    async with audited(Actor.system(), "language_reported", f"employee:{employee_id}") as audit:
+        audit.detail = {"language": language}
+        if not await Employee.filter(id=employee_id, language="").update(language=language):
+            audit.detail = {"language": language, "kept": True}
+    employee = await Employee.get(id=employee_id)
+    return employee.language
 
 
 async def unlinked_employees() -> list[Employee]:

@@ -5,13 +5,10 @@ from functools import cache
 from pathlib import Path
 
 from domain.errors import Invalid
+from domain.i18n import gettext as _
 
 COMMON_PASSWORDS = Path(__file__).with_name("common_passwords.txt")
 MIN_DISTINCT = 3  # "aaaaaaaa", "abababab"
-WEAK = (
-    "よく使われているパスワードや推測されやすいパスワード(同じ文字や連続した文字の並び)は"
-    "使えません。ほかの人が思いつかない語を組み合わせてください。"
-)
 
 
 @cache
@@ -30,4 +27,11 @@ def check_strength(password: str) -> None:
     """Refuse a password that attackers try first (Invalid with the Japanese reason)."""
     folded = password.strip().lower()
     if folded in _common() or len(set(folded)) < MIN_DISTINCT or _is_run(folded):
-        raise Invalid(WEAK, code="weak_password", fields={"password": "推測されやすいです"})
+        raise Invalid(
+            _(
+                "よく使われているパスワードや推測されやすいパスワード(同じ文字や連続した文字の並び)は"
+                "使えません。ほかの人が思いつかない語を組み合わせてください。"
+            ),
+            code="weak_password",
+            fields={"password": _("推測されやすいです")},
+        )

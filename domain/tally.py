@@ -25,18 +25,27 @@ from domain.check_items import CheckItem, parse_items
 from domain.delivery_report import DeliveryReport, report_of
 from domain.errors import Forbidden
 from domain.family import FamilySummary, family_summary
+from domain.i18n import gettext as _
 from domain.jma.triggers import Trigger, trigger_of
 from domain.scope import Scope
 from models import Alert, AlertRecipient, AnswerChannel, DeliveryKind, DeliveryStatus, Medium
 from models.answers import ANSWERED, RECIPIENTS, WHOLE
 from models.sql import fetch, is_postgres
 
-NO_DEPARTMENT = "(所属なし)"
-CHANNEL_NAMES = {
-    AnswerChannel.LIFF.value: "LINE",
-    AnswerChannel.EMAIL.value: "メール",
-    AnswerChannel.CONSOLE.value: "管理画面",
-}
+
+def _no_department() -> str:
+    """How people without a department are listed, in the current language."""
+    return _("(所属なし)")
+
+
+def _channel_name(channel: str) -> str:
+    """How an answer came in (LINE, e-mail, the console), in the current language."""
+    names = {
+        AnswerChannel.LIFF.value: "LINE",
+        AnswerChannel.EMAIL.value: _("メール"),
+        AnswerChannel.CONSOLE.value: _("管理画面"),
+    }
+    return names.get(channel, channel)
 
 
 @dataclass
@@ -122,7 +131,7 @@ def _choices(raw: Any) -> dict[str, Any]:
 
 async def _department_names(ids: set[int | None]) -> dict[int | None, str]:
     """Departments by their full path (本社/営業部), as lists of people name them."""
-    names: dict[int | None, str] = {None: NO_DEPARTMENT}
+    names: dict[int | None, str] = {None: _no_department()}
     if any(i is not None for i in ids):
         names.update(await department_paths())
     return names
@@ -226,8 +235,8 @@ async def _named(result: Tally, by_department: dict[int | None, DepartmentTally]
     """The tally with its departments named by path and in order."""
     paths = await _department_names(set(by_department))
     for key, dept in by_department.items():
-        dept.path = paths.get(key, NO_DEPARTMENT)
-        dept.name = dept.path.rsplit("/", 1)[-1] if key is not None else NO_DEPARTMENT
+        dept.path = paths.get(key, _no_department())
+        dept.name = dept.path.rsplit("/", 1)[-1] if key is not None else _no_department()
     result.departments = sorted(
         by_department.values(), key=lambda d: (d.department_id is None, d.name)
     )
@@ -250,7 +259,9 @@ class OutOfScope(Forbidden):
     """A scoped viewer asked for an alert that reached nobody in their departments."""
 
     def __init__(self, alert_id: int) -> None:
-        super().__init__(f"連絡 {alert_id} を見る権限がありません。", code="out_of_scope")
+        super().__init__(
+            _("連絡 %(id)s を見る権限がありません。", id=alert_id), code="out_of_scope"
+        )
 
 
 @dataclass(frozen=True)
@@ -350,36 +361,47 @@ class Unanswered:
             _plain(medium, state, out)
             for medium, state, out in (
                 ("LINE", self.line, self.line_unreachable),
-                ("メール", self.email, self.email_unreachable),
+                (_("メール"), self.email, self.email_unreachable),
             )
         )
 
 
 def _plain(medium: str, state: str, unreachable: bool) -> str:
-    if state == OUT_OF_USE:
-        return f"{medium}はこの連絡で使いません"
-    if state == NO_ADDRESS:
-        return f"{medium}アドレスの登録なし"
-    if state == NOT_LINKED:
-        return f"{medium}未連携のため届きません"
-    if state == BLOCKED:
-        return f"{medium}がブロックされているため届きません"
+    # `state` is as `_shown_state` worded it, in this same language.
+    if state == _shown_state(OUT_OF_USE):
+        return _("%(medium)sはこの連絡で使いません", medium=medium)
+    if state == _shown_state(NO_ADDRESS):
+        return _("%(medium)sアドレスの登録なし", medium=medium)
+    if state == _shown_state(NOT_LINKED):
+        return _("%(medium)s未連携のため届きません", medium=medium)
+    if state == _shown_state(BLOCKED):
+        return _("%(medium)sがブロックされているため届きません", medium=medium)
     if unreachable:
-        return f"{medium}: {state}のため届いていません"
+        return _("%(medium)s: %(state)sのため届いていません", medium=medium, state=state)
     return f"{medium}: {state}"
 
 
-OUT_OF_USE = "対象外"  # the alert does not use this medium
-SENT, SENDING, NOT_YET = "送信済", "送信中", "未送信"
-NOT_LINKED, BLOCKED, HELD, NO_ADDRESS = "未連携", "ブロック", "保留", "なし"
+# A medium's state for one person, as found (worded by `_shown_state`).
+OUT_OF_USE = "out_of_use"  # the alert does not use this medium
+SENT, SENDING, NOT_YET = "sent", "sending", "not_yet"
+NOT_LINKED, BLOCKED, HELD, NO_ADDRESS = "not_linked", "blocked", "held", "no_address"
 MAX_REASON_SHOWN = 80
+
+
+def _shown_state(state: str) -> str:
+    """A medium's state in the current language (a failure is worded where it is found)."""
+    words = {
+        OUT_OF_USE: _("対象外"), SENT: _("送信済"), SENDING: _("送信中"), NOT_YET: _("未送信"),
+        NOT_LINKED: _("未連携"), BLOCKED: _("ブロック"), HELD: _("保留"), NO_ADDRESS: _("なし"),
+    }  # fmt: skip
+    return words.get(state, state)
 
 
 def _failed(reason: str | None) -> str:
     reason = (reason or "").strip()
     if len(reason) > MAX_REASON_SHOWN:
         reason = reason[:MAX_REASON_SHOWN] + "…"
-    return f"送信失敗({reason})" if reason else "送信失敗"
+    return _("送信失敗(%(reason)s)", reason=reason) if reason else _("送信失敗")
 
 
 def _latest(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -397,7 +419,7 @@ def _line_state(alert: Alert, row: dict[str, Any], sent: list[dict[str, Any]]) -
         return BLOCKED, True
     if not sent:
         if alert.line_halted_at is not None:
-            return _failed(alert.line_halted_reason or "LINEの送信停止"), True
+            return _failed(alert.line_halted_reason or _("LINEの送信停止")), True
         return NOT_YET, False
     statuses = {r["status"] for r in _latest(sent)}
     if DeliveryStatus.SENT.value in statuses:
@@ -471,10 +493,10 @@ async def unanswered(alert_id: int, scope: Scope) -> list[Unanswered]:
             Unanswered(
                 row["code"],
                 row["name"],
-                names.get(row["department_id"], NO_DEPARTMENT),
+                names.get(row["department_id"], _no_department()),
                 row["line_id"] is not None,
-                line,
-                email,
+                _shown_state(line),
+                _shown_state(email),
                 line_out,
                 email_out,
                 row["email_address"] or "",
@@ -659,7 +681,7 @@ async def _answers(alert: Alert, scope: Scope, search: str = "") -> list[AnswerE
             AnswerEntry(
                 row["code"],
                 row["name"],
-                names.get(row["department_id"], NO_DEPARTMENT),
+                names.get(row["department_id"], _no_department()),
                 tuple(
                     (
                         item.label,
@@ -670,7 +692,7 @@ async def _answers(alert: Alert, scope: Scope, search: str = "") -> list[AnswerE
                 ),
                 row["message"] or "",
                 answered_at,
-                CHANNEL_NAMES.get(row["channel"], row["channel"]),
+                _channel_name(row["channel"]),
                 row["entered_by"],
             )
         )

@@ -268,7 +268,7 @@ async def _validate(
         errors["media"] = _("連絡媒体を1つ以上選択してください。")
     options = _delivery_options(draft, errors)
     if errors:
-        raise Invalid("入力内容を確認してください。", code="invalid_template", fields=errors)
+        raise Invalid(_("入力内容を確認してください。"), code="invalid_template", fields=errors)
     return items, options
 
 

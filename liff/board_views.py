@@ -7,7 +7,8 @@ from aiohttp import web
 
 from domain import board
 from domain.errors import DomainError
-from liff.views import _check_declared_size, _json_object, _line_user, _Refused
+from domain.i18n import speaking
+from liff.views import _check_declared_size, _json_object, _line_user, _Refused, caller_language
 from web.csrf import exempt
 from web.errors import domain_error_response
 from web.timefmt import jst
@@ -34,12 +35,14 @@ async def api_board(request: web.Request) -> web.Response:
     """The alert's board as the caller sees it."""
     try:
         user_id = await _line_user(request)
-        view = await board.board_for_line_user(user_id, int(request.match_info["alert_id"]))
     except _Refused as exc:
         return exc.response
-    except DomainError as exc:
-        return domain_error_response(exc)
-    return web.json_response(_board_json(view))
+    with speaking(await caller_language(request, user_id)):
+        try:
+            view = await board.board_for_line_user(user_id, int(request.match_info["alert_id"]))
+        except DomainError as exc:
+            return domain_error_response(exc)
+        return web.json_response(_board_json(view))
 
 
 @exempt  # authenticated by the ID token in the Authorization header, not by a cookie
@@ -51,10 +54,11 @@ async def api_reply(request: web.Request) -> web.Response:
         payload = await _json_object(request)
     except _Refused as exc:
         return exc.response
-    try:
-        view = await board.reply_as_line_user(
-            user_id, int(request.match_info["post_id"]), payload.get("body")
-        )
-    except DomainError as exc:
-        return domain_error_response(exc)
-    return web.json_response(_board_json(view))
+    with speaking(await caller_language(request, user_id)):
+        try:
+            view = await board.reply_as_line_user(
+                user_id, int(request.match_info["post_id"]), payload.get("body")
+            )
+        except DomainError as exc:
+            return domain_error_response(exc)
+        return web.json_response(_board_json(view))

@@ -74,6 +74,14 @@ def _reported(request: web.Request) -> str | None:
     return value[:16] or None
 
 
+async def caller_language(request: web.Request, user_id: str) -> str:
+    """The caller's language: their linked employee's own, else what LIFF reports."""
+    employee = await linking.linked_employee(user_id)
+    if employee is not None and employee.language:
+        return employee.language
+    return language_of(_reported(request))
+
+
 class _Refused(Exception):
     """The request cannot go on; `response` says why."""
 
@@ -263,7 +271,7 @@ async def _answer(request: web.Request) -> web.Response:
     except _Refused as exc:
         # Telling an unlinked user to link comes first, as for any other request.
         if await linking.linked_employee(user_id) is None:
-            return json_error(HTTPStatus.FORBIDDEN, "not_linked", answers.NOT_LINKED)
+            return json_error(HTTPStatus.FORBIDDEN, "not_linked", answers.not_linked_message())
         return exc.response
     try:
         view = await answers.answer_as_line_user(
@@ -304,15 +312,18 @@ def _family_json(statuses: tuple[family.MemberStatus, ...]) -> dict[str, Any]:
 
 
 async def api_family(request: web.Request) -> web.Response:
-    """The caller's family and their answers to the alert (empty without family)."""
+    """The caller's family and their answers to the alert (empty without family), in the
+    employee's language."""
     try:
         user_id = await _line_user(request)
-        statuses = await family.family_for_line_user(user_id, _alert_id(request))
     except _Refused as exc:
         return exc.response
-    except DomainError as exc:
-        return domain_error_response(exc)
-    return web.json_response(_family_json(statuses))
+    with speaking(await caller_language(request, user_id)):
+        try:
+            statuses = await family.family_for_line_user(user_id, _alert_id(request))
+        except DomainError as exc:
+            return domain_error_response(exc)
+        return web.json_response(_family_json(statuses))
 
 
 def _member_id(raw: object) -> int:
@@ -330,6 +341,11 @@ async def api_family_answer(request: web.Request) -> web.Response:
         body = await _json_object(request)
     except _Refused as exc:
         return exc.response
+    with speaking(await caller_language(request, user_id)):
+        return await _family_answer(request, user_id, body)
+
+
+async def _family_answer(request: web.Request, user_id: str, body: dict[str, Any]) -> web.Response:
     message = body.get("message")
     try:
         statuses = await family.answer_for_family_as_line_user(

@@ -148,9 +148,10 @@ async def get_profile(request: web.Request) -> web.Response:
     user = sim.users.get(request.match_info["user_id"])
     if user is None or not user.reachable:
         raise LineApiError(404, errors.NOT_FOUND)
-    return web.json_response(
-        {"userId": user.user_id, "displayName": user.display_name, "language": "ja"}
-    )
+    profile = {"userId": user.user_id, "displayName": user.display_name}
+    if user.language:
+        profile["language"] = user.language
+    return web.json_response(profile)
 
 
 async def issue_link_token(request: web.Request) -> web.Response:

@@ -69,9 +69,12 @@ class Simulator:
 
     # Users and what they received
 
-    def add_user(self, display_name: str, user_id: str | None = None) -> SimUser:
-        """Create a LINE user (not yet a friend of the bot)."""
-        user = SimUser(user_id or ids.user_id(), display_name)
+    def add_user(
+        self, display_name: str, user_id: str | None = None, *, language: str | None = None
+    ) -> SimUser:
+        """Create a LINE user (not yet a friend of the bot); `language` is their profile's
+        (None: the profile has none)."""
+        user = SimUser(user_id or ids.user_id(), display_name, language=language)
         self.users[user.user_id] = user
         return user
 

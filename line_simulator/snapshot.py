@@ -32,6 +32,7 @@ def snapshot(sim: Simulator) -> dict[str, Any]:
                 "display_name": u.display_name,
                 "friend": u.friend,
                 "blocked": u.blocked,
+                "language": u.language,
             }
             for u in sim.users.values()
         ],

@@ -16,6 +16,9 @@ class SimUser:
     display_name: str
     friend: bool = False
     blocked: bool = False
+    # The profile's language (BCP 47); None: not in the profile, as before the user consents
+    # to LINE's privacy policy.
+    language: str | None = None
 
     @property
     def reachable(self) -> bool:

@@ -201,6 +201,17 @@ def messaging_validators() -> dict[str, Validator]:
 
 
 @functools.cache
+def profile_validator() -> Validator:
+    """Return a validator of the profile the simulator answers (`UserProfileResponse`)."""
+    spec = load_spec("messaging-api.yml")
+    return _validator(
+        MESSAGING_URI,
+        _registry(MESSAGING_URI, spec["components"]["schemas"]),
+        "UserProfileResponse",
+    )
+
+
+@functools.cache
 def webhook_validator() -> Validator:
     """Return a validator of webhook request bodies (`CallbackRequest` in webhook.yml)."""
     spec = load_spec("webhook.yml")

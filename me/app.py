@@ -5,6 +5,7 @@ from aiohttp import web
 
 from domain.email_delivery import MailSender
 from me import routes
+from me.auth import language
 from me.keys import LINE_EVENTS, LOGIN, OUTBOX, SIGN_IN_ATTEMPTS, LineEvents, LoginSettings, Outbox
 from me.render import error_page
 from web.errors import error_pages
@@ -27,7 +28,7 @@ def create_app(
 ) -> web.Application:
     """The employee page, to be mounted with `add_subapp("/me", ...)`; `mail_sender` sends
     the confirmation links of added e-mail addresses (None: e-mail is off)."""
-    app = web.Application(middlewares=[error_pages(error_page)])
+    app = web.Application(middlewares=[language, error_pages(error_page)])
     setup_page_app(app, settings, package="me", cookie=COOKIE, path="/me")
     app[LOGIN] = login
     app[LINE_EVENTS] = line_events

@@ -9,12 +9,21 @@ from aiohttp import web
 from aiohttp_session import get_session
 
 from domain.employee_page import SignedIn, signed_in_employee
-from domain.i18n import speaking
+from domain.i18n import DEFAULT_LANGUAGE, set_language, speaking
+from domain.i18n import gettext as _
 from me.keys import EMPLOYEE
 from models import Employee
 from web import sessions
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def language(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every request starts in Japanese; `signed_in` switches to the employee's language.
+    Outermost, so the error pages speak it too; the block resets it afterwards."""
+    with speaking(DEFAULT_LANGUAGE):
+        return await handler(request)
 
 
 async def start_session(request: web.Request, signed: SignedIn) -> None:
@@ -62,15 +71,16 @@ def signed_in(*, password_step: bool = False) -> Callable[[Handler], Handler]:
                 if request.method == "GET":
                     raise web.HTTPSeeOther(_to(request, "login"))
                 raise web.HTTPUnauthorized(
-                    text="ログインの有効期限が切れました。もう一度ログインしてください。"
+                    text=_("ログインの有効期限が切れました。もう一度ログインしてください。")
                 )
             session = await get_session(request)
             if session.get("pw_required") and not password_step:
                 raise web.HTTPSeeOther(_to(request, "password"))
             request[EMPLOYEE] = employee
-            # The page speaks the employee's language (unset: Japanese) for this request.
-            with speaking(employee.language):
-                return await handler(request)
+            # The page, and an error page for it, speaks the employee's language (unset:
+            # Japanese) for the rest of this request.
+            set_language(employee.language)
+            return await handler(request)
 
         return guarded
 

@@ -6,6 +6,7 @@ from typing import Protocol
 from aiohttp import web
 
 from domain.email_delivery import MailSender
+from domain.linking import LineProfile
 from models import Employee
 from web.ratelimit import RateLimiter
 
@@ -47,6 +48,10 @@ class LineEvents(Protocol):
 
     async def language_changed(self, user_id: str, language: str) -> None:
         """Give the (linked) user the linked rich menu of their new language."""
+        ...
+
+    async def profile(self, user_id: str) -> LineProfile | None:
+        """The user's profile as the bot reads it (None: LINE will not tell, not a friend)."""
         ...
 
 

@@ -11,6 +11,7 @@ statements holds the database for several turns of a busy loop. `sqlite_transact
 whole short transaction in that thread instead, in one hop."""
 
 import contextlib
+import contextvars
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
@@ -127,8 +128,10 @@ async def sqlite_transaction(work: Callable[[sqlite3.Connection], T]) -> T:
 
     async with connections.get("default").acquire_connection() as connection:  # the ORM's lock
         try:
-            # aiosqlite's way to run a function in its thread (the one its own methods use).
-            return await connection._execute(transaction, connection._conn)
+            # aiosqlite's way to run a function in its thread (the one its own methods use),
+            # in a copy of this task's context: a refusal raised there speaks its language.
+            context = contextvars.copy_context()
+            return await connection._execute(context.run, transaction, connection._conn)
         except sqlite3.IntegrityError as exc:  # as the ORM reports them
             raise IntegrityError(exc) from exc
         except sqlite3.OperationalError as exc:

@@ -13,7 +13,7 @@ from domain import contacts
 from domain.actors import Actor
 from domain.alerts import start_alert
 from domain.answers import submit_answer
-from domain.employee_page import SIGN_IN_FAILED
+from domain.employee_page import sign_in_failed_message
 from domain.linking import issue_registration_code
 from domain.settings import get_settings
 from domain.throttle import SIGN_IN_LIMIT
@@ -113,7 +113,7 @@ async def test_wrong_codes_are_refused_alike(sim, bot, phone, company, employee_
     response = await phone.sign_in(employee_code, codes[whose_code])
 
     assert response.status == 401
-    assert SIGN_IN_FAILED in await response.text()
+    assert sign_in_failed_message() in await response.text()
     status, _ = await phone.get("/me/")
     assert status == 303
 

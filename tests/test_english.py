@@ -309,3 +309,74 @@ async def test_an_unknown_language_in_the_import_is_named(bot, company):
             b"code,name,department,email,role,language\nE9,X,,,,fr\n", actor=Actor.cli()
         )
     assert [(e.line, e.column) for e in refused.value.errors] == [(2, "language")]
+
+
+# The LINE profile's language, read when linking completes
+
+
+async def english_phone_user(sim, name: str = "Hanako") -> str:
+    """A LINE user whose profile says English, a friend of the account (greeted)."""
+    user = sim.add_user(name, language="en")
+    assert await sim.follow(user.user_id) == 200
+    await until(lambda: sim.messages_for(user.user_id))
+    return user.user_id
+
+
+async def test_linking_in_chat_gives_an_unset_employee_the_line_profiles_language(
+    sim, bot, company, menus, line
+):
+    user_id = await english_phone_user(sim)
+
+    await line.link(user_id, company.employees["E3"])
+
+    assert (await Employee.get(code="E3")).language == "en"
+    assert line.texts(user_id)[-1].startswith("Your LINE account is linked, 佐藤 花子.")
+    await until(lambda: menu_seen(sim, user_id) == menus["linked_en"])
+    entry = await AuditEntry.get(action="language_reported")
+    assert entry.target == f"employee:{company.employees['E3'].id}"
+
+
+async def test_linking_in_chat_keeps_a_language_the_employee_chose(sim, bot, company, line):
+    user_id = await english_phone_user(sim)
+
+    await line.link(user_id, company.employees["E2"])
+
+    assert (await Employee.get(code="E2")).language == "ja"
+    assert line.texts(user_id)[-1].startswith("LINE連携が完了しました。")
+    assert not await AuditEntry.exists(action="language_reported")
+
+
+async def test_a_line_profile_without_a_language_leaves_the_employee_unset(sim, bot, company, line):
+    user_id = await line.befriend("たろう")  # LINE gives no language before consent
+
+    await line.link(user_id, company.employees["E3"])
+
+    assert (await Employee.get(code="E3")).language == ""
+    assert line.texts(user_id)[-1].startswith("LINE連携が完了しました。")
+
+
+async def test_linking_from_the_employee_page_gives_an_unset_employee_the_profiles_language(
+    sim, bot, company, menus, phone
+):
+    user_id = await english_phone_user(sim)
+    await phone.first_sign_in(company.employees["E3"])
+
+    status, location = await phone.link_line(user_id)
+
+    assert status == 303 and location == "/me/line?done=linked"
+    assert (await Employee.get(code="E3")).language == "en"
+    await until(lambda: menu_seen(sim, user_id) == menus["linked_en"])
+    status, html = await phone.get("/me/")
+    assert 'lang="en"' in html
+
+
+async def test_linking_from_the_employee_page_keeps_a_language_the_employee_chose(
+    sim, bot, company, phone
+):
+    user_id = await english_phone_user(sim)
+    await phone.first_sign_in(company.employees["E2"])
+
+    status, _ = await phone.link_line(user_id)
+
+    assert status == 303
+    assert (await Employee.get(code="E2")).language == "ja"

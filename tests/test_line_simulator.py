@@ -17,7 +17,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from line_simulator import Simulator, SimulatorConfig
-from line_simulator.validation import webhook_validator
+from line_simulator.validation import profile_validator, webhook_validator
 
 SECRET = "test-channel-secret"
 ACCESS_TOKEN = "test-channel-access-token"
@@ -488,9 +488,23 @@ async def test_profile_is_available_for_friends_only(sim_http: TestClient, sim: 
     found = await sim_http.get(f"/v2/bot/profile/{friend}", headers=AUTH)
     missing = await sim_http.get(f"/v2/bot/profile/{stranger}", headers=AUTH)
 
-    assert await found.json() == {"userId": friend, "displayName": "山田 太郎", "language": "ja"}
+    assert await found.json() == {"userId": friend, "displayName": "山田 太郎"}
     assert missing.status == 404
     assert await missing.json() == {"message": "Not found"}
+
+
+async def test_profile_carries_the_language_set_for_the_user(
+    sim_http: TestClient, sim: Simulator
+) -> None:
+    user = sim.add_user("Jane Smith", language="en")
+    await sim.follow(user.user_id)
+
+    response = await sim_http.get(f"/v2/bot/profile/{user.user_id}", headers=AUTH)
+
+    profile = await response.json()
+    assert profile == {"userId": user.user_id, "displayName": "Jane Smith", "language": "en"}
+    # The shape LINE documents (UserProfileResponse in LINE's OpenAPI file).
+    assert not list(profile_validator().iter_errors(profile))
 
 
 # Webhooks

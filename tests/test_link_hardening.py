@@ -14,8 +14,13 @@ from urllib.parse import urlencode
 import pytest
 from argon2 import PasswordHasher
 
-from bot.link_views import ADDRESS_BURST, LINK_EXPIRED
-from domain.linking import SIGN_IN_FAILED, SIGN_IN_LIMIT, issue_registration_code
+from bot.link_views import ADDRESS_BURST
+from domain.linking import (
+    SIGN_IN_LIMIT,
+    issue_registration_code,
+    link_expired_message,
+    sign_in_failed_message,
+)
 from line_simulator import account_link
 from models import Employee, InboxStatus, LineAccount, LinkNonce, LinkToken, Throttle
 from tests.conftest import LineActions, make_company, until
@@ -29,6 +34,9 @@ from tests.test_linking import (
     says_link_failed,
 )
 
+# The page's texts as an unknown (Japanese) visitor reads them.
+LINK_EXPIRED = link_expired_message()
+SIGN_IN_FAILED = sign_in_failed_message()
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 

@@ -13,12 +13,12 @@ import aiohttp
 import pytest
 from argon2 import PasswordHasher
 
-from bot.link_views import LINK_EXPIRED
 from domain.linking import (
-    SIGN_IN_FAILED,
     SIGN_IN_LIMIT,
     issue_registration_code,
+    link_expired_message,
     record_link_token,
+    sign_in_failed_message,
 )
 from line_simulator import Simulator
 from models import (
@@ -34,6 +34,9 @@ from tests.conftest import Company, LineActions, make_company, quick_link, until
 
 # Bad-input variations run on SQLite only: they run the same queries as the flows tested on
 # both databases, and each PostgreSQL test pays for a database of its own.
+# The page's texts as an unknown (Japanese) visitor reads them.
+LINK_EXPIRED = link_expired_message()
+SIGN_IN_FAILED = sign_in_failed_message()
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 LINK_DONE = "LINE連携が完了しました"
 LINK_FAILED = ("連携に失敗しました", "すでに使われています")

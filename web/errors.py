@@ -1,6 +1,6 @@
 """Domain errors as HTTP: the one map from domain errors to statuses, JSON error bodies
-(`{"error": code, "message": Japanese text, "fields": {...}}`) for the scripts, and the
-middleware that renders a face's own HTML error page."""
+(`{"error": code, "message": text in the current language, "fields": {...}}`) for the
+scripts, and the middleware that renders a face's own HTML error page."""
 
 from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Throttled
+from domain.i18n import gettext as _
 
 STATUS_FOR: dict[type[DomainError], HTTPStatus] = {
     NotFound: HTTPStatus.NOT_FOUND,
@@ -16,15 +17,6 @@ STATUS_FOR: dict[type[DomainError], HTTPStatus] = {
     Conflict: HTTPStatus.CONFLICT,
     Invalid: HTTPStatus.UNPROCESSABLE_ENTITY,
     Throttled: HTTPStatus.TOO_MANY_REQUESTS,
-}
-
-# The heading of an HTML error page, by status.
-TITLES: dict[int, str] = {
-    HTTPStatus.NOT_FOUND: "見つかりません",
-    HTTPStatus.FORBIDDEN: "この操作はできません",
-    HTTPStatus.CONFLICT: "操作を完了できませんでした",
-    HTTPStatus.UNPROCESSABLE_ENTITY: "入力内容を確認してください",
-    HTTPStatus.TOO_MANY_REQUESTS: "しばらくしてからお試しください",
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -39,8 +31,15 @@ def status_for(exc: DomainError) -> HTTPStatus:
 
 
 def error_title(status: int) -> str:
-    """The Japanese heading of an HTML error page."""
-    return TITLES.get(status, "エラー")
+    """The heading of an HTML error page, in the current language."""
+    titles = {
+        HTTPStatus.NOT_FOUND: _("見つかりません"),
+        HTTPStatus.FORBIDDEN: _("この操作はできません"),
+        HTTPStatus.CONFLICT: _("操作を完了できませんでした"),
+        HTTPStatus.UNPROCESSABLE_ENTITY: _("入力内容を確認してください"),
+        HTTPStatus.TOO_MANY_REQUESTS: _("しばらくしてからお試しください"),
+    }
+    return titles.get(status, _("エラー"))
 
 
 def json_error(

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from domain.errors import Invalid, Throttled, wait_phrase
 from domain.hashing import HashQueueBusy
+from domain.i18n import gettext as _
 from web.ratelimit import RateLimiter
 
 T = TypeVar("T")
@@ -24,9 +25,10 @@ class AddressBusy(Throttled):
 
 def paused_message(retry_after: int) -> str:
     """What a sign-in form says while sign-in pauses."""
-    return (
+    return _(
         "ログインの試行回数が上限に達したため、一時的に受け付けを停止しています。"
-        f"{wait_phrase(retry_after)}後にもう一度お試しください。"
+        "%(wait)s後にもう一度お試しください。",
+        wait=wait_phrase(retry_after),
     )
 
 

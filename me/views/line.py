@@ -191,6 +191,7 @@ async def _link(
             Actor.me(employee.code),
             replace=replace,
             just_followed=just_followed,
+            profile=request.config_dict[LINE_EVENTS].profile,
         )
     except Conflict as exc:
         if exc.code == "confirm_replace":
@@ -208,7 +209,7 @@ async def _link(
         await end_session(request)
         raise web.HTTPSeeOther(url(request, "login")) from None
     await request.config_dict[LINE_EVENTS].linked(
-        user_id, employee.name, follow_pending=done.follow_pending, language=employee.language
+        user_id, employee.name, follow_pending=done.follow_pending, language=done.employee.language
     )
     raise web.HTTPSeeOther(url(request, "line", done="linked"))
 
