@@ -4,13 +4,16 @@ TEST_POSTGRES_URL is set), and the local LINE platform in-process as the LINE si
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import inspect
 import os
 import re
 import shutil
 import tempfile
+import threading
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,7 @@ import aiohttp
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestServer, unused_port
+from aiosqlite.core import _connection_worker_thread
 
 from bot.app import create_app
 from bot.config import Config
@@ -52,19 +56,66 @@ async def until(predicate: Callable[[], Any], within: float = 10.0) -> Any:
         await asyncio.sleep(0.01)
 
 
-# Migrating takes most of a second, so each kind of database is migrated once per session
-# into a template that every test copies (a file copy, or PostgreSQL's CREATE ... TEMPLATE).
-_templates: dict[str, str] = {}
+# Migrating takes seconds, so each kind of database is migrated once per run into a template
+# that every test copies (a file copy, or PostgreSQL's CREATE ... TEMPLATE). The run's worker
+# processes (pytest-xdist) share the templates: the first to need one makes it under a file
+# lock, the others wait for it; the process that started the run removes them at its end.
+RUN_ID = "ANPI_TEST_RUN"
+_made: set[str] = set()  # the templates this process knows to be ready
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # the run's own process: workers inherit the ID
+        os.environ[RUN_ID] = uuid.uuid4().hex[:12]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if hasattr(session.config, "workerinput") or RUN_ID not in os.environ:
+        return
+    shutil.rmtree(_shared_dir(), ignore_errors=True)
+    base = os.environ.get("TEST_POSTGRES_URL")
+    if base:
+        # When the server went away there is nothing of ours left to drop there.
+        with contextlib.suppress(OSError, asyncpg.PostgresError):
+            asyncio.run(_admin(base, f'DROP DATABASE IF EXISTS "{_template_name()}" WITH (FORCE)'))
+
+
+def _shared_dir() -> Path:
+    return Path(tempfile.gettempdir()) / f"anpi-templates-{os.environ[RUN_ID]}"
+
+
+def _template_name() -> str:
+    return f"anpi_template_{os.environ[RUN_ID]}"
+
+
+async def _shared_template(kind: str, make: Callable[[], Awaitable[None]]) -> None:
+    """Make sure the run's `kind` template exists: `make` it unless another process has."""
+    if kind in _made:
+        return
+    directory = _shared_dir()
+    directory.mkdir(exist_ok=True)
+    done = directory / f"{kind}.done"
+    with (directory / f"{kind}.lock").open("w") as lock:
+        await asyncio.to_thread(fcntl.flock, lock, fcntl.LOCK_EX)
+        try:
+            if not done.exists():
+                await make()
+                done.touch()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    _made.add(kind)
 
 
 async def fresh_sqlite(directory: Any) -> str:
     """A fresh, migrated SQLite database file."""
-    if "sqlite" not in _templates:
-        template_dir = Path(tempfile.mkdtemp(prefix="anpi-template-"))
-        await migrate(f"sqlite://{template_dir}/anpi.sqlite3")
-        _templates["sqlite"] = str(template_dir / "anpi.sqlite3")
+    template = _shared_dir() / "anpi.sqlite3"
+
+    async def make() -> None:
+        await migrate(f"sqlite://{template}")
+
+    await _shared_template("sqlite", make)
     path = Path(directory) / "anpi.sqlite3"
-    shutil.copyfile(_templates["sqlite"], path)
+    shutil.copyfile(template, path)
     return f"sqlite://{path}"
 
 
@@ -82,13 +133,16 @@ def _with_database(base: str, name: str) -> str:
 
 async def fresh_postgres(base: str) -> str:
     """A fresh, migrated PostgreSQL database (the caller drops it)."""
-    if "postgres" not in _templates:
-        template = f"anpi_template_{uuid.uuid4().hex[:8]}"
+    template = _template_name()
+
+    async def make() -> None:
+        await _admin(base, f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
         await _admin(base, f'CREATE DATABASE "{template}"')
         await migrate(_with_database(base, template))
-        _templates["postgres"] = template
+
+    await _shared_template("postgres", make)
     name = f"anpi_test_{uuid.uuid4().hex[:12]}"
-    await _admin(base, f'CREATE DATABASE "{name}" TEMPLATE "{_templates["postgres"]}"')
+    await _admin(base, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     return name
 
 
@@ -111,14 +165,57 @@ def fast_inbox_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("domain.inbox.RETRY_CAP", 0.05)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _drop_postgres_template() -> Iterator[None]:
-    """Drop the session's PostgreSQL template database at the end."""
+@pytest.fixture(autouse=True)
+def settled(request: pytest.FixtureRequest) -> None:
+    """An async test ends with `settle`, after every fixture it asked for."""
+    if inspect.iscoroutinefunction(request.function):
+        request.getfixturevalue("settle")
+
+
+@pytest.fixture
+async def settle(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """After the test and its fixtures: end the tasks still running (a worker that did not
+    stop within its patience) and close the database connections they may have reopened,
+    while the event loop still runs. A query left in aiosqlite's thread when the loop closes
+    kills that thread (it answers into the closed loop) and fails whichever test runs next."""
     yield
-    base = os.environ.get("TEST_POSTGRES_URL")
-    template = _templates.get("postgres")
-    if base and template:
-        asyncio.run(_admin(base, f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)'))
+    current = asyncio.current_task()
+    leftover = [task for task in asyncio.all_tasks() if task is not current]
+    if leftover and (log := os.environ.get("ANPI_LEFTOVER_TASKS")):
+        _log_leftover(log, request.node.nodeid, leftover)
+    for task in leftover:
+        task.cancel()
+    await asyncio.gather(*leftover, return_exceptions=True)
+    await close_database()
+    await _drain_sqlite_threads()
+
+
+async def _drain_sqlite_threads() -> None:
+    """Wait until each aiosqlite thread has done what it was given. A connection whose opening
+    or closing was cancelled (a worker stopped mid-query) still queues its stop without
+    waiting for it; the thread would answer that into the closed loop and die."""
+    for thread in threading.enumerate():
+        try:  # a thread's own fields, gone once it has ended
+            if thread._target is not _connection_worker_thread:  # type: ignore[attr-defined]
+                continue
+            queue = thread._args[0]  # type: ignore[attr-defined]
+        except AttributeError:
+            continue
+        done = threading.Event()
+        queue.put_nowait((None, done.set))
+        await asyncio.to_thread(_until_done_or_ended, thread, done)
+
+
+def _until_done_or_ended(thread: threading.Thread, done: threading.Event) -> None:
+    while thread.is_alive() and not done.wait(0.01):
+        pass
+
+
+def _log_leftover(path: str, nodeid: str, tasks: list[asyncio.Task[Any]]) -> None:
+    """With ANPI_LEFTOVER_TASKS=<file>, which tests left which tasks running (to find them)."""
+    with open(path, "a", encoding="utf-8") as file:
+        for task in tasks:
+            file.write(f"{nodeid}\t{task!r}\n")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
