@@ -198,13 +198,19 @@ LINKED_EN = MenuSpec(
         Area(
             "Link info",
             "link_info",
-            Bounds(0, SHORT, HALF, SHORT),
+            Bounds(0, SHORT, THIRD, SHORT),
             postback("Link info", "action=link_info", "Link info"),
+        ),
+        Area(
+            "Board",
+            "board",
+            Bounds(THIRD, SHORT, FULL_WIDTH - 2 * THIRD, SHORT),
+            postback("Board", "action=board", "Board"),
         ),
         Area(
             "Help",
             "help",
-            Bounds(HALF, SHORT, FULL_WIDTH - HALF, SHORT),
+            Bounds(FULL_WIDTH - THIRD, SHORT, THIRD, SHORT),
             postback("Help", "action=help", "Help"),
         ),
     ),

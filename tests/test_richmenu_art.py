@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from bot import richmenu_art
-from bot.richmenu_spec import LINKED, MENUS, UNLINKED
+from bot.richmenu_spec import LINKED, LINKED_EN, MENUS, UNLINKED, UNLINKED_EN
 from line_simulator.validation import validate_request
 
 ONE_MB = 1024 * 1024
@@ -54,6 +54,15 @@ def test_the_areas_carry_the_postbacks_the_handlers_parse():
         ("使い方", "action=help", "使い方"),
     ]
     assert (UNLINKED.width, UNLINKED.height, LINKED.width, LINKED.height) == (2500, 843, 2500, 1686)
+
+
+@pytest.mark.parametrize(("japanese", "english"), [(UNLINKED, UNLINKED_EN), (LINKED, LINKED_EN)])
+def test_the_english_menu_offers_what_the_japanese_one_does_in_the_same_places(japanese, english):
+    def places(spec):
+        return [(a.bounds, a.icon, a.action["data"], a.primary) for a in spec.areas]
+
+    assert places(english) == places(japanese)
+    assert (english.width, english.height) == (japanese.width, japanese.height)
 
 
 def test_redrawing_the_images_gives_the_same_sizes(tmp_path):
