@@ -25,10 +25,11 @@ demo: install
 demo-reset: install
 	$(PY) -m bot demo --reset $(DEMO_ARGS)
 
-# Two test processes: much of the suite waits on sockets and child processes. Each test makes
-# its own database and picks free ports, so the processes do not share state.
+# Four test processes, even on two cores: much of the suite waits on sockets, child processes
+# and the browser. Each test makes its own database (copied from templates the run migrates
+# once) and picks free ports, so the processes do not share state.
 test: install
-	$(PY) -m pytest -n 2
+	$(PY) -m pytest -n 4
 
 lint: install
 	$(VENV)/bin/ruff check .
