@@ -173,7 +173,7 @@ def settled(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture
-async def settle(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+async def settle() -> AsyncIterator[None]:
     """After the test and its fixtures: end the tasks still running (a worker that did not
     stop within its patience) and close the database connections they may have reopened,
     while the event loop still runs. A query left in aiosqlite's thread when the loop closes
@@ -181,8 +181,6 @@ async def settle(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     yield
     current = asyncio.current_task()
     leftover = [task for task in asyncio.all_tasks() if task is not current]
-    if leftover and (log := os.environ.get("ANPI_LEFTOVER_TASKS")):
-        _log_leftover(log, request.node.nodeid, leftover)
     for task in leftover:
         task.cancel()
     await asyncio.gather(*leftover, return_exceptions=True)
@@ -209,13 +207,6 @@ async def _drain_sqlite_threads() -> None:
 def _until_done_or_ended(thread: threading.Thread, done: threading.Event) -> None:
     while thread.is_alive() and not done.wait(0.01):
         pass
-
-
-def _log_leftover(path: str, nodeid: str, tasks: list[asyncio.Task[Any]]) -> None:
-    """With ANPI_LEFTOVER_TASKS=<file>, which tests left which tasks running (to find them)."""
-    with open(path, "a", encoding="utf-8") as file:
-        for task in tasks:
-            file.write(f"{nodeid}\t{task!r}\n")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
