@@ -11,7 +11,7 @@ from tortoise.exceptions import IntegrityError
 
 from domain.actors import Actor
 from domain.audit import audited
-from domain.check_items import CheckItem, parse_items
+from domain.check_items import CheckItem, stored_items
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.i18n import current_language, speaking
 from domain.i18n import gettext as _
@@ -108,7 +108,8 @@ class _Answerer:
             with speaking(row["answerer_language"] or current_language()):
                 raise NotFound(_("指定された安否確認が見つかりません。"), code="alert_not_found")
         alert = as_model(Alert, row)
-        return row["answerer_id"], alert, parse_items(alert.items), row["answerer_language"]
+        # The items' JSON text as both databases return it, parsed once per distinct text.
+        return row["answerer_id"], alert, stored_items(row["items"]), row["answerer_language"]
 
 
 def _department(row: Any) -> int:
@@ -317,7 +318,7 @@ async def _record(
         if is_postgres():
             async with postgres_statements() as run:
                 rows = await run(answerer.sql, params)
-                alert, items, values, _cleaned, language = accept(rows[0] if rows else None)
+                alert, items, values, cleaned, language = accept(rows[0] if rows else None)
                 rows = await run(_POSTGRES_UPSERT, values)
             stored = (
                 (rows[0]["id"], rows[0]["revision"], rows[0]["previous_choices"]) if rows else None
@@ -336,19 +337,19 @@ async def _record(
                 db.executemany(
                     _COUNT, _count_changes(values[6], values[-1], values[0], accepted[3], previous)
                 )
-                return accepted, (row[0], row[1], row[2])
+                return accepted, (row[0], row[1], previous)
 
-            (alert, items, values, _cleaned, language), stored = await sqlite_transaction(write)
+            (alert, items, values, cleaned, language), stored = await sqlite_transaction(write)
     except IntegrityError:  # the employee or the alert was deleted meanwhile
         raise Conflict(_("回答を保存できませんでした。もう一度お試しください。")) from None
     if stored is None:  # closed between the check and the write (PostgreSQL)
         with speaking(language or current_language()):
             raise Conflict(closed_message(), code="alert_closed")
     answer_id, revision, previous = stored
-    employee_id, encoded, text = values[:3]
-    answer = as_model(
+    employee_id, text = values[0], values[2]
+    answer = as_model(  # the choices as validated, not decoded again from what was stored
         Answer,
-        {"id": answer_id, "alert_id": alert.id, "employee_id": employee_id, "choices": encoded,
+        {"id": answer_id, "alert_id": alert.id, "employee_id": employee_id, "choices": cleaned,
          "message": text, "channel": channel.value, "revision": revision, "answered_at": now,
          "entered_by": entered_by, "previous_choices": previous},
     )  # fmt: skip

@@ -1,7 +1,9 @@
 """Check items (確認項目) and their choices: the typed form of a template's or alert's
 `items`, parsed and validated in this one place."""
 
-from collections.abc import Iterable
+import functools
+import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,7 +98,7 @@ def parse_items(raw: Any) -> tuple[CheckItem, ...]:
             raise Invalid(
                 _("確認項目%(n)sの形式が正しくありません。", n=position), code="invalid_items"
             )
-        label = _text(entry.get("label"), _("確認項目%(n)sの名前", n=position))
+        label = _text(entry.get("label"), _label_of(position))
         if label in seen:
             raise Invalid(
                 _("確認項目「%(label)s」が重複しています。", label=label), code="invalid_items"
@@ -113,7 +115,7 @@ def parse_items(raw: Any) -> tuple[CheckItem, ...]:
                 _("「%(label)s」の選択肢は%(n)s個までです。", label=label, n=MAX_CHOICES),
                 code="invalid_items",
             )
-        what = _("「%(label)s」の選択肢", label=label)
+        what = _choices_of(label)
         choices = tuple(_text(c, what) for c in raw_choices)
         if len(set(choices)) != len(choices):
             raise Invalid(
@@ -131,6 +133,15 @@ def parse_items(raw: Any) -> tuple[CheckItem, ...]:
             )
         )
     return tuple(items)
+
+
+@functools.lru_cache(maxsize=1024)
+def stored_items(text: str) -> tuple[CheckItem, ...]:
+    """An alert's items as its row holds them (JSON text), parsed.
+
+    Every answer reads its alert's items, which never change once the alert has started:
+    each distinct text is parsed once (the items are frozen, safe to share)."""
+    return parse_items(json.loads(text))
 
 
 def items_to_json(items: Iterable[CheckItem]) -> list[dict[str, Any]]:
@@ -190,13 +201,23 @@ def _english(
     return label_en.strip(), english
 
 
-def _text(value: Any, what: str) -> str:
+def _label_of(position: int) -> Callable[[], str]:
+    return lambda: _("確認項目%(n)sの名前", n=position)
+
+
+def _choices_of(label: str) -> Callable[[], str]:
+    return lambda: _("「%(label)s」の選択肢", label=label)
+
+
+def _text(value: Any, what: Callable[[], str]) -> str:
+    """A label or choice, stripped; `what` names it in a refusal (translated only then: an
+    alert's items are parsed on every answer)."""
     if not isinstance(value, str) or not value.strip():
-        raise Invalid(_("%(what)sを入力してください。", what=what), code="invalid_items")
+        raise Invalid(_("%(what)sを入力してください。", what=what()), code="invalid_items")
     value = value.strip()
     if len(value) > MAX_LABEL_LENGTH:
         raise Invalid(
-            _("%(what)sは%(n)s文字以内にしてください。", what=what, n=MAX_LABEL_LENGTH),
+            _("%(what)sは%(n)s文字以内にしてください。", what=what(), n=MAX_LABEL_LENGTH),
             code="invalid_items",
         )
     return value

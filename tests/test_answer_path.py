@@ -5,6 +5,7 @@ changes what an employee, a supervisor or the database sees."""
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 from tortoise import connections
@@ -197,3 +198,88 @@ async def test_a_broken_constraint_is_reported_as_the_orm_reports_it(db):
                 await run(duplicate, [])
         else:
             await sqlite_transaction(lambda db: db.execute(duplicate))
+
+
+async def test_work_arriving_while_sqlite_is_busy_goes_in_one_batch_each_piece_undone_alone(
+    sqlite_db,
+):
+    """Pieces waiting for the connection's thread go there together (one transaction and one
+    commit for the burst), and a piece that raises undoes its own writes only."""
+    _, people = await _drill(4)
+    started, busy, statements = threading.Event(), threading.Event(), []
+
+    def first(db):  # holds the thread until the others are waiting
+        started.set()
+        busy.wait(10)
+        db.set_trace_callback(statements.append)
+        db.execute("UPDATE employee SET name = '一' WHERE id = ?", [people[0].id])
+
+    def rename(person, name):
+        return lambda db: db.execute("UPDATE employee SET name = ? WHERE id = ?", [name, person])
+
+    def refuse(db):
+        db.execute("UPDATE employee SET name = '取消' WHERE id = ?", [people[2].id])
+        raise Invalid("やめます")
+
+    running = asyncio.create_task(sqlite_transaction(first))
+    await until(started.is_set)  # the first piece is in the thread
+    waiting = [
+        asyncio.create_task(sqlite_transaction(rename(people[1].id, "二"))),
+        asyncio.create_task(sqlite_transaction(refuse)),
+        asyncio.create_task(sqlite_transaction(rename(people[3].id, "四"))),
+    ]
+    await asyncio.sleep(0)  # they are waiting
+    busy.set()
+    await running
+    outcomes = await asyncio.gather(*waiting, return_exceptions=True)
+    batch = statements[statements.index("SAVEPOINT anpi_batch") :]
+    await sqlite_transaction(lambda db: db.set_trace_callback(None))
+    assert isinstance(outcomes[1], Invalid) and not isinstance(outcomes[0], Exception)
+    names = {e.id: e.name for e in await Employee.filter(id__in=[p.id for p in people])}
+    assert [names[p.id] for p in people] == ["一", "二", people[2].name, "四"]
+    # The three waiting pieces: one transaction, one commit, three savepoints of their own.
+    assert batch.count("SAVEPOINT anpi_batch") == 1 and batch.count("RELEASE anpi_batch") == 1
+    assert batch.count("SAVEPOINT anpi_work") == 3 and batch.count("ROLLBACK TO anpi_work") == 1
+
+
+async def test_sqlite_work_whose_caller_gave_up_while_waiting_is_not_done(sqlite_db):
+    _, (yamada, sato) = await _drill(2)
+    started, busy = threading.Event(), threading.Event()
+    running = asyncio.create_task(sqlite_transaction(lambda db: (started.set(), busy.wait(10))))
+    await until(started.is_set)
+    given_up = asyncio.create_task(
+        sqlite_transaction(lambda db: db.execute("UPDATE employee SET name = '変更'"))
+    )
+    kept = asyncio.create_task(
+        sqlite_transaction(
+            lambda db: db.execute("UPDATE employee SET name = '残る' WHERE id = ?", [sato.id])
+        )
+    )
+    await asyncio.sleep(0)  # both are waiting
+    given_up.cancel()
+    busy.set()
+    await running
+    await kept
+    with pytest.raises(asyncio.CancelledError):
+        await given_up
+    assert (await Employee.get(id=yamada.id)).name == yamada.name
+    assert (await Employee.get(id=sato.id)).name == "残る"
+
+
+async def test_many_answers_at_once_are_each_stored_once_and_counted(db):
+    alert, people = await _drill(40)
+    wrong = {**GOOD, "本人": "元気"}  # not a choice: refused, and nothing of it stored
+    results = await asyncio.gather(
+        *(
+            submit_answer(
+                alert.id, person, wrong if n % 10 == 3 else GOOD, f"{n}", AnswerChannel.LIFF
+            )
+            for n, person in enumerate(people)
+        ),
+        return_exceptions=True,
+    )
+    refused = [n for n, result in enumerate(results) if isinstance(result, Invalid)]
+    assert refused == [3, 13, 23, 33]
+    stored = {a.employee_id: a.message for a in await Answer.filter(alert_id=alert.id)}
+    assert stored == {p.id: f"{n}" for n, p in enumerate(people) if n not in refused}
+    assert await AnswerRevision.filter(answer__alert_id=alert.id).count() == 36
