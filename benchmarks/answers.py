@@ -50,7 +50,7 @@ from aiohttp.test_utils import unused_port
 from benchmarks.databases import drop_postgres, fresh_postgres
 from bot.app import create_app
 from bot.config import Config
-from bot.lifecycle import make_runner
+from bot.lifecycle import freeze_startup_heap, make_runner
 from domain.actors import Actor
 from domain.alerts import start_alert
 from line_simulator import Simulator, SimulatorConfig
@@ -315,9 +315,11 @@ def asyncpg_dsn(database_url: str) -> str:
 
 
 async def serve(app: web.Application, port: int) -> web.AppRunner:
+    """Serve `app` on `port` as `python -m bot serve` does (the lean handler too)."""
     runner = make_runner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
+    freeze_startup_heap()
     return runner
 
 

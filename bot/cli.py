@@ -180,7 +180,12 @@ async def serve(config: Config) -> None:
 
     from bot.access_log import PathOnlyAccessLogger
     from bot.app import create_app
-    from bot.lifecycle import make_runner, stop_runners, wait_for_stop_signal
+    from bot.lifecycle import (
+        freeze_startup_heap,
+        make_runner,
+        stop_runners,
+        wait_for_stop_signal,
+    )
 
     runner = make_runner(create_app(config), access_log_class=PathOnlyAccessLogger)
     await runner.setup()
@@ -189,6 +194,7 @@ async def serve(config: Config) -> None:
             await web.TCPSite(runner, port=config.port).start()
         except OSError as exc:
             raise CommandError(f"cannot listen on port {config.port}: {exc.strerror}") from None
+        freeze_startup_heap()
         print(f"serving on {config.public_base_url} (port {config.port})", flush=True)
         await wait_for_stop_signal()
         print("stopping", flush=True)
@@ -208,7 +214,12 @@ async def worker(config: Config) -> None:
     from bot.access_log import PathOnlyAccessLogger
     from bot.app import create_worker_app
     from bot.keys import WORKERS
-    from bot.lifecycle import make_runner, stop_runners, wait_for_stop_signal
+    from bot.lifecycle import (
+        freeze_startup_heap,
+        make_runner,
+        stop_runners,
+        wait_for_stop_signal,
+    )
 
     # No public site: the runner starts and stops the app's resources and workers, and only
     # where WORKER_PORT is set serves the probes and metrics there.
@@ -226,6 +237,7 @@ async def worker(config: Config) -> None:
                     f"cannot listen on port {config.worker_port}: {exc.strerror}"
                 ) from None
             print(f"probes and metrics on port {config.worker_port}", flush=True)
+        freeze_startup_heap()
         # The names of those that run (the e-mail workers only where SMTP_URL is set).
         print(f"workers running: {', '.join(w.name for w in app[WORKERS])}", flush=True)
         await wait_for_stop_signal()

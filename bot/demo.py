@@ -24,7 +24,7 @@ from aiohttp import web
 from bot.access_log import PathOnlyAccessLogger
 from bot.app import create_app
 from bot.config import Config, demo_secret_key, is_loopback
-from bot.lifecycle import make_runner, stop_runners, wait_for_stop_signal
+from bot.lifecycle import freeze_startup_heap, make_runner, stop_runners, wait_for_stop_signal
 from bot.line_api import LineApi
 from bot.messages import alert_url
 from bot.richmenus import sync as sync_rich_menus
@@ -345,6 +345,7 @@ async def demo_servers(config: Config, sim, urls: DemoUrls) -> AsyncIterator[Mai
         await web.TCPSite(sim_runner, urls.host, urls.sim_port).start()
         await bot_runner.setup()
         await web.TCPSite(bot_runner, urls.host, urls.port).start()
+        freeze_startup_heap()
         yield sink
     finally:
         await stop_runners(bot_runner, sim_runner)

@@ -6,6 +6,7 @@ depth, answers, open alerts) are read at scrape time, so every process reports t
 Labels carry only bounded, impersonal values: event types, outcomes, endpoint templates (IDs
 replaced), HTTP statuses, worker names, media and states. Never a user, a text or a token."""
 
+import gc
 import hmac
 import logging
 import re
@@ -24,6 +25,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.gc_collector import GCCollector
 from tortoise.functions import Count
 
 from bot.workers import Worker
@@ -71,6 +73,13 @@ OUTBOX_DEPTH = Gauge(
 )  # fmt: skip
 ANSWERS = Gauge("anpi_answers", "Answers recorded (current ones, every alert)", registry=REGISTRY)
 OPEN_ALERTS = Gauge("anpi_open_alerts", "Alerts still accepting answers", registry=REGISTRY)
+# The garbage collector: collections by generation (a full one pauses the event loop), and
+# the objects startup took out of its sight (bot.lifecycle.freeze_startup_heap; 0: not yet).
+GCCollector(registry=REGISTRY)
+Gauge(
+    "anpi_gc_frozen_objects", "Objects of startup the garbage collector no longer walks",
+    registry=REGISTRY,
+).set_function(gc.get_freeze_count)  # fmt: skip
 
 # Webhook event types LINE documents; anything else is counted as "other" (bounded labels).
 EVENT_TYPES = frozenset(

@@ -174,8 +174,33 @@ async def test_a_worker_process_serves_probes_and_metrics_on_its_worker_port(
                 return text if steps >= 1 else None
 
             text = await until(scrape_after_an_idle_step, within=60)
+            # What startup made is out of the garbage collector's full collections.
+            assert value(text, "anpi_gc_frozen_objects") > 10_000
             async with browser_session.get(f"{base}/callback") as response:
                 assert response.status == 404  # no web face on this port
         finally:
             assert await worker.stop() == 0
     assert "anpi_open_alerts 0.0" in text
+
+
+async def test_a_served_process_keeps_startup_out_of_full_garbage_collections(
+    tmp_path, db, browser_session
+):
+    """A full collection walking startup's objects paused every request for 120-160 ms
+    under load (benchmarks/answers.py); `serve` takes them out of its sight once started."""
+    from tests.processes import SERVE_READY, BotProcess, line_env, simulator_on_ports
+
+    async with simulator_on_ports(1) as (_, urls):
+        port = unused_port()
+        env = line_env(urls[0], db, port, METRICS_TOKEN=TOKEN)
+        served = await BotProcess.start("serve", cwd=tmp_path, env=env, ready=SERVE_READY)
+        try:
+            async with browser_session.get(
+                f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}
+            ) as response:
+                assert response.status == 200
+                text = await response.text()
+        finally:
+            assert await served.stop() == 0
+    assert value(text, "anpi_gc_frozen_objects") > 10_000
+    assert 'python_gc_collections_total{generation="2"}' in text
