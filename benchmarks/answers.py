@@ -55,7 +55,7 @@ from domain.actors import Actor
 from domain.alerts import start_alert
 from line_simulator import Simulator, SimulatorConfig
 from models import Delivery, DeliveryStatus, Department, Employee, LineAccount, Template
-from models.db import migrate
+from models.db import keep_session, migrate
 from web.line_login import FORM_HEADERS
 
 SECRET, TOKEN, LOGIN = "bench-secret", "bench-token", "1000000000"
@@ -260,7 +260,8 @@ def lean_app(sim_url: str, database_url: str | None, sqlite_path: str) -> web.Ap
     async def resources(app: web.Application):
         state["http"] = aiohttp.ClientSession()
         if database_url:
-            state["pool"] = await asyncpg.create_pool(asyncpg_dsn(database_url))
+            # Connections go back to the pool as Anpi's do (no reset query: one trip less).
+            state["pool"] = await asyncpg.create_pool(asyncpg_dsn(database_url), reset=keep_session)
             await state["pool"].execute(LEAN_TABLE)
         else:
             state["sqlite"] = db = await aiosqlite.connect(sqlite_path, isolation_level=None)
