@@ -1,8 +1,10 @@
 """Answering an alert: who may answer, what a valid answer is, and its revisions."""
 
 import asyncio
+import functools
 import json
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -33,10 +35,15 @@ MAX_ECHOED_LENGTH = 20
 class AlertView:
     """An alert as its recipient sees it, with their current answer."""
 
-    alert: Alert
+    alert_row: Mapping[str, Any]  # the alert's columns as read (the answerer's beside them)
     items: tuple[CheckItem, ...]
     answer: Answer | None
     language: str = ""  # the answerer's stored language ("" = not chosen: Japanese)
+
+    @functools.cached_property
+    def alert(self) -> Alert:
+        """The alert, built when a face first asks (the LIFF answer's reply does not)."""
+        return as_model(Alert, self.alert_row)
 
     @property
     def confirm_only(self) -> bool:
@@ -96,10 +103,10 @@ class _Answerer:
         # telling an unlinked user first that they are not linked.
         return [self.key, alert_id if 0 < alert_id < 2**31 else 0]
 
-    def recipient(self, row: Any) -> tuple[int, Alert, tuple[CheckItem, ...], str]:
-        """The answerer's employee ID, the alert, its items and the answerer's language from
-        a row of `sql`, or the refusal: not linked or retired, then not found (no
-        enumeration)."""
+    def recipient(self, row: Any) -> tuple[int, Any, tuple[CheckItem, ...], str]:
+        """The answerer's employee ID, the row (the alert's columns), the alert's items and
+        the answerer's language from a row of `sql`, or the refusal: not linked or retired,
+        then not found (no enumeration)."""
         if row is None and self.by_line_user:
             raise Forbidden(not_linked_message(), code="not_linked")
         if row is None:
@@ -107,9 +114,8 @@ class _Answerer:
         if row["id"] is None:
             with speaking(row["answerer_language"] or current_language()):
                 raise NotFound(_("指定された安否確認が見つかりません。"), code="alert_not_found")
-        alert = as_model(Alert, row)
         # The items' JSON text as both databases return it, parsed once per distinct text.
-        return row["answerer_id"], alert, stored_items(row["items"]), row["answerer_language"]
+        return row["answerer_id"], row, stored_items(row["items"]), row["answerer_language"]
 
 
 def _department(row: Any) -> int:
@@ -127,14 +133,14 @@ async def _view(
         async with postgres_statements() as run:
             rows = await run(answerer.sql, params)
             employee_id, alert, items, language = answerer.recipient(rows[0] if rows else None)
-            answers = await run(_ANSWER, [alert.id, employee_id])
+            answers = await run(_ANSWER, [alert["id"], employee_id])
         answer = answers[0] if answers else None
     else:
 
         def read(db: sqlite3.Connection) -> tuple[Any, Any]:
             recipient = answerer.recipient(db.execute(answerer.sql, params).fetchone())
             employee_id, alert, _, _ = recipient
-            return recipient, db.execute(_ANSWER, [alert.id, employee_id]).fetchone()
+            return recipient, db.execute(_ANSWER, [alert["id"], employee_id]).fetchone()
 
         (employee_id, alert, items, language), answer = await sqlite_transaction(read)
     if reported_language and not language:
@@ -301,17 +307,17 @@ async def _record(
     now = datetime.now(UTC)
     params = answerer.params(alert_id)
 
-    def accept(row: Any) -> tuple[Alert, tuple[CheckItem, ...], list[Any], dict[str, str], str]:
+    def accept(row: Any) -> tuple[Any, tuple[CheckItem, ...], list[Any], dict[str, str], str]:
         # Who may answer and what a valid answer is, before anything is written.
         employee_id, alert, items, language = answerer.recipient(row)
         # A refusal from here on speaks the answerer's own language (unset: the face's).
         with speaking(language or current_language()):
-            if alert.is_closed:
+            if alert["closed_at"] is not None:
                 raise Conflict(closed_message(), code="alert_closed")
             cleaned, text = validate_answer(items, choices, message)
         # Encoded as the ORM encodes them.
         encoded = Answer._meta.fields_map["choices"].to_db_value(cleaned, Answer)
-        values = [employee_id, encoded, text, channel.value, now, entered_by, alert.id]
+        values = [employee_id, encoded, text, channel.value, now, entered_by, alert["id"]]
         return alert, items, [*values, _department(row)], cleaned, language
 
     try:
@@ -349,12 +355,12 @@ async def _record(
     employee_id, text = values[0], values[2]
     answer = as_model(  # the choices as validated, not decoded again from what was stored
         Answer,
-        {"id": answer_id, "alert_id": alert.id, "employee_id": employee_id, "choices": cleaned,
+        {"id": answer_id, "alert_id": alert["id"], "employee_id": employee_id, "choices": cleaned,
          "message": text, "channel": channel.value, "revision": revision, "answered_at": now,
          "entered_by": entered_by, "previous_choices": previous},
     )  # fmt: skip
     if announce:  # otherwise the caller announces once its transaction has committed
-        await _announce(str(alert.id))
+        await _announce(str(alert["id"]))
     return AlertView(alert, items, answer, language)
 
 
