@@ -23,7 +23,7 @@ from domain.organization import adopt_reported_language
 from domain.scope import Scope
 from models import Alert, AlertRecipient, Answer, AnswerChannel, Employee
 from models.answers import ANSWERED, NO_DEPARTMENT, SHARDS, WHOLE
-from models.sql import as_model, is_postgres, postgres_statements, sqlite_transaction
+from models.sql import Run, as_model, is_postgres, postgres_statements, sqlite_transaction
 
 MAX_MESSAGE_LENGTH = 1000
 # An error names at most this many problems, and echoes at most this much of any input.
@@ -133,6 +133,7 @@ async def _view(
         async with postgres_statements() as run:
             rows = await run(answerer.sql, params)
             employee_id, alert, items, language = answerer.recipient(rows[0] if rows else None)
+            _items_read(alert)  # the answer that follows the form takes one round trip
             answers = await run(_ANSWER, [alert["id"], employee_id])
         answer = answers[0] if answers else None
     else:
@@ -320,15 +321,45 @@ async def _record(
         values = [employee_id, encoded, text, channel.value, now, entered_by, alert["id"]]
         return alert, items, [*values, _department(row)], cleaned, language
 
+    async def one_trip(run: Run, known: str) -> tuple[Any, tuple[int, int, Any]] | None:
+        """Check the answer against the items read before (`known`) and store it in one
+        statement; as `accept` and the stored answer, or None where the slower path must
+        decide (a refusal, items no longer those)."""
+        try:
+            cleaned, text = validate_answer(stored_items(known), choices, message)
+        except Invalid:
+            return None
+        encoded = Answer._meta.fields_map["choices"].to_db_value(cleaned, Answer)
+        rows = await run(
+            _POSTGRES_ANSWER[answerer.sql],
+            [*params, encoded, text, channel.value, now, entered_by, known],
+        )
+        if not rows or rows[0]["stored_id"] is None:
+            return None
+        row = rows[0]
+        values = [row["answerer_id"], encoded, text, channel.value, now, entered_by, row["id"]]
+        accepted = row, stored_items(known), values, cleaned, row["answerer_language"]
+        return accepted, (row["stored_id"], row["stored_revision"], row["stored_previous"])
+
     try:
         if is_postgres():
             async with postgres_statements() as run:
-                rows = await run(answerer.sql, params)
-                alert, items, values, cleaned, language = accept(rows[0] if rows else None)
-                rows = await run(_POSTGRES_UPSERT, values)
-            stored = (
-                (rows[0]["id"], rows[0]["revision"], rows[0]["previous_choices"]) if rows else None
-            )
+                known = _ITEMS_READ.get(alert_id)
+                outcome = None if known is None else await one_trip(run, known)
+                if outcome is None:  # read, check, store: a refusal in the answerer's words
+                    rows = await run(answerer.sql, params)
+                    accepted = accept(rows[0] if rows else None)
+                    _items_read(accepted[0])
+                    rows = await run(_POSTGRES_UPSERT, accepted[2])
+                    outcome = (
+                        accepted,
+                        (
+                            (rows[0]["id"], rows[0]["revision"], rows[0]["previous_choices"])
+                            if rows
+                            else None
+                        ),
+                    )
+            (alert, items, values, cleaned, language), stored = outcome
         else:
 
             def write(db: sqlite3.Connection) -> tuple[Any, tuple[int, int, Any] | None]:
@@ -393,15 +424,19 @@ async def _announce(alert_id: str) -> None:
 # 1 to the stored revision) that also refuses a closed alert, and the revision row is copied
 # from the stored answer. PostgreSQL does both in one statement; SQLite (no writes inside
 # WITH) in the transaction that read the alert, start to finish in the database's thread.
-_UPSERT = (
+_INSERT_ANSWER = (
     "INSERT INTO answer"
     " (alert_id, employee_id, choices, message, channel, revision, answered_at, entered_by)"
-    " SELECT id, {employee}, {choices}, ?, ?, 1, {now}, {entered_by} FROM alert"
-    " WHERE id = ? AND closed_at IS NULL"
+)
+_ON_CONFLICT = (
     " ON CONFLICT (alert_id, employee_id) DO UPDATE SET choices = excluded.choices,"
     " message = excluded.message, channel = excluded.channel,"
     " revision = answer.revision + 1, answered_at = excluded.answered_at,"
     " entered_by = excluded.entered_by, previous_choices = answer.choices"
+)
+_UPSERT = (
+    _INSERT_ANSWER + " SELECT id, {employee}, {choices}, ?, ?, 1, {now}, {entered_by} FROM alert"
+    " WHERE id = ? AND closed_at IS NULL" + _ON_CONFLICT
 )
 _REVISION = (
     "INSERT INTO answer_revision"
@@ -452,24 +487,63 @@ _SQLITE_UPSERT = (
     + " RETURNING id, revision, previous_choices"
 )
 _SQLITE_REVISION = _REVISION.format(answer="answer WHERE id = ?")
-_POSTGRES_UPSERT = (
-    "WITH stored AS ("
-    + _UPSERT.format(
-        employee="?::int", choices="?::jsonb", now="?::timestamptz", entered_by="?::text"
-    )
-    + " RETURNING *), revision AS ("
-    + _REVISION.format(answer="stored")
-    + "), counted AS ("
+# PostgreSQL: the revision and the counts as CTEs of the statement that stores the answer.
+_POSTGRES_WRITE = (
+    " RETURNING *), revision AS (" + _REVISION.format(answer="stored") + "), counted AS ("
     "INSERT INTO answer_count (alert_id, department_id, item, choice, shard, n)"
-    f" SELECT s.alert_id, ?::int, m.item, m.choice, s.employee_id % {SHARDS}, SUM(m.n)"
+    f" SELECT s.alert_id, {{department}}, m.item, m.choice, s.employee_id % {SHARDS}, SUM(m.n)"
     " FROM stored s CROSS JOIN LATERAL ("
     f" SELECT '{WHOLE}' AS item, '{ANSWERED}' AS choice, 1 AS n"
     " WHERE s.previous_choices IS NULL"
     " UNION ALL SELECT key, value, 1 FROM jsonb_each_text(s.choices)"
     " UNION ALL SELECT key, value, -1 FROM jsonb_each_text(s.previous_choices)"
     ") m GROUP BY s.alert_id, s.employee_id, m.item, m.choice HAVING SUM(m.n) <> 0"
-    " ORDER BY m.item, m.choice" + _COUNTED + ") SELECT id, revision, previous_choices FROM stored"
+    " ORDER BY m.item, m.choice" + _COUNTED + ")"
 )
+_POSTGRES_UPSERT = (
+    "WITH stored AS ("
+    + _UPSERT.format(
+        employee="?::int", choices="?::jsonb", now="?::timestamptz", entered_by="?::text"
+    )
+    + _POSTGRES_WRITE.format(department="?::int")
+    + " SELECT id, revision, previous_choices FROM stored"
+)
+
+
+def _postgres_answer(answerer_sql: str) -> str:
+    """One statement that reads the answerer and the alert (`answerer_sql`) and stores the
+    answer when they may, the alert is open and its items are still those the answer was
+    checked against (a parameter); the row read, with what was stored (`stored_id` NULL:
+    nothing was)."""
+    return (
+        f"WITH who AS ({answerer_sql}), stored AS ("
+        + _INSERT_ANSWER
+        + " SELECT w.id, w.answerer_id, ?::jsonb, ?, ?, 1, ?::timestamptz, ?::text FROM who w"
+        " WHERE w.id IS NOT NULL AND w.closed_at IS NULL AND w.items = ?::jsonb"
+        + _ON_CONFLICT
+        + _POSTGRES_WRITE.format(
+            department=f"(SELECT COALESCE(roster_department, {NO_DEPARTMENT}) FROM who)"
+        )
+        + " SELECT w.*, s.id AS stored_id, s.revision AS stored_revision,"
+        " s.previous_choices AS stored_previous FROM who w LEFT JOIN stored s ON true"
+    )
+
+
+_POSTGRES_ANSWER = {sql: _postgres_answer(sql) for sql in (_BY_EMPLOYEE, _BY_LINE_USER)}
+# The items of alerts this process has read (alert ID -> their JSON text as PostgreSQL
+# returns it): an answer to one of them is checked first and stored in one round trip, the
+# statement storing it only if the alert's items are still these. Items never change once an
+# alert has started; the check in the statement keeps a stale entry (another database, a
+# restored backup) from letting anything through. Bounded: emptied when full.
+_ITEMS_READ: dict[int, str] = {}
+MAX_ITEMS_READ = 1024
+
+
+def _items_read(row: Any) -> None:
+    """Remember the items of the alert this row (PostgreSQL's) holds."""
+    if len(_ITEMS_READ) >= MAX_ITEMS_READ:
+        _ITEMS_READ.clear()
+    _ITEMS_READ[row["id"]] = row["items"]
 
 
 @dataclass(frozen=True)

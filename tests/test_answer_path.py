@@ -5,6 +5,7 @@ changes what an employee, a supervisor or the database sees."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 
 import pytest
@@ -18,6 +19,7 @@ from domain.alerts import start_alert
 from domain.answers import submit_answer
 from domain.errors import Invalid
 from domain.notify import Topic, notifier
+from domain.tally import recount, tally
 from models import Answer, AnswerChannel, AnswerRevision, Employee, Template
 from models.db import tortoise_config
 from models.sql import is_postgres, postgres_statements, sqlite_transaction
@@ -307,3 +309,43 @@ async def test_a_postgres_connection_goes_back_to_the_pool_without_a_round_trip(
         await connection.execute("BEGIN")
         await connection.execute("UPDATE employee SET name = '変更' WHERE id = $1", yamada.id)
     assert (await Employee.get(id=yamada.id)).name == yamada.name
+
+
+def _log_postgres_queries(sent: list[str]) -> None:
+    """Record every statement sent on the ORM pool's open connections."""
+    for holder in connections.get("default")._pool._holders:
+        if holder._con is not None:
+            holder._con.add_query_logger(lambda query: sent.append(query.query))
+
+
+async def test_an_answer_to_an_alert_already_read_is_stored_in_one_round_trip(db):
+    if not is_postgres():
+        pytest.skip("one statement reads and writes on PostgreSQL; SQLite does it in one hop")
+    alert, (yamada,) = await _drill()
+    await answers.alert_for(alert.id, yamada)  # the form, opened
+    sent: list[str] = []
+    _log_postgres_queries(sent)
+    await submit_answer(alert.id, yamada, GOOD, "一", AnswerChannel.LIFF)
+    assert [q.split(" ", 1)[0] for q in sent if "pg_notify" not in q] == ["WITH"]
+    await submit_answer(alert.id, yamada, {**GOOD, "本人": "軽傷"}, "二", AnswerChannel.LIFF)
+    stored = await Answer.get(alert_id=alert.id, employee_id=yamada.id)
+    assert (stored.revision, stored.message, stored.choices["本人"]) == (2, "二", "軽傷")
+    assert await AnswerRevision.filter(answer=stored).count() == 2
+    assert await tally(alert.id) == await recount(alert.id)  # the counts moved with it
+
+
+async def test_items_remembered_wrongly_let_nothing_through(db):
+    """What the one-trip path remembers of an alert's items is checked by the statement
+    itself: remembered items that are not the alert's store nothing they allow."""
+    if not is_postgres():
+        pytest.skip("the remembered items are PostgreSQL's one-trip path")
+    alert, (yamada,) = await _drill()
+    await answers.alert_for(alert.id, yamada)
+    other = [{"label": "本人", "required": True, "choices": ["元気"]}]
+    answers._ITEMS_READ[alert.id] = json.dumps(other, ensure_ascii=False)
+    with pytest.raises(Invalid):
+        await submit_answer(alert.id, yamada, {"本人": "元気"}, "", AnswerChannel.LIFF)
+    assert not await Answer.filter(alert_id=alert.id).exists()
+    answers._ITEMS_READ[alert.id] = json.dumps(other, ensure_ascii=False)
+    await submit_answer(alert.id, yamada, GOOD, "正しい", AnswerChannel.LIFF)
+    assert (await Answer.get(alert_id=alert.id, employee_id=yamada.id)).message == "正しい"
