@@ -95,6 +95,34 @@ async def test_answers_stored_while_a_notification_is_on_its_way_are_announced_a
     assert published == [(Topic.ANSWER, str(alert.id), 1), (Topic.ANSWER, str(alert.id), 4)]
 
 
+async def test_answers_just_after_a_notification_share_one_after_a_pause(db, monkeypatch):
+    """A stream of answers is announced once per pause, not once per answer (on PostgreSQL
+    a NOTIFY each): the first at once, those within the pause in one after it."""
+    alert, people = await _drill(4)
+    published: list[int] = []
+    paused, resume = asyncio.Event(), asyncio.Event()
+
+    async def publish(topic: Topic, payload: str = "") -> None:
+        published.append(await Answer.filter(alert_id=alert.id).count())
+
+    async def pause() -> None:
+        paused.set()
+        await resume.wait()
+
+    monkeypatch.setattr(notifier, "publish", publish)
+    monkeypatch.setattr(answers, "_pause", pause)
+    await submit_answer(alert.id, people[0], GOOD, "", AnswerChannel.LIFF)
+    assert published == [1]  # at once
+    await until(paused.is_set)
+    for person in people[1:]:
+        await submit_answer(alert.id, person, GOOD, "", AnswerChannel.LIFF)
+    assert published == [1]  # within the pause: none of their own
+    paused.clear()
+    resume.set()
+    await until(lambda: not answers._announcing and not answers._follow_ups)
+    assert published == [1, 4]
+
+
 async def test_sqlite_writes_the_log_ahead_syncs_at_checkpoints_and_waits_for_other_writers(
     sqlite_db,
 ):
