@@ -10,6 +10,7 @@ import inspect
 import os
 import re
 import shutil
+import socket
 import tempfile
 import threading
 import uuid
@@ -22,7 +23,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestServer, unused_port
+from aiohttp.test_utils import TestServer
 from aiosqlite.core import _connection_worker_thread
 
 from bot.app import create_app
@@ -251,7 +252,7 @@ async def sim() -> AsyncIterator[Simulator]:
             login_channel_id=LOGIN_CHANNEL_ID,
         )
     )
-    server = TestServer(simulator.app, port=unused_port())
+    server = held_port_server(simulator.app)
     await server.start_server()
     simulator.config.public_base_url = str(server.make_url("")).rstrip("/")
     yield simulator
@@ -285,6 +286,28 @@ async def bot(
     await server.close()
 
 
+def free_port_socket() -> socket.socket:
+    """A socket bound to a free local port, held from the moment the port is chosen.
+
+    A port looked up and let go (`unused_port`) can be taken before the server binds it, by
+    any connection another test process opens meanwhile (`Address already in use`)."""
+    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listening.bind(("127.0.0.1", 0))
+    return listening
+
+
+def held_port_server(app: Any, listening: socket.socket | None = None, **kwargs: Any) -> TestServer:
+    """A TestServer for `app` serving on `listening` (a new free one if not given)."""
+    listening = listening or free_port_socket()
+    return TestServer(
+        app,
+        port=listening.getsockname()[1],
+        socket_factory=lambda host, port, family: listening,
+        **kwargs,
+    )
+
+
 async def start_bot(
     sim: Simulator,
     database_url: str,
@@ -292,14 +315,14 @@ async def start_bot(
     workers: tuple[str, ...] | None = None,
 ) -> TestServer:
     """Start the real app on a free port and point the simulator's webhook and LIFF at it."""
-    port = unused_port()
-    config = bot_config(sim, database_url, port)
+    listening = free_port_socket()
+    config = bot_config(sim, database_url, listening.getsockname()[1])
     if workers is not None:
         config = replace(config, workers=workers)
     # Like `serve` (bot/lifecycle.py): requests in flight get REQUEST_GRACE at shutdown, so
     # a connection lingering over a body we refused does not hold a test's teardown 10 s.
     app = create_app(config, engine_settings=engine_settings)
-    server = TestServer(app, port=port, shutdown_timeout=REQUEST_GRACE)
+    server = held_port_server(app, listening, shutdown_timeout=REQUEST_GRACE)
     await server.start_server()
     sim.config.webhook_url = f"{config.public_base_url}/callback"
     sim.config.liff_apps[LIFF_ID] = f"{config.public_base_url}/liff/"

@@ -9,13 +9,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestServer, unused_port
+from aiohttp.test_utils import TestServer
 
 from bot.app import create_app
 from bot.lifecycle import REQUEST_GRACE
 from line_simulator.jma_feed import JmaFeed
 from models import AdminGroup, Department, Employee, EmployeeRole, InboxEvent, InboxStatus
-from tests.conftest import FAST_ENGINE, LIFF_ID, bot_config, quick_link, until
+from tests.conftest import (
+    FAST_ENGINE,
+    LIFF_ID,
+    bot_config,
+    free_port_socket,
+    held_port_server,
+    quick_link,
+    until,
+)
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "jma-samples"
 if not SAMPLES.is_dir():
@@ -49,7 +57,7 @@ IWATE_CANCEL = derived("VXSE51_20220510_jmasample_CANCEL.xml", ("20220509152315"
 async def feed() -> AsyncIterator[tuple[JmaFeed, str]]:
     """The local JMA feed on a real port, and its feed URL."""
     jma = JmaFeed()
-    server = TestServer(jma.app, port=unused_port())
+    server = held_port_server(jma.app)
     await server.start_server()
     yield jma, str(server.make_url("/feed.xml"))
     await server.close()
@@ -60,14 +68,16 @@ async def start_jma_bot(
 ) -> TestServer:
     """The real app (every worker) with its JMA worker on the local feed, never JMA's; without
     that worker where a test steps a watcher of its own (two pollers would both ask the feed)."""
-    port = unused_port()
+    listening = free_port_socket()
     config = replace(
-        bot_config(sim, database_url, port), jma_feed_url=feed_url, jma_poll_seconds=poll
+        bot_config(sim, database_url, listening.getsockname()[1]),
+        jma_feed_url=feed_url,
+        jma_poll_seconds=poll,
     )
     if not jma_worker:
         config = replace(config, workers=tuple(w for w in config.workers if w != "jma"))
-    server = TestServer(
-        create_app(config, engine_settings=FAST_ENGINE), port=port, shutdown_timeout=REQUEST_GRACE
+    server = held_port_server(
+        create_app(config, engine_settings=FAST_ENGINE), listening, shutdown_timeout=REQUEST_GRACE
     )
     await server.start_server()
     sim.config.webhook_url = f"{config.public_base_url}/callback"

@@ -23,7 +23,14 @@ from aiosmtpd.smtp import SMTP
 from bot.app import create_app
 from bot.lifecycle import REQUEST_GRACE
 from domain.email_delivery import EmailSettings
-from tests.conftest import FAST_ENGINE, LIFF_ID, bot_config, until
+from tests.conftest import (
+    FAST_ENGINE,
+    LIFF_ID,
+    bot_config,
+    free_port_socket,
+    held_port_server,
+    until,
+)
 
 ANSWER_LINK = re.compile(r"https?://\S+/liff/answer/[^\s<>\"]+")
 FAST_EMAIL = EmailSettings(
@@ -119,10 +126,11 @@ async def mail_bot(
     sim: Any, database_url: str, smtp: SmtpSink, workers: tuple[str, ...] = ALL_WORKERS
 ) -> AsyncIterator[TestServer]:
     """The real app with SMTP_URL at `smtp`, on a real port, wired to the simulator."""
-    port = unused_port()
+    listening = free_port_socket()
+    port = listening.getsockname()[1]
     config = replace(bot_config(sim, database_url, port), smtp_url=smtp.url, workers=workers)
     app = create_app(config, engine_settings=FAST_ENGINE)
-    server = TestServer(app, port=port, shutdown_timeout=REQUEST_GRACE)
+    server = held_port_server(app, listening, shutdown_timeout=REQUEST_GRACE)
     await server.start_server()
     sim.config.webhook_url = f"{config.public_base_url}/callback"
     sim.config.liff_apps[LIFF_ID] = f"{config.public_base_url}/liff/"

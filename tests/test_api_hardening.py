@@ -20,7 +20,7 @@ from domain.check_items import parse_items
 from domain.errors import Invalid
 from models import Alert, Answer, Template
 from models.alert_templates import DEFAULT_TEMPLATE
-from tests.conftest import make_company, quick_link, until
+from tests.conftest import free_port_socket, held_port_server, make_company, quick_link, until
 from web.headers import content_security_policy
 from web.keys import HTTP, ID_TOKENS
 from web.line_keys import LineKeys
@@ -293,7 +293,6 @@ def test_the_csp_allows_lines_sdk_from_its_cdn_and_lines_hosts_in_production():
 async def test_even_an_unhandled_error_page_names_no_versions(sim, sqlite_db):
     """aiohttp's own 500 page bypasses middlewares: the headers come with every response."""
     from aiohttp import web
-    from aiohttp.test_utils import TestServer
 
     from bot.app import create_app
     from tests.conftest import bot_config
@@ -301,10 +300,11 @@ async def test_even_an_unhandled_error_page_names_no_versions(sim, sqlite_db):
     async def broken(request: web.Request) -> web.Response:
         raise RuntimeError("a bug")
 
-    port = unused_port()
+    listening = free_port_socket()
+    port = listening.getsockname()[1]
     app = create_app(replace(bot_config(sim, sqlite_db, port), workers=()))
     app.router.add_get("/broken", broken)
-    server = TestServer(app, port=port)
+    server = held_port_server(app, listening)
     await server.start_server()
     try:
         async with (
@@ -322,14 +322,14 @@ async def test_even_an_unhandled_error_page_names_no_versions(sim, sqlite_db):
 async def test_hsts_is_sent_on_every_response_only_when_served_over_https(
     sim, sqlite_db, base, hsts
 ):
-    from aiohttp.test_utils import TestServer
 
     from bot.app import create_app
     from tests.conftest import bot_config
 
-    port = unused_port()
+    listening = free_port_socket()
+    port = listening.getsockname()[1]
     config = replace(bot_config(sim, sqlite_db, port), workers=(), public_base_url=base)
-    server = TestServer(create_app(config), port=port)
+    server = held_port_server(create_app(config), listening)
     await server.start_server()
     try:
         async with aiohttp.ClientSession() as session:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from aiohttp.test_utils import TestServer, unused_port
 
 from bot.app import create_app
 from bot.channel_token import RENEW_BEFORE, StatelessTokens
@@ -19,7 +18,17 @@ from domain.actors import Actor
 from domain.alerts import start_alert
 from line_simulator.channel_tokens import STATELESS_LIFETIME
 from models import Delivery, DeliveryStatus, Template
-from tests.conftest import FAST_ENGINE, LIFF_ID, SECRET, bot_config, make_company, quick_link, until
+from tests.conftest import (
+    FAST_ENGINE,
+    LIFF_ID,
+    SECRET,
+    bot_config,
+    free_port_socket,
+    held_port_server,
+    make_company,
+    quick_link,
+    until,
+)
 from tests.test_cli import line_env, run
 
 CHANNEL_ID = "2000000001"
@@ -86,13 +95,14 @@ async def test_the_platform_refuses_a_bad_token_request(sim, browser_session, fo
 async def served(sim, database_url):
     """The real app with no long-lived token: only the channel ID and secret."""
     sim.config.channel_id = CHANNEL_ID
-    port = unused_port()
+    listening = free_port_socket()
+    port = listening.getsockname()[1]
     config = replace(
         bot_config(sim, database_url, port),
         line_channel_access_token="",
         line_channel_id=CHANNEL_ID,
     )
-    server = TestServer(create_app(config, engine_settings=FAST_ENGINE), port=port)
+    server = held_port_server(create_app(config, engine_settings=FAST_ENGINE), listening)
     await server.start_server()
     sim.config.webhook_url = f"{config.public_base_url}/callback"
     sim.config.liff_apps[LIFF_ID] = f"{config.public_base_url}/liff/"

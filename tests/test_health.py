@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from aiohttp.test_utils import TestServer, unused_port
+from aiohttp.test_utils import unused_port
 
 from bot.app import create_app
 from bot.keys import WORKER_TASKS
-from tests.conftest import FAST_ENGINE, bot_config, until
+from tests.conftest import FAST_ENGINE, bot_config, free_port_socket, held_port_server, until
 
 
 async def _get(session, url):
@@ -28,9 +28,10 @@ async def test_a_serving_process_is_ready(bot, browser_session):
 async def test_a_web_face_without_workers_is_ready_without_a_delivery_engine(
     sim, database_url, browser_session
 ):
-    port = unused_port()
+    listening = free_port_socket()
+    port = listening.getsockname()[1]
     config = replace(bot_config(sim, database_url, port), workers=())
-    server = TestServer(create_app(config), port=port)
+    server = held_port_server(create_app(config), listening)
     await server.start_server()
     try:
         status, body = await _get(browser_session, server.make_url("/readyz"))
@@ -41,10 +42,11 @@ async def test_a_web_face_without_workers_is_ready_without_a_delivery_engine(
 
 
 async def test_an_unmigrated_database_is_not_ready_but_alive(sim, tmp_path, browser_session):
-    port = unused_port()
+    listening = free_port_socket()
+    port = listening.getsockname()[1]
     url = f"sqlite://{tmp_path}/empty.sqlite3"
     config = replace(bot_config(sim, url, port), workers=())
-    server = TestServer(create_app(config), port=port)
+    server = held_port_server(create_app(config), listening)
     await server.start_server()
     try:
         alive, _ = await _get(browser_session, server.make_url("/healthz"))
@@ -69,10 +71,11 @@ async def test_a_stopped_delivery_engine_makes_the_process_unready(bot, browser_
 async def test_line_being_unreachable_does_not_make_the_process_unready(
     sim, database_url, browser_session
 ):
-    port = unused_port()
+    listening = free_port_socket()
+    port = listening.getsockname()[1]
     nowhere = f"http://127.0.0.1:{unused_port()}"  # nothing listens: LINE is down
     config = bot_config(sim, database_url, port).on_line_host(nowhere)
-    server = TestServer(create_app(config, engine_settings=FAST_ENGINE), port=port)
+    server = held_port_server(create_app(config, engine_settings=FAST_ENGINE), listening)
     await server.start_server()
     try:
         status, body = await _get(browser_session, server.make_url("/readyz"))

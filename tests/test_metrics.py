@@ -19,15 +19,24 @@ from bot.metrics import endpoint_label
 from domain.actors import Actor
 from domain.alerts import start_alert
 from models import Answer, AnswerChannel, Template
-from tests.conftest import FAST_ENGINE, LIFF_ID, bot_config, make_company, until
+from tests.conftest import (
+    FAST_ENGINE,
+    LIFF_ID,
+    bot_config,
+    free_port_socket,
+    held_port_server,
+    make_company,
+    until,
+)
 
 TOKEN = "metrics-token-for-tests"
 
 
 async def start(sim, database_url: str, **changes) -> TestServer:
-    port = unused_port()
+    listening = free_port_socket()
+    port = listening.getsockname()[1]
     config = replace(bot_config(sim, database_url, port), **changes)
-    server = TestServer(create_app(config, engine_settings=FAST_ENGINE), port=port)
+    server = held_port_server(create_app(config, engine_settings=FAST_ENGINE), listening)
     await server.start_server()
     sim.config.webhook_url = f"{config.public_base_url}/callback"
     sim.config.liff_apps[LIFF_ID] = f"{config.public_base_url}/liff/"

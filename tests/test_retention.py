@@ -9,7 +9,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from aiohttp.test_utils import TestServer, unused_port
 
 from bot.app import create_app
 from bot.config import Config, ConfigError
@@ -31,7 +30,14 @@ from models import (
     Template,
 )
 from models.db import close_database, open_database
-from tests.conftest import bot_config, make_company, quick_link, until
+from tests.conftest import (
+    bot_config,
+    free_port_socket,
+    held_port_server,
+    make_company,
+    quick_link,
+    until,
+)
 from tests.test_cli import run
 
 NOW = datetime.now(UTC)
@@ -92,14 +98,15 @@ async def test_the_housekeeping_worker_applies_retention_and_audits_it(sim, data
     finally:
         await close_database()
 
-    port = unused_port()
+    listening = free_port_socket()
+    port = listening.getsockname()[1]
     config = replace(
         bot_config(sim, database_url, port),
         workers=("housekeeping",),
         answer_retention_days=30,
         line_data_retention_days=30,
     )
-    server = TestServer(create_app(config), port=port)
+    server = held_port_server(create_app(config), listening)
     await server.start_server()
     try:
         await until(lambda: AuditEntry.exists(action="line_data_purged"))
@@ -151,9 +158,10 @@ async def test_without_retention_settings_nothing_is_purged(sim, database_url):
         await _left(user_id, 3650)
     finally:
         await close_database()
-    port = unused_port()
+    listening = free_port_socket()
+    port = listening.getsockname()[1]
     config = replace(bot_config(sim, database_url, port), workers=("housekeeping",))
-    server = TestServer(create_app(config), port=port)
+    server = held_port_server(create_app(config), listening)
     await server.start_server()
     try:
         (worker,) = server.app[WORKERS]

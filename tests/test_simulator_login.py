@@ -15,9 +15,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer, unused_port
 
 from line_simulator import Simulator
+from tests.conftest import held_port_server
 
 SECRET = "login-channel-secret"
 CALLBACK = "https://anpi.example/me/line/callback"
@@ -49,7 +49,7 @@ async def webhook(login_sim: Simulator) -> AsyncIterator[list[dict[str, Any]]]:
 
     app = web.Application()
     app.router.add_post("/callback", callback)
-    server = TestServer(app, port=unused_port())
+    server = held_port_server(app)
     await server.start_server()
     login_sim.config.webhook_url = str(server.make_url("/callback"))
     yield received

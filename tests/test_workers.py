@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestServer, unused_port
+from aiohttp.test_utils import TestServer
 
 from bot.app import create_app
 from bot.config import WORKER_NAMES, Config, ConfigError, parse_workers
@@ -18,7 +18,16 @@ from bot.workers import Worker
 from domain.actors import Actor
 from domain.alerts import find_template, start_alert
 from domain.notify import Topic, notifier, postgres_dsn
-from tests.conftest import FAST_ENGINE, bot_config, make_company, quick_link, start_bot, until
+from tests.conftest import (
+    FAST_ENGINE,
+    bot_config,
+    free_port_socket,
+    held_port_server,
+    make_company,
+    quick_link,
+    start_bot,
+    until,
+)
 
 LONG_POLL = 600.0  # far longer than any test waits: only a wake-up can deliver in time
 
@@ -119,9 +128,10 @@ def test_an_unknown_worker_name_is_a_configuration_error(raw):
 async def test_an_app_without_workers_leaves_events_in_the_inbox(sim, database_url):
     from models import InboxEvent, InboxStatus
 
-    port = unused_port()
+    listening = free_port_socket()
+    port = listening.getsockname()[1]
     config = replace(bot_config(sim, database_url, port), workers=())
-    server = TestServer(create_app(config), port=port)
+    server = held_port_server(create_app(config), listening)
     await server.start_server()
     sim.config.webhook_url = f"{config.public_base_url}/callback"
     try:
