@@ -634,13 +634,57 @@ async def answer_list(alert_id: int, scope: Scope, query: AnswerFilter) -> Answe
 
 
 async def _answer_list(alert: Alert, scope: Scope, query: AnswerFilter) -> AnswerList:
-    entries = [e for e in await _answers(alert, scope, query.search) if query.matches(e)]
-    entries.sort(key=lambda e: e.answered_at, reverse=True)
+    """Filtered, ordered and paged in the database: the live page asks for one page of a list
+    that can hold every answer (reading them all cost 2 s a refresh at 100,000)."""
     per_page = max(1, min(query.per_page, 500))
-    pages = max(1, -(-len(entries) // per_page))
+    if scope.is_empty:
+        return AnswerList([], 0, 1, 1)
+    items = parse_items(alert.items)
+    where, params = _answers_where(scope, query.search)
+    narrowed, more = _filter_sql(items, query)
+    found = f" WHERE r.alert_id = ?{where}{narrowed}"
+    params = [alert.id, *params, *more]
+    rows = await fetch(f"SELECT COUNT(*) AS n {_ANSWERS_FROM}{found}", params)
+    matched = int(rows[0]["n"])
+    pages = max(1, -(-matched // per_page))
     page = max(1, min(query.page, pages))
-    start = (page - 1) * per_page
-    return AnswerList(entries[start : start + per_page], len(entries), page, pages)
+    newest = "a.answered_at" if is_postgres() else "julianday(a.answered_at)"  # text on SQLite
+    rows = await fetch(
+        f"SELECT {_ANSWER_COLUMNS} {_ANSWERS_FROM}{found}"
+        f" ORDER BY {newest} DESC, a.id DESC LIMIT ? OFFSET ?",
+        [*params, per_page, (page - 1) * per_page],
+    )
+    return AnswerList(await _entries(rows, items), matched, page, pages)
+
+
+def _filter_sql(items: tuple[CheckItem, ...], query: AnswerFilter) -> tuple[str, list[Any]]:
+    """`AnswerFilter.matches` as SQL over the answer's stored choices (`a.choices`)."""
+    conditions: list[str] = []
+    params: list[Any] = []
+
+    def holding(label: str, choices: tuple[str, ...]) -> str:
+        if not choices:
+            return "1 = 0"
+        marks = ", ".join("?" * len(choices))
+        params.extend([label, *choices])
+        if is_postgres():
+            return f"(a.choices ->> ?::text) IN ({marks})"
+        return (
+            "EXISTS (SELECT 1 FROM json_each(a.choices) j"
+            f" WHERE j.key = ? AND j.value IN ({marks}))"
+        )
+
+    if query.worrying_only:
+        worrying = [holding(item.label, item.worrying_choices) for item in items]
+        conditions.append("(" + " OR ".join(worrying or ["1 = 0"]) + ")")
+    if query.item:
+        item = next((i for i in items if i.label == query.item), None)
+        if item is None:
+            conditions.append("1 = 0")
+        else:
+            wanted = (query.choice,) if query.choice else item.worrying_choices
+            conditions.append(holding(item.label, wanted))
+    return "".join(f" AND {c}" for c in conditions), params
 
 
 def _like(text: str) -> str:
@@ -648,26 +692,42 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-async def _answers(alert: Alert, scope: Scope, search: str = "") -> list[AnswerEntry]:
-    """Every current answer among the recipients in scope (optionally whose name or code
-    holds `search`)."""
-    if scope.is_empty:
-        return []
-    items = parse_items(alert.items)
+_ANSWER_COLUMNS = (
+    "e.code AS code, e.name AS name, r.department_id AS department_id,"
+    " a.choices AS choices, a.message AS message, a.answered_at AS answered_at,"
+    " a.channel AS channel, a.entered_by AS entered_by"
+)
+_ANSWERS_FROM = (
+    "FROM alert_recipient r JOIN employee e ON e.id = r.employee_id"
+    " JOIN answer a ON a.alert_id = r.alert_id AND a.employee_id = r.employee_id"
+)
+
+
+def _answers_where(scope: Scope, search: str) -> tuple[str, list[Any]]:
+    """The scope's departments, and whose name or code holds `search`."""
     where, params = scope.where("r.department_id")
     search = search.strip()[:MAX_SEARCH_LENGTH]
     if search:
         where += " AND (e.code LIKE ? ESCAPE '\\' OR e.name LIKE ? ESCAPE '\\')"
         params = [*params, _like(search), _like(search)]
+    return where, params
+
+
+async def _answers(alert: Alert, scope: Scope, search: str = "") -> list[AnswerEntry]:
+    """Every current answer among the recipients in scope (optionally whose name or code
+    holds `search`)."""
+    if scope.is_empty:
+        return []
+    where, params = _answers_where(scope, search)
     rows = await fetch(
-        "SELECT e.code AS code, e.name AS name, r.department_id AS department_id,"
-        " a.choices AS choices, a.message AS message, a.answered_at AS answered_at,"
-        " a.channel AS channel, a.entered_by AS entered_by"
-        " FROM alert_recipient r JOIN employee e ON e.id = r.employee_id"
-        " JOIN answer a ON a.alert_id = r.alert_id AND a.employee_id = r.employee_id"
-        f" WHERE r.alert_id = ?{where}",
+        f"SELECT {_ANSWER_COLUMNS} {_ANSWERS_FROM} WHERE r.alert_id = ?{where}",
         [alert.id, *params],
     )
+    return await _entries(rows, parse_items(alert.items))
+
+
+async def _entries(rows: list[dict[str, Any]], items: tuple[CheckItem, ...]) -> list[AnswerEntry]:
+    """Answer rows (`_ANSWER_COLUMNS`) as the console lists them."""
     names = await _department_names({row["department_id"] for row in rows})
     found = []
     for row in rows:
