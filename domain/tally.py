@@ -595,7 +595,9 @@ class AnswerEntry:
 
 @dataclass(frozen=True)
 class AnswerFilter:
-    """Which answers to list: worrying ones only, holding one item's choice, by name/code."""
+    """Which answers to list: worrying ones only (any item's choice a worrying one); holding
+    `choice` for `item` (without a choice: a worrying choice for it); whose name or code holds
+    `search`. Applied in the database (`_filter_sql`)."""
 
     worrying_only: bool = False
     item: str = ""
@@ -603,15 +605,6 @@ class AnswerFilter:
     search: str = ""
     page: int = 1
     per_page: int = 50
-
-    def matches(self, entry: AnswerEntry) -> bool:
-        """Whether the entry passes the item/choice and worrying filters."""
-        if self.worrying_only and not entry.worrying:
-            return False
-        for label, choice, worrying in entry.choices:
-            if label == self.item and (choice != self.choice if self.choice else not worrying):
-                return False
-        return not self.item or any(label == self.item for label, _, _ in entry.choices)
 
 
 @dataclass(frozen=True)
@@ -658,7 +651,8 @@ async def _answer_list(alert: Alert, scope: Scope, query: AnswerFilter) -> Answe
 
 
 def _filter_sql(items: tuple[CheckItem, ...], query: AnswerFilter) -> tuple[str, list[Any]]:
-    """`AnswerFilter.matches` as SQL over the answer's stored choices (`a.choices`)."""
+    """The item, choice and worrying parts of `query` as SQL over the answer's stored choices
+    (`a.choices`)."""
     conditions: list[str] = []
     params: list[Any] = []
 
