@@ -19,10 +19,15 @@ LINE) and then answering with the same token, again and again, for the run. Each
 after one second of warm-up. Prints answers/s, p50 and p99 of each, the server process's CPU
 time per request (steadier than rates when other work shares the machine) and the ratio to the
 lean baseline; nothing here is asserted (targets: >= 1,500/s, p99 <= 200 ms, >= 50 % of the
-lean). With --profile, a CPU profile of the Anpi runs (cProfile; it slows them) goes to FILE.
+lean). Under each run, the CPU every process on the machine spent per answer: the server, the
+LINE platform (the lean handler's verify calls), PostgreSQL, the load generator. --rounds N runs
+the three in turn N times (Anpi started afresh each round, fresh tokens never reused) and
+prints the median ratios: on a shared 2-core machine one run's ratio can move by 20 points.
+With --profile, a CPU profile of the Anpi runs (cProfile; it slows them) goes to FILE.
 
 Usage: python -m benchmarks.answers [--employees 2000] [--clients 64] [--seconds 15]
-                                    [--database-url postgres://...] [--profile FILE]
+                                    [--database-url postgres://...] [--rounds 1]
+                                    [--profile FILE]
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import asyncio
 import cProfile
 import json
 import multiprocessing
+import os
 import statistics
 import tempfile
 import time
@@ -62,6 +68,8 @@ SECRET, TOKEN, LOGIN = "bench-secret", "bench-token", "1000000000"
 LIFF_ID = "1000000000-bench"
 WARM_UP = 1.0  # seconds of load before the measured window
 TOKEN_RATE_CAP = 4000  # fresh ID tokens issued per second of run (the rest reuse one, said)
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+ROLES = ("server", "LINE platform", "PostgreSQL", "load generator", "other")
 ANSWER = {
     "choices": {"本人": "無事", "家族": "全員無事", "家屋": "被害なし", "出社": "可能"},
     "message": "無事です。",
@@ -117,6 +125,7 @@ class Load:
     clients: int
     seconds: float
     open_first: bool = False  # GET the alert with every token first (the page loading)
+    first: int = 0  # the token answer 0 carries (a later round starts past earlier ones)
 
 
 def load_process(load: Load, posting, results) -> None:
@@ -135,7 +144,7 @@ async def _load(load: Load, posting) -> tuple[list[float], dict[str, int], float
 
     async def client(c: int, session: aiohttp.ClientSession) -> None:
         nonlocal wrapped, sent
-        k = c
+        k = load.first + c
         while (now := time.perf_counter()) < stop_at:
             if k >= len(tokens):
                 wrapped += 1
@@ -174,22 +183,45 @@ async def _load(load: Load, posting) -> tuple[list[float], dict[str, int], float
     return latencies, dict(statuses), load.seconds, wrapped, sent
 
 
-async def run_load(load: Load) -> tuple[list[float], dict[str, int], float, int, float]:
-    """Run the load generator; return its figures and this process's CPU seconds per
-    request it answered (warm-up included): the server's cost, whatever else the machine runs."""
+def process_cpu(roles: dict[int, str]) -> Counter:
+    """CPU seconds (user + system) used so far by every process on the machine, summed by
+    role: the PIDs in `roles`, PostgreSQL's processes, and the rest ("other")."""
+    used: Counter = Counter()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        role = roles.get(int(entry.name)) or ("PostgreSQL" if name == "postgres" else "other")
+        used[role] += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+    return used
+
+
+async def run_load(
+    load: Load, simulator: int
+) -> tuple[list[float], dict[str, int], float, int, Counter]:
+    """Run the load generator; return its figures and the CPU seconds per request answered
+    (warm-up included) of every process on the machine, by role (`process_cpu`): the server
+    (this process), the LINE platform, the load generator, PostgreSQL."""
     spawn = multiprocessing.get_context("spawn")
     results, posting = spawn.Queue(), spawn.Event()
     process = spawn.Process(target=load_process, args=(load, posting, results))
     process.start()
+    roles = {os.getpid(): "server", simulator: "LINE platform", process.pid: "load generator"}
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, posting.wait, 600)
-    cpu = time.process_time()
+    before = process_cpu(roles)
     latencies, statuses, seconds, wrapped, sent = await loop.run_in_executor(
         None, results.get, True, load.seconds + 120
     )
-    cpu = time.process_time() - cpu
+    after = process_cpu(roles)
     await loop.run_in_executor(None, process.join, 10)
-    return latencies, statuses, seconds, wrapped, cpu / max(sent, 1)
+    cpu = Counter({role: (after[role] - before[role]) / max(sent, 1) for role in after})
+    return latencies, statuses, seconds, wrapped, cpu
 
 
 def report(name: str, outcome: tuple, baseline: float | None = None, *, fresh: bool) -> float:
@@ -203,11 +235,21 @@ def report(name: str, outcome: tuple, baseline: float | None = None, *, fresh: b
     line = (
         f"{name}: {ok} answers in {seconds:.0f} s = {rate:,.0f}/s, "
         f"p50 {statistics.median(ordered) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
-        f"server CPU {cpu * 1000:.2f} ms/answer"
+        f"server CPU {cpu['server'] * 1000:.2f} ms/answer"
     )
     if baseline:
         line += f" ({rate / baseline * 100:.0f} % of the lean baseline)"
     print(line + (f"; not 200: {others}" if others else ""), flush=True)
+    print(
+        "  machine CPU per answer: "
+        + ", ".join(
+            f"{role} {cpu[role] * 1000:.2f} ms"
+            for role in ROLES
+            if cpu[role] >= 0.000005 or role == "server"  # idle ones left out
+        )
+        + f" (all {sum(cpu.values()) * 1000:.2f} ms)",
+        flush=True,
+    )
     if wrapped and fresh:
         print(f"  (ran out of fresh tokens: {wrapped} answers reused one)", flush=True)
     return rate
@@ -329,17 +371,16 @@ async def bench(args: argparse.Namespace, workdir: Path) -> None:
     sim_port = unused_port()
     sim_url = f"http://127.0.0.1:{sim_port}"
     ready, stop = spawn.Queue(), spawn.Event()
-    fresh_count = int(TOKEN_RATE_CAP * (args.seconds + WARM_UP))
+    per_round = int(TOKEN_RATE_CAP * (args.seconds + WARM_UP))  # fresh tokens a round may use
     simulator = spawn.Process(
         target=simulator_process,
-        args=(sim_port, args.employees, fresh_count, workdir, ready, stop),
+        args=(sim_port, args.employees, per_round * args.rounds, workdir, ready, stop),
     )
     simulator.start()
     created = None
     try:
         loop = asyncio.get_running_loop()
         user_ids = await loop.run_in_executor(None, ready.get, True, 300)
-        kept, fresh = workdir / "kept-tokens", workdir / "fresh-tokens"
         if args.database_url:
             database_url, created = await fresh_postgres(args.database_url)
         else:
@@ -350,25 +391,72 @@ async def bench(args: argparse.Namespace, workdir: Path) -> None:
             "simulator and load generator in their own processes",
             flush=True,
         )
+        await migrate(database_url)
+        bench = Bench(args, workdir, sim_url, simulator.pid, database_url, bool(created))
+        ratios = []
+        for number in range(args.rounds):
+            if args.rounds > 1:
+                print(f"round {number + 1} of {args.rounds}:", flush=True)
+            ratios.append(await bench.round(user_ids, number * per_round))
+        if args.rounds > 1:
+            fresh, kept = (statistics.median(r[n] for r in ratios) for n in (0, 1))
+            print(
+                f"median of {args.rounds} rounds: every answer a new ID token "
+                f"{fresh * 100:.0f} %, form opened first {kept * 100:.0f} % of the lean baseline",
+                flush=True,
+            )
+        if bench.profile:
+            bench.profile.dump_stats(args.profile)
+            print(f"profile of the server's event loop during the Anpi runs: {args.profile}")
+    finally:
+        stop.set()
+        simulator.join(10)
+        if created:
+            await drop_postgres(args.database_url, created)
 
+
+@dataclass
+class Bench:
+    """One round is the lean baseline, then Anpi twice, each server alone in this process
+    (Anpi is started afresh for each round; the database keeps its employees and alert)."""
+
+    args: argparse.Namespace
+    workdir: Path
+    sim_url: str
+    simulator: int
+    database_url: str
+    postgres: bool
+    alert_id: int | None = None
+    profile: cProfile.Profile | None = None
+
+    def __post_init__(self) -> None:
+        # CPU time of the event loop's thread, not wall time: on two busy cores a function
+        # is often waiting for the CPU, and wall time would blame it for that.
+        if self.args.profile:
+            self.profile = cProfile.Profile(time.thread_time)
+
+    async def round(self, user_ids: list[str], first: int) -> tuple[float, float]:
+        """Run the three loads, fresh tokens from `first`; Anpi's rates over the lean's."""
+        args, fresh = self.args, self.workdir / "fresh-tokens"
         port = unused_port()
+        lean_db = self.database_url if self.postgres else None
         runner = await serve(
-            lean_app(sim_url, database_url if created else None, f"{workdir}/lean.sqlite3"), port
+            lean_app(self.sim_url, lean_db, f"{self.workdir}/lean-{first}.sqlite3"), port
         )
         try:
             url = f"http://127.0.0.1:{port}/liff/api/alerts/1/answer"
             lean = report(
                 "lean baseline (verify call + one upsert + commit)",
-                await run_load(Load(url, fresh, args.clients, args.seconds)),
+                await run_load(
+                    Load(url, fresh, args.clients, args.seconds, first=first), self.simulator
+                ),
                 fresh=True,
             )
         finally:
             await runner.cleanup()
-
-        await migrate(database_url)
         port = unused_port()
         config = Config(
-            database_url=database_url,
+            database_url=self.database_url,
             line_channel_secret=SECRET,
             line_channel_access_token=TOKEN,
             line_login_channel_id=LOGIN,
@@ -376,40 +464,43 @@ async def bench(args: argparse.Namespace, workdir: Path) -> None:
             public_base_url=f"http://127.0.0.1:{port}",
             secret_key="bench-secret-key",
             port=port,
-        ).on_line_host(sim_url)
+        ).on_line_host(self.sim_url)
         runner = await serve(create_app(config), port)  # opens the database here too
         try:
-            alert_id = await seed(user_ids)
-            await wait_delivered(alert_id)
-            url = f"http://127.0.0.1:{port}/liff/api/alerts/{alert_id}/answer"
-            # CPU time of the event loop's thread, not wall time: on two busy cores a function
-            # is often waiting for the CPU, and wall time would blame it for that.
-            profile = cProfile.Profile(time.thread_time) if args.profile else None
-            if profile:
-                profile.enable()
-            report(
+            if self.alert_id is None:
+                self.alert_id = await seed(user_ids)
+            await wait_delivered(self.alert_id)
+            url = f"http://127.0.0.1:{port}/liff/api/alerts/{self.alert_id}/answer"
+            if self.profile:
+                self.profile.enable()
+            new = report(
                 "Anpi, every answer a new ID token (LINE verifies each)",
-                await run_load(Load(url, fresh, args.clients, args.seconds)),
+                await run_load(
+                    Load(url, fresh, args.clients, args.seconds, first=first), self.simulator
+                ),
                 lean,
                 fresh=True,
             )
-            report(
+            kept = report(
                 "Anpi, each phone opened the form first (token verified then), then answers",
-                await run_load(Load(url, kept, args.clients, args.seconds, open_first=True)),
+                await run_load(
+                    Load(
+                        url,
+                        self.workdir / "kept-tokens",
+                        args.clients,
+                        args.seconds,
+                        open_first=True,
+                    ),
+                    self.simulator,
+                ),
                 lean,
                 fresh=False,
             )
-            if profile:
-                profile.disable()
-                profile.dump_stats(args.profile)
-                print(f"profile of the server's event loop during both runs: {args.profile}")
+            if self.profile:
+                self.profile.disable()
         finally:
             await runner.cleanup()
-    finally:
-        stop.set()
-        simulator.join(10)
-        if created:
-            await drop_postgres(args.database_url, created)
+        return new / lean, kept / lean
 
 
 def main() -> None:
@@ -418,6 +509,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--database-url", default=None, help="a PostgreSQL server to use")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="run the three loads this many times, in turn"
+    )
     parser.add_argument(
         "--profile", metavar="FILE", help="write a CPU profile of the Anpi runs (slows them)"
     )
