@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -112,56 +113,68 @@ def _segment(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def unverified_kid(id_token: str) -> str | None:
-    """The key ID of an ES256 token (None for another algorithm or a malformed header)."""
+class MalformedToken(ValueError):
+    """Not three base64url segments with a JSON object for header and payload."""
+
+
+@dataclass(frozen=True, slots=True)
+class Jws:
+    """A compact JWS split and decoded once, nothing about it checked: the header and the
+    payload (`claims`), the bytes that were signed and the signature."""
+
+    header: dict[str, Any]
+    claims: dict[str, Any]
+    signed: bytes
+    signature: bytes
+
+    @property
+    def es256_kid(self) -> str | None:
+        """The key ID of an ES256 token (None for another algorithm or no key ID)."""
+        kid = self.header.get("kid")
+        if self.header.get("alg") != ALGORITHM or not isinstance(kid, str) or not kid:
+            return None
+        return kid
+
+
+def split_jws(token: str) -> Jws:
+    """The token's parts, decoded (raises MalformedToken)."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise MalformedToken("not three segments")
     try:
-        header = json.loads(_segment(id_token.split(".", 1)[0]))
-    except (binascii.Error, ValueError, RecursionError):
-        return None
-    if not isinstance(header, dict):
-        return None
-    kid = header.get("kid")
-    if header.get("alg") != ALGORITHM or not isinstance(kid, str) or not kid:
-        return None
-    return kid
+        header, claims = json.loads(_segment(parts[0])), json.loads(_segment(parts[1]))
+        signature = _segment(parts[2])
+        signed = f"{parts[0]}.{parts[1]}".encode("ascii")
+    except (binascii.Error, ValueError, RecursionError, UnicodeEncodeError):
+        raise MalformedToken("a segment is not base64url JSON") from None
+    if not isinstance(header, dict) or not isinstance(claims, dict):
+        raise MalformedToken("header or payload is not an object")
+    return Jws(header, claims, signed, signature)
 
 
 def verify_with_key(
-    id_token: str, key: Any, *, issuer: str, audience: str, now: float
+    token: Jws, key: Any, *, issuer: str, audience: str, now: float
 ) -> dict[str, Any]:
     """The claims of an ES256 token signed with `key`, checked for `iss`, `aud`, `exp` and
     `sub` at `now` (raises BadSignature).
 
     Written out with `cryptography` rather than through PyJWT: the same checks (the header's
-    algorithm, the P-256 signature over `header.payload`, the claims), each segment decoded
-    once; PyJWT's generic path cost half as much again as the signature check itself, on
-    every answer a phone sends with a token we have not seen."""
-    parts = id_token.split(".")
-    if len(parts) != 3 or unverified_kid(id_token) is None:
+    algorithm, the P-256 signature over `header.payload`, the claims) on segments the caller
+    decoded once; PyJWT's generic path cost half as much again as the signature check itself,
+    on every answer a phone sends with a token we have not seen."""
+    if token.es256_kid is None:
         raise BadSignature("not an ES256 JWS")
-    try:
-        signature = _segment(parts[2])
-    except (binascii.Error, ValueError):
-        raise BadSignature("signature is not base64url") from None
+    signature = token.signature
     if len(signature) != 64 or not isinstance(key, ec.EllipticCurvePublicKey):
         raise BadSignature("not a P-256 signature")
     if not isinstance(key.curve, ec.SECP256R1):
         raise BadSignature("not a P-256 key")
     r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
     try:
-        key.verify(
-            encode_dss_signature(r, s),
-            f"{parts[0]}.{parts[1]}".encode("ascii"),
-            ec.ECDSA(hashes.SHA256()),
-        )
-    except (InvalidSignature, UnicodeEncodeError):
+        key.verify(encode_dss_signature(r, s), token.signed, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
         raise BadSignature("InvalidSignatureError") from None
-    try:
-        claims = json.loads(_segment(parts[1]))
-    except (binascii.Error, ValueError, RecursionError):
-        raise BadSignature("payload is not JSON") from None
-    if not isinstance(claims, dict):
-        raise BadSignature("payload is not an object")
+    claims = token.claims
     if claims.get("iss") != issuer:
         raise BadSignature("InvalidIssuerError")
     aud = claims.get("aud")

@@ -2,9 +2,7 @@
 locally with LINE's keys, `web/line_keys.py`), the authorization-code flow."""
 
 import base64
-import binascii
 import hashlib
-import json
 import logging
 import re
 import secrets
@@ -18,10 +16,12 @@ import aiohttp
 from web.id_token_cache import VerifiedTokens
 from web.line_keys import (
     BadSignature,
+    Jws,
     KeysUnavailable,
     LineKeys,
+    MalformedToken,
     log_line_call,
-    unverified_kid,
+    split_jws,
     verify_with_key,
 )
 
@@ -61,22 +61,23 @@ class IdToken:
     user_id: str
 
 
-def precheck(id_token: str, now: float) -> None:
-    """Refuse, without calling LINE, a token that is not shaped like a JWT or is long expired."""
-    # The payload is decoded without checking its signature: only LINE's answer makes a token
-    # valid; this spares LINE (and us) a call that cannot succeed.
+def precheck(id_token: str, now: float) -> Jws:
+    """Refuse, without calling LINE, a token that is not shaped like a JWT or is long expired;
+    the token's parts, decoded (nothing else about them checked)."""
+    # The payload is read without checking its signature: only LINE's answer or LINE's key
+    # makes a token valid; this spares LINE (and us) a check that cannot succeed.
     if not id_token or len(id_token) > MAX_TOKEN_LENGTH or not JWT_SHAPE.fullmatch(id_token):
         raise InvalidIdToken("not shaped like a JWT")
-    payload = id_token.split(".")[1]
     try:
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (binascii.Error, ValueError, RecursionError):
-        raise InvalidIdToken("payload is not JSON") from None
-    expires = claims.get("exp") if isinstance(claims, dict) else None
+        token = split_jws(id_token)
+    except MalformedToken as exc:
+        raise InvalidIdToken(str(exc)) from None
+    expires = token.claims.get("exp")
     if not isinstance(expires, int | float) or isinstance(expires, bool):
         raise InvalidIdToken("no expiry")
     if expires + EXPIRY_LEEWAY < now:
         raise InvalidIdToken("expired")
+    return token
 
 
 def _retry_after(response: aiohttp.ClientResponse) -> int:
@@ -117,16 +118,16 @@ class IdTokenVerifier:
         if user_id is not None:
             return IdToken(user_id=user_id)
         now = self.clock()
-        precheck(id_token, now)
-        claims = await self._verify_locally(id_token, now)
+        token = precheck(id_token, now)
+        claims = await self._verify_locally(token, now)
         if claims is None:
             claims = await self._ask_line(id_token)
         self.verified.remember(id_token, claims["sub"], claims.get("exp"))
         return IdToken(user_id=claims["sub"])
 
-    async def _verify_locally(self, id_token: str, now: float) -> dict | None:
+    async def _verify_locally(self, token: Jws, now: float) -> dict | None:
         """The claims, checked with LINE's key; None when the keys cannot decide."""
-        kid = unverified_kid(id_token)
+        kid = token.es256_kid
         if kid is None:
             return None
         try:
@@ -138,7 +139,7 @@ class IdTokenVerifier:
             return None
         try:
             return verify_with_key(
-                id_token, key, issuer=LINE_ISSUER, audience=self.channel_id, now=now
+                token, key, issuer=LINE_ISSUER, audience=self.channel_id, now=now
             )
         except BadSignature as exc:
             raise InvalidIdToken(str(exc)) from None
