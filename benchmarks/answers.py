@@ -54,6 +54,7 @@ from aiohttp import web
 from aiohttp.test_utils import unused_port
 
 from benchmarks.databases import drop_postgres, fresh_postgres
+from benchmarks.processes import process_stat
 from bot.app import create_app
 from bot.config import Config
 from bot.lifecycle import freeze_startup_heap, make_runner
@@ -68,7 +69,6 @@ SECRET, TOKEN, LOGIN = "bench-secret", "bench-token", "1000000000"
 LIFF_ID = "1000000000-bench"
 WARM_UP = 1.0  # seconds of load before the measured window
 TOKEN_RATE_CAP = 4000  # fresh ID tokens issued per second of run (the rest reuse one, said)
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 ROLES = ("server", "LINE platform", "PostgreSQL", "load generator", "other")
 ANSWER = {
     "choices": {"本人": "無事", "家族": "全員無事", "家屋": "被害なし", "出社": "可能"},
@@ -191,13 +191,10 @@ def process_cpu(roles: dict[int, str]) -> Counter:
         if not entry.name.isdigit():
             continue
         try:
-            stat = (entry / "stat").read_text()
+            name, cpu = process_stat(int(entry.name))
         except OSError:  # gone meanwhile
             continue
-        name = stat[stat.index("(") + 1 : stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2 :].split()
-        role = roles.get(int(entry.name)) or ("PostgreSQL" if name == "postgres" else "other")
-        used[role] += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+        used[roles.get(int(entry.name)) or ("PostgreSQL" if name == "postgres" else "other")] += cpu
     return used
 
 

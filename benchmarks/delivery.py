@@ -41,6 +41,7 @@ from aiohttp.test_utils import unused_port
 from tortoise import connections
 
 from benchmarks.databases import drop_postgres, fresh_postgres
+from benchmarks.processes import process_cpu
 from bot.app import create_app
 from bot.config import Config
 from bot.line_api import LineApi
@@ -357,12 +358,6 @@ class Accepted:
         if result.outcome in (SendOutcome.ACCEPTED, SendOutcome.ALREADY_ACCEPTED):
             self.last = time.perf_counter()
         return result
-
-
-def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def process_memory_mib(pid: int) -> tuple[float, float]:
