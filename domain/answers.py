@@ -395,10 +395,20 @@ async def _record(
     return AlertView(alert, items, answer, language)
 
 
-# Alerts with a publish of their answers on its way or just sent, and whether answers were
-# stored since. Under a stream of answers an alert is announced every ANNOUNCE_PAUSE seconds
-# at most (live views merge what comes within 0.2 s anyway).
-_announcing: dict[str, bool] = {}
+@dataclass
+class _Announcing:
+    """An alert with a publish of its answers on its way or just sent, in one event loop."""
+
+    loop: asyncio.AbstractEventLoop
+    came: bool = False  # answers were stored since
+
+
+# Alerts with a publish of their answers on its way or just sent. Under a stream of answers an
+# alert is announced every ANNOUNCE_PAUSE seconds at most (live views merge what comes within
+# 0.2 s anyway). An entry holds only in the loop that made it: a loop closed before its
+# follow-up ran (the follow-up is what removes the entry) must not keep the alert silent in
+# the next loop of the process (a test's, a command's).
+_announcing: dict[str, _Announcing] = {}
 _follow_ups: set[asyncio.Task[None]] = set()
 ANNOUNCE_PAUSE = 0.1
 
@@ -411,28 +421,46 @@ async def _announce(alert_id: str) -> None:
     same alert is on its way, or within ANNOUNCE_PAUSE after it, send none of their own: one
     more publish follows (in the background), so every answer is still followed by a
     notification, and a stream of answers costs one every ANNOUNCE_PAUSE."""
-    if alert_id in _announcing:
-        _announcing[alert_id] = True
+    loop = asyncio.get_running_loop()
+    pending = _announcing.get(alert_id)
+    if pending is not None and pending.loop is loop:
+        pending.came = True
         return
-    _announcing[alert_id] = False
+    pending = _announcing[alert_id] = _Announcing(loop)
     try:
         await notifier.publish(Topic.ANSWER, alert_id)
-    finally:
-        task = asyncio.create_task(_follow_up(alert_id))
-        _follow_ups.add(task)
-        task.add_done_callback(_follow_ups.discard)
+    except asyncio.CancelledError:  # the process stopping: no follow-up, the alert is free
+        _release(alert_id, pending)
+        raise
+    except BaseException:
+        _follow(alert_id, pending)
+        raise
+    _follow(alert_id, pending)
+
+
+def _follow(alert_id: str, pending: _Announcing) -> None:
+    task = asyncio.create_task(_follow_up(alert_id, pending))
+    _follow_ups.add(task)
+    task.add_done_callback(_follow_ups.discard)
+
+
+def _release(alert_id: str, pending: _Announcing) -> bool:
+    """Free the alert for the next publish; whether answers came meanwhile."""
+    if _announcing.get(alert_id) is pending:
+        del _announcing[alert_id]
+    return pending.came
 
 
 async def _pause() -> None:
     await asyncio.sleep(ANNOUNCE_PAUSE)
 
 
-async def _follow_up(alert_id: str) -> None:
+async def _follow_up(alert_id: str, pending: _Announcing) -> None:
     """After a publish: wait ANNOUNCE_PAUSE, then publish once more if answers came."""
     try:
         await _pause()
     finally:  # cancelled too (the process stopping): the alert is free again
-        came = _announcing.pop(alert_id, False)
+        came = _release(alert_id, pending)
     if came:
         await _announce(alert_id)
 

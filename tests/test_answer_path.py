@@ -34,6 +34,14 @@ async def _drill(size: int = 1):
     return started.alert, [company.employees[f"E{n}"] for n in range(size)]
 
 
+def _announcements_settled() -> bool:
+    """No publish of answers pending in this loop, nor a follow-up of one."""
+    loop = asyncio.get_running_loop()
+    return not any(pending.loop is loop for pending in answers._announcing.values()) and not any(
+        task.get_loop() is loop for task in answers._follow_ups
+    )
+
+
 async def test_two_answers_at_once_from_one_employee_are_both_kept_in_order(db):
     alert, (yamada,) = await _drill()
     await asyncio.gather(
@@ -91,7 +99,7 @@ async def test_answers_stored_while_a_notification_is_on_its_way_are_announced_a
     assert len(published) == 1
     first_sent.set()
     await first
-    await until(lambda: not answers._announcing and not answers._follow_ups)
+    await until(_announcements_settled)
     assert published == [(Topic.ANSWER, str(alert.id), 1), (Topic.ANSWER, str(alert.id), 4)]
 
 
@@ -119,8 +127,47 @@ async def test_answers_just_after_a_notification_share_one_after_a_pause(db, mon
     assert published == [1]  # within the pause: none of their own
     paused.clear()
     resume.set()
-    await until(lambda: not answers._announcing and not answers._follow_ups)
+    await until(_announcements_settled)
     assert published == [1, 4]
+
+
+def test_an_alert_announced_in_a_loop_that_ended_is_announced_again_in_the_next(monkeypatch):
+    """The follow-up that frees an alert runs in the loop that announced it. A loop closed
+    before it ran (a test's, a command's) must not keep the alert silent in the next loop of
+    the process: the live views there would never hear of an answer."""
+    published: list[str] = []
+
+    async def publish(topic: Topic, payload: str = "") -> None:
+        published.append(payload)
+
+    monkeypatch.setattr(notifier, "publish", publish)
+    ended = asyncio.new_event_loop()
+    try:
+        ended.run_until_complete(answers._announce("7"))  # its follow-up never runs
+    finally:
+        ended.close()
+    asyncio.run(answers._announce("7"))
+    assert published == ["7", "7"]
+    answers._follow_ups.difference_update(
+        [task for task in answers._follow_ups if task.get_loop() is ended]
+    )  # the ended loop's follow-up, which will never run
+
+
+async def test_a_publish_cancelled_frees_its_alert_and_leaves_no_follow_up(monkeypatch):
+    """A process stopping cancels the publish on its way; nothing is left to run after it."""
+    started = asyncio.Event()
+
+    async def publish(topic: Topic, payload: str = "") -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(notifier, "publish", publish)
+    announcing = asyncio.create_task(answers._announce("8"))
+    await started.wait()
+    announcing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await announcing
+    assert "8" not in answers._announcing and _announcements_settled()
 
 
 async def test_sqlite_writes_the_log_ahead_syncs_at_checkpoints_and_waits_for_other_writers(
