@@ -4,6 +4,7 @@ reminding and closing, the sender's own words, 代理回答 and the audit log in
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
@@ -110,6 +111,16 @@ async def test_a_supervisor_sees_only_worrying_answers_in_their_departments(cons
     assert "自宅が倒壊" not in html
 
 
+async def next_tally(stream) -> str:
+    """The stream's next tally event; a stream that never sends one fails within 30 s (not at
+    the suite's 300 s timeout)."""
+    async with asyncio.timeout(30):
+        event = (await stream.content.readuntil(b"\n\n")).decode()
+        while not event.startswith("event: tally"):
+            event = (await stream.content.readuntil(b"\n\n")).decode()
+    return event
+
+
 async def test_the_live_stream_carries_the_worrying_list(console, scene, bot):
     await console.sign_in("boss")
     async with console.session.get(
@@ -118,9 +129,7 @@ async def test_the_live_stream_carries_the_worrying_list(console, scene, bot):
         assert stream.status == 200
         await stream.content.readuntil(b"\n\n")  # retry: the stream is open
         await answer(scene, "E3", HOUSE, "自宅が倒壊")
-        event = (await stream.content.readuntil(b"\n\n")).decode()
-        while not event.startswith("event: tally"):
-            event = (await stream.content.readuntil(b"\n\n")).decode()
+        event = await next_tally(stream)
     assert '"name": "鈴木 一郎"' in event and "自宅が倒壊" in event
     assert '"matched": 1' in event
 
@@ -132,9 +141,7 @@ async def test_closing_tells_the_live_stream_it_has_ended(console, scene, bot):
     ) as stream:
         await stream.content.readuntil(b"\n\n")  # retry: the stream is open
         await close_alert(Actor.console("sender"), scene.alert_id)
-        event = (await stream.content.readuntil(b"\n\n")).decode()
-        while not event.startswith("event: tally"):
-            event = (await stream.content.readuntil(b"\n\n")).decode()
+        event = await next_tally(stream)
     assert '"closed": true' in event
 
 
