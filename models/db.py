@@ -49,6 +49,10 @@ SQLITE_PRAGMAS: dict[str, Any] = {
 }
 
 
+# Tortoise's SQLite client whose transactions take the write lock as they begin.
+SQLITE_ENGINE = "models.sqlite_backend"
+
+
 async def keep_session(connection: asyncpg.Connection) -> None:
     """What the ORM's PostgreSQL pool does to a connection given back: nothing more than
     asyncpg always does (roll back an open transaction, drop its listeners).
@@ -62,6 +66,7 @@ async def keep_session(connection: asyncpg.Connection) -> None:
 def _connection(database_url: str) -> dict[str, Any]:
     config = expand_db_url(database_url)
     if database_url.startswith("sqlite://"):
+        config["engine"] = SQLITE_ENGINE
         for pragma, value in SQLITE_PRAGMAS.items():
             config["credentials"].setdefault(pragma, value)
     elif config["engine"] == "tortoise.backends.asyncpg":
@@ -112,7 +117,7 @@ def migration_config(database_url: str) -> dict[str, Any]:
     """The Tortoise config to apply migrations with (on SQLite: foreign keys off)."""
     config = tortoise_config(database_url)
     connection = config["connections"]["default"]
-    if connection["engine"] == "tortoise.backends.sqlite":
+    if connection["engine"] == SQLITE_ENGINE:
         # SQLite alters a table by remaking it, and dropping the old table with foreign keys
         # on first deletes its rows, cascading into every table that references it (an
         # upgrade would empty them). SQLite's own procedure: keys off during the change,

@@ -27,6 +27,8 @@ from tortoise.exceptions import IntegrityError, OperationalError
 from tortoise.fields import DatetimeField
 from tortoise.models import Model
 
+from models.sqlite_backend import BEGIN
+
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=Model)
@@ -193,8 +195,11 @@ def _run_batch(
     """In the connection's thread: each piece in its own savepoint, all in one transaction;
     each piece's result or exception, in order."""
     outcomes: list[tuple[bool, Any]] = []
-    db.execute("SAVEPOINT anpi_batch")
+    own = not db.in_transaction  # else part of the ORM's transaction, which holds the lock
+    if own:  # the write lock at once, as models.sqlite_backend takes it (and why)
+        db.execute(BEGIN)
     try:
+        db.execute("SAVEPOINT anpi_batch")
         for context, work in pieces:
             db.execute("SAVEPOINT anpi_work")
             try:
@@ -204,8 +209,13 @@ def _run_batch(
                 outcomes.append((False, exc))
             db.execute("RELEASE anpi_work")
         db.execute("RELEASE anpi_batch")
+        if own:
+            db.execute("COMMIT")
     except BaseException:
-        if db.in_transaction:
+        if own:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+        elif db.in_transaction:
             db.execute("ROLLBACK TO anpi_batch")
             db.execute("RELEASE anpi_batch")
         raise
