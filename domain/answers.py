@@ -432,10 +432,9 @@ async def _announce(alert_id: str) -> None:
     except asyncio.CancelledError:  # the process stopping: no follow-up, the alert is free
         _release(alert_id, pending)
         raise
-    except BaseException:
-        _follow(alert_id, pending)
-        raise
-    _follow(alert_id, pending)
+    finally:
+        if _announcing.get(alert_id) is pending:  # sent, or failed: the follow-up frees it
+            _follow(alert_id, pending)
 
 
 def _follow(alert_id: str, pending: _Announcing) -> None:
