@@ -492,6 +492,8 @@ _REVISION = (
 # each choice it changed (`previous_choices`, the stored choices it replaced, written by the
 # upsert itself so two answers racing cannot both move the same old choice). Rows are taken
 # in (item, choice) order, so two transactions never wait on each other's rows in a cycle.
+# An answer sent again unchanged moves nothing, and on PostgreSQL skips the counting
+# altogether (about a fifth of the statement's time in the database).
 _COUNTED = (
     " ON CONFLICT (alert_id, department_id, item, choice, shard)"
     " DO UPDATE SET n = answer_count.n + excluded.n"
@@ -541,7 +543,8 @@ _POSTGRES_WRITE = (
     " WHERE s.previous_choices IS NULL"
     " UNION ALL SELECT key, value, 1 FROM jsonb_each_text(s.choices)"
     " UNION ALL SELECT key, value, -1 FROM jsonb_each_text(s.previous_choices)"
-    ") m GROUP BY s.alert_id, s.employee_id, m.item, m.choice HAVING SUM(m.n) <> 0"
+    ") m WHERE s.previous_choices IS DISTINCT FROM s.choices"
+    " GROUP BY s.alert_id, s.employee_id, m.item, m.choice HAVING SUM(m.n) <> 0"
     " ORDER BY m.item, m.choice" + _COUNTED + ")"
 )
 _POSTGRES_UPSERT = (

@@ -13,6 +13,7 @@ whole short transaction in that thread instead, in one hop."""
 import asyncio
 import contextlib
 import contextvars
+import functools
 import logging
 import sqlite3
 import weakref
@@ -40,6 +41,7 @@ def is_postgres(connection: BaseDBAsyncClient | None = None) -> bool:
     return (connection or connections.get("default")).capabilities.dialect == "postgres"
 
 
+@functools.lru_cache(maxsize=512)
 def _numbered(sql: str) -> str:
     parts = sql.split("?")
     return parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], start=1))
