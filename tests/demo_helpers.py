@@ -29,29 +29,38 @@ class DemoProcess:
         self.process: subprocess.Popen[str] | None = None
         self.lines: list[str] = []
         self._start_line = 0
-        self._ready = threading.Event()
+        self._reader: threading.Thread | None = None
 
-    def _read(self, process: subprocess.Popen[str]) -> None:
+    def _read(self, process: subprocess.Popen[str], ready: threading.Event) -> None:
         assert process.stdout is not None
         for line in process.stdout:
             self.lines.append(line)
             if DEMO_READY in line:
-                self._ready.set()
+                ready.set()
         process.stdout.close()
-        self._ready.set()  # exited: let the waiter look
+        ready.set()  # exited: let the waiter look
+
+    def _finish_reading(self) -> None:
+        """Wait until the last run's output is all read (its process has exited): a reader
+        still at it would add that run's last lines to the next run's, or wake its waiter."""
+        if self._reader is not None:
+            self._reader.join(STOPS_WITHIN)
+            self._reader = None
 
     def start(self, *args: str) -> str:
         """Start it (with extra arguments such as --reset); what it printed up to the ready
         line."""
-        self._ready.clear()
+        self._finish_reading()
         self._start_line = len(self.lines)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bot", "demo", "--port", str(self.port), *args],
             cwd=self.cwd, env=clean_env(), text=True,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        threading.Thread(target=self._read, args=(self.process,), daemon=True).start()
-        if not self._ready.wait(STARTS_WITHIN) or self.process.poll() is not None:
+        ready = threading.Event()  # this run's own: set by this run's reader only
+        self._reader = threading.Thread(target=self._read, args=(self.process, ready), daemon=True)
+        self._reader.start()
+        if not ready.wait(STARTS_WITHIN) or self.process.poll() is not None:
             self.stop()
             raise AssertionError(f"the demo did not get ready:\n{self.output[-3000:]}")
         return self.printed
@@ -63,11 +72,14 @@ class DemoProcess:
         if self.process.poll() is None:
             self.process.send_signal(sig)
         try:
-            return self.process.wait(STOPS_WITHIN)
+            code = self.process.wait(STOPS_WITHIN)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+            self._finish_reading()
             raise AssertionError(f"the demo did not stop:\n{self.output[-3000:]}") from None
+        self._finish_reading()
+        return code
 
     @property
     def output(self) -> str:
