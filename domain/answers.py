@@ -23,7 +23,13 @@ from domain.organization import adopt_reported_language
 from domain.scope import Scope
 from models import Alert, AlertRecipient, Answer, AnswerChannel, Employee
 from models.answers import ANSWERED, NO_DEPARTMENT, SHARDS, WHOLE
-from models.sql import Run, as_model, is_postgres, postgres_statements, sqlite_transaction
+from models.sql import (
+    Run,
+    as_model,
+    postgres_client,
+    postgres_statements,
+    sqlite_transaction,
+)
 
 MAX_MESSAGE_LENGTH = 1000
 # An error names at most this many problems, and echoes at most this much of any input.
@@ -129,8 +135,8 @@ async def _view(
     params = answerer.params(alert_id)
     # Every read and write here is one hop to the database on SQLite: the statements run in
     # the connection's own thread (`sqlite_transaction`).
-    if is_postgres():
-        async with postgres_statements() as run:
+    if (client := postgres_client()) is not None:
+        async with postgres_statements(client) as run:
             rows = await run(answerer.sql, params)
             employee_id, alert, items, language = answerer.recipient(rows[0] if rows else None)
             _items_read(alert)  # the answer that follows the form takes one round trip
@@ -342,8 +348,8 @@ async def _record(
         return accepted, (row["stored_id"], row["stored_revision"], row["stored_previous"])
 
     try:
-        if is_postgres():
-            async with postgres_statements() as run:
+        if (client := postgres_client()) is not None:
+            async with postgres_statements(client) as run:
                 known = _ITEMS_READ.get(alert_id)
                 outcome = None if known is None else await one_trip(run, known)
                 if outcome is None:  # read, check, store: a refusal in the answerer's words

@@ -41,6 +41,13 @@ def is_postgres(connection: BaseDBAsyncClient | None = None) -> bool:
     return (connection or connections.get("default")).capabilities.dialect == "postgres"
 
 
+def postgres_client() -> BaseDBAsyncClient | None:
+    """The default connection if it is PostgreSQL, else None: one look-up where a hot path
+    both asks which database it is and then uses it (`postgres_statements(client)`)."""
+    client = connections.get("default")
+    return client if client.capabilities.dialect == "postgres" else None
+
+
 @functools.lru_cache(maxsize=512)
 def _numbered(sql: str) -> str:
     parts = sql.split("?")
@@ -65,13 +72,14 @@ Run = Callable[[str, Sequence[Any]], Awaitable[list[dict[str, Any]]]]
 
 
 @contextlib.asynccontextmanager
-async def postgres_statements() -> AsyncIterator[Run]:
-    """On PostgreSQL, a `fetch` for several statements on one pool connection.
+async def postgres_statements(client: BaseDBAsyncClient | None = None) -> AsyncIterator[Run]:
+    """On PostgreSQL, a `fetch` for several statements on one pool connection (of `client`,
+    else the default connection's pool).
 
     Each query of the ORM takes a connection from the pool and gives it back, and asyncpg
     resets a connection as it comes back: a second round trip per query. Statements run
     through this share one connection (and one reset)."""
-    async with connections.get("default").acquire_connection() as connection:
+    async with (client or connections.get("default")).acquire_connection() as connection:
 
         async def run(sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
             try:
