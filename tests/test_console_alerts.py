@@ -262,6 +262,75 @@ async def test_one_console_user_opens_at_most_five_live_streams_and_a_closed_one
         assert await until(reopened)
 
 
+@contextlib.asynccontextmanager
+async def signed_in_stream(bot, login: str, alert_id: int):
+    """A console user's own browser, signed in, with the alert's live stream open."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        await ConsoleActions(bot, session).sign_in(login)
+        url = bot.make_url(f"/console/alerts/{alert_id}/events")
+        async with session.get(url) as response:
+            assert response.status == 200
+            await response.content.readline()  # retry: the stream is open
+            yield response
+
+
+async def test_open_pages_share_one_reading_per_scope_and_each_sees_only_its_own(
+    scene, bot, monkeypatch
+):
+    from console.views import monitoring
+    from domain.notify import Topic, notifier
+
+    reads: list[object] = []
+    real = monitoring.live_data
+
+    async def counted(alert_id, scope, people):
+        reads.append(scope)
+        return await real(alert_id, scope, people)
+
+    monkeypatch.setattr(monitoring, "live_data", counted)
+    before = len(notifier._subscribers[Topic.ANSWER])
+    async with (
+        signed_in_stream(bot, "boss", scene.alert_id) as first,
+        signed_in_stream(bot, "boss", scene.alert_id) as second,
+        signed_in_stream(bot, "soumu", scene.alert_id) as supervisor,
+    ):
+        await until(lambda: len(notifier._subscribers[Topic.ANSWER]) == before + 3)
+        await answer(scene, "E3", HURT)  # 営業部: outside the supervisor's departments
+        seen = [await asyncio.wait_for(read_event(r), 10) for r in (first, second, supervisor)]
+    assert [(s["answered"], s["total"]) for s in seen] == [(1, 3), (1, 3), (0, 2)]
+    assert seen[2]["people"]["matched"] == 0 and "鈴木" not in json.dumps(seen[2])
+    # The two maintainers' pages shared one reading; the supervisor's scope had its own.
+    assert len(reads) == 2 and len(set(reads)) == 2
+
+
+async def test_answers_arriving_during_a_reading_are_sent_in_the_next_one(
+    console, scene, bot, monkeypatch
+):
+    from console.views import monitoring
+
+    real, gate, reading = monitoring.live_data, asyncio.Event(), asyncio.Event()
+
+    async def slow_first(alert_id, scope, people):
+        data = await real(alert_id, scope, people)
+        if not reading.is_set():  # the first reading has read, and is not done yet
+            reading.set()
+            await gate.wait()
+        return data
+
+    monkeypatch.setattr(monitoring, "live_data", slow_first)
+    await console.sign_in("boss")
+    events = console.url(f"/console/alerts/{scene.alert_id}/events")
+    async with console.session.get(events) as response:
+        await response.content.readline()
+        await answer(scene, "E3", HURT)
+        await asyncio.wait_for(reading.wait(), 10)
+        await answer(scene, "E1", HURT)  # after the first reading read: not in it
+        gate.set()
+        first = await asyncio.wait_for(read_event(response), 10)
+        second = await asyncio.wait_for(read_event(response), 10)
+    assert first["people"]["matched"] == 1 and second["people"]["matched"] == 2
+
+
 @pytest.mark.parametrize(
     "query",
     [

@@ -33,6 +33,7 @@ from domain.alerts import (
 from domain.answers import enter_answer_for
 from domain.check_items import parse_items
 from domain.errors import DomainError, Forbidden
+from domain.i18n import current_language
 from domain.i18n import gettext as _
 from domain.notify import Topic, notifier
 from domain.scope import Scope
@@ -57,6 +58,7 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 15.0  # a comment line keeps proxies from closing an idle stream
 COALESCE_SECONDS = 0.2  # answers arriving within this window after an update make one update
+READING_PACE = 1.0  # after an update, a stream waits at least this many times its reading's time
 STREAM_SECONDS = 10 * 60  # a stream ends after this; EventSource reconnects (and re-checks auth)
 MAX_STREAMS = 500  # open live streams per process
 MAX_STREAMS_PER_USER = 5  # so that one console user cannot take every slot
@@ -219,15 +221,89 @@ async def alert_detail(request: web.Request) -> web.Response:
 
 @dataclass(eq=False)  # identity: streams live in a set
 class _Stream:
-    """One open live stream: woken by an answer to its alert or by shutdown."""
+    """One open live stream: woken by an answer to its alert or by shutdown. `changed_at`:
+    when the first answer not yet sent arrived (None: nothing new)."""
 
     user_id: int
     wake: asyncio.Event = field(default_factory=asyncio.Event)
-    changed: bool = False
+    changed_at: float | None = None
     stopping: bool = False
 
 
-def live_events(streams: set[_Stream]) -> Handler:
+# What identifies one reading of the live data: the alert, the viewer's scope, the filter
+# of who needs help and the language it is written in (nothing else about the viewer
+# shapes it: `live_data` takes no more).
+_ReadingKey = tuple[int, Scope, AnswerFilter, str]
+
+
+@dataclass(eq=False)
+class _Reading:
+    """One computation of the live data (its event's JSON and the seconds it took), begun at
+    `started` (the loop's clock); it holds every answer that arrived before then."""
+
+    started: float
+    result: "asyncio.Future[tuple[str, float]]"
+
+
+class _Readings:
+    """The live data, read once for every stream that wants the same reading.
+
+    At 100,000 answers one reading takes about half a second of the database and the event
+    loop; each open page reading it for itself after every burst of answers would take the
+    server from the people answering. A stream woken by answers that arrived at time t uses
+    the latest reading begun at or after t (the one under way, or just done), else begins
+    one; streams of another scope, filter or language never share."""
+
+    KEEP_SECONDS = 60.0  # a finished reading is forgotten this long after it began
+
+    def __init__(self) -> None:
+        self._latest: dict[_ReadingKey, _Reading] = {}
+        self._running: set[asyncio.Future[tuple[str, float]]] = set()
+
+    async def read(
+        self, alert_id: int, scope: Scope, people: AnswerFilter, since: float
+    ) -> tuple[str, float]:
+        """The live data's JSON holding every answer that arrived by `since`, and how many
+        seconds reading it took."""
+        loop = asyncio.get_running_loop()
+        key = (alert_id, scope, people, current_language())
+        reading = self._latest.get(key)
+        if reading is None or reading.started < since:
+            self._forget_old(loop.time())
+            # The task inherits this context, the language included (part of the key).
+            task = asyncio.ensure_future(_read_live(alert_id, scope, people))
+            self._running.add(task)
+            task.add_done_callback(self._finished)
+            reading = self._latest[key] = _Reading(loop.time(), task)
+        # A stream that goes away leaves the reading to the others.
+        return await asyncio.shield(reading.result)
+
+    def _finished(self, task: "asyncio.Future[tuple[str, float]]") -> None:
+        self._running.discard(task)
+        if not task.cancelled() and task.exception() is not None:  # its streams have it too
+            log.warning("reading the live data failed: %s", type(task.exception()).__name__)
+
+    def _forget_old(self, now: float) -> None:
+        for key, reading in list(self._latest.items()):
+            if reading.result.done() and now - reading.started > self.KEEP_SECONDS:
+                del self._latest[key]
+
+    async def stop(self) -> None:
+        """At shutdown: end the readings under way (their streams are ending too)."""
+        for task in list(self._running):
+            task.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)
+        self._latest.clear()
+
+
+async def _read_live(alert_id: int, scope: Scope, people: AnswerFilter) -> tuple[str, float]:
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    data = json.dumps(await live_data(alert_id, scope, people), ensure_ascii=False)
+    return data, loop.time() - began
+
+
+def live_events(streams: set[_Stream], readings: _Readings) -> Handler:
     """The server-sent events view: the fresh scoped tally after each answer."""
 
     @requires()
@@ -245,7 +321,8 @@ def live_events(streams: set[_Stream]) -> Handler:
 
         def on_answer(payload: str) -> None:
             if payload == str(alert_id):
-                stream.changed = True
+                if stream.changed_at is None:
+                    stream.changed_at = asyncio.get_running_loop().time()
                 stream.wake.set()
 
         response = web.StreamResponse(
@@ -272,16 +349,23 @@ def live_events(streams: set[_Stream]) -> Handler:
                 stream.wake.clear()
                 if stream.stopping or request.transport is None:  # shutdown, or the client left
                     break
-                if not stream.changed:
+                if stream.changed_at is None:
                     if loop.time() < beat:
                         continue
                     beat = loop.time() + HEARTBEAT_SECONDS
                     await response.write(b": keep-alive\n\n")
                     continue
-                stream.changed = False
-                data = json.dumps(await live_data(alert_id, scope, people), ensure_ascii=False)
+                since, stream.changed_at = stream.changed_at, None
+                try:
+                    data, took = await readings.read(alert_id, scope, people, since)
+                except asyncio.CancelledError:
+                    if asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                        raise  # this stream's own end
+                    break  # the reading was ended: the server is shutting down
                 await response.write(f"event: tally\ndata: {data}\n\n".encode())
-                await asyncio.sleep(COALESCE_SECONDS)  # let a burst of answers pile up
+                # Let a burst of answers pile up; a reading that took long waits as long, so
+                # that live pages read at most half the time however large the alert.
+                await asyncio.sleep(max(COALESCE_SECONDS, READING_PACE * took))
         except (ConnectionResetError, OSError):
             pass  # the browser went away
         finally:
@@ -292,11 +376,14 @@ def live_events(streams: set[_Stream]) -> Handler:
     return alert_events
 
 
-def _end_streams(streams: set[_Stream]) -> Callable[[web.Application], Awaitable[None]]:
+def _end_streams(
+    streams: set[_Stream], readings: _Readings
+) -> Callable[[web.Application], Awaitable[None]]:
     async def end(_app: web.Application) -> None:
         for stream in list(streams):
             stream.stopping = True
             stream.wake.set()
+        await readings.stop()
 
     return end
 
@@ -571,13 +658,14 @@ async def alert_close(request: web.Request) -> web.Response:
 def setup_routes(app: web.Application) -> None:
     """Register this module's named routes."""
     streams: set[_Stream] = set()
-    app.on_shutdown.append(_end_streams(streams))
+    readings = _Readings()
+    app.on_shutdown.append(_end_streams(streams, readings))
     one = "/alerts/{alert_id:[0-9]{1,9}}"
     app.router.add_get("/alerts/new", alert_new, name="alert_new")
     app.router.add_post("/alerts/new", alert_confirm, name="alert_confirm")
     app.router.add_post("/alerts/start", alert_start, name="alert_start")
     app.router.add_get(one, alert_detail, name="alert_detail")
-    app.router.add_get(f"{one}/events", live_events(streams), name="alert_events")
+    app.router.add_get(f"{one}/events", live_events(streams, readings), name="alert_events")
     app.router.add_get(f"{one}/unanswered", alert_unanswered, name="alert_unanswered")
     app.router.add_get(f"{one}/answers.csv", alert_csv, name="alert_csv")
     app.router.add_get(f"{one}/unanswered.csv", alert_unanswered_csv, name="alert_unanswered_csv")
