@@ -10,12 +10,14 @@ PostgreSQL database created next to --database-url), then times:
 Prints its figures; nothing here is asserted (targets: tally <= 20 ms and <= x10 the COUNT(*),
 answer to event <= 1 s).
 Usage: python -m benchmarks.console [--recipients 100000] [--database-url postgres://...]
+                                    [--viewers N]  (console pages watching the alert live)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import re
 import statistics
@@ -154,10 +156,10 @@ async def bench_tally(alert_id: int) -> None:
     print(f"  tally, one department of ten: {ms(scoped)} (x{scoped / baseline:.1f})")
 
 
-async def sign_in(session: aiohttp.ClientSession, base: str) -> None:
+async def sign_in(session: aiohttp.ClientSession, base: str, login: str) -> None:
     async with session.get(f"{base}/console/login") as response:
         token = re.search(r'name="csrf_token" value="([^"]+)"', await response.text()).group(1)
-    form = {"csrf_token": token, "login": "bench", "password": PASSWORD}
+    form = {"csrf_token": token, "login": login, "password": PASSWORD}
     async with session.post(f"{base}/console/login", data=form, allow_redirects=False) as r:
         assert r.status == 303, r.status
 
@@ -173,30 +175,43 @@ async def next_tally(response: aiohttp.ClientResponse) -> None:
 
 
 async def bench_live(
-    base: str, sim: Simulator, alert_id: int, probes: list[tuple[str, int]]
+    base: str, sim: Simulator, alert_id: int, probes: list[tuple[str, int]], viewers: int
 ) -> None:
-    await add_user("bench", "bench", PASSWORD, ConsoleRole.MAINTAINER, [], Actor.cli())
-    jar = aiohttp.CookieJar(unsafe=True)
-    async with aiohttp.ClientSession(cookie_jar=jar) as console, aiohttp.ClientSession() as phone:
-        await sign_in(console, base)
+    # Each maintainer may keep 5 live pages open: as many maintainers as the pages need.
+    logins = [f"bench{n}" for n in range(-(-viewers // 5))]
+    for login in logins:
+        await add_user(login, login, PASSWORD, ConsoleRole.MAINTAINER, [], Actor.cli())
+    async with contextlib.AsyncExitStack() as stack:
+        phone = await stack.enter_async_context(aiohttp.ClientSession())
+        consoles = []
+        for login in logins:
+            jar = aiohttp.CookieJar(unsafe=True)
+            consoles.append(await stack.enter_async_context(aiohttp.ClientSession(cookie_jar=jar)))
+            await sign_in(consoles[-1], base, login)
+        streams = []
+        for n in range(viewers):
+            url = f"{base}/console/alerts/{alert_id}/events"
+            streams.append(await stack.enter_async_context(consoles[n // 5].get(url)))
+            await streams[-1].content.readline()  # retry: ... the stream is subscribed
         posts, events = [], []
-        async with console.get(f"{base}/console/alerts/{alert_id}/events") as stream:
-            await stream.content.readline()  # retry: ... the stream is subscribed
-            for user_id, _ in probes:
-                body = {"choices": {"本人": "無事", "家族": "全員無事", "家屋": "被害なし",
-                                    "出社": "可能"}, "message": ""}  # fmt: skip
-                headers = {"Authorization": f"Bearer {sim.issue_id_token(user_id)}"}
-                t0 = time.perf_counter()
-                async with phone.post(
-                    f"{base}/liff/api/alerts/{alert_id}/answer", json=body, headers=headers
-                ) as r:
-                    assert r.status == 200, await r.text()
-                posts.append(time.perf_counter() - t0)
-                await next_tally(stream)
-                events.append(time.perf_counter() - t0)
-                await asyncio.sleep(0.5)  # past the coalescing window: one answer, one event
+        for user_id, _ in probes:
+            body = {"choices": {"本人": "無事", "家族": "全員無事", "家屋": "被害なし",
+                                "出社": "可能"}, "message": ""}  # fmt: skip
+            headers = {"Authorization": f"Bearer {sim.issue_id_token(user_id)}"}
+            t0 = time.perf_counter()
+            async with phone.post(
+                f"{base}/liff/api/alerts/{alert_id}/answer", json=body, headers=headers
+            ) as r:
+                assert r.status == 200, await r.text()
+            posts.append(time.perf_counter() - t0)
+            await asyncio.gather(*(next_tally(stream) for stream in streams))
+            events.append(time.perf_counter() - t0)
+            # Past the pause after an update (as long as its reading, at least 0.2 s): one
+            # answer, one event.
+            await asyncio.sleep(1.0)
     post, event = statistics.median(posts), statistics.median(events)
-    print(f"answer through the LIFF API to the console's event ({len(probes)} answers):")
+    pages = "the console's event" if viewers == 1 else f"the event on all {viewers} console pages"
+    print(f"answer through the LIFF API to {pages} ({len(probes)} answers):")
     print(f"  lean baseline, the LIFF POST round trip: median {ms(post)}")
     print(
         f"  answer to event: median {ms(event)} (x{event / post:.1f} the baseline), "
@@ -208,6 +223,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--recipients", type=int, default=100_000)
     parser.add_argument("--database-url", default=None, help="a PostgreSQL server to use")
+    parser.add_argument("--viewers", type=int, default=1, help="console pages watching live")
     args = parser.parse_args()
 
     created = None
@@ -243,7 +259,7 @@ async def main() -> None:
         alert_id, probes = await seed(args.recipients, sim)
         print(f"seeded in {time.perf_counter() - t0:.1f} s")
         await bench_tally(alert_id)
-        await bench_live(config.public_base_url, sim, alert_id, probes)
+        await bench_live(config.public_base_url, sim, alert_id, probes, args.viewers)
     finally:
         await runner.cleanup()
         await sim_runner.cleanup()
