@@ -53,22 +53,35 @@ async def read_until(process: asyncio.subprocess.Process, marker: str) -> str:
 DEMO_PORTS = 3  # the bot, the local LINE platform (port + 1), the SMTP sink (port + 2)
 
 
-def demo_port() -> int:
-    """A port P with P, P + 1 and P + 2 free, for `demo --port P`. Picked at random below the
-    kernel's ephemeral range, so neither another test process's free-port picks nor its
-    outgoing connections are likely to take P + 1 or P + 2 before the demo binds them."""
+def _free_ports_below_ephemeral(count: int) -> int:
+    """A port P with P … P + count - 1 free, picked at random below the kernel's ephemeral
+    range: a port found free there stays free while a process we start gets round to binding
+    it, since neither another test process's free-port picks (`unused_port`) nor the outgoing
+    connections of every process on the machine take ports from there."""
     rng = random.SystemRandom()
     for _ in range(200):
-        base = rng.randrange(20000, 32000 - DEMO_PORTS)
+        base = rng.randrange(20000, 32000 - count)
         with contextlib.ExitStack() as stack:
             try:
-                for offset in range(DEMO_PORTS):
+                for offset in range(count):
                     sock = stack.enter_context(socket.socket())
                     sock.bind(("127.0.0.1", base + offset))
             except OSError:
                 continue
         return base
-    raise RuntimeError("no three consecutive free ports found")
+    raise RuntimeError(f"no {count} consecutive free ports found")
+
+
+def demo_port() -> int:
+    """A port P with P, P + 1 and P + 2 free, for `demo --port P`."""
+    return _free_ports_below_ephemeral(DEMO_PORTS)
+
+
+def process_port() -> int:
+    """A free port for a process we start (`serve`, `worker`) to listen on: seconds pass
+    before it binds, in which a port from the ephemeral range (`unused_port`) can be taken
+    by any connection opened meanwhile ('address already in use')."""
+    return _free_ports_below_ephemeral(1)
 
 
 async def start_demo(cwd: Path, port: int) -> tuple[asyncio.subprocess.Process, str]:

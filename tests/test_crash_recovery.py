@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import unused_port
 
 from bot.config import Config, ConfigError
 from domain.actors import Actor
@@ -23,7 +22,14 @@ from domain.delivery import EngineSettings
 from line_simulator import Simulator
 from models import Delivery, DeliveryStatus
 from tests.conftest import until
-from tests.processes import SERVE_READY, BotProcess, line_env, linked_staff, simulator_on_ports
+from tests.processes import (
+    SERVE_READY,
+    BotProcess,
+    line_env,
+    linked_staff,
+    process_port,
+    simulator_on_ports,
+)
 
 STAFF = 600  # two multicasts: 500, then 100
 MULTICAST = "/v2/bot/message/multicast"
@@ -89,7 +95,7 @@ async def platform(stop: Stop) -> AsyncIterator[tuple[Simulator, str]]:
 async def serve(tmp_path, sim_url: str, database_url: str) -> BotProcess:
     """`python -m bot serve` that resumes a dead process's batch after a second, not two
     minutes."""
-    port = unused_port()
+    port = process_port()
     env = line_env(sim_url, database_url, port, DELIVERY_STALE_SECONDS="1")
     return await BotProcess.start("serve", cwd=tmp_path, env=env, ready=SERVE_READY)
 

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import pytest
-from aiohttp.test_utils import TestServer, unused_port
+from aiohttp.test_utils import TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.app import create_app
@@ -158,10 +158,16 @@ def test_endpoint_labels_name_no_one():
 async def test_a_worker_process_serves_probes_and_metrics_on_its_worker_port(
     tmp_path, db, browser_session
 ):
-    from tests.processes import WORKER_READY, BotProcess, line_env, simulator_on_ports
+    from tests.processes import (
+        WORKER_READY,
+        BotProcess,
+        line_env,
+        process_port,
+        simulator_on_ports,
+    )
 
     async with simulator_on_ports(1) as (_, urls):
-        port = unused_port()
+        port = process_port()
         env = line_env(urls[0], db, WORKER_PORT=str(port), METRICS_TOKEN=TOKEN)
         worker = await BotProcess.start("worker", cwd=tmp_path, env=env, ready=WORKER_READY)
         try:
@@ -197,10 +203,16 @@ async def test_a_served_process_keeps_startup_out_of_full_garbage_collections(
 ):
     """A full collection walking startup's objects paused every request for 120-160 ms
     under load (benchmarks/answers.py); `serve` takes them out of its sight once started."""
-    from tests.processes import SERVE_READY, BotProcess, line_env, simulator_on_ports
+    from tests.processes import (
+        SERVE_READY,
+        BotProcess,
+        line_env,
+        process_port,
+        simulator_on_ports,
+    )
 
     async with simulator_on_ports(1) as (_, urls):
-        port = unused_port()
+        port = process_port()
         env = line_env(urls[0], db, port, METRICS_TOKEN=TOKEN)
         served = await BotProcess.start("serve", cwd=tmp_path, env=env, ready=SERVE_READY)
         try:

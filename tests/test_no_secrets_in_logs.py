@@ -78,13 +78,19 @@ async def test_serve_logs_json_lines_with_request_ids_and_no_secrets(tmp_path, d
         LineActions,
         make_console_user,
     )  # fmt: skip
-    from tests.processes import SERVE_READY, BotProcess, line_env, simulator_on_ports
+    from tests.processes import (
+        SERVE_READY,
+        BotProcess,
+        line_env,
+        process_port,
+        simulator_on_ports,
+    )
 
     company = await make_company({"総務部": [("E1", "山田")]})
     await make_console_user("soumu", "maintainer")
     chat, answer_text, wrong = "秘密の相談です", "家が半壊しました", "WRONG-CODE-123"
     async with simulator_on_ports(1) as (sim, urls):
-        port = unused_port()
+        port = process_port()
         env = line_env(urls[0], db, port, LOG_FORMAT="json", DELIVERY_POLL_SECONDS="0.2")
         served = await BotProcess.start("serve", cwd=tmp_path, env=env, ready=SERVE_READY)
         try:

@@ -19,7 +19,6 @@ from collections import Counter
 
 import aiohttp
 from aiohttp import web
-from aiohttp.test_utils import unused_port
 
 from domain.actors import Actor
 from domain.alerts import find_template, start_alert
@@ -34,6 +33,7 @@ from tests.processes import (
     line_env,
     linked_staff,
     local_port,
+    process_port,
     simulator_on_ports,
 )
 
@@ -109,7 +109,7 @@ async def test_a_serve_stopped_mid_alert_hands_its_batches_over_and_everyone_get
     async with simulator_on_ports(2, slow.middleware()) as (sim, (stopping_url, other_url)):
         slow.port = int(stopping_url.rsplit(":", 1)[1])
         staff = await linked_staff(sim, STAFF)
-        port = unused_port()
+        port = process_port()
         first = await BotProcess.start(
             "serve", cwd=tmp_path, env=line_env(stopping_url, db, port), ready=SERVE_READY
         )
@@ -136,7 +136,7 @@ async def test_a_serve_stopped_mid_alert_hands_its_batches_over_and_everyone_get
                     await BotProcess.start(
                         "serve",
                         cwd=tmp_path,
-                        env=line_env(other_url, db, unused_port()),
+                        env=line_env(other_url, db, process_port()),
                         ready=SERVE_READY,
                     )
                 )

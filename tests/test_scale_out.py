@@ -11,7 +11,6 @@ from collections import Counter
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import unused_port
 
 from domain.actors import Actor
 from domain.alerts import find_template, start_alert
@@ -26,6 +25,7 @@ from tests.processes import (
     line_env,
     linked_staff,
     local_port,
+    process_port,
     simulator_on_ports,
     spawn_bot,
 )
@@ -157,7 +157,7 @@ async def test_serve_and_two_workers_share_an_alert_and_line_sees_everyone_once(
         slow = {"DELIVERY_POLL_SECONDS": LONG_POLL}
         processes: list[BotProcess] = []
         try:
-            port = unused_port()
+            port = process_port()
             processes.append(
                 await BotProcess.start(
                     "serve",

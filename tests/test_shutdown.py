@@ -12,10 +12,16 @@ import time
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import unused_port
 
 from tests.conftest import ACCESS_TOKEN, LIFF_ID, LOGIN_CHANNEL_ID, SECRET, until
-from tests.processes import clean_env, demo_port, read_until, spawn_bot, start_demo
+from tests.processes import (
+    clean_env,
+    demo_port,
+    process_port,
+    read_until,
+    spawn_bot,
+    start_demo,
+)
 
 STOP_WITHIN = 5.0  # the promise made to operators (see bot/lifecycle.py)
 CLIENTS = 12
@@ -82,7 +88,7 @@ async def test_demo_stops_quickly_mid_traffic(tmp_path, sig):
 
 
 async def test_serve_stops_quickly_mid_traffic_on_sigterm(tmp_path, sim):
-    port = unused_port()
+    port = process_port()
     env = clean_env(
         DATABASE_URL=f"sqlite://{tmp_path}/anpi.sqlite3",
         LINE_CHANNEL_SECRET=SECRET,
