@@ -9,6 +9,7 @@ import csv
 import io
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -16,8 +17,17 @@ from domain.actors import Actor
 from domain.alerts import close_alert, start_alert
 from domain.answers import submit_answer
 from domain.scope import Scope
-from domain.tally import AnswerFilter, answer_list, tally, with_subtotals
-from models import Alert, AlertRound, AnswerChannel, AuditEntry, Employee, Template
+from domain.tally import AnswerFilter, answer_list, answer_timeline, tally, with_subtotals
+from models import (
+    Alert,
+    AlertRound,
+    Answer,
+    AnswerChannel,
+    AnswerRevision,
+    AuditEntry,
+    Employee,
+    Template,
+)
 from tests.conftest import make_company, make_console_user, quick_link
 
 SAFE = {"本人": "無事", "家族": "全員無事", "家屋": "被害なし", "出社": "可能"}
@@ -194,6 +204,35 @@ async def test_the_list_is_narrowed_by_worry_item_choice_and_name_newest_first(s
         assert [e.code for e in listed.entries] == codes, query
     worrying = await answer_list(scene.alert_id, Scope.everything(), AnswerFilter(True, per_page=2))
     assert (worrying.matched, worrying.pages) == (3, 2)
+    past = AnswerFilter(worrying_only=True, per_page=2, page=9)
+    listed = await answer_list(scene.alert_id, Scope.everything(), past)
+    assert (listed.matched, listed.page, listed.pages) == (3, 2, 2)
+    none = await answer_list(scene.alert_id, Scope.everything(), AnswerFilter(item="ない項目"))
+    assert (none.matched, none.page, none.pages) == (0, 1, 1)
+
+
+async def test_the_timeline_counts_first_answers_per_minute_within_the_scope(scene):
+    for code in ["E1", "E3", "E4"]:
+        await answer(scene, code, HURT)
+    await answer(scene, "E1", SAFE)  # answering again is not a first answer
+    start = datetime(2026, 1, 1, 0, 0, tzinfo=UTC)
+    for code, seconds in {"E1": 10, "E3": 50, "E4": 130}.items():
+        employee_id = scene.company.employees[code].id
+        first = await Answer.get(alert_id=scene.alert_id, employee_id=employee_id)
+        await AnswerRevision.filter(answer_id=first.id, revision=1).update(
+            answered_at=start + timedelta(seconds=seconds)
+        )
+    everyone = await answer_timeline(scene.alert_id, Scope.everything())
+    assert [(p.at, p.answered) for p in everyone] == [(start, 2), (start + timedelta(minutes=2), 3)]
+    soumu = await Scope.departments([scene.company.departments["総務部"].id])
+    assert [(p.at, p.answered) for p in await answer_timeline(scene.alert_id, soumu)] == [
+        (start, 1)
+    ]
+    eigyo = await Scope.departments([scene.company.departments["営業部"].id])
+    assert [(p.at, p.answered) for p in await answer_timeline(scene.alert_id, eigyo)] == [
+        (start, 1),
+        (start + timedelta(minutes=2), 2),
+    ]
 
 
 # 3. The headline
