@@ -629,6 +629,9 @@ class AnswerList:
 
 
 MAX_SEARCH_LENGTH = 50
+# A page number beyond any list (500 a page): whatever a URL asks, the offset stays a number
+# both databases take.
+MAX_PAGE = 1_000_000
 
 
 async def answer_list(alert_id: int, scope: Scope, query: AnswerFilter) -> AnswerList:
@@ -655,7 +658,7 @@ async def _answer_list(alert: Alert, scope: Scope, query: AnswerFilter) -> Answe
         f"SELECT {_ANSWER_COLUMNS}, COUNT(*) OVER () AS matched {_ANSWERS_FROM}{found}"
         f" ORDER BY {newest} DESC, a.id DESC LIMIT ? OFFSET ?"
     )
-    page = max(1, query.page)
+    page = max(1, min(query.page, MAX_PAGE))  # further is past the end anyway
     rows = await fetch(page_sql, [*params, per_page, (page - 1) * per_page])
     if rows or page == 1:
         matched = int(rows[0]["matched"]) if rows else 0

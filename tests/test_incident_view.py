@@ -198,6 +198,7 @@ async def test_the_list_is_narrowed_by_worry_item_choice_and_name_newest_first(s
         AnswerFilter(worrying_only=True, search="鈴木"): ["E3"],
         AnswerFilter(worrying_only=True, per_page=2, page=2): ["E1"],
         AnswerFilter(worrying_only=True, per_page=2, page=9): ["E1"],  # past the end: the last
+        AnswerFilter(worrying_only=True, per_page=2, page=10**30): ["E1"],  # typed into the URL
     }
     for query, codes in expected.items():
         listed = await answer_list(scene.alert_id, Scope.everything(), query)
