@@ -12,6 +12,7 @@ import aiohttp
 from playwright.async_api import expect
 
 from tests.browser import needs_chromium, open_page
+from tests.conftest import until
 from tests.demo_helpers import DemoProcess
 
 PHONE = {"width": 390, "height": 844}
@@ -159,6 +160,12 @@ async def test_the_demo_keeps_its_data_between_runs_and_reset_starts_over(
             assert "連携が完了しました" in await response.text()
         async with session.post(f"{newcomer_chat}/send", data={"text": "覚えていますか"}) as r:
             assert r.status == 200
+
+        async def linked() -> bool:  # LINE's event is handled after the page: then the bot says
+            async with session.get(newcomer_chat) as chat:
+                return "LINE連携が完了しました" in await chat.text()
+
+        await until(linked, within=30)
 
     # Ctrl-C, and start again: the same company, chats, log-ins; the linked one stays linked.
     assert demo.stop() == 0
