@@ -121,10 +121,13 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
         app[QUOTA] = line
         app[GROUPS] = line
         app[HTTP] = http
-        app[ID_TOKENS] = IdTokenVerifier(
+        app[ID_TOKENS] = verifier = IdTokenVerifier(
             http, config.line_api_base_url, config.line_login_channel_id
         )
-        yield
+        try:
+            yield
+        finally:
+            verifier.close()
 
 
 async def _notifier_bridge(app: web.Application) -> AsyncIterator[None]:

@@ -7,16 +7,21 @@ each call that reaches the endpoint uses one up."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from domain.actors import Actor
 from domain.alerts import start_alert
 from models import Answer, Template
-from tests.conftest import LOGIN_CHANNEL_ID, make_company, quick_link
+from tests.conftest import LOGIN_CHANNEL_ID, make_company, quick_link, until
+from web.line_keys import SignatureThread
 
 GOOD = {"本人": "無事", "家族": "全員無事", "家屋": "被害なし", "出社": "可能"}
 MANY = 1000
@@ -169,3 +174,50 @@ async def test_a_token_altered_after_line_signed_it_is_refused_locally(sim, dril
     assert status == 401 and body["error"] == "invalid_id_token"
     assert calls(sim, "verify") == 0
     assert not await Answer.filter(alert_id=drill[0]).exists()
+
+
+async def test_tokens_checked_together_each_get_their_own_verdict(sim, drill, answer):
+    """Signatures are checked in a thread, several at a time: answers sent at once, every
+    other one forged, are each accepted or refused on their own token."""
+    fail_all(sim, "verify")
+    sent = [
+        _forged(sim.issue_id_token(drill[1]), "flipped") if n % 2 else sim.issue_id_token(drill[1])
+        for n in range(24)
+    ]
+    outcomes = await asyncio.gather(*(answer(token, str(n)) for n, token in enumerate(sent)))
+    assert [status for status, _ in outcomes] == [401 if n % 2 else 200 for n in range(24)]
+    assert calls(sim, "verify") == 0
+
+
+def _signed(key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
+    """An ES256 signature as a JWS carries it: r and s, 32 bytes each."""
+    r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+async def test_the_signature_thread_outlives_a_caller_that_left_and_stops_when_closed():
+    key = ec.generate_private_key(ec.SECP256R1())
+    public, data = key.public_key(), b"header.payload"
+    checks = SignatureThread()
+    checks.check(public, data, _signed(key, data)).cancel()  # the phone went away
+    assert await asyncio.wait_for(checks.check(public, data, _signed(key, data)), 10) is True
+    other = ec.generate_private_key(ec.SECP256R1())
+    assert await asyncio.wait_for(checks.check(public, data, _signed(other, data)), 10) is False
+    altered = data + b"!"
+    assert await asyncio.wait_for(checks.check(public, altered, _signed(key, data)), 10) is False
+    thread = checks._thread
+    assert thread is not None and thread.is_alive()
+    checks.close()
+    await until(lambda: not thread.is_alive())
+
+
+async def test_an_error_in_the_signature_thread_reaches_the_caller():
+    checks = SignatureThread()
+    try:
+        with pytest.raises(TypeError):  # not an EC key: cryptography refuses the call
+            await asyncio.wait_for(checks.check(Ed25519PrivateKey.generate().public_key(),
+                                                b"data", bytes(64)), 10)  # fmt: skip
+        key = ec.generate_private_key(ec.SECP256R1())
+        assert await asyncio.wait_for(checks.check(key.public_key(), b"d", _signed(key, b"d")), 10)
+    finally:
+        checks.close()

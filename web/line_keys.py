@@ -4,13 +4,17 @@ LIFF issues ES256 tokens; checking them here (signature, `iss`, `aud`, `exp`) ke
 flowing while LINE's verify endpoint is slow or down, which is when an earthquake brings
 everyone to LINE at once. The keys are fetched once and kept; a token naming a key we do not
 hold makes us fetch them again (LINE rotates keys), at most once per REFETCH_INTERVAL so a
-flood of made-up key IDs cannot make us hammer LINE."""
+flood of made-up key IDs cannot make us hammer LINE. The signature itself is checked in a
+thread of its own (`SignatureThread`), so the event loop serves other requests meanwhile."""
 
 import asyncio
 import base64
 import binascii
+import contextlib
 import json
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -152,11 +156,9 @@ def split_jws(token: str) -> Jws:
     return Jws(header, claims, signed, signature)
 
 
-def verify_with_key(
-    token: Jws, key: Any, *, issuer: str, audience: str, now: float
-) -> dict[str, Any]:
-    """The claims of an ES256 token signed with `key`, checked for `iss`, `aud`, `exp` and
-    `sub` at `now` (raises BadSignature).
+def check_shape(token: Jws, key: Any) -> None:
+    """Refuse a token that is not ES256, or a signature or key not of P-256 (raises
+    BadSignature); the signature itself is `signature_holds`, the claims `check_claims`.
 
     Written out with `cryptography` rather than through PyJWT: the same checks (the header's
     algorithm, the P-256 signature over `header.payload`, the claims) on segments the caller
@@ -164,16 +166,25 @@ def verify_with_key(
     on every answer a phone sends with a token we have not seen."""
     if token.es256_kid is None:
         raise BadSignature("not an ES256 JWS")
-    signature = token.signature
-    if len(signature) != 64 or not isinstance(key, ec.EllipticCurvePublicKey):
+    if len(token.signature) != 64 or not isinstance(key, ec.EllipticCurvePublicKey):
         raise BadSignature("not a P-256 signature")
     if not isinstance(key.curve, ec.SECP256R1):
         raise BadSignature("not a P-256 key")
+
+
+def signature_holds(key: ec.EllipticCurvePublicKey, signed: bytes, signature: bytes) -> bool:
+    """Whether the 64-byte ES256 signature (r || s) over `signed` verifies with `key`."""
     r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
     try:
-        key.verify(encode_dss_signature(r, s), token.signed, ec.ECDSA(hashes.SHA256()))
+        key.verify(encode_dss_signature(r, s), signed, ec.ECDSA(hashes.SHA256()))
     except InvalidSignature:
-        raise BadSignature("InvalidSignatureError") from None
+        return False
+    return True
+
+
+def check_claims(token: Jws, *, issuer: str, audience: str, now: float) -> dict[str, Any]:
+    """The claims of a token whose signature holds, checked for `iss`, `aud`, `exp`, `nbf`
+    and `sub` at `now` (raises BadSignature)."""
     claims = token.claims
     if claims.get("iss") != issuer:
         raise BadSignature("InvalidIssuerError")
@@ -192,3 +203,79 @@ def verify_with_key(
     if not isinstance(claims.get("sub"), str) or not claims["sub"]:
         raise BadSignature("no subject")
     return claims
+
+
+class SignatureThread:
+    """ES256 signature checks in a thread of their own, off the event loop.
+
+    `cryptography` releases the GIL while it checks a signature (65 µs here), so the event
+    loop goes on serving requests meanwhile. Checks asked for while the thread is busy are
+    taken together: the thread wakes once for them and hands their results back to each
+    waiting loop in one call, so a busy loop pays one wake-up per batch, not per token. The
+    thread starts on first use and stops at `close()`; a daemon, so it never holds up exit."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def check(
+        self, key: ec.EllipticCurvePublicKey, signed: bytes, signature: bytes
+    ) -> asyncio.Future[bool]:
+        """A future of `signature_holds(key, signed, signature)`, checked in the thread."""
+        future = asyncio.get_running_loop().create_future()
+        if self._thread is None or not self._thread.is_alive():
+            self._start()
+        self._queue.put((future, key, signed, signature))
+        return future
+
+    def close(self) -> None:
+        """Stop the thread once the checks already asked for are done."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread = None
+
+    def _start(self) -> None:
+        with self._start_lock:  # a thread that died somehow is replaced, never waited on
+            if self._thread is None or not self._thread.is_alive():
+                thread = threading.Thread(
+                    target=self._run, args=(self._queue,), name="es256", daemon=True
+                )
+                thread.start()
+                self._thread = thread
+
+    @staticmethod
+    def _run(checks: queue.SimpleQueue) -> None:
+        running = True
+        while running:
+            batch = [checks.get()]
+            while True:
+                try:
+                    batch.append(checks.get_nowait())
+                except queue.Empty:
+                    break
+            done: dict[asyncio.AbstractEventLoop, list] = {}
+            for item in batch:
+                if item is None:
+                    running = False
+                    continue
+                future, key, signed, signature = item
+                try:
+                    outcome: bool | BaseException = signature_holds(key, signed, signature)
+                except Exception as exc:  # handed to the caller, never lost in this thread
+                    outcome = exc
+                done.setdefault(future.get_loop(), []).append((future, outcome))
+            for loop, outcomes in done.items():
+                # A closed loop raises RuntimeError: nobody waits for these any more.
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(_settle, outcomes)
+
+
+def _settle(outcomes: list[tuple[asyncio.Future, bool | BaseException]]) -> None:
+    for future, outcome in outcomes:
+        if future.done():  # the request went away meanwhile
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)

@@ -20,9 +20,11 @@ from web.line_keys import (
     KeysUnavailable,
     LineKeys,
     MalformedToken,
+    SignatureThread,
+    check_claims,
+    check_shape,
     log_line_call,
     split_jws,
-    verify_with_key,
 )
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,7 @@ class IdTokenVerifier:
         timeout: aiohttp.ClientTimeout = VERIFY_TIMEOUT,
         verified: VerifiedTokens | None = None,
         keys: LineKeys | None = None,
+        signatures: SignatureThread | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.http = http
@@ -108,7 +111,12 @@ class IdTokenVerifier:
         self.timeout = timeout
         self.verified = VerifiedTokens() if verified is None else verified
         self.keys = LineKeys(http, api_base_url) if keys is None else keys
+        self.signatures = SignatureThread() if signatures is None else signatures
         self.clock = clock
+
+    def close(self) -> None:
+        """Stop the thread that checks signatures."""
+        self.signatures.close()
 
     async def verify(self, id_token: str) -> IdToken:
         """Verify a LIFF ID token (raises InvalidIdToken or LineUnavailable).
@@ -138,9 +146,10 @@ class IdTokenVerifier:
         if key is None:
             return None
         try:
-            return verify_with_key(
-                token, key, issuer=LINE_ISSUER, audience=self.channel_id, now=now
-            )
+            check_shape(token, key)
+            if not await self.signatures.check(key, token.signed, token.signature):
+                raise BadSignature("InvalidSignatureError")
+            return check_claims(token, issuer=LINE_ISSUER, audience=self.channel_id, now=now)
         except BadSignature as exc:
             raise InvalidIdToken(str(exc)) from None
 
