@@ -17,12 +17,13 @@ one, as the lean handler does); then as the LIFF page works, every phone first o
 (`GET /liff/api/alerts/{id}` with its token, not measured: the token's first use, verified by
 LINE) and then answering with the same token, again and again, for the run. Each run lasts --seconds
 after one second of warm-up. Prints answers/s, p50 and p99 of each, the server process's CPU
-time per request (steadier than rates when other work shares the machine) and the ratio to the
-lean baseline; nothing here is asserted (targets: >= 1,500/s, p99 <= 200 ms, >= 50 % of the
-lean). Under each run, the CPU every process on the machine spent per answer: the server, the
-LINE platform (the lean handler's verify calls), PostgreSQL, the load generator. --rounds N runs
-the three in turn N times (Anpi started afresh each round, fresh tokens never reused) and
-prints the median ratios: on a shared 2-core machine one run's ratio can move by 20 points.
+time per request and its event loop's alone (steadier than rates when other work shares the
+machine) and the ratio to the lean baseline; nothing here is asserted (targets: >= 1,500/s,
+p99 <= 200 ms, >= 50 % of the lean). Under each run, the CPU every process on the machine
+spent per answer: the server, the LINE platform (the lean handler's verify calls), PostgreSQL,
+the load generator. --rounds N runs the three in turn N times (Anpi started afresh each
+round, fresh tokens never reused) and prints the median ratios: on a shared 2-core machine one
+run's ratio can move by 20 points.
 With --profile, a CPU profile of the Anpi runs (cProfile; it slows them) goes to FILE.
 
 Usage: python -m benchmarks.answers [--employees 2000] [--clients 64] [--seconds 15]
@@ -200,10 +201,11 @@ def process_cpu(roles: dict[int, str]) -> Counter:
 
 async def run_load(
     load: Load, simulator: int
-) -> tuple[list[float], dict[str, int], float, int, Counter]:
+) -> tuple[list[float], dict[str, int], float, int, Counter, float]:
     """Run the load generator; return its figures and the CPU seconds per request answered
     (warm-up included) of every process on the machine, by role (`process_cpu`): the server
-    (this process), the LINE platform, the load generator, PostgreSQL."""
+    (this process), the LINE platform, the load generator, PostgreSQL; and of the server's
+    event loop alone (this thread: the one a busy server runs out of first)."""
     spawn = multiprocessing.get_context("spawn")
     results, posting = spawn.Queue(), spawn.Event()
     process = spawn.Process(target=load_process, args=(load, posting, results))
@@ -211,19 +213,19 @@ async def run_load(
     roles = {os.getpid(): "server", simulator: "LINE platform", process.pid: "load generator"}
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, posting.wait, 600)
-    before = process_cpu(roles)
+    before, loop_before = process_cpu(roles), time.thread_time()
     latencies, statuses, seconds, wrapped, sent = await loop.run_in_executor(
         None, results.get, True, load.seconds + 120
     )
-    after = process_cpu(roles)
+    after, loop_after = process_cpu(roles), time.thread_time()
     await loop.run_in_executor(None, process.join, 10)
     cpu = Counter({role: (after[role] - before[role]) / max(sent, 1) for role in after})
-    return latencies, statuses, seconds, wrapped, cpu
+    return latencies, statuses, seconds, wrapped, cpu, (loop_after - loop_before) / max(sent, 1)
 
 
 def report(name: str, outcome: tuple, baseline: float | None = None, *, fresh: bool) -> float:
     """Print one run's figures; return its answers/s."""
-    latencies, statuses, seconds, wrapped, cpu = outcome
+    latencies, statuses, seconds, wrapped, cpu, event_loop = outcome
     ok = statuses.get("200", 0)
     rate = ok / seconds
     ordered = sorted(latencies) or [0.0]
@@ -232,7 +234,8 @@ def report(name: str, outcome: tuple, baseline: float | None = None, *, fresh: b
     line = (
         f"{name}: {ok} answers in {seconds:.0f} s = {rate:,.0f}/s, "
         f"p50 {statistics.median(ordered) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
-        f"server CPU {cpu['server'] * 1000:.2f} ms/answer"
+        f"server CPU {cpu['server'] * 1000:.2f} ms/answer "
+        f"(its event loop {event_loop * 1000:.2f} ms)"
     )
     if baseline:
         line += f" ({rate / baseline * 100:.0f} % of the lean baseline)"
