@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
 from domain.throttle import SIGN_IN_LIMIT
 from models import AuditEntry, ConsoleUser
 from tests.conftest import make_company, make_console_user
+from web.ratelimit import RateLimiter
 from web.sessions import IDLE_SECONDS
 
 
@@ -87,7 +90,16 @@ async def test_sign_in_never_redirects_outside_the_console(console, users, targe
     assert response.headers["Location"] == "/console/"
 
 
-async def test_one_address_spraying_logins_is_paused_before_any_password_check(console, users):
+@pytest.fixture
+def address_clock_stopped(monkeypatch):
+    """The console's per-address limiter, created with a clock that stands still: no attempt
+    is refilled while a slow machine checks the burst's passwords (0.5 a second)."""
+    monkeypatch.setattr("console.app.RateLimiter", partial(RateLimiter, clock=lambda: 1000.0))
+
+
+async def test_one_address_spraying_logins_is_paused_before_any_password_check(
+    address_clock_stopped, console, users
+):
     from console.app import ADDRESS_BURST
     from models import Throttle
 
