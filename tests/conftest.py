@@ -135,7 +135,7 @@ def _with_database(base: str, name: str) -> str:
 
 
 async def fresh_postgres(base: str) -> str:
-    """A fresh, migrated PostgreSQL database (the caller drops it)."""
+    """A new, migrated PostgreSQL database copied from the run's template."""
     template = _template_name()
 
     async def make() -> None:
@@ -221,54 +221,192 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIt
     base = os.environ.get("TEST_POSTGRES_URL")
     if not base:
         pytest.skip("TEST_POSTGRES_URL is not set: the PostgreSQL half of the suite is skipped")
-    name = await fresh_postgres(base)
+    name = await _RECYCLER.take(base)
     yield _with_database(base, name)
-    _DROPPER.drop(base, name)
+    _RECYCLER.give_back(base, name)
 
 
-class _Dropper:
-    """Drops finished tests' PostgreSQL databases in a thread of its own.
+# The schema as a test could change it (a trigger that refuses audit rows, a function, a
+# column, an index, a constraint): a copy whose schema differs from a new copy's is dropped.
+_SCHEMA = """
+SELECT md5(coalesce(string_agg(item, ',' ORDER BY item), '')) FROM (
+  SELECT 'r:' || c.relname || ':' || c.relkind::text AS item
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+  UNION ALL SELECT 'a:' || a.attrelid::regclass || ':' || a.attname || ':'
+    || format_type(a.atttypid, a.atttypmod) || ':' || a.attnotnull
+    || ':' || coalesce(pg_get_expr(d.adbin, d.adrelid), '')
+    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+    WHERE n.nspname = 'public' AND a.attnum > 0 AND NOT a.attisdropped
+  UNION ALL SELECT 'f:' || p.oid::regprocedure || ':' || md5(p.prosrc)
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+  UNION ALL SELECT 't:' || tgrelid::regclass || ':' || tgname || ':' || tgenabled::text
+    FROM pg_trigger WHERE NOT tgisinternal
+  UNION ALL SELECT 'k:' || conrelid::regclass || ':' || conname || ':'
+    || pg_get_constraintdef(oid)
+    FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+  UNION ALL SELECT 'i:' || indexrelid::regclass || ':' || pg_get_indexdef(indexrelid)
+    FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+    WHERE c.relnamespace = 'public'::regnamespace
+  UNION ALL SELECT 'e:' || extname FROM pg_extension
+) AS schema
+"""
 
-    PostgreSQL checkpoints on every DROP DATABASE and the dropping session waits for it,
-    which took 10 s at a time while three other test processes were writing: in the test's
-    teardown, that wait held up the next test. A few drops may be waiting at once (the queue
-    is bounded, so databases do not pile up); the session waits for the last of them."""
 
-    def __init__(self, backlog: int = 8) -> None:
-        self._queue: queue.Queue[tuple[str, str]] = queue.Queue(maxsize=backlog)
+class SchemaChanged(Exception):
+    """The test changed the schema: its copy is not handed on."""
+
+
+@dataclass(frozen=True)
+class _Pristine:
+    """What a database copied from the run's template holds before a test writes to it: its
+    schema, its tables, the rows migrating left in them, and where each sequence stood."""
+
+    schema: str
+    tables: tuple[str, ...]
+    rows: dict[str, tuple[list[str], list[tuple[Any, ...]]]]
+    sequences: tuple[tuple[str, int | None], ...]
+
+    @classmethod
+    async def read(cls, connection: asyncpg.Connection) -> _Pristine:
+        tables = tuple(
+            r[0]
+            for r in await connection.fetch(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
+            )
+        )
+        rows = {}
+        for table in tables:
+            found = await connection.fetch(f'SELECT * FROM "{table}"')
+            if found:
+                rows[table] = (list(found[0].keys()), [tuple(r.values()) for r in found])
+        sequences = tuple(
+            (r[0], r[1])
+            for r in await connection.fetch(
+                "SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = 'public'"
+            )
+        )
+        return cls(await connection.fetchval(_SCHEMA), tables, rows, sequences)
+
+    async def restore(self, connection: asyncpg.Connection) -> None:
+        """Put a used copy back as it was: every row deleted (foreign keys unchecked, as
+        every row goes), the migrated rows put back, each sequence where it stood; or
+        SchemaChanged when the test changed more than rows."""
+        if await connection.fetchval(_SCHEMA) != self.schema:
+            raise SchemaChanged()
+        statements = ["SET LOCAL session_replication_role = replica"]
+        statements += [f'DELETE FROM "{table}"' for table in self.tables]
+        statements += [
+            f"SELECT setval('\"{name}\"', {value}, true)"
+            if value is not None
+            else f"SELECT setval('\"{name}\"', 1, false)"
+            for name, value in self.sequences
+        ]
+        async with connection.transaction():
+            await connection.execute(";".join(statements))
+            for table, (columns, records) in self.rows.items():
+                await connection.copy_records_to_table(table, records=records, columns=columns)
+
+
+class _Recycler:
+    """Hands each PostgreSQL test a database copied from the run's template, and puts a
+    finished test's database back as it was copied, for the next test of this process.
+
+    Copying the template (CREATE DATABASE ... TEMPLATE) writes the whole database to the WAL
+    and took 0.4 s a test here, more while other test processes wrote; dropping one forces a
+    checkpoint, which took 10 s at a time. Emptying a used copy's tables takes milliseconds.
+    That is done in a thread of its own after the test, with every connection to the copy
+    ended first (a process the test started and killed may have left one), so the next test
+    waits for neither. A copy whose schema the test changed (a trigger added to make a write
+    fail), or that cannot be emptied, is dropped instead."""
+
+    def __init__(self) -> None:
+        self._work: queue.Queue[tuple[str, str] | None] = queue.Queue()
+        self._ready: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._pristine: _Pristine | None = None
+        self._made: list[tuple[str, str]] = []
         self._failed: list[str] = []
 
-    def drop(self, base: str, name: str) -> None:
+    async def take(self, base: str) -> str:
+        try:
+            return self._ready.get_nowait()
+        except queue.Empty:
+            pass
+        name = await fresh_postgres(base)
+        self._made.append((base, name))
+        if self._pristine is None:
+            connection = await asyncpg.connect(_with_database(base, name))
+            try:
+                self._pristine = await _Pristine.read(connection)
+            finally:
+                await connection.close()
+        return name
+
+    def give_back(self, base: str, name: str) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="drop-databases", daemon=True)
+            self._thread = threading.Thread(target=self._run, name="recycle-dbs", daemon=True)
             self._thread.start()
-        self._queue.put((base, name))
+        self._work.put((base, name))
 
     def _run(self) -> None:
-        while True:
-            base, name = self._queue.get()
+        while (job := self._work.get()) is not None:
+            base, name = job
             try:
-                asyncio.run(_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            except Exception as exc:  # a database left over fails no test, but is said
-                self._failed.append(f"{name}: {exc!r}")
+                asyncio.run(self._restore(base, name))
+                self._ready.put(name)
+            except SchemaChanged:
+                self._drop(base, name)
+            except Exception as exc:  # this copy is not used again
+                self._drop(base, name, exc)
             finally:
-                self._queue.task_done()
+                self._work.task_done()
+        self._work.task_done()
+
+    async def _restore(self, base: str, name: str) -> None:
+        assert self._pristine is not None
+        await _admin(
+            base,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            f" WHERE datname = '{name}' AND pid <> pg_backend_pid()",
+        )
+        connection = await asyncpg.connect(_with_database(base, name))
+        try:
+            await self._pristine.restore(connection)
+        finally:
+            await connection.close()
+
+    def _drop(self, base: str, name: str, why: BaseException | None = None) -> None:
+        try:
+            asyncio.run(_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        except Exception as exc:  # a database left over fails no test, but is said
+            self._failed.append(f"{name}: {exc!r}")
+        else:
+            self._made.remove((base, name))
+        if why is not None:
+            warnings.warn(f"test database {name} not reused: {why!r}", stacklevel=1)
 
     def finish(self) -> None:
-        """Wait until every database handed over is dropped."""
-        self._queue.join()
+        """Wait for the last test's database, then drop every copy this process made."""
+        if self._thread is not None:
+            self._work.put(None)
+            self._work.join()
+        for base, name in list(self._made):
+            self._drop(base, name)
         if self._failed:
             warnings.warn(f"test databases not dropped: {self._failed}", stacklevel=1)
 
 
-_DROPPER = _Dropper()
+_RECYCLER = _Recycler()
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _drop_test_databases() -> Iterator[None]:
     yield
-    _DROPPER.finish()
+    _RECYCLER.finish()
 
 
 @pytest.fixture
