@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import inspect
 import os
 import queue
 import re
 import shutil
 import socket
+import ssl
 import tempfile
 import threading
 import uuid
@@ -27,6 +29,8 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestServer
 from aiosqlite.core import _connection_worker_thread
+from linebot.v3.messaging import async_rest as messaging_rest
+from linebot.v3.oauth import async_rest as oauth_rest
 
 from bot.app import create_app
 from bot.config import Config
@@ -159,6 +163,29 @@ def cheap_argon2(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 
         cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
         monkeypatch.setattr("domain.hashing._hasher", cheap)
+
+
+class _OneSslContext:
+    """The `ssl` module as line-bot-sdk's clients see it in the tests: the default context
+    is made once. The SDK makes a new one for every client it builds, loading the system's
+    CA certificates each time (40 ms here, two clients an app and an app a test: an eighth
+    of a test process's CPU). The settings are the SDK's own, and the tests reach the local
+    LINE platform over plain HTTP, where no certificate is checked either way."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(ssl, name)
+
+    @functools.cache  # noqa: B019 (one instance for the whole run)
+    def create_default_context(self, cafile: str | None = None) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=cafile)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_ssl_context_for_line_clients() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        for module in (messaging_rest, oauth_rest):
+            patch.setattr(module, "ssl", _OneSslContext())
+        yield
 
 
 @pytest.fixture(autouse=True)
