@@ -9,8 +9,6 @@ from datetime import timedelta
 from functools import partial
 
 import aiohttp
-import aiohttp_jinja2
-import jinja2
 from aiohttp import web
 
 import console.app
@@ -36,11 +34,11 @@ from domain.inbox import next_retry_in, process_pending
 from domain.notify import Topic, notifier
 from domain.retention import Retention, apply_retention
 from me.keys import LoginSettings
-from web import i18n as web_i18n
 from web.csrf import csrf_middleware
 from web.headers import on_response_prepare
 from web.keys import GROUPS, HTTP, ID_TOKENS, LIFF, LINK, LINK_ATTEMPTS, QUOTA, WEB
 from web.line_login import IdTokenVerifier
+from web.pages import face_templates
 from web.settings import LiffSettings, LinkSettings, WebSettings
 
 log = logging.getLogger(__name__)
@@ -63,12 +61,7 @@ def create_app(config: Config, *, engine_settings: EngineSettings | None = None)
     app[LIFF] = LiffSettings(liff_id=config.liff_id, sdk_url=config.liff_sdk_url)
     app[LINK] = LinkSettings(access_base_url=config.line_access_base_url)
     app[LINK_ATTEMPTS] = link_views.address_limiter()
-    env = aiohttp_jinja2.setup(
-        app,
-        loader=jinja2.PackageLoader("bot"),
-        autoescape=jinja2.select_autoescape(default=True),
-    )
-    web_i18n.install(env)
+    env = face_templates(app, "bot")
     env.globals["app_name"] = "安否確認"
     routes.setup_routes(app)
     app.add_subapp("/liff", liff.app.create_app())
