@@ -338,6 +338,10 @@ class _Pristine:
                 await connection.copy_records_to_table(table, records=records, columns=columns)
 
 
+_CONNECTED = "SELECT count(*) FROM pg_stat_activity WHERE datname = $1"
+CLOSING_POLLS = 60  # 3 s
+
+
 class _Recycler:
     """Hands each PostgreSQL test a database copied from the run's template, and puts a
     finished test's database back as it was copied, for the next test of this process.
@@ -395,11 +399,20 @@ class _Recycler:
 
     async def _restore(self, base: str, name: str) -> None:
         assert self._pristine is not None
-        await _admin(
-            base,
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            f" WHERE datname = '{name}' AND pid <> pg_backend_pid()",
-        )
+        admin = await asyncpg.connect(base)
+        try:
+            # A process the test stopped may still be closing its connections: they get a
+            # moment to go on their own (ended under it, it would complain as it exits).
+            for _ in range(CLOSING_POLLS):
+                if not await admin.fetchval(_CONNECTED, name):
+                    break
+                await asyncio.sleep(0.05)
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                f" WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await admin.close()
         connection = await asyncpg.connect(_with_database(base, name))
         try:
             await self._pristine.restore(connection)

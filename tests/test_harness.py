@@ -19,6 +19,15 @@ from models.db import close_database, open_database
 from tests.conftest import _admin, _Recycler, _with_database, make_company, until
 
 
+@pytest.fixture
+def base() -> str:
+    """The PostgreSQL server the suite runs on."""
+    url = os.environ.get("TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("TEST_POSTGRES_URL is not set: the PostgreSQL half of the suite is skipped")
+    return url
+
+
 async def _contents(url: str) -> dict[str, Any]:
     """Every row of every table, in order, and where each sequence stands."""
     connection = await asyncpg.connect(url)
@@ -49,10 +58,7 @@ async def _databases(base: str) -> set[str]:
         await connection.close()
 
 
-async def test_a_used_postgres_database_is_put_back_as_a_new_copy_and_dropped_at_the_end():
-    base = os.environ.get("TEST_POSTGRES_URL")
-    if not base:
-        pytest.skip("TEST_POSTGRES_URL is not set: the PostgreSQL half of the suite is skipped")
+async def test_a_used_postgres_database_is_put_back_as_a_new_copy_and_dropped_at_the_end(base):
     recycler = _Recycler()
     name = await recycler.take(base)
     url = _with_database(base, name)
@@ -83,15 +89,13 @@ async def test_a_used_postgres_database_is_put_back_as_a_new_copy_and_dropped_at
     assert await recycler.take(base) == name
     assert await _contents(url) == new
     assert leftover.is_closed() or not await _still_open(leftover)
+    leftover.terminate()  # its end, said here rather than when the process exits
     recycler.give_back(base, name)
     await asyncio.to_thread(recycler.finish)
     assert name not in await _databases(base)
 
 
-async def test_a_postgres_database_whose_schema_a_test_changed_is_dropped_not_handed_on():
-    base = os.environ.get("TEST_POSTGRES_URL")
-    if not base:
-        pytest.skip("TEST_POSTGRES_URL is not set: the PostgreSQL half of the suite is skipped")
+async def test_a_postgres_database_whose_schema_a_test_changed_is_dropped_not_handed_on(base):
     recycler = _Recycler()
     name = await recycler.take(base)
     await _admin(
