@@ -7,6 +7,8 @@ from __future__ import annotations
 # ruff: noqa: F811  (the `bot` and `feed` fixtures are imported, then named as parameters)
 import pytest
 
+from domain.actors import Actor
+from domain.jma import rules
 from models import Alert, AuditEntry, Department, JmaRule
 from tests.conftest import until
 from tests.jma_helpers import (  # noqa: F401  (fixtures)
@@ -26,6 +28,13 @@ RULE_ADD = (
     "jma", "rule", "add", "--name", "岩手の事業所", "--min-intensity", "4",
     "--prefecture", "岩手県", "--template", "earthquake", "--offices-only",
     "--suppress-minutes", "720", "--delay-minutes", "0",
+)  # fmt: skip
+
+
+# The rule RULE_ADD adds, arranged in-process for the tests of what `jma replay` does with it.
+IWATE_RULE = rules.RuleDraft(
+    name="岩手の事業所", min_intensity="4", areas=("岩手県",), template="earthquake",
+    offices_only=True, suppress_minutes=720, delay_minutes=0,
 )  # fmt: skip
 
 
@@ -98,7 +107,7 @@ async def test_replay_starts_delivers_and_tells_the_admin_groups(sim, bot, datab
 async def test_replay_says_why_a_bulletin_is_ignored(sim, bot, database_url):
     await arrange_offices(sim)
     env = line_env(sim, database_url)
-    await run(*RULE_ADD, env=env)
+    await rules.add_rule(Actor.cli(), IWATE_RULE)
 
     code, out, _ = await run(
         "jma",
@@ -129,7 +138,7 @@ async def test_replay_refuses_what_cannot_be_read_in_one_line(
 ):
     await arrange_offices(sim)
     env = line_env(sim, database_url)
-    await run(*RULE_ADD, env=env)
+    await rules.add_rule(Actor.cli(), IWATE_RULE)
     path = tmp_path / "bulletin.xml"
     path.write_bytes(content)
 
