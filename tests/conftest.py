@@ -283,7 +283,7 @@ SELECT md5(coalesce(string_agg(item, ',' ORDER BY item), '')) FROM (
 """
 
 
-class SchemaChanged(Exception):
+class _SchemaChanged(Exception):
     """The test changed the schema: its copy is not handed on."""
 
 
@@ -321,9 +321,9 @@ class _Pristine:
     async def restore(self, connection: asyncpg.Connection) -> None:
         """Put a used copy back as it was: every row deleted (foreign keys unchecked, as
         every row goes), the migrated rows put back, each sequence where it stood; or
-        SchemaChanged when the test changed more than rows."""
+        _SchemaChanged when the test changed more than rows."""
         if await connection.fetchval(_SCHEMA) != self.schema:
-            raise SchemaChanged()
+            raise _SchemaChanged()
         statements = ["SET LOCAL session_replication_role = replica"]
         statements += [f'DELETE FROM "{table}"' for table in self.tables]
         statements += [
@@ -339,7 +339,7 @@ class _Pristine:
 
 
 _CONNECTED = "SELECT count(*) FROM pg_stat_activity WHERE datname = $1"
-CLOSING_POLLS = 60  # 3 s
+_CLOSING_POLLS = 60  # 3 s
 
 
 class _Recycler:
@@ -389,7 +389,7 @@ class _Recycler:
             try:
                 asyncio.run(self._restore(base, name))
                 self._ready.put(name)
-            except SchemaChanged:
+            except _SchemaChanged:
                 self._drop(base, name)
             except Exception as exc:  # this copy is not used again
                 self._drop(base, name, exc)
@@ -403,7 +403,7 @@ class _Recycler:
         try:
             # A process the test stopped may still be closing its connections: they get a
             # moment to go on their own (ended under it, it would complain as it exits).
-            for _ in range(CLOSING_POLLS):
+            for _ in range(_CLOSING_POLLS):
                 if not await admin.fetchval(_CONNECTED, name):
                     break
                 await asyncio.sleep(0.05)
