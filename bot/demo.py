@@ -11,6 +11,7 @@ import email.policy
 import importlib.util
 import json
 import logging
+import os
 import re
 import secrets
 import shutil
@@ -266,6 +267,20 @@ async def prepare_the_earthquake_template() -> None:
     )
 
 
+def kept_secret_key() -> str:
+    """The demo's own secret key: made on its first start and kept in .demo/ (owner-only), so
+    what it signed (the e-mailed answer links, console sessions) still holds after Ctrl-C and
+    a second `make demo`. `make demo-reset` forgets it with the rest."""
+    with contextlib.suppress(FileNotFoundError, UnicodeDecodeError):
+        if key := DEMO_SECRET.read_text(encoding="ascii").strip():
+            return key
+    key = demo_secret_key()  # none kept (or an empty file): a new one
+    descriptor = os.open(DEMO_SECRET, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="ascii") as file:
+        file.write(key)
+    return key
+
+
 def reset_demo_dir() -> None:
     """Start the demo over: an empty .demo/ (database, chats, mail)."""
     shutil.rmtree(DEMO_DIR, ignore_errors=True)
@@ -303,7 +318,7 @@ def demo_config(base: Config, urls: DemoUrls) -> Config:
         line_login_channel_secret=DEMO_LOGIN_CHANNEL_SECRET,
         liff_id=DEMO_LIFF_ID,
         public_base_url=urls.bot,
-        secret_key=base.secret_key or demo_secret_key(),
+        secret_key=base.secret_key or kept_secret_key(),
         port=urls.port,
         smtp_url=f"smtp://127.0.0.1:{urls.mail_port}",
         jma_feed_url=f"{urls.sim}/_jma/feed.xml",  # the local JMA feed, never JMA's
@@ -359,6 +374,7 @@ class DemoStateError(Exception):
 
 
 DEMO_STATE = DEMO_DIR / "demo.json"  # what the banner prints again on the next start
+DEMO_SECRET = DEMO_DIR / "secret_key"  # signs its sessions and links, run after run
 DEMO_LINE_STATE = DEMO_DIR / "line.json"  # the local LINE platform's chats, groups, menus
 NEWCOMER = "しんにゅう"  # links in chat with the printed code
 FIRST_TIMER = "はじめて"  # not a friend yet: links on the employee page with LINE Login

@@ -143,6 +143,7 @@ async def test_the_demo_keeps_its_data_between_runs_and_reset_starts_over(
     assert "Resumed from .demo/" in demo.start()
     employee_code, _, registration_code = demo.link_code()
     newcomer_chat = demo.url("/_sim/chat/")
+    mail_link = demo.url("/liff/answer/")  # the e-mail-only employee's, signed by this run
     alerts_before = len(re.findall(r"href=\"/console/alerts/\d+\"", await _alerts_page(demo)))
 
     # Link the printed employee (as the link page does) and say something in a chat.
@@ -178,6 +179,10 @@ async def test_the_demo_keeps_its_data_between_runs_and_reset_starts_over(
     assert len(re.findall(r"href=\"/console/alerts/\d+\"", await _alerts_page(demo))) == (
         alerts_before
     )
+    # What the last run signed still holds: its secret is kept in .demo/, for its owner only.
+    async with aiohttp.ClientSession() as session, session.get(mail_link) as response:
+        assert response.status == 200, await response.text()
+    assert (demo.cwd / ".demo" / "secret_key").stat().st_mode & 0o777 == 0o600
 
     # --reset starts over: a fresh company, the first unlinked employee offered again.
     assert demo.stop() == 0
