@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
 from domain.actors import Actor
@@ -24,8 +25,8 @@ from domain.scope import Scope
 from models import Alert, AlertRecipient, Answer, AnswerChannel, Employee
 from models.answers import ANSWERED, NO_DEPARTMENT, SHARDS, WHOLE
 from models.sql import (
-    Run,
     as_model,
+    postgres_batch,
     postgres_client,
     postgres_statements,
     sqlite_transaction,
@@ -327,18 +328,21 @@ async def _record(
         values = [employee_id, encoded, text, channel.value, now, entered_by, alert["id"]]
         return alert, items, [*values, _department(row)], cleaned, language
 
-    async def one_trip(run: Run, known: str) -> tuple[Any, tuple[int, int, Any]] | None:
+    async def one_trip(
+        client: BaseDBAsyncClient, known: str
+    ) -> tuple[Any, tuple[int, int, Any]] | None:
         """Check the answer against the items read before (`known`) and store it in one
-        statement; as `accept` and the stored answer, or None where the slower path must
-        decide (a refusal, items no longer those)."""
+        statement, with the answers arriving meanwhile; as `accept` and the stored answer,
+        or None where the slower path must decide (a refusal, items no longer those)."""
         try:
             cleaned, text = validate_answer(stored_items(known), choices, message)
         except Invalid:
             return None
         encoded = Answer._meta.fields_map["choices"].to_db_value(cleaned, Answer)
-        rows = await run(
-            _POSTGRES_ANSWER[answerer.sql],
-            [*params, encoded, text, channel.value, now, entered_by, known],
+        rows = await postgres_batch(
+            client,
+            _POSTGRES_ANSWERS[answerer.sql],
+            [*params, cleaned, text, channel.value, now.isoformat(), entered_by, known],
         )
         if not rows or rows[0]["stored_id"] is None:
             return None
@@ -349,10 +353,10 @@ async def _record(
 
     try:
         if (client := postgres_client()) is not None:
-            async with postgres_statements(client) as run:
-                known = _ITEMS_READ.get(alert_id)
-                outcome = None if known is None else await one_trip(run, known)
-                if outcome is None:  # read, check, store: a refusal in the answerer's words
+            known = _ITEMS_READ.get(alert_id)
+            outcome = None if known is None else await one_trip(client, known)
+            if outcome is None:  # read, check, store: a refusal in the answerer's words
+                async with postgres_statements(client) as run:
                     rows = await run(answerer.sql, params)
                     accepted = accept(rows[0] if rows else None)
                     _items_read(accepted[0])
@@ -539,50 +543,63 @@ _SQLITE_UPSERT = (
     + " RETURNING id, revision, previous_choices"
 )
 _SQLITE_REVISION = _REVISION.format(answer="answer WHERE id = ?")
-# PostgreSQL: the revision and the counts as CTEs of the statement that stores the answer.
+# PostgreSQL: the revision and the counts as CTEs of the statement that stores the answers,
+# the counts from `{stored}` (the rows stored, as `s`) with `{department}` (the answerer's).
+# Count rows are taken in their key's order, so statements never wait on each other in a cycle.
 _POSTGRES_WRITE = (
     " RETURNING *), revision AS (" + _REVISION.format(answer="stored") + "), counted AS ("
     "INSERT INTO answer_count (alert_id, department_id, item, choice, shard, n)"
     f" SELECT s.alert_id, {{department}}, m.item, m.choice, s.employee_id % {SHARDS}, SUM(m.n)"
-    " FROM stored s CROSS JOIN LATERAL ("
+    " FROM {stored} CROSS JOIN LATERAL ("
     f" SELECT '{WHOLE}' AS item, '{ANSWERED}' AS choice, 1 AS n"
     " WHERE s.previous_choices IS NULL"
     " UNION ALL SELECT key, value, 1 FROM jsonb_each_text(s.choices)"
     " UNION ALL SELECT key, value, -1 FROM jsonb_each_text(s.previous_choices)"
     ") m WHERE s.previous_choices IS DISTINCT FROM s.choices"
-    " GROUP BY s.alert_id, s.employee_id, m.item, m.choice HAVING SUM(m.n) <> 0"
-    " ORDER BY m.item, m.choice" + _COUNTED + ")"
+    " GROUP BY 1, 2, 3, 4, 5 HAVING SUM(m.n) <> 0 ORDER BY 1, 2, 3, 4, 5" + _COUNTED + ")"
 )
 _POSTGRES_UPSERT = (
     "WITH stored AS ("
     + _UPSERT.format(
         employee="?::int", choices="?::jsonb", now="?::timestamptz", entered_by="?::text"
     )
-    + _POSTGRES_WRITE.format(department="?::int")
+    + _POSTGRES_WRITE.format(stored="stored s", department="?::int")
     + " SELECT id, revision, previous_choices FROM stored"
 )
 
 
-def _postgres_answer(answerer_sql: str) -> str:
-    """One statement that reads the answerer and the alert (`answerer_sql`) and stores the
-    answer when they may, the alert is open and its items are still those the answer was
-    checked against (a parameter); the row read, with what was stored (`stored_id` NULL:
+def _postgres_answers(answerer_sql: str, key_type: str) -> str:
+    """One statement for a batch of answers (`postgres_batch`; each piece the answerer's key
+    of `key_type`, the alert ID, then the answer: choices, message, channel, time, entered by,
+    and the alert's items it was checked against as JSON text). It reads each answerer and the
+    alert (`answerer_sql`) and stores the answer when they may, the alert is open and its
+    items are still those; a row per answerer found, with what was stored (`stored_id` NULL:
     nothing was)."""
+    before, between, after = answerer_sql.split("?")
+    who = before + f"(p.d->>0)::{key_type}" + between + "(p.d->>1)::int" + after
     return (
-        f"WITH who AS ({answerer_sql}), stored AS ("
+        "WITH p AS (SELECT d, n FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS p(d, n)),"
+        f" who AS (SELECT p.n AS piece, w.* FROM p CROSS JOIN LATERAL ({who}) w), stored AS ("
         + _INSERT_ANSWER
-        + " SELECT w.id, w.answerer_id, ?::jsonb, ?, ?, 1, ?::timestamptz, ?::text FROM who w"
-        " WHERE w.id IS NOT NULL AND w.closed_at IS NULL AND w.items = ?::jsonb"
+        + " SELECT w.id, w.answerer_id, p.d->2, p.d->>3, p.d->>4, 1, (p.d->>5)::timestamptz,"
+        " p.d->>6 FROM who w JOIN p ON p.n = w.piece"
+        " WHERE w.id IS NOT NULL AND w.closed_at IS NULL AND w.items = (p.d->>7)::jsonb"
+        " ORDER BY w.id, w.answerer_id"  # rows taken in one order, as the counts' are
         + _ON_CONFLICT
         + _POSTGRES_WRITE.format(
-            department=f"(SELECT COALESCE(roster_department, {NO_DEPARTMENT}) FROM who)"
+            stored="stored s JOIN who w ON w.id = s.alert_id AND w.answerer_id = s.employee_id",
+            department=f"COALESCE(w.roster_department, {NO_DEPARTMENT})",
         )
         + " SELECT w.*, s.id AS stored_id, s.revision AS stored_revision,"
-        " s.previous_choices AS stored_previous FROM who w LEFT JOIN stored s ON true"
+        " s.previous_choices AS stored_previous FROM who w"
+        " LEFT JOIN stored s ON s.alert_id = w.id AND s.employee_id = w.answerer_id"
     )
 
 
-_POSTGRES_ANSWER = {sql: _postgres_answer(sql) for sql in (_BY_EMPLOYEE, _BY_LINE_USER)}
+_POSTGRES_ANSWERS = {
+    _BY_EMPLOYEE: _postgres_answers(_BY_EMPLOYEE, "int"),
+    _BY_LINE_USER: _postgres_answers(_BY_LINE_USER, "text"),
+}
 # The items of alerts this process has read (alert ID -> their JSON text as PostgreSQL
 # returns it): an answer to one of them is checked first and stored in one round trip, the
 # statement storing it only if the alert's items are still these. Items never change once an

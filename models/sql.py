@@ -8,12 +8,14 @@ as model instances built the way the ORM builds them from a row.
 On SQLite every statement is a hop to the connection's thread and back, holding the ORM's lock
 on the one connection until this event loop gets round to the result: a transaction of several
 statements holds the database for several turns of a busy loop. `sqlite_transaction` runs a
-whole short transaction in that thread instead, in one hop."""
+whole short transaction in that thread instead, in one hop. On PostgreSQL `postgres_batch`
+sends one statement for the callers that arrive together: one round trip and one commit."""
 
 import asyncio
 import contextlib
 import contextvars
 import functools
+import json
 import logging
 import sqlite3
 import weakref
@@ -142,59 +144,119 @@ async def sqlite_transaction(work: Callable[[sqlite3.Connection], T]) -> T:
     context = contextvars.copy_context()  # a refusal raised there speaks the caller's language
     if isinstance(client, TransactionalDBClient):  # in the ORM's transaction: part of it, now
         async with client.acquire_connection() as connection:
-            outcome = await connection._execute(_run_batch, connection._conn, [(context, work)])
+            outcome = await _in_sqlite_thread(connection, [(context, work)])
         return _result(outcome[0])
-    future: asyncio.Future[tuple[bool, Any]] = asyncio.get_running_loop().create_future()
-    queue = _QUEUES.get(client)
-    if queue is None:
-        queue = _QUEUES[client] = _Queue()
-    queue.pending.append((context, work, future))
-    if queue.drainer is None:
-        queue.drainer = asyncio.create_task(_drain(client, queue))
-    return _result(await future)
+    return _result(await _batched(client, "", (context, work), _in_sqlite_thread))
+
+
+async def postgres_batch(
+    client: BaseDBAsyncClient, sql: str, piece: Sequence[Any]
+) -> list[dict[str, Any]]:
+    """Run the PostgreSQL statement `sql` for `piece` together with the pieces other callers
+    hand it meanwhile; this piece's rows.
+
+    `sql` takes every piece as one parameter, `$1`, a JSON array of the pieces (each a list of
+    JSON values), read with `jsonb_array_elements($1::jsonb) WITH ORDINALITY AS p(d, n)`; each
+    row it returns names its piece's ordinal (from 1) as `piece`.
+
+    Pieces arriving while a statement of the same `sql` is on its way wait for it, then go
+    together: one round trip and one commit for all of them. Under a burst of answers that is
+    a fraction of PostgreSQL's CPU per answer (0.26 ms for one, 0.07 ms each for eight).
+    One JSON parameter, not arrays: PostgreSQL estimates it at the same rows whatever its
+    length, so it keeps one generic plan; with arrays (`unnest`) it planned the statement
+    again for every call (0.86 ms of its CPU for one answer).
+
+    A statement PostgreSQL refuses (a broken constraint, two pieces writing one row) is run
+    again a piece at a time: a piece fails alone, as the ORM reports it. In an ORM
+    transaction the piece runs at once, alone, as part of it."""
+    if isinstance(client, TransactionalDBClient):
+        async with client.acquire_connection() as connection:
+            outcome = await _in_postgres(connection, [piece], sql)
+        return _result(outcome[0])
+    return _result(await _batched(client, sql, piece, functools.partial(_in_postgres, sql=sql)))
+
+
+async def _in_postgres(
+    connection: asyncpg.Connection, pieces: list[Sequence[Any]], sql: str
+) -> list[tuple[bool, Any]]:
+    """Each piece's rows from one statement of `sql`, or (refused) each piece's alone."""
+    try:
+        rows = await connection.fetch(sql, json.dumps(pieces, ensure_ascii=False))
+    except asyncpg.PostgresError as exc:  # refused: nothing of it was written
+        if len(pieces) == 1:
+            return [(False, exc)]
+        return [(await _in_postgres(connection, [piece], sql))[0] for piece in pieces]
+    outcomes: list[tuple[bool, Any]] = [(True, []) for _ in pieces]
+    for row in rows:
+        found = dict(row)
+        outcomes[found.pop("piece") - 1][1].append(found)
+    return outcomes
+
+
+async def _in_sqlite_thread(
+    connection: Any, pieces: list[tuple[contextvars.Context, Callable[..., Any]]]
+) -> list[tuple[bool, Any]]:
+    # aiosqlite's way to run a function in its thread (the one its own methods use).
+    return await connection._execute(_run_batch, connection._conn, pieces)
 
 
 class _Queue:
-    """Work waiting for one SQLite connection's thread, and the task taking it there."""
+    """Work waiting for one connection (SQLite's thread) or statement (PostgreSQL's), with
+    the future of the caller of each, and the task taking it there."""
 
     def __init__(self) -> None:
-        self.pending: list[tuple[contextvars.Context, Callable[[sqlite3.Connection], Any],
-                                 asyncio.Future[tuple[bool, Any]]]] = []  # fmt: skip
+        self.pending: list[tuple[Any, asyncio.Future[tuple[bool, Any]]]] = []
         self.drainer: asyncio.Task[None] | None = None
 
 
-_QUEUES: weakref.WeakKeyDictionary[BaseDBAsyncClient, _Queue] = weakref.WeakKeyDictionary()
-# Pieces of work per hop at most: the ORM's own queries wait no longer than this many.
+Batch = Callable[[Any, list[Any]], Awaitable[list[tuple[bool, Any]]]]
+_QUEUES: weakref.WeakKeyDictionary[BaseDBAsyncClient, dict[str, _Queue]] = (
+    weakref.WeakKeyDictionary()
+)
+# Pieces of work per batch at most: the ORM's own queries wait no longer than this many.
 MAX_BATCH = 256
 
 
-async def _drain(client: BaseDBAsyncClient, queue: _Queue) -> None:
-    """Take the waiting work to the connection's thread, a batch a hop, until none waits."""
+async def _batched(client: BaseDBAsyncClient, key: str, work: Any, run: Batch) -> tuple[bool, Any]:
+    """Queue `work` for `run` (a batch of work on one connection of `client`, each piece's
+    outcome in order) with the work of the same `key`; its outcome."""
+    future: asyncio.Future[tuple[bool, Any]] = asyncio.get_running_loop().create_future()
+    queues = _QUEUES.get(client)
+    if queues is None:
+        queues = _QUEUES[client] = {}
+    queue = queues.get(key)
+    if queue is None:
+        queue = queues[key] = _Queue()
+    queue.pending.append((work, future))
+    if queue.drainer is None:
+        queue.drainer = asyncio.create_task(_drain(client, queue, run))
+    return await future
+
+
+async def _drain(client: BaseDBAsyncClient, queue: _Queue, run: Batch) -> None:
+    """Take the waiting work to a connection, a batch at a time, until none waits."""
     batch: list = []
     try:
         while queue.pending:
-            async with client.acquire_connection() as connection:  # the ORM's lock
+            async with client.acquire_connection() as connection:  # SQLite: the ORM's lock
                 # Work whose caller gave up while waiting (cancelled) is not done.
-                waiting = [piece for piece in queue.pending if not piece[2].done()]
+                waiting = [piece for piece in queue.pending if not piece[1].done()]
                 batch, queue.pending = waiting[:MAX_BATCH], waiting[MAX_BATCH:]
                 if not batch:
                     break
-                # aiosqlite's way to run a function in its thread (the one its own methods use).
-                outcomes = await connection._execute(
-                    _run_batch, connection._conn, [(context, work) for context, work, _ in batch]
-                )
-            for (_, _, future), outcome in zip(batch, outcomes, strict=True):
+                outcomes = await run(connection, [work for work, _ in batch])
+            for (_, future), outcome in zip(batch, outcomes, strict=True):
                 if not future.done():
                     future.set_result(outcome)
             batch = []
-    except BaseException as exc:  # the hop itself failed (or this task was cancelled)
-        for _, _, future in batch + queue.pending:
+    except BaseException as exc:  # the batch itself failed (or this task was cancelled)
+        for _, future in batch + queue.pending:
             if not future.done():
                 future.set_result((False, exc))
         queue.pending = []
         if not isinstance(exc, Exception):
             raise
-        log.exception("SQLite work failed as a batch")
+        log.exception("Work failed as a batch")
     finally:
         queue.drainer = None
 
@@ -237,7 +299,7 @@ def _result(outcome: tuple[bool, Any]) -> Any:
     ok, value = outcome
     if ok:
         return value
-    if isinstance(value, sqlite3.IntegrityError):
+    if isinstance(value, sqlite3.IntegrityError | asyncpg.IntegrityConstraintViolationError):
         raise IntegrityError(value) from value
     if isinstance(value, sqlite3.OperationalError):
         raise OperationalError(value) from value

@@ -424,3 +424,68 @@ async def test_items_remembered_wrongly_let_nothing_through(db):
     answers._ITEMS_READ[alert.id] = json.dumps(other, ensure_ascii=False)
     await submit_answer(alert.id, yamada, GOOD, "正しい", AnswerChannel.LIFF)
     assert (await Answer.get(alert_id=alert.id, employee_id=yamada.id)).message == "正しい"
+
+
+async def _transactions_of(alert_id: int) -> int:
+    """How many transactions wrote the alert's answers as they stand (their rows' xmin)."""
+    rows = await connections.get("default").execute_query_dict(
+        "SELECT COUNT(DISTINCT xmin::text) AS n FROM answer WHERE alert_id = $1", [alert_id]
+    )
+    return int(rows[0]["n"])
+
+
+async def test_answers_arriving_together_on_postgres_are_stored_in_one_statement(db):
+    """Answers to an alert already read that arrive while one is on its way to PostgreSQL
+    go in one statement after it: one commit for all, each stored and counted once."""
+    if not is_postgres():
+        pytest.skip("SQLite batches in its thread (the test above); this is PostgreSQL's")
+    alert, people = await _drill(40)
+    await answers.alert_for(alert.id, people[0])  # the form, opened: its items are known
+    await asyncio.gather(
+        *(
+            submit_answer(alert.id, p, GOOD, f"{n}", AnswerChannel.LIFF)
+            for n, p in enumerate(people)
+        )
+    )
+    stored = {a.employee_id: a.message for a in await Answer.filter(alert_id=alert.id)}
+    assert stored == {p.id: f"{n}" for n, p in enumerate(people)}
+    assert await _transactions_of(alert.id) == 1
+    assert await AnswerRevision.filter(answer__alert_id=alert.id).count() == 40
+    assert await tally(alert.id) == await recount(alert.id)
+    # Sent again together, changed: one more statement, every revision and count moved.
+    changed = {**GOOD, "本人": "軽傷"}
+    await asyncio.gather(
+        *(submit_answer(alert.id, p, changed, "", AnswerChannel.LIFF) for p in people)
+    )
+    assert await _transactions_of(alert.id) == 1
+    assert await AnswerRevision.filter(answer__alert_id=alert.id, revision=2).count() == 40
+    assert await tally(alert.id) == await recount(alert.id)
+
+
+async def test_a_batch_postgres_refuses_is_run_again_answer_by_answer(db, sim):
+    """Two answers of one employee in one statement would write one row twice, which
+    PostgreSQL refuses: each answer then goes alone, and the others of the batch with them.
+    An answerer who may not answer is refused alone, in their own words."""
+    if not is_postgres():
+        pytest.skip("PostgreSQL's batches of answers")
+    alert, (yamada, sato, suzuki) = await _drill(3)
+    await answers.alert_for(alert.id, yamada)
+    sato_user = await quick_link(sim, sato)
+    await Employee.filter(id=suzuki.id).update(active=False)  # retired since the alert
+    stranger = sim.add_user("知らない人").user_id
+    results = await asyncio.gather(
+        submit_answer(alert.id, yamada, GOOD, "一", AnswerChannel.LIFF),
+        submit_answer(alert.id, yamada, {**GOOD, "本人": "軽傷"}, "二", AnswerChannel.LIFF),
+        answers.answer_as_line_user(sato_user, alert.id, GOOD, "佐藤", AnswerChannel.LIFF),
+        submit_answer(alert.id, suzuki, GOOD, "鈴木", AnswerChannel.LIFF),
+        answers.answer_as_line_user(stranger, alert.id, GOOD, "", AnswerChannel.LIFF),
+        return_exceptions=True,
+    )
+    assert [getattr(r, "code", None) for r in results[3:]] == ["retired", "not_linked"]
+    answer = await Answer.get(alert_id=alert.id, employee_id=yamada.id)
+    revisions = await AnswerRevision.filter(answer=answer).order_by("revision")
+    assert [(r.revision, r.message) for r in revisions] == [(1, "一"), (2, "二")]
+    assert (answer.revision, answer.message, answer.choices["本人"]) == (2, "二", "軽傷")
+    assert (await Answer.get(alert_id=alert.id, employee_id=sato.id)).message == "佐藤"
+    assert not await Answer.filter(alert_id=alert.id, employee_id=suzuki.id).exists()
+    assert await tally(alert.id) == await recount(alert.id)
