@@ -25,6 +25,7 @@ language."""
 import asyncio
 import bisect
 import enum
+import functools
 import logging
 import random
 import secrets
@@ -356,7 +357,9 @@ class DeliveryEngine:
         self._rendered: dict[tuple[int, int, str], dict[str, Any]] = {}
         self._recorder = _SentRecorder()
         self._halted: dict[int, str] = {}  # alerts this engine saw LINE halt: their reason
-        # Batches claimed by the step under way, by key (released on stop).
+        # Batches claimed by the step under way and not yet settled, by key (released on
+        # stop). A batch whose acceptance is committed leaves it: a step of 1,000 batches
+        # held all of theirs (500 addresses each), 63 MiB of a 1,000,000-people alert.
         self._claimed: dict[str, Batch] = {}
 
     async def run_until_idle(self, alert_id: int | None = None) -> None:
@@ -807,6 +810,11 @@ class DeliveryEngine:
             and datetime.now(UTC) - first_used > self.settings.retry_key_window
         )
 
+    def _recorded(self, key: str, recorded: asyncio.Future[None]) -> None:
+        """A batch's acceptance is committed: nothing of it is left to release."""
+        if not recorded.cancelled() and recorded.exception() is None:
+            self._claimed.pop(key, None)
+
     async def _deliver(self, batch: Batch, recording: list[asyncio.Future[None]]) -> None:
         """Send one batch until LINE settles it, retrying under the same key with backoff.
 
@@ -842,7 +850,9 @@ class DeliveryEngine:
             if result.outcome in (SendOutcome.ACCEPTED, SendOutcome.ALREADY_ACCEPTED):
                 # Recorded with others in one transaction; the slot is free for the next send
                 # meanwhile (the step waits for the record before it ends).
-                recording.append(self._recorder.sent(batch, unrecorded))
+                recorded = self._recorder.sent(batch, unrecorded)
+                recorded.add_done_callback(functools.partial(self._recorded, batch.key))
+                recording.append(recorded)
                 return
             if result.quota_spent:
                 await self._halt(batch, result, unrecorded)

@@ -266,3 +266,15 @@ async def test_every_batch_holds_one_language_and_english_goes_out_in_english(si
         [message] = multicast.messages
         expected = "[Reminder]" if set(multicast.to) <= english else "【再通知】"
         assert message["altText"].startswith(expected)
+
+
+async def test_a_step_lets_go_of_each_batch_once_its_acceptance_is_recorded(sim, line_api):
+    """What a step keeps to release on stop is only what is unsettled: a batch LINE accepted
+    and whose acceptance is committed (its 500 addresses) is not held to the step's end."""
+    users = await staff(sim, 1201)
+    started = await start_alert(Actor.cli(), await earthquake(), drill=True)
+    eng = engine(sim, line_api)
+    assert await eng.run_once(include_stale=False) == 1201  # one step, all three batches
+    assert eng._claimed == {}
+    assert {b.status for b in await batches_of(started.alert.id)} == {BatchStatus.DONE}
+    assert received(sim, started.alert.id) == Counter(dict.fromkeys(users, 1))
